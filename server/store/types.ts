@@ -1,0 +1,127 @@
+/**
+ * The one store interface. Two implementations (SQLite, PostgreSQL) pass the same contract tests
+ * in test/server/store.contract.ts. Every method is async (pg is), and every multi-step change
+ * that must be atomic is one method here, so the implementations own their transactions.
+ * Times are unix seconds unless a name says Ms.
+ */
+
+/** A countersigned card as stored. `snapshot`, signatures are the exact b64u strings of the wire form. */
+export interface StoredCard {
+  id: string;
+  identity: string;
+  deviceId: string;
+  /** b64u Ed25519 public key (unique across all cards ever registered). */
+  signKey: string;
+  /** b64u X25519 public key (unique across all cards ever registered). */
+  boxKey: string;
+  snapshot: string;
+  selfSignature: string;
+  appSignature: string;
+  appKeyId: string;
+  createdAt: number;
+  registeredAt: number;
+  revokedAt: number | null;
+}
+
+export type RegisterCardResult =
+  | { ok: true; superseded: string | null }
+  | { ok: false; reason: 'CARD_EXISTS' | 'KEY_IN_USE' | 'TOO_MANY_CARDS' };
+
+export interface RegisterCardOptions {
+  /** Refuse when the identity already has this many active cards (after any supersede). */
+  maxActivePerIdentity: number;
+  /** previousCardId of the new card: revoked in the same transaction if it is an active card of the same identity. */
+  supersedes?: string;
+  now: number;
+}
+
+export interface RelayConversation {
+  sid: string;
+  uniqueName: string | null;
+  friendlyName: string | null;
+  attributes: string;
+  createdBy: string;
+  dateCreatedMs: number;
+}
+
+export interface RelayParticipant {
+  sid: string;
+  conversationSid: string;
+  identity: string;
+  dateCreatedMs: number;
+}
+
+export interface RelayMessage {
+  sid: string;
+  conversationSid: string;
+  /** Assigned by the store: 0, 1, 2, ... per conversation, without gaps. */
+  index: number;
+  author: string;
+  body: string;
+  /** JSON text, passed through. */
+  attributes: string;
+  dateCreatedMs: number;
+  dateUpdatedMs: number | null;
+}
+
+export interface MessagePageQuery {
+  /** Inclusive anchor index; omitted = the newest (backwards) or oldest (forward). */
+  anchor?: number;
+  direction: 'backwards' | 'forward';
+  limit: number;
+}
+
+export interface HistoryRecord {
+  conversationSid: string;
+  messageSid: string;
+  index: number;
+  author: string;
+  senderCardId: string;
+  envelope: string;
+  orgWrap: string;
+  storedAtMs: number;
+}
+
+export interface Store {
+  /** 'sqlite' or 'postgres', for logs and /readyz. */
+  readonly kind: string;
+  /** Throws when the store is not reachable (used by /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // --- server settings (e.g. the OrgCard, made once and shared by all instances)
+  getSetting(key: string): Promise<string | null>;
+  /** Stores value unless the key exists; returns the value now stored (the first writer wins). */
+  putSettingIfAbsent(key: string, value: string): Promise<string>;
+
+  // --- cards
+  /** Atomically: key uniqueness, supersede, active-card limit, insert. */
+  registerCard(card: StoredCard, options: RegisterCardOptions): Promise<RegisterCardResult>;
+  getCard(id: string): Promise<StoredCard | null>;
+  /** Active (not revoked) cards of each identity, oldest first; every asked identity is a key. */
+  activeCards(identities: readonly string[]): Promise<Map<string, StoredCard[]>>;
+  /** Sets revokedAt (keeps an earlier one); returns the card as now stored, or null when unknown. */
+  revokeCard(id: string, now: number): Promise<StoredCard | null>;
+
+  // --- local conversations relay
+  createConversation(conversation: RelayConversation): Promise<RelayConversation>;
+  getConversation(sidOrUniqueName: string): Promise<RelayConversation | null>;
+  conversationsOf(identity: string): Promise<RelayConversation[]>;
+  /** Adds a participant; returns the existing one when already there. */
+  addParticipant(participant: RelayParticipant): Promise<{ participant: RelayParticipant; created: boolean }>;
+  removeParticipant(conversationSid: string, identity: string): Promise<RelayParticipant | null>;
+  participants(conversationSid: string): Promise<RelayParticipant[]>;
+  isParticipant(conversationSid: string, identity: string): Promise<boolean>;
+  /** Appends with the next index (atomic under concurrency); returns the stored message. */
+  appendMessage(message: Omit<RelayMessage, 'index' | 'dateUpdatedMs'>): Promise<RelayMessage>;
+  getMessage(conversationSid: string, messageSid: string): Promise<RelayMessage | null>;
+  /** A page in ascending index order. */
+  messages(conversationSid: string, query: MessagePageQuery): Promise<RelayMessage[]>;
+  updateMessageBody(conversationSid: string, messageSid: string, body: string, nowMs: number): Promise<RelayMessage | null>;
+
+  // --- organization history
+  /** Idempotent on (conversationSid, messageSid): 'created' the first time, 'exists' after. */
+  putHistory(record: HistoryRecord): Promise<'created' | 'exists'>;
+  /** Records with index > after, ascending, at most limit. */
+  history(conversationSid: string, after: number, limit: number): Promise<HistoryRecord[]>;
+}

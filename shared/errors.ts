@@ -1,0 +1,55 @@
+/**
+ * Typed errors with stable codes. Every way a card, an envelope or an argument can be wrong has
+ * its own code; apps and the server branch on `code`, never on `message`. The list is documented
+ * in docs/PROTOCOL.md ("Error codes") and must stay in step with it.
+ */
+export const ErrorCode = {
+  /** An argument given to a function of the core is of the wrong type or length. */
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  /** A b64u or hex string is not canonical (padding, wrong alphabet, stray bits, upper case). */
+  ENCODING_INVALID: 'ENCODING_INVALID',
+
+  CARD_MALFORMED: 'CARD_MALFORMED',
+  CARD_TOO_LARGE: 'CARD_TOO_LARGE',
+  CARD_ID_MISMATCH: 'CARD_ID_MISMATCH',
+  CARD_SELF_SIGNATURE_INVALID: 'CARD_SELF_SIGNATURE_INVALID',
+  CARD_APP_SIGNATURE_INVALID: 'CARD_APP_SIGNATURE_INVALID',
+  CARD_APP_KEY_UNTRUSTED: 'CARD_APP_KEY_UNTRUSTED',
+  CARD_IDENTITY_MISMATCH: 'CARD_IDENTITY_MISMATCH',
+  CARD_REVOKED: 'CARD_REVOKED',
+  CARD_WEAK_KEY: 'CARD_WEAK_KEY',
+
+  ENVELOPE_MALFORMED: 'ENVELOPE_MALFORMED',
+  ENVELOPE_UNSUPPORTED_VERSION: 'ENVELOPE_UNSUPPORTED_VERSION',
+  ENVELOPE_TOO_LARGE: 'ENVELOPE_TOO_LARGE',
+  ENVELOPE_TOO_MANY_RECIPIENTS: 'ENVELOPE_TOO_MANY_RECIPIENTS',
+  ENVELOPE_NOT_FOR_ME: 'ENVELOPE_NOT_FOR_ME',
+  ENVELOPE_COMMITMENT_MISMATCH: 'ENVELOPE_COMMITMENT_MISMATCH',
+  ENVELOPE_DECRYPT_FAILED: 'ENVELOPE_DECRYPT_FAILED',
+  ENVELOPE_SIGNATURE_INVALID: 'ENVELOPE_SIGNATURE_INVALID',
+  ENVELOPE_SENDER_CARD_MISMATCH: 'ENVELOPE_SENDER_CARD_MISMATCH',
+  ENVELOPE_SENDER_NOT_AUTHOR: 'ENVELOPE_SENDER_NOT_AUTHOR',
+  ENVELOPE_SENDER_REVOKED: 'ENVELOPE_SENDER_REVOKED',
+  ENVELOPE_CONVERSATION_MISMATCH: 'ENVELOPE_CONVERSATION_MISMATCH',
+  ENVELOPE_REPLAY: 'ENVELOPE_REPLAY',
+  REWRAP_MALFORMED: 'REWRAP_MALFORMED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** The one error type the core throws. `code` is stable; `message` is for humans. */
+export class E2EEError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'E2EEError';
+    this.code = code;
+  }
+  toJSON(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function isE2EEError(err: unknown, code?: ErrorCode): err is E2EEError {
+  return err instanceof E2EEError && (code === undefined || err.code === code);
+}
