@@ -6,3 +6,4 @@ export { ready, randomBytes } from './sodium.js';
 export * from './keys.js';
 export * from './card.js';
 export * from './envelope.js';
+export * from './api.js';

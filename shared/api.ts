@@ -1,0 +1,91 @@
+/**
+ * HTTP API types shared by the server and the client (DESIGN.md section 6). Bodies are JSON;
+ * every error is `{"error": {"code", "message"}}` with a 4xx/5xx status and a stable code.
+ */
+import type { CardWire } from './card.js';
+
+/** Stable HTTP error codes, besides the core's card codes (CARD_*, ENCODING_INVALID) and envelope codes. */
+export const ApiErrorCode = {
+  BAD_REQUEST: 'BAD_REQUEST', // malformed JSON, schema validation failure
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  UNAUTHORIZED: 'UNAUTHORIZED', // missing, malformed, expired or wrongly signed bearer token
+  FORBIDDEN: 'FORBIDDEN', // authenticated, but not allowed (not the owner, not a participant)
+  NOT_FOUND: 'NOT_FOUND',
+  RATE_LIMITED: 'RATE_LIMITED',
+  CARD_STALE: 'CARD_STALE', // createdAt more than 10 minutes from the server clock
+  CARD_EXISTS: 'CARD_EXISTS',
+  KEY_IN_USE: 'KEY_IN_USE', // sign or box key already registered
+  TOO_MANY_CARDS: 'TOO_MANY_CARDS', // identity already has the maximum of active cards
+  HISTORY_DISABLED: 'HISTORY_DISABLED', // this instance holds no OrgKey
+  NOT_PARTICIPANT: 'NOT_PARTICIPANT',
+  TWILIO_UNAVAILABLE: 'TWILIO_UNAVAILABLE',
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
+
+export interface ApiErrorBody {
+  error: { code: string; message: string };
+}
+
+export interface SessionRequest {
+  identity: string;
+}
+export interface SessionResponse {
+  token: string;
+}
+
+export type TwilioTokenResponse =
+  | { mode: 'twilio'; token: string; identity: string; ttl: number }
+  | { mode: 'local'; token: string; identity: string; ttl: number; relayUrl: string };
+
+export interface RegisterCardRequest {
+  snapshot: string;
+  selfSignature: string;
+}
+export type CardResponse = CardWire;
+
+export interface CardsLookupResponse {
+  cards: Record<string, CardWire[]>;
+}
+
+export interface AppKeyResponse {
+  publicKey: string;
+  appKeyId: string;
+}
+
+export interface HistoryPostRequest {
+  conversationSid: string;
+  messageSid: string;
+  index: number;
+  envelope: string;
+  orgWrap: string;
+}
+
+export interface HistoryMessage {
+  messageSid: string;
+  index: number;
+  author: string;
+  envelope: string;
+  rewrap: string;
+}
+export interface HistoryResponse {
+  messages: HistoryMessage[];
+}
+
+/** Route paths, one home for both sides. */
+export const ApiPath = {
+  session: '/v1/session',
+  twilioToken: '/v1/twilio-token',
+  cards: '/v1/cards',
+  card: (id: string) => `/v1/cards/${encodeURIComponent(id)}`,
+  appKey: '/v1/app-key',
+  orgCard: '/v1/org-card',
+  history: '/v1/history',
+  historyOf: (conversationSid: string) => `/v1/history/${encodeURIComponent(conversationSid)}`,
+  preEvent: '/v1/twilio/pre-event',
+  relay: '/v1/relay',
+  healthz: '/healthz',
+  readyz: '/readyz',
+} as const;
