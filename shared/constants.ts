@@ -52,3 +52,8 @@ export const AEAD_TAG_BYTES = 16;
 /** Offset of the recipient slots: version(1) flags(1) senderCardId(32) E(32) commitment(32) n(2). */
 export const RECIPIENTS_OFFSET = 100;
 export const REWRAP_BYTES = KEY_BYTES + WRAPPED_KEY_BYTES;
+
+/** Prefix of a safety-number fingerprint input (not on the wire; compared by people). */
+export const SAFETY_NUMBER_LABEL = utf8('twilio-e2ee/v1/safety-number\n');
+/** Hash iterations per side: makes finding another key set with the same 30 digits costlier. */
+export const SAFETY_NUMBER_ITERATIONS = 1024;

@@ -33,6 +33,22 @@ export const ErrorCode = {
   ENVELOPE_CONVERSATION_MISMATCH: 'ENVELOPE_CONVERSATION_MISMATCH',
   ENVELOPE_REPLAY: 'ENVELOPE_REPLAY',
   REWRAP_MALFORMED: 'REWRAP_MALFORMED',
+
+  // Client-side refusals (the wrapper around @twilio/conversations).
+  /** Some participants have no registered device; `details.identities` lists them. Nothing was sent. */
+  NO_CARDS: 'NO_CARDS',
+  /** A participant is not a chat user (SMS, WhatsApp, email): it cannot decrypt. Nothing was sent. */
+  NON_CHAT_PARTICIPANT: 'NON_CHAT_PARTICIPANT',
+  /** Only text bodies can be encrypted (media and email content are refused). */
+  UNSUPPORTED_CONTENT: 'UNSUPPORTED_CONTENT',
+  /** This device has no card yet: call register() first. */
+  DEVICE_NOT_REGISTERED: 'DEVICE_NOT_REGISTERED',
+  /** The sender's card could not be fetched from the directory. */
+  CARD_UNAVAILABLE: 'CARD_UNAVAILABLE',
+  /** The card service answered with an error; `details.status` and `details.serverCode` say which. */
+  SERVER_ERROR: 'SERVER_ERROR',
+  /** The card service could not be reached. */
+  NETWORK_ERROR: 'NETWORK_ERROR',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -40,10 +56,13 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 /** The one error type the core throws. `code` is stable; `message` is for humans. */
 export class E2EEError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** Structured facts about the failure, e.g. `{identities: [...]}` for NO_CARDS. */
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
     super(message, options);
     this.name = 'E2EEError';
     this.code = code;
+    this.details = options?.details;
   }
   toJSON(): { code: ErrorCode; message: string } {
     return { code: this.code, message: this.message };

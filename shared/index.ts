@@ -7,3 +7,4 @@ export * from './keys.js';
 export * from './card.js';
 export * from './envelope.js';
 export * from './api.js';
+export * from './safety-number.js';

@@ -104,7 +104,8 @@ export interface Store {
   revokeCard(id: string, now: number): Promise<StoredCard | null>;
 
   // --- local conversations relay
-  createConversation(conversation: RelayConversation): Promise<RelayConversation>;
+  /** Creates a conversation; null when its sid or uniqueName is already taken (Twilio answers 409). */
+  createConversation(conversation: RelayConversation): Promise<RelayConversation | null>;
   getConversation(sidOrUniqueName: string): Promise<RelayConversation | null>;
   conversationsOf(identity: string): Promise<RelayConversation[]>;
   /** Adds a participant; returns the existing one when already there. */

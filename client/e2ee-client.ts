@@ -1,0 +1,183 @@
+/**
+ * E2EEClient: the entry point for apps. It owns this device's keys and card, the card
+ * directory, and wraps a conversations client (the real @twilio/conversations Client, or the
+ * local relay client) so that app code keeps calling sendMessage and reading message.body.
+ */
+import { createCardRequest, trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
+import { toHex } from '../shared/encoding.js';
+import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
+import { deviceKeysFromSecrets, generateDeviceKeys, type DeviceKeys } from '../shared/keys.js';
+import { safetyNumber } from '../shared/safety-number.js';
+import { randomBytes, ready } from '../shared/sodium.js';
+import { ApiClient, type AuthTokenSource, type FetchLike } from './api-client.js';
+import { CardDirectory, type KeyChange, type RejectedCard } from './card-directory.js';
+import type { BaseClient } from './conversations.js';
+import { Emitter } from './emitter.js';
+import { IndexedDbKeyStore } from './indexeddb-key-store.js';
+import type { DeviceRecord, KeyStore } from './key-store.js';
+import { LocalConversationsClient, type LocalConnectOptions } from './local/relay-client.js';
+import { MessageCrypto } from './message-crypto.js';
+import { E2EEConversationsClient, type WrapperHooks } from './wrapper.js';
+
+export interface E2EEClientOptions {
+  /** The card service, e.g. "https://chat.example.com". */
+  serverUrl: string;
+  /** The team's app JWT (its `sub` is the Twilio identity); called for every request. */
+  getAuthToken: AuthTokenSource;
+  /** Pinned AppKey public keys (b64u). Cards are trusted only under these, never under what the server says today. */
+  appPublicKeys: string[];
+  /** Where the device keys live; default IndexedDB in browsers, required in Node. */
+  keyStore?: KeyStore;
+  /** A name for this device shown to contacts, e.g. "Alice's laptop". */
+  deviceName?: string;
+  /** fetch implementation; default globalThis.fetch. */
+  fetch?: FetchLike;
+  /** WebSocket implementation for the local relay; default the global one, else the `ws` package. */
+  WebSocket?: LocalConnectOptions['WebSocket'];
+  /** How long looked-up cards are reused before asking the service again; default 30 s. */
+  cardCacheTtlMs?: number;
+}
+
+export interface E2EEClientEventMap {
+  /** A contact's set of devices changed (like a changed safety number). */
+  keyChange(change: KeyChange): void;
+  /** The directory served a card that failed verification; it was ignored. */
+  cardRejected(rejected: RejectedCard): void;
+}
+
+export class E2EEClient extends Emitter<E2EEClientEventMap> {
+  private device: { record: DeviceRecord; keys: DeviceKeys; card: VerifiedCard } | null = null;
+  private readonly directory: CardDirectory;
+
+  private constructor(
+    /** The Twilio identity (the app JWT's `sub`). */
+    readonly identity: string,
+    private readonly options: E2EEClientOptions,
+    readonly api: ApiClient,
+    private readonly keyStore: KeyStore,
+  ) {
+    super();
+    this.directory = new CardDirectory(api, options.appPublicKeys, keyStore, identity, {
+      keyChange: (change) => this.emit('keyChange', change),
+      cardRejected: (rejected) => this.emit('cardRejected', rejected),
+    }, options.cardCacheTtlMs);
+  }
+
+  static async create(options: E2EEClientOptions): Promise<E2EEClient> {
+    await ready();
+    if (!options || typeof options.serverUrl !== 'string' || typeof options.getAuthToken !== 'function') {
+      throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'E2EEClient.create needs serverUrl and getAuthToken');
+    }
+    trustAppKeys(options.appPublicKeys ?? []); // fail early on a malformed pin
+    const keyStore = options.keyStore ?? (globalThis.indexedDB ? new IndexedDbKeyStore() : null);
+    if (!keyStore) throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'keyStore is required outside browsers (FileKeyStore or MemoryKeyStore)');
+    const api = new ApiClient(options.serverUrl, options.getAuthToken, options.fetch);
+    return new E2EEClient(await api.identity(), options, api, keyStore);
+  }
+
+  /** This device's verified card, once registered. */
+  get card(): VerifiedCard | null {
+    return this.device?.card ?? null;
+  }
+
+  /**
+   * Registers this device: the first call makes its keys and card; later calls (and reloads)
+   * reuse them, unless the card was revoked, in which case a new device is made.
+   */
+  async register(): Promise<CardWire> {
+    const trusted = trustAppKeys(this.options.appPublicKeys);
+    let record = await this.keyStore.loadDevice(this.identity);
+    if (record?.card) {
+      const stored = record;
+      try {
+        const current = await this.api.getCard(record.card.id);
+        if (current.revokedAt !== null) record = null;
+        else stored.card = current;
+      } catch (err) {
+        // Offline: keep using the stored card; a 404 means the service forgot it, so register again.
+        if (isE2EEError(err, ErrorCode.SERVER_ERROR) && err.details?.status === 404) stored.card = null;
+        else if (!isE2EEError(err, ErrorCode.NETWORK_ERROR)) throw err;
+      }
+    }
+    if (!record) {
+      const keys = generateDeviceKeys();
+      record = {
+        identity: this.identity,
+        deviceId: toHex(randomBytes(12)),
+        deviceName: this.options.deviceName ?? '',
+        signSeed: keys.signSeed,
+        boxSecretKey: keys.boxSecretKey,
+        card: null,
+      };
+    }
+    const keys = deviceKeysFromSecrets(record.signSeed, record.boxSecretKey);
+    if (!record.card) {
+      const request = createCardRequest(keys, { identity: this.identity, deviceId: record.deviceId, deviceName: record.deviceName });
+      await this.keyStore.saveDevice(record); // keys first: a card without its keys would be useless
+      record.card = await this.api.registerCard(request);
+    }
+    const card = verifyCard(record.card, { trustedAppKeys: trusted, identity: this.identity });
+    await this.keyStore.saveDevice(record);
+    this.device = { record, keys, card };
+    return card.wire;
+  }
+
+  private requireDevice(): { keys: DeviceKeys; card: VerifiedCard } {
+    if (!this.device) throw new E2EEError(ErrorCode.DEVICE_NOT_REGISTERED, 'call register() before connect() or wrap()');
+    return this.device;
+  }
+
+  /**
+   * Gets a conversations token from the service and connects: the real @twilio/conversations
+   * Client in mode "twilio", the local relay in mode "local"; returns it wrapped.
+   */
+  async connect(): Promise<E2EEConversationsClient> {
+    this.requireDevice();
+    const token = await this.api.twilioToken();
+    if (token.mode === 'local') {
+      return this.wrap(await LocalConversationsClient.connect({ relayUrl: token.relayUrl, token: token.token, WebSocket: this.options.WebSocket }));
+    }
+    const { Client } = await import('@twilio/conversations');
+    return this.wrap(new Client(token.token) as unknown as BaseClient);
+  }
+
+  /** Wraps a conversations client the app built itself (e.g. `new Client(token)`). */
+  wrap(client: BaseClient): E2EEConversationsClient {
+    const { keys, card } = this.requireDevice();
+    const crypto = new MessageCrypto(this.identity, keys, card, this.directory);
+    const hooks: WrapperHooks = {
+      refreshToken: async () => (await this.api.twilioToken()).token,
+      afterSend: () => undefined,
+      afterVerifiedReceive: () => undefined,
+      participantsChanged: (identity) => this.directory.invalidate(identity ?? undefined),
+      prefetchRewraps: async () => undefined,
+    };
+    return new E2EEConversationsClient(client, crypto, hooks);
+  }
+
+  /** The active cards of `identity` (verified), fresh from the service. */
+  async cardsOf(identity: string): Promise<VerifiedCard[]> {
+    return (await this.directory.activeCards([identity], { refresh: true })).get(identity)!;
+  }
+
+  /** This identity's active devices. */
+  devices(): Promise<VerifiedCard[]> {
+    return this.cardsOf(this.identity);
+  }
+
+  /** Revokes one of this identity's cards (this device's or another's). */
+  async revokeDevice(cardId: string): Promise<void> {
+    await this.api.revokeCard(cardId);
+    this.directory.invalidate(this.identity);
+  }
+
+  /**
+   * The 60-digit safety number between this identity and `identity`, over both sides' current
+   * cards. Compare it out of band: equal numbers mean both apps see the same devices.
+   */
+  async safetyNumber(identity: string): Promise<string> {
+    const cards = await this.directory.activeCards([this.identity, identity], { refresh: true });
+    const side = (i: string) => ({ identity: i, signPublicKeys: cards.get(i)!.map((c) => c.signPublicKey) });
+    return safetyNumber(side(this.identity), side(identity));
+  }
+}

@@ -1,0 +1,11 @@
+/** twilio-e2ee/client: the E2EE wrapper for @twilio/conversations, key stores, the local relay client. */
+export { E2EEClient, type E2EEClientOptions, type E2EEClientEventMap } from './e2ee-client.js';
+export { E2EEConversationsClient, E2EEConversation, E2EEMessage, type E2EEClientEvents, type E2EEConversationEvents } from './wrapper.js';
+export { FAILED_BODY, type E2EEInfo } from './message-crypto.js';
+export type { KeyChange, RejectedCard } from './card-directory.js';
+export { MemoryKeyStore, type KeyStore, type DeviceRecord } from './key-store.js';
+export { FileKeyStore } from './file-key-store.js';
+export { IndexedDbKeyStore, type IndexedDbKeyStoreOptions } from './indexeddb-key-store.js';
+export { LocalConversationsClient, LocalConversation, LocalMessage, LocalParticipant, RelayRequestError } from './local/relay-client.js';
+export type { BaseClient, BaseConversation, BaseMessage, BaseParticipant, BasePaginator } from './conversations.js';
+export { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';

@@ -1,0 +1,136 @@
+/**
+ * Sealing and opening message bodies for one device: who the recipients are (every active card
+ * of every participant plus the sender's own devices), and what the app is told about each
+ * message it receives (`e2ee`: verified, unencrypted or failed, and why).
+ */
+import type { VerifiedCard } from '../shared/card.js';
+import { KEY_ID_BYTES, RECIPIENTS_OFFSET, RECIPIENT_SLOT_BYTES } from '../shared/constants.js';
+import { equalBytes, fromHex } from '../shared/encoding.js';
+import { openEnvelope, parseEnvelope, looksLikeEnvelope, sealEnvelope, type ParsedEnvelope, type SealedEnvelope } from '../shared/envelope.js';
+import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
+import type { DeviceKeys } from '../shared/keys.js';
+import type { CardDirectory } from './card-directory.js';
+import type { BaseConversation, BaseMessage } from './conversations.js';
+
+/** What the wrapper reports about each message. */
+export interface E2EEInfo {
+  status: 'verified' | 'unencrypted' | 'failed';
+  /** 'direct': opened from this device's own slot; 'history': through the organization's rewrap. */
+  via: 'direct' | 'history';
+  senderCardId?: string;
+  senderDeviceName?: string;
+  error?: { code: string; message: string };
+}
+
+export interface OpenedBody {
+  /** The plaintext; for failed messages a fixed notice, never the unverified text. */
+  body: string | null;
+  e2ee: E2EEInfo;
+}
+
+/** The body apps see for a message that failed verification: never the attacker's text. */
+export const FAILED_BODY = '⚠ This message could not be verified and is not shown.';
+
+/** Finds rewraps for messages sealed before this device could read them (organization history). */
+export interface RewrapSource {
+  rewrapFor(conversationSid: string, message: BaseMessage): Promise<string | null>;
+}
+
+export class MessageCrypto {
+  /** messageId → Twilio message sid, per conversation: a second sid for one messageId is a replay. */
+  private readonly seen = new Map<string, Map<string, string>>();
+  rewraps: RewrapSource | null = null;
+
+  constructor(
+    readonly identity: string,
+    private readonly keys: DeviceKeys,
+    readonly card: VerifiedCard,
+    private readonly directory: CardDirectory,
+  ) {}
+
+  /** Seals a body for every device of every participant and the sender's other devices. */
+  async seal(conversation: BaseConversation, body: unknown): Promise<SealedEnvelope> {
+    if (typeof body !== 'string') {
+      throw new E2EEError(ErrorCode.UNSUPPORTED_CONTENT, 'only text bodies can be sent end-to-end encrypted (media and email content are refused)');
+    }
+    const participants = await conversation.getParticipants();
+    const nonChat = participants.filter((p) => p.identity === null || (p.type !== undefined && p.type !== 'chat'));
+    if (nonChat.length > 0) {
+      throw new E2EEError(
+        ErrorCode.NON_CHAT_PARTICIPANT,
+        `this conversation has ${nonChat.length} participant(s) outside chat (${nonChat.map((p) => p.type).join(', ')}) who cannot decrypt; nothing was sent`,
+        { details: { participants: nonChat.map((p) => p.sid) } },
+      );
+    }
+    const identities = [...new Set(participants.map((p) => p.identity!))];
+    const cards = await this.directory.activeCards([...new Set([...identities, this.identity])]);
+    const missing = identities.filter((i) => i !== this.identity && cards.get(i)!.length === 0);
+    if (missing.length > 0) {
+      throw new E2EEError(ErrorCode.NO_CARDS, `no registered device for ${missing.join(', ')}; nothing was sent`, { details: { identities: missing } });
+    }
+    const mine = cards.get(this.identity)!;
+    if (!mine.some((c) => c.id === this.card.id)) {
+      throw new E2EEError(ErrorCode.DEVICE_NOT_REGISTERED, "this device's card is no longer active (revoked?): register again");
+    }
+    const recipients = [...cards.values()].flat();
+    return sealEnvelope({ sender: { cardId: this.card.id, signSecretKey: this.keys.signSecretKey }, recipients, conversationSid: conversation.sid, body });
+  }
+
+  /** True when the envelope has a slot addressed to this device. */
+  hasSlot(parsed: ParsedEnvelope): boolean {
+    const keyId = fromHex(this.card.id.slice(0, 2 * KEY_ID_BYTES));
+    for (let i = 0, o = RECIPIENTS_OFFSET; i < parsed.recipientCount; i++, o += RECIPIENT_SLOT_BYTES) {
+      if (equalBytes(parsed.binary.subarray(o, o + KEY_ID_BYTES), keyId)) return true;
+    }
+    return false;
+  }
+
+  /** Decrypts and verifies a received message. Never throws: failures come back as status 'failed'. */
+  async open(conversationSid: string, message: BaseMessage): Promise<OpenedBody> {
+    const text = message.body;
+    if (!looksLikeEnvelope(text)) return { body: text, e2ee: { status: 'unencrypted', via: 'direct' } };
+    let via: E2EEInfo['via'] = 'direct';
+    let senderCard: VerifiedCard | undefined;
+    try {
+      const parsed = parseEnvelope(text);
+      senderCard = await this.directory.cardById(parsed.senderCardId, message.author);
+      let rewrap: string | undefined;
+      if (!this.hasSlot(parsed)) {
+        via = 'history';
+        const found = this.rewraps ? await this.rewraps.rewrapFor(conversationSid, message) : null;
+        if (found === null) throw new E2EEError(ErrorCode.ENVELOPE_NOT_FOR_ME, 'this message was not sealed for this device and no history copy is available');
+        rewrap = found;
+      }
+      const sentAt = (message.dateUpdated ?? message.dateCreated)?.getTime();
+      const opened = openEnvelope(parsed, {
+        recipient: { cardId: this.card.id, boxSecretKey: this.keys.boxSecretKey, boxPublicKey: this.keys.boxPublicKey },
+        rewrap,
+        senderCard,
+        conversationSid,
+        author: message.author,
+        sentAt,
+        seenBefore: (conversation, messageId) => this.seenBefore(conversation, messageId, message.sid),
+      });
+      return {
+        body: opened.payload.body,
+        e2ee: { status: 'verified', via, senderCardId: senderCard.id, senderDeviceName: senderCard.fields.deviceName },
+      };
+    } catch (err) {
+      const error = isE2EEError(err) ? err.toJSON() : { code: ErrorCode.ENVELOPE_MALFORMED, message: (err as Error).message };
+      const e2ee: E2EEInfo = { status: 'failed', via, error };
+      if (senderCard) e2ee.senderCardId = senderCard.id;
+      return { body: FAILED_BODY, e2ee };
+    }
+  }
+
+  private seenBefore(conversationSid: string, messageId: string, messageSid: string): boolean {
+    let ids = this.seen.get(conversationSid);
+    if (!ids) this.seen.set(conversationSid, (ids = new Map()));
+    const first = ids.get(messageId);
+    if (first === undefined) {
+      ids.set(messageId, messageSid);
+      return false;
+    }
+    return first !== messageSid;
+  }
+}

@@ -1,0 +1,303 @@
+/**
+ * The wrapped conversations client: the same surface as @twilio/conversations for the parts
+ * apps use, with every body sealed on send and opened and verified on receive. The SDK emits
+ * its events synchronously, before anything could be decrypted, so the wrapper listens to the
+ * raw client and re-emits its own events, per conversation in arrival order, each carrying an
+ * E2EEMessage whose `body` is the plaintext and whose `e2ee` says how it was verified.
+ */
+import type { BaseClient, BaseConversation, BaseMessage, BasePaginator, BaseParticipant, JSONValue } from './conversations.js';
+import { Emitter } from './emitter.js';
+import type { E2EEInfo, MessageCrypto, OpenedBody } from './message-crypto.js';
+import type { SealedEnvelope } from '../shared/envelope.js';
+
+/** Hooks the E2EE client gives the wrapper (token refresh, history backup, card refresh). */
+export interface WrapperHooks {
+  refreshToken(): Promise<string>;
+  afterSend(conversationSid: string, sealed: SealedEnvelope, index: number): void;
+  afterVerifiedReceive(conversationSid: string, message: E2EEMessage): void;
+  participantsChanged(identity: string | null): void;
+  /** Before a page of messages is opened: lets history fetch every needed rewrap in one request. */
+  prefetchRewraps(conversationSid: string, messages: readonly BaseMessage[]): Promise<void>;
+}
+
+/** A message as the app sees it: plaintext `body`, and `e2ee` telling how it was verified. */
+export class E2EEMessage {
+  readonly sid: string;
+  readonly index: number;
+  readonly author: string | null;
+  readonly body: string | null;
+  readonly attributes: unknown;
+  readonly dateCreated: Date | null;
+  readonly dateUpdated: Date | null;
+  readonly e2ee: E2EEInfo;
+
+  constructor(
+    /** The SDK's message: its body is the envelope, exactly what Twilio stores. */
+    readonly raw: BaseMessage,
+    readonly conversation: E2EEConversation,
+    opened: OpenedBody,
+  ) {
+    this.sid = raw.sid;
+    this.index = raw.index;
+    this.author = raw.author;
+    this.attributes = raw.attributes;
+    this.dateCreated = raw.dateCreated;
+    this.dateUpdated = raw.dateUpdated;
+    this.body = opened.body;
+    this.e2ee = opened.e2ee;
+  }
+
+  /** Re-encrypts the new body for the current participants and updates the message. */
+  async updateBody(body: string): Promise<void> {
+    const sealed = await this.conversation.sealBody(body);
+    await this.raw.updateBody(sealed.text);
+  }
+}
+
+class WrappedPaginator<T> implements BasePaginator<T> {
+  constructor(
+    readonly items: T[],
+    private readonly raw: BasePaginator<unknown>,
+    private readonly mapPage: (page: BasePaginator<unknown>) => Promise<BasePaginator<T>>,
+  ) {}
+  get hasNextPage(): boolean {
+    return this.raw.hasNextPage;
+  }
+  get hasPrevPage(): boolean {
+    return this.raw.hasPrevPage;
+  }
+  async nextPage(): Promise<BasePaginator<T>> {
+    return this.mapPage(await this.raw.nextPage());
+  }
+  async prevPage(): Promise<BasePaginator<T>> {
+    return this.mapPage(await this.raw.prevPage());
+  }
+}
+
+export interface E2EEConversationEvents {
+  messageAdded(message: E2EEMessage): void;
+  messageUpdated(data: { message: E2EEMessage; updateReasons: string[] }): void;
+  participantJoined(participant: BaseParticipant): void;
+  participantLeft(participant: BaseParticipant): void;
+}
+
+export class E2EEConversation extends Emitter<E2EEConversationEvents> {
+  /** Emission chain: messages are handed to listeners in the order they arrived. */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    /** The SDK's conversation. */
+    readonly raw: BaseConversation,
+    private readonly crypto: MessageCrypto,
+    private readonly hooks: WrapperHooks,
+  ) {
+    super();
+  }
+
+  get sid(): string {
+    return this.raw.sid;
+  }
+  get uniqueName(): string | null {
+    return this.raw.uniqueName;
+  }
+  get friendlyName(): string | null {
+    return this.raw.friendlyName;
+  }
+  get createdBy(): string {
+    return this.raw.createdBy;
+  }
+  get attributes(): unknown {
+    return this.raw.attributes;
+  }
+  get dateCreated(): Date | null {
+    return this.raw.dateCreated;
+  }
+
+  async join(): Promise<this> {
+    await this.raw.join();
+    return this;
+  }
+
+  async add(identity: string): Promise<unknown> {
+    const result = await this.raw.add(identity);
+    this.hooks.participantsChanged(identity);
+    return result;
+  }
+
+  getParticipants(): Promise<BaseParticipant[]> {
+    return this.raw.getParticipants();
+  }
+
+  /** @internal Seals a body for everyone in this conversation now. */
+  sealBody(body: unknown): Promise<SealedEnvelope> {
+    return this.crypto.seal(this.raw, body);
+  }
+
+  /**
+   * Encrypts `body` for every device of every participant (and the sender's other devices) and
+   * sends the envelope. Attributes pass through unencrypted (Twilio's 4 KB limit applies).
+   * Refuses, sending nothing, when a participant has no device (NO_CARDS) or is not a chat user.
+   */
+  async sendMessage(body: string, attributes?: JSONValue): Promise<number> {
+    const sealed = await this.sealBody(body);
+    const index = await this.raw.sendMessage(sealed.text, attributes);
+    this.hooks.afterSend(this.sid, sealed, index);
+    return index;
+  }
+
+  /** The SDK's builder pattern: prepareMessage().setBody(...).setAttributes(...).build().send(). */
+  prepareMessage(): { setBody(text: string): ReturnType<E2EEConversation['prepareMessage']>; setAttributes(a: JSONValue): ReturnType<E2EEConversation['prepareMessage']>; build(): { send(): Promise<number> }; buildAndSend(): Promise<number> } {
+    let body = '';
+    let attributes: JSONValue | undefined;
+    const builder = {
+      setBody: (text: string) => ((body = text), builder),
+      setAttributes: (a: JSONValue) => ((attributes = a), builder),
+      build: () => ({ send: () => this.sendMessage(body, attributes) }),
+      buildAndSend: () => this.sendMessage(body, attributes),
+    };
+    return builder;
+  }
+
+  /** A page of decrypted, verified messages, with the SDK's Paginator shape. */
+  async getMessages(pageSize?: number, anchor?: number, direction?: 'backwards' | 'forward'): Promise<BasePaginator<E2EEMessage>> {
+    return this.wrapPage(await this.raw.getMessages(pageSize, anchor, direction));
+  }
+
+  private async wrapPage(page: BasePaginator<unknown>): Promise<BasePaginator<E2EEMessage>> {
+    const raws = page.items as BaseMessage[];
+    await this.hooks.prefetchRewraps(this.sid, raws);
+    const items = await Promise.all(raws.map((m) => this.open(m)));
+    return new WrappedPaginator(items, page, (next) => this.wrapPage(next));
+  }
+
+  /** @internal */
+  async open(raw: BaseMessage): Promise<E2EEMessage> {
+    return new E2EEMessage(raw, this, await this.crypto.open(this.sid, raw));
+  }
+
+  /** @internal Opens an arriving message and emits it after every earlier arrival. */
+  enqueue(raw: BaseMessage, emit: (message: E2EEMessage) => void): void {
+    const opened = this.open(raw);
+    this.chain = this.chain.then(async () => {
+      const message = await opened;
+      if (message.e2ee.status === 'verified') this.hooks.afterVerifiedReceive(this.sid, message);
+      emit(message);
+    });
+  }
+
+  /** @internal */
+  deliver<K extends keyof E2EEConversationEvents>(event: K, ...args: Parameters<E2EEConversationEvents[K]>): void {
+    this.emit(event, ...args);
+  }
+}
+
+export interface E2EEClientEvents {
+  conversationAdded(conversation: E2EEConversation): void;
+  conversationJoined(conversation: E2EEConversation): void;
+  conversationRemoved(conversation: E2EEConversation): void;
+  messageAdded(message: E2EEMessage): void;
+  messageUpdated(data: { message: E2EEMessage; updateReasons: string[] }): void;
+  participantJoined(participant: BaseParticipant): void;
+  participantLeft(participant: BaseParticipant): void;
+  connectionStateChanged(state: string): void;
+  tokenAboutToExpire(): void;
+  /** The wrapper fetched a fresh token and gave it to the client. */
+  tokenUpdated(): void;
+  /** A token refresh failed; the app may need to sign in again. */
+  tokenRefreshFailed(error: Error): void;
+}
+
+/** The wrapped client: use it where the app used its @twilio/conversations Client. */
+export class E2EEConversationsClient extends Emitter<E2EEClientEvents> {
+  private readonly wrapped = new Map<string, E2EEConversation>();
+  private readonly detach: Array<() => void> = [];
+
+  constructor(
+    /** The SDK's client (or the local relay client). */
+    readonly raw: BaseClient,
+    private readonly crypto: MessageCrypto,
+    private readonly hooks: WrapperHooks,
+  ) {
+    super();
+    this.listen('messageAdded', (m: BaseMessage) => {
+      const conversation = this.conversationOf(m);
+      conversation.enqueue(m, (message) => {
+        conversation.deliver('messageAdded', message);
+        this.emit('messageAdded', message);
+      });
+    });
+    this.listen('messageUpdated', (data: { message: BaseMessage; updateReasons: string[] }) => {
+      const conversation = this.conversationOf(data.message);
+      conversation.enqueue(data.message, (message) => {
+        const update = { message, updateReasons: data.updateReasons };
+        conversation.deliver('messageUpdated', update);
+        this.emit('messageUpdated', update);
+      });
+    });
+    for (const event of ['participantJoined', 'participantLeft'] as const) {
+      this.listen(event, (p: BaseParticipant & { conversation?: { sid: string }; conversationSid?: string }) => {
+        this.hooks.participantsChanged(p.identity);
+        const sid = p.conversation?.sid ?? p.conversationSid;
+        if (sid !== undefined) this.wrapped.get(sid)?.deliver(event, p);
+        this.emit(event, p);
+      });
+    }
+    for (const event of ['conversationAdded', 'conversationJoined', 'conversationRemoved'] as const) {
+      this.listen(event, (c: BaseConversation) => this.emit(event, this.wrap(c)));
+    }
+    this.listen('connectionStateChanged', (state: string) => this.emit('connectionStateChanged', state));
+    const refresh = () => {
+      this.emit('tokenAboutToExpire');
+      this.hooks
+        .refreshToken()
+        .then((token) => this.raw.updateToken(token))
+        .then(() => this.emit('tokenUpdated'))
+        .catch((err: Error) => this.emit('tokenRefreshFailed', err));
+    };
+    this.listen('tokenAboutToExpire', refresh);
+    this.listen('tokenExpired', refresh);
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private listen(event: string, listener: (...args: any[]) => void): void {
+    this.raw.on(event, listener);
+    this.detach.push(() => this.raw.removeListener(event, listener));
+  }
+
+  get connectionState(): string {
+    return this.raw.connectionState;
+  }
+
+  private conversationOf(message: BaseMessage): E2EEConversation {
+    return this.wrap(message.conversation as BaseConversation);
+  }
+
+  private wrap(conversation: BaseConversation): E2EEConversation {
+    let wrapped = this.wrapped.get(conversation.sid);
+    if (!wrapped || wrapped.raw !== conversation) {
+      wrapped = new E2EEConversation(conversation, this.crypto, this.hooks);
+      this.wrapped.set(conversation.sid, wrapped);
+    }
+    return wrapped;
+  }
+
+  async createConversation(options?: { uniqueName?: string; friendlyName?: string; attributes?: JSONValue }): Promise<E2EEConversation> {
+    return this.wrap(await this.raw.createConversation(options));
+  }
+
+  async getConversationBySid(sid: string): Promise<E2EEConversation> {
+    return this.wrap(await this.raw.getConversationBySid(sid));
+  }
+
+  async getSubscribedConversations(): Promise<BasePaginator<E2EEConversation>> {
+    const mapPage = async (page: BasePaginator<unknown>): Promise<BasePaginator<E2EEConversation>> =>
+      new WrappedPaginator((page.items as BaseConversation[]).map((c) => this.wrap(c)), page, mapPage);
+    return mapPage(await this.raw.getSubscribedConversations());
+  }
+
+  /** Stops listening and shuts the underlying client down. */
+  async shutdown(): Promise<void> {
+    for (const off of this.detach.splice(0)) off();
+    await this.raw.shutdown();
+  }
+}

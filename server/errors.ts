@@ -1,0 +1,86 @@
+/**
+ * HTTP errors: every 4xx/5xx the service answers is `{"error": {"code", "message"}}` with a
+ * stable code (shared/api.ts ApiErrorCode, or the core's CARD_* / ENCODING_* codes). Route code
+ * throws `httpError(...)` or lets an E2EEError through; `errorHandler` maps everything else
+ * (Fastify's own errors, @fastify/jwt, rate limits) and hides the internals of the unexpected.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiErrorCode, type ApiErrorBody } from '../shared/api.js';
+import { isE2EEError } from '../shared/errors.js';
+
+/** An error with the status and code the client gets. */
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export function httpError(statusCode: number, code: string, message: string): HttpError {
+  return new HttpError(statusCode, code, message);
+}
+
+export function errorBody(code: string, message: string): ApiErrorBody {
+  return { error: { code, message } };
+}
+
+/** Fastify's error codes that map to a specific API code. */
+const FASTIFY_CODES: Record<string, [number, ApiErrorCode]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, ApiErrorCode.PAYLOAD_TOO_LARGE],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, ApiErrorCode.UNSUPPORTED_MEDIA_TYPE],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, ApiErrorCode.BAD_REQUEST],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, ApiErrorCode.BAD_REQUEST],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, ApiErrorCode.BAD_REQUEST],
+  FST_ERR_VALIDATION: [400, ApiErrorCode.BAD_REQUEST],
+};
+
+/** A generic code for other client errors Fastify raises (bad URLs, proto poisoning, ...). */
+function codeForStatus(status: number): ApiErrorCode {
+  if (status === 401) return ApiErrorCode.UNAUTHORIZED;
+  if (status === 403) return ApiErrorCode.FORBIDDEN;
+  if (status === 404) return ApiErrorCode.NOT_FOUND;
+  if (status === 413) return ApiErrorCode.PAYLOAD_TOO_LARGE;
+  if (status === 415) return ApiErrorCode.UNSUPPORTED_MEDIA_TYPE;
+  if (status === 429) return ApiErrorCode.RATE_LIMITED;
+  return ApiErrorCode.BAD_REQUEST;
+}
+
+/** Maps any thrown value to the status, code and message the client sees. */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  // The core's typed errors (CARD_*, ENCODING_INVALID, ...) are the client's fault and say exactly what.
+  if (isE2EEError(err)) return httpError(400, err.code, err.message);
+  const e = err as Partial<FastifyError> | null;
+  const code = typeof e?.code === 'string' ? e.code : '';
+  const mapped = FASTIFY_CODES[code];
+  if (mapped) return httpError(mapped[0], mapped[1], e?.message ?? 'bad request');
+  // @fastify/jwt (FST_JWT_*) and fast-jwt (FAST_JWT_*): missing, malformed, expired, wrongly signed.
+  if (code.startsWith('FST_JWT_') || code.startsWith('FAST_JWT_')) {
+    return httpError(401, ApiErrorCode.UNAUTHORIZED, e?.message ?? 'invalid bearer token');
+  }
+  const status = typeof e?.statusCode === 'number' ? e.statusCode : 500;
+  if (status >= 400 && status < 500) return httpError(status, codeForStatus(status), e?.message ?? 'bad request');
+  return httpError(500, ApiErrorCode.INTERNAL, 'internal error');
+}
+
+/** The error handler of every twilio-e2ee route. */
+export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const mapped = toHttpError(err);
+  if (mapped.statusCode >= 500) {
+    // Only here does the original error (and its stack) go anywhere: the log, never the client.
+    request.log.error({ err }, 'request failed');
+  } else {
+    request.log.info({ statusCode: mapped.statusCode, code: mapped.code }, 'request rejected');
+  }
+  return reply.code(mapped.statusCode).send(errorBody(mapped.code, mapped.message));
+}
+
+/** 404 for unknown routes, in the same shape. The query string is left out: it may hold secrets. */
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = request.url.split('?')[0] ?? '';
+  return reply.code(404).send(errorBody(ApiErrorCode.NOT_FOUND, `no route ${request.method} ${path}`));
+}

@@ -1,0 +1,26 @@
+/**
+ * twilio-e2ee/server: the Fastify plugin for teams with their own server, the complete app, the
+ * configuration loader and the stores.
+ *
+ *   import Fastify from 'fastify';
+ *   import { twilioE2ee, loadConfig, openStore } from 'twilio-e2ee/server';
+ *   const config = await loadConfig();
+ *   const store = await openStore({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir });
+ *   await app.register(twilioE2ee, { config, store });
+ */
+export { twilioE2ee, twilioE2ee as default, type E2eeContext, type TwilioE2eeOptions } from './plugin.js';
+export { buildApp, DOCS_PATH, type BuildAppOptions } from './app.js';
+export {
+  ConfigError,
+  loadConfig,
+  loadOrCreateKeyFile,
+  type AuthConfig,
+  type Config,
+  type JwtAlgorithm,
+  type RateLimitConfig,
+  type TwilioConfig,
+} from './config.js';
+export { HttpError, httpError } from './errors.js';
+export { relayTokenSecret, relayUrl, signRelayToken, verifyRelayToken, RelayTokenError, RELAY_TOKEN_AUDIENCE } from './relay-token.js';
+export { openStore, type OpenStoreOptions } from './store/index.js';
+export type * from './store/types.js';

@@ -1,0 +1,17 @@
+/** Limits of the card directory, with the reasoning, in one place. */
+
+/**
+ * A registration's createdAt may differ from the server clock by at most this (seconds): it
+ * bounds how long a captured-but-unregistered request stays usable, while tolerating clock skew.
+ */
+export const CARD_MAX_CLOCK_SKEW_SECONDS = 600;
+
+/**
+ * Active cards per identity. Every sender encrypts for every card of every participant, so this
+ * also bounds envelope size: 20 devices is far above real use and far below the 4096 recipients
+ * of an envelope.
+ */
+export const MAX_ACTIVE_CARDS_PER_IDENTITY = 20;
+
+/** Identities per GET /v1/cards: a large group's lookup fits in one request, and a query stays cheap. */
+export const MAX_LOOKUP_IDENTITIES = 100;

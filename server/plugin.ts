@@ -1,0 +1,162 @@
+/**
+ * The twilio-e2ee Fastify plugin: mount it in your own Fastify app to serve the card directory,
+ * token and key routes (docs/API.md).
+ *
+ *   await app.register(twilioE2ee, { config: await loadConfig(), store: await openStore(...) });
+ *
+ * What it adds to your app (fastify-plugin, not encapsulated): `app.e2ee` (config, store, keys,
+ * OrgCard, `authenticate`), `request.identity`, and @fastify/jwt under the `e2ee` namespace (so it
+ * coexists with your own @fastify/jwt). Everything else lives in an encapsulated scope that only
+ * affects its own routes: the strict TypeBox validator, the `{"error": {"code","message"}}` error
+ * handler, the body limit, rate limits, and the 404 handler for unknown /v1 paths.
+ */
+import fastifyJwt, { type JWT, type JwtVerifyFunction } from '@fastify/jwt';
+import fastifyRateLimit from '@fastify/rate-limit';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { ApiErrorCode } from '../shared/api.js';
+import { MAX_IDENTITY_CHARS } from '../shared/constants.js';
+import type { AppKey, CardWire, OrgKey } from '../shared/index.js';
+import type { Config } from './config.js';
+import { errorHandler, httpError, notFoundHandler } from './errors.js';
+import { loadOrgCard } from './org-card.js';
+import { rateLimitError } from './rate-limits.js';
+import { relayTokenSecret } from './relay-token.js';
+import cardRoutes from './routes/cards.js';
+import healthRoutes from './routes/health.js';
+import keyRoutes from './routes/keys.js';
+import sessionRoutes from './routes/sessions.js';
+import tokenRoutes from './routes/tokens.js';
+import relayRoutes from './relay/routes.js';
+import type { Store } from './store/types.js';
+
+export interface TwilioE2eeOptions {
+  config: Config;
+  store: Store;
+}
+
+/** What the plugin decorates the Fastify instance with, as `app.e2ee`. */
+export interface E2eeContext {
+  config: Config;
+  store: Store;
+  appKey: AppKey;
+  orgKey: OrgKey | null;
+  /** null when the instance holds no OrgKey (history disabled). */
+  orgCard: CardWire | null;
+  /** Key of local relay tokens (server/relay-token.ts). */
+  relayTokenSecret: Uint8Array;
+  /** preHandler: verifies the bearer app token, sets `request.identity`; 401 otherwise. */
+  authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** Signs an app token for `identity` (demo-mode sessions); null when the auth key cannot sign. */
+  signSession: ((identity: string) => string) | null;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    e2ee: E2eeContext;
+  }
+  interface FastifyRequest {
+    /** The authenticated Twilio identity (the app token's `sub`); '' until `authenticate` ran. */
+    identity: string;
+    e2eeJwtVerify: JwtVerifyFunction;
+  }
+}
+
+/**
+ * The route modules, each a plugin registered in the plugin's scope. A new capability is one
+ * module in server/routes/ and one line here.
+ */
+const ROUTE_MODULES: FastifyPluginAsync[] = [healthRoutes, sessionRoutes, tokenRoutes, cardRoutes, keyRoutes, relayRoutes];
+
+const JWT_NAMESPACE = 'e2ee';
+/** Clock skew tolerated on app token `exp`/`nbf`, seconds (identity providers' clocks drift). */
+const JWT_CLOCK_TOLERANCE_SECONDS = 30;
+
+const STORE_METHODS = ['ping', 'close', 'getSetting', 'putSettingIfAbsent', 'registerCard', 'getCard', 'activeCards', 'revokeCard'] as const;
+
+/** Checks the options before anything is decorated, naming what is wrong. */
+function checkOptions(options: unknown): TwilioE2eeOptions {
+  const { config, store } = (options ?? {}) as Partial<TwilioE2eeOptions>;
+  if (typeof config !== 'object' || config === null) throw new TypeError('twilio-e2ee: options.config is required (use loadConfig())');
+  if (!(config.appKey?.secretKey instanceof Uint8Array) || typeof config.auth?.key !== 'string' || typeof config.rateLimit !== 'object') {
+    throw new TypeError('twilio-e2ee: options.config is not a Config (use loadConfig())');
+  }
+  if (typeof store !== 'object' || store === null) throw new TypeError('twilio-e2ee: options.store is required (use openStore())');
+  const missing = STORE_METHODS.filter((name) => typeof store[name] !== 'function');
+  if (missing.length > 0) throw new TypeError(`twilio-e2ee: options.store does not implement Store (missing ${missing.join(', ')})`);
+  return { config, store };
+}
+
+async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions): Promise<void> {
+  const { config, store } = checkOptions(options);
+  const orgCard = config.orgKey ? await loadOrgCard(store, config.appKey, config.orgKey, config.orgName) : null;
+
+  const { auth } = config;
+  await fastify.register(fastifyJwt, {
+    namespace: JWT_NAMESPACE,
+    jwtVerify: 'e2eeJwtVerify',
+    jwtSign: 'e2eeJwtSign',
+    jwtDecode: 'e2eeJwtDecode',
+    decoratorName: 'e2eeJwtPayload',
+    // A public key never signs; giving it as `public` keeps @fastify/jwt from making a signer.
+    secret: auth.canSign ? auth.key : { public: auth.key },
+    verify: {
+      algorithms: [auth.algorithm],
+      requiredClaims: ['sub', 'exp'],
+      clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS * 1000,
+      ...(auth.issuer !== null ? { allowedIss: auth.issuer } : {}),
+      ...(auth.audience !== null ? { allowedAud: auth.audience } : {}),
+    },
+    sign: {
+      algorithm: auth.algorithm,
+      expiresIn: config.sessionTtl * 1000,
+      ...(auth.issuer !== null ? { iss: auth.issuer } : {}),
+      ...(auth.audience !== null ? { aud: auth.audience } : {}),
+    },
+  });
+  // With a namespace, @fastify/jwt hangs its decorator under fastify.jwt[namespace] (untyped).
+  const jwt = (fastify.jwt as unknown as Record<string, JWT>)[JWT_NAMESPACE]!;
+
+  async function authenticate(request: FastifyRequest): Promise<void> {
+    const payload = await request.e2eeJwtVerify<{ sub?: unknown }>();
+    const sub = payload.sub;
+    if (typeof sub !== 'string' || sub.length === 0 || [...sub].length > MAX_IDENTITY_CHARS) {
+      throw httpError(401, ApiErrorCode.UNAUTHORIZED, `token "sub" must be a Twilio identity of 1..${MAX_IDENTITY_CHARS} characters`);
+    }
+    request.identity = sub;
+  }
+
+  fastify.decorateRequest('identity', '');
+  fastify.decorate('e2ee', {
+    config,
+    store,
+    appKey: config.appKey,
+    orgKey: config.orgKey,
+    orgCard,
+    relayTokenSecret: relayTokenSecret(config.appKey),
+    authenticate,
+    signSession: auth.canSign ? (identity: string) => jwt.sign({ sub: identity }) : null,
+  } satisfies E2eeContext);
+
+  if (config.demoMode) {
+    fastify.log.warn('twilio-e2ee DEMO MODE: POST /v1/session issues tokens for any identity; never expose this to real users');
+  }
+
+  await fastify.register(async function e2eeRoutes(scope) {
+    // Strict validation for this scope only: a JSON body is never coerced (a number is not an identity).
+    scope.setValidatorCompiler(TypeBoxValidatorCompiler);
+    scope.setErrorHandler(errorHandler);
+    scope.addHook('onRoute', (route) => {
+      route.bodyLimit ??= config.bodyLimit;
+    });
+    await scope.register(fastifyRateLimit, { global: false, errorResponseBuilder: rateLimitError });
+    // Unknown /v1 paths get our error shape; the rest of the host app keeps its own 404.
+    await scope.register(async (v1) => v1.setNotFoundHandler(notFoundHandler), { prefix: '/v1' });
+    for (const routes of ROUTE_MODULES) await scope.register(routes);
+  });
+}
+
+/** The plugin. Options: `{ config, store }` (TwilioE2eeOptions). */
+export const twilioE2ee = fp(e2eePlugin, { fastify: '5.x', name: 'twilio-e2ee' });
+export default twilioE2ee;

@@ -1,0 +1,30 @@
+/**
+ * Per-route rate limits (@fastify/rate-limit, registered by the plugin with `global: false`).
+ * Counters live in each process: behind a load balancer with N instances the effective limit is
+ * up to N times the configured one, which is acceptable for limits meant to stop floods.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { RateLimitOptions } from '@fastify/rate-limit';
+import { ApiErrorCode } from '../shared/api.js';
+import { httpError } from './errors.js';
+
+export const RATE_LIMIT_WINDOW_MS = 60_000;
+
+/**
+ * Route `config` with a limit of `perMinute` requests (none when 0), counted per client address
+ * or, on authenticated routes, per identity (so users behind one NAT do not share a budget).
+ * Per-identity limits run as a preHandler after `authenticate`.
+ */
+export function rateLimitConfig(perMinute: number, by: 'address' | 'identity'): { rateLimit?: RateLimitOptions } {
+  if (perMinute === 0) return {};
+  const rateLimit: RateLimitOptions = { max: perMinute, timeWindow: RATE_LIMIT_WINDOW_MS };
+  if (by === 'identity') {
+    rateLimit.hook = 'preHandler';
+    rateLimit.keyGenerator = (request: FastifyRequest) => `identity:${request.identity}`;
+  }
+  return { rateLimit };
+}
+
+export function rateLimitError(_request: FastifyRequest, context: { after: string }): Error {
+  return httpError(429, ApiErrorCode.RATE_LIMITED, `rate limit exceeded, retry in ${context.after}`);
+}

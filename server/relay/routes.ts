@@ -1,0 +1,31 @@
+/**
+ * Mounts the local conversations relay at ApiPath.relay, in local mode only (no Twilio
+ * credentials configured). The relay authenticates each connection with a relay token from
+ * GET /v1/twilio-token, sent in the first frame.
+ */
+import websocket from '@fastify/websocket';
+import type { FastifyInstance } from 'fastify';
+import { ApiPath } from '../../shared/api.js';
+import { RELAY_LIMITS } from '../../shared/relay-protocol.js';
+import { verifyRelayToken } from '../relay-token.js';
+import { RelayHub } from './hub.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The local relay of this instance; null in mode "twilio". */
+    relayHub: RelayHub | null;
+  }
+}
+
+export default async function relayRoutes(app: FastifyInstance): Promise<void> {
+  const { config, store, relayTokenSecret } = app.e2ee;
+  if (config.twilio !== null) {
+    app.decorate('relayHub', null);
+    return;
+  }
+  const hub = new RelayHub(store, (token) => verifyRelayToken(relayTokenSecret, token), app.log);
+  app.decorate('relayHub', hub);
+  await app.register(websocket, { options: { maxPayload: RELAY_LIMITS.frameBytes } });
+  app.get(ApiPath.relay, { websocket: true }, (socket) => hub.accept(socket));
+  app.addHook('preClose', async () => hub.close());
+}

@@ -1,0 +1,156 @@
+/**
+ * The card directory (DESIGN.md sections 4 and 6): register (validate, countersign, store),
+ * look up active cards by identity, fetch one card (revoked too, to verify old messages), revoke.
+ */
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { ApiErrorCode, ApiPath, type CardsLookupResponse } from '../../shared/api.js';
+import { countersignCard, parseCardRequest, type CardWire } from '../../shared/card.js';
+import { httpError } from '../errors.js';
+import { CARD_MAX_CLOCK_SKEW_SECONDS, MAX_ACTIVE_CARDS_PER_IDENTITY, MAX_LOOKUP_IDENTITIES } from '../limits.js';
+import { ORG_IDENTITY_PREFIX } from '../org-card.js';
+import { rateLimitConfig } from '../rate-limits.js';
+import { CardIdSchema, CardSchema, IdentitySchema, RegisterCardSchema, bearerAuth, errorResponses } from '../schemas.js';
+import type { StoredCard } from '../store/types.js';
+
+function toWire(card: StoredCard): CardWire {
+  return {
+    id: card.id,
+    snapshot: card.snapshot,
+    selfSignature: card.selfSignature,
+    appSignature: card.appSignature,
+    appKeyId: card.appKeyId,
+    revokedAt: card.revokedAt,
+  };
+}
+
+const now = (): number => Math.floor(Date.now() / 1000);
+
+/** Why a store refused a card, as the client sees it. */
+const REFUSALS = {
+  CARD_EXISTS: [ApiErrorCode.CARD_EXISTS, 'this card is already registered'],
+  KEY_IN_USE: [ApiErrorCode.KEY_IN_USE, 'the sign or box key of this card is already registered (every card needs fresh keys)'],
+  TOO_MANY_CARDS: [ApiErrorCode.TOO_MANY_CARDS, `an identity may have at most ${MAX_ACTIVE_CARDS_PER_IDENTITY} active cards; revoke one first`],
+} as const;
+
+const CardParams = Type.Object({ id: CardIdSchema });
+
+export default async function cardRoutes(scope: FastifyInstance): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  const { config, store, appKey, authenticate } = app.e2ee;
+  const registrationLimit = rateLimitConfig(config.rateLimit.cardRegistration, 'identity');
+  const lookupLimit = rateLimitConfig(config.rateLimit.lookup, 'identity');
+
+  app.post(
+    ApiPath.cards,
+    {
+      preHandler: authenticate,
+      config: registrationLimit,
+      schema: {
+        tags: ['cards'],
+        summary: 'Register a card for one of the caller\'s devices',
+        description:
+          'Validates the snapshot and self-signature, that the card belongs to the caller, that createdAt is within 10 minutes ' +
+          `of the server clock and that its keys were never registered, then countersigns and stores it. A card whose ` +
+          'previousCardId names an active card of the same identity revokes that card.',
+        security: bearerAuth,
+        body: RegisterCardSchema,
+        response: { 201: CardSchema, ...errorResponses(400, 401, 403, 409, 413, 415, 429) },
+      },
+    },
+    async (request, reply) => {
+      // Self-signature, members and sizes: the core's checks, E2EEError (400, CARD_*) on failure.
+      const card = parseCardRequest(request.body);
+      const { identity, deviceId, createdAt, previousCardId } = card.fields;
+      if (identity !== request.identity) {
+        throw httpError(403, ApiErrorCode.FORBIDDEN, 'the card\'s identity is not the authenticated identity');
+      }
+      if (identity.startsWith(ORG_IDENTITY_PREFIX)) {
+        throw httpError(403, ApiErrorCode.FORBIDDEN, `identities starting with "${ORG_IDENTITY_PREFIX}" are reserved for organization cards`);
+      }
+      const registeredAt = now();
+      if (Math.abs(registeredAt - createdAt) > CARD_MAX_CLOCK_SKEW_SECONDS) {
+        throw httpError(400, ApiErrorCode.CARD_STALE, `card createdAt must be within ${CARD_MAX_CLOCK_SKEW_SECONDS / 60} minutes of the server clock`);
+      }
+      const wire = countersignCard(card, appKey);
+      const result = await store.registerCard(
+        { ...wire, identity, deviceId, signKey: card.fields.signKey, boxKey: card.fields.boxKey, createdAt, registeredAt, revokedAt: null },
+        { maxActivePerIdentity: MAX_ACTIVE_CARDS_PER_IDENTITY, now: registeredAt, ...(previousCardId ? { supersedes: previousCardId } : {}) },
+      );
+      if (!result.ok) {
+        const [code, message] = REFUSALS[result.reason];
+        throw httpError(409, code, message);
+      }
+      request.log.info({ cardId: wire.id, superseded: result.superseded }, 'card registered');
+      return reply.code(201).send(wire);
+    },
+  );
+
+  app.get(
+    ApiPath.cards,
+    {
+      preHandler: authenticate,
+      config: lookupLimit,
+      schema: {
+        tags: ['cards'],
+        summary: 'Active cards of up to 100 identities',
+        security: bearerAuth,
+        querystring: Type.Object(
+          { identity: Type.Array(IdentitySchema, { minItems: 1, maxItems: MAX_LOOKUP_IDENTITIES, description: 'repeat for several identities' }) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ cards: Type.Record(Type.String(), Type.Array(CardSchema)) }), ...errorResponses(400, 401, 429) },
+      },
+    },
+    async (request): Promise<CardsLookupResponse> => {
+      const identities = [...new Set(request.query.identity)];
+      const found = await store.activeCards(identities);
+      // fromEntries defines own properties, so even an identity named "__proto__" is just a key.
+      return { cards: Object.fromEntries(identities.map((identity) => [identity, (found.get(identity) ?? []).map(toWire)])) };
+    },
+  );
+
+  app.get(
+    `${ApiPath.cards}/:id`,
+    {
+      preHandler: authenticate,
+      config: lookupLimit,
+      schema: {
+        tags: ['cards'],
+        summary: 'One card by id, revoked or not (to verify messages sent before a revocation)',
+        security: bearerAuth,
+        params: CardParams,
+        response: { 200: CardSchema, ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request) => {
+      const card = await store.getCard(request.params.id);
+      if (!card) throw httpError(404, ApiErrorCode.NOT_FOUND, 'no such card');
+      return toWire(card);
+    },
+  );
+
+  app.delete(
+    `${ApiPath.cards}/:id`,
+    {
+      preHandler: authenticate,
+      config: registrationLimit,
+      schema: {
+        tags: ['cards'],
+        summary: 'Revoke one of the caller\'s cards',
+        security: bearerAuth,
+        params: CardParams,
+        response: { 200: CardSchema, ...errorResponses(400, 401, 403, 404, 429) },
+      },
+    },
+    async (request) => {
+      const card = await store.getCard(request.params.id);
+      if (!card) throw httpError(404, ApiErrorCode.NOT_FOUND, 'no such card');
+      if (card.identity !== request.identity) throw httpError(403, ApiErrorCode.FORBIDDEN, 'only the card\'s identity may revoke it');
+      const revoked = await store.revokeCard(card.id, now());
+      if (!revoked) throw httpError(404, ApiErrorCode.NOT_FOUND, 'no such card');
+      request.log.info({ cardId: card.id }, 'card revoked');
+      return toWire(revoked);
+    },
+  );
+}

@@ -1,0 +1,49 @@
+/**
+ * Safety numbers: 60 digits two people compare (aloud, or by scanning) to confirm that the cards
+ * each one's app sees for the other are the same, i.e. the card service has substituted nothing.
+ * Each side contributes 30 digits computed from its identity and the sign keys of all its active
+ * cards, so adding or removing a device changes the number, like a changed safety number.
+ */
+import { SAFETY_NUMBER_ITERATIONS, SAFETY_NUMBER_LABEL } from './constants.js';
+import { concatBytes, utf8 } from './encoding.js';
+import { E2EEError, ErrorCode } from './errors.js';
+import { blake2b256 } from './sodium.js';
+
+export interface SafetyNumberSide {
+  identity: string;
+  /** Ed25519 public keys of the identity's active cards (order does not matter). */
+  signPublicKeys: readonly Uint8Array[];
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
+}
+
+/** 30 digits for one side. */
+export function fingerprintDigits(side: SafetyNumberSide): string {
+  const identity = utf8(side.identity);
+  const length = new Uint8Array([identity.length >> 8, identity.length & 0xff]);
+  const keys = concatBytes(...[...side.signPublicKeys].sort(compareBytes));
+  let hash = blake2b256(concatBytes(SAFETY_NUMBER_LABEL, length, identity, keys));
+  for (let i = 1; i < SAFETY_NUMBER_ITERATIONS; i++) hash = blake2b256(concatBytes(hash, keys));
+  let digits = '';
+  for (let chunk = 0; chunk < 6; chunk++) {
+    let value = 0;
+    for (let j = 0; j < 5; j++) value = value * 256 + hash[chunk * 5 + j]!;
+    digits += String(value % 100000).padStart(5, '0');
+  }
+  return digits;
+}
+
+/**
+ * The 60-digit safety number of two identities, the same on both sides (the side whose identity
+ * sorts first comes first). Compare with `===`; format in groups of five for people.
+ */
+export function safetyNumber(a: SafetyNumberSide, b: SafetyNumberSide): string {
+  if (a.signPublicKeys.length === 0 || b.signPublicKeys.length === 0) {
+    throw new E2EEError(ErrorCode.NO_CARDS, 'a safety number needs at least one card on each side');
+  }
+  const [first, second] = a.identity <= b.identity ? [a, b] : [b, a];
+  return fingerprintDigits(first) + fingerprintDigits(second);
+}

@@ -1,0 +1,226 @@
+/**
+ * End to end through the public client API, against a real server and relay: two users, three
+ * devices. What the app sees (body, e2ee status) and what the relay stores (only envelopes).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  E2EEError,
+  FAILED_BODY,
+  LocalConversationsClient,
+  MemoryKeyStore,
+  type E2EEClient,
+  type E2EEConversation,
+  type E2EEConversationsClient,
+  type E2EEMessage,
+  type KeyChange,
+} from '../../client/index.js';
+import { ENVELOPE_PREFIX, deviceKeysFromSecrets, sealEnvelope } from '../../shared/index.js';
+import { device, nextEvents, startServer, type TestServer } from './harness.js';
+
+let server: TestServer;
+let aliceLaptop: E2EEClient;
+let alicePhone: E2EEClient;
+let bob: E2EEClient;
+let aliceLaptopChat: E2EEConversationsClient;
+let alicePhoneChat: E2EEConversationsClient;
+let bobChat: E2EEConversationsClient;
+let conversation: E2EEConversation;
+const bobKeyStore = new MemoryKeyStore();
+
+beforeAll(async () => {
+  server = await startServer();
+  aliceLaptop = await device(server, 'alice', { deviceName: 'laptop', cardCacheTtlMs: 0 });
+  alicePhone = await device(server, 'alice', { deviceName: 'phone' });
+  bob = await device(server, 'bob', { deviceName: 'desktop', cardCacheTtlMs: 0, keyStore: bobKeyStore });
+  for (const d of [aliceLaptop, alicePhone, bob]) await d.register();
+  [aliceLaptopChat, alicePhoneChat, bobChat] = await Promise.all([aliceLaptop.connect(), alicePhone.connect(), bob.connect()]);
+  conversation = await aliceLaptopChat.createConversation({ friendlyName: 'plans' });
+  await conversation.join();
+  const bobAdded = nextEvents(bobChat, 'conversationAdded');
+  await conversation.add('bob');
+  await bobAdded;
+});
+
+afterAll(async () => {
+  for (const chat of [aliceLaptopChat, alicePhoneChat, bobChat]) await chat?.shutdown();
+  await server?.close();
+});
+
+describe('sending and receiving', () => {
+  it('delivers plaintext to every device of every participant, verified', async () => {
+    const atBob = nextEvents<E2EEMessage>(bobChat, 'messageAdded');
+    const atPhone = nextEvents<E2EEMessage>(alicePhoneChat, 'messageAdded');
+    const atLaptop = nextEvents<E2EEMessage>(aliceLaptopChat, 'messageAdded');
+    await conversation.sendMessage('meet at noon');
+    for (const [message] of await Promise.all([atBob, atPhone, atLaptop])) {
+      expect(message!.body).toBe('meet at noon');
+      expect(message!.author).toBe('alice');
+      expect(message!.e2ee).toMatchObject({ status: 'verified', via: 'direct', senderCardId: aliceLaptop.card!.id, senderDeviceName: 'laptop' });
+    }
+  });
+
+  it('lets bob answer and alice read it on both devices, with attributes passed through', async () => {
+    const bobConversation = await bobChat.getConversationBySid(conversation.sid);
+    const atLaptop = nextEvents<E2EEMessage>(aliceLaptopChat, 'messageAdded');
+    const atPhone = nextEvents<E2EEMessage>(alicePhoneChat, 'messageAdded');
+    const atBobHimself = nextEvents<E2EEMessage>(bobChat, 'messageAdded');
+    await bobConversation.sendMessage('ok, see you', { mood: 'happy' });
+    for (const [message] of await Promise.all([atLaptop, atPhone, atBobHimself])) {
+      expect(message!.body).toBe('ok, see you');
+      expect(message!.attributes).toEqual({ mood: 'happy' });
+      expect(message!.e2ee.status).toBe('verified');
+    }
+  });
+
+  it('sends with the builder pattern too', async () => {
+    const atBob = nextEvents<E2EEMessage>(bobChat, 'messageAdded');
+    await conversation.prepareMessage().setBody('built').setAttributes({ kind: 'builder' }).build().send();
+    const [message] = await atBob;
+    expect(message!.body).toBe('built');
+    expect(message!.attributes).toEqual({ kind: 'builder' });
+  });
+
+  it('reads history back decrypted and in order with getMessages', async () => {
+    const page = await (await bobChat.getConversationBySid(conversation.sid)).getMessages(50);
+    expect(page.items.map((m) => m.body)).toEqual(['meet at noon', 'ok, see you', 'built']);
+    expect(page.items.map((m) => m.index)).toEqual([0, 1, 2]);
+    expect(page.items.every((m) => m.e2ee.status === 'verified')).toBe(true);
+  });
+
+  it('leaves only envelopes on the relay', async () => {
+    const stored = await server.store.messages(conversation.sid, { direction: 'forward', limit: 100 });
+    expect(stored.length).toBeGreaterThanOrEqual(3);
+    for (const m of stored) {
+      expect(m.body.startsWith(ENVELOPE_PREFIX)).toBe(true);
+      expect(m.body).not.toMatch(/noon|see you|built/);
+    }
+  });
+
+  it('re-encrypts an edited body', async () => {
+    const page = await conversation.getMessages(1);
+    const last = page.items[0]!;
+    const updated = nextEvents<{ message: E2EEMessage }>(bobChat, 'messageUpdated');
+    await last.updateBody('built (edited)');
+    const [{ message }] = (await updated) as [{ message: E2EEMessage }];
+    expect(message.body).toBe('built (edited)');
+    expect(message.e2ee.status).toBe('verified');
+    const stored = await server.store.getMessage(conversation.sid, last.sid);
+    expect(stored!.body.startsWith(ENVELOPE_PREFIX)).toBe(true);
+  });
+});
+
+describe('what is flagged', () => {
+  it('marks a plaintext body injected past the wrapper as unencrypted', async () => {
+    const raw = bobChat.raw as LocalConversationsClient;
+    const atAlice = nextEvents<E2EEMessage>(aliceLaptopChat, 'messageAdded');
+    await (await raw.getConversationBySid(conversation.sid)).sendMessage('plain text from a client without the plugin');
+    const [message] = await atAlice;
+    expect(message!.e2ee.status).toBe('unencrypted');
+    expect(message!.body).toBe('plain text from a client without the plugin');
+  });
+
+  it('fails an envelope claiming another sender, without showing its text', async () => {
+    const raw = bobChat.raw as LocalConversationsClient;
+    // Bob seals with his own key but names alice's card as the sender.
+    const forged = sealEnvelope({
+      sender: { cardId: aliceLaptop.card!.id, signSecretKey: (await bobSignKey()) },
+      recipients: [aliceLaptop.card!, alicePhone.card!, bob.card!],
+      conversationSid: conversation.sid,
+      body: 'send me your password',
+    });
+    const atAlice = nextEvents<E2EEMessage>(aliceLaptopChat, 'messageAdded');
+    await (await raw.getConversationBySid(conversation.sid)).sendMessage(forged.text);
+    const [message] = await atAlice;
+    expect(message!.e2ee.status).toBe('failed');
+    expect(message!.body).toBe(FAILED_BODY);
+    expect(message!.body).not.toContain('password');
+    expect(message!.e2ee.error!.code).toBe('ENVELOPE_SENDER_NOT_AUTHOR');
+  });
+
+  it('fails a replayed envelope', async () => {
+    const raw = aliceLaptopChat.raw as LocalConversationsClient;
+    const rawConversation = await raw.getConversationBySid(conversation.sid);
+    const original = (await rawConversation.getMessages(1, 0, 'forward')).items[0]!;
+    const atBob = nextEvents<E2EEMessage>(bobChat, 'messageAdded');
+    await rawConversation.sendMessage(original.body);
+    const [message] = await atBob;
+    expect(message!.e2ee.status).toBe('failed');
+    expect(message!.e2ee.error!.code).toBe('ENVELOPE_REPLAY');
+    expect(message!.body).toBe(FAILED_BODY);
+  });
+
+  it('fails an envelope signed for another conversation', async () => {
+    const other = await aliceLaptopChat.createConversation();
+    await other.join();
+    await other.add('bob');
+    const raw = aliceLaptopChat.raw as LocalConversationsClient;
+    const sealed = await other.sealBody('meant for the other conversation');
+    const atBob = nextEvents<E2EEMessage>(bobChat, 'messageAdded');
+    await (await raw.getConversationBySid(conversation.sid)).sendMessage(sealed.text);
+    const [message] = await atBob;
+    expect(message!.e2ee.status).toBe('failed');
+    expect(message!.e2ee.error!.code).toBe('ENVELOPE_CONVERSATION_MISMATCH');
+  });
+});
+
+describe('refusals', () => {
+  it('refuses to send when a participant has no device, naming them, and sends nothing', async () => {
+    const group = await aliceLaptopChat.createConversation();
+    await group.join();
+    await group.add('bob');
+    await group.add('carol');
+    const before = await server.store.messages(group.sid, { direction: 'forward', limit: 10 });
+    const error = await group.sendMessage('hello all').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(E2EEError);
+    expect((error as E2EEError).code).toBe('NO_CARDS');
+    expect((error as E2EEError).details).toEqual({ identities: ['carol'] });
+    expect((error as E2EEError).message).toContain('carol');
+    expect(await server.store.messages(group.sid, { direction: 'forward', limit: 10 })).toEqual(before);
+  });
+
+  it('refuses an envelope too large for Twilio', async () => {
+    const error = await conversation.sendMessage('x'.repeat(40_000)).catch((e: unknown) => e);
+    expect((error as E2EEError).code).toBe('ENVELOPE_TOO_LARGE');
+  });
+});
+
+describe('key changes', () => {
+  it('reports a new device of a contact, then its revocation', async () => {
+    const bobTablet = await device(server, 'bob', { deviceName: 'tablet' });
+    const changes: KeyChange[] = [];
+    aliceLaptop.on('keyChange', (c) => changes.push(c));
+    const tabletCard = await bobTablet.register();
+    await conversation.sendMessage('who is there?');
+    expect(changes).toContainEqual({ identity: 'bob', added: [tabletCard.id], removed: [] });
+
+    await bobTablet.revokeDevice(tabletCard.id);
+    await conversation.sendMessage('and now?');
+    expect(changes).toContainEqual({ identity: 'bob', added: [], removed: [tabletCard.id] });
+  });
+
+  it('gives both sides the same 60-digit safety number, which changes with the devices', async () => {
+    const fromAlice = await aliceLaptop.safetyNumber('bob');
+    const fromBob = await bob.safetyNumber('alice');
+    expect(fromAlice).toMatch(/^\d{60}$/);
+    expect(fromBob).toBe(fromAlice);
+    const bobWatch = await device(server, 'bob', { deviceName: 'watch' });
+    const watchCard = await bobWatch.register();
+    expect(await aliceLaptop.safetyNumber('bob')).not.toBe(fromAlice);
+    await bobWatch.revokeDevice(watchCard.id);
+    expect(await aliceLaptop.safetyNumber('bob')).toBe(fromAlice);
+  });
+});
+
+describe('devices', () => {
+  it('reuses the device and its card on a second register()', async () => {
+    const first = aliceLaptop.card!.id;
+    expect((await aliceLaptop.register()).id).toBe(first);
+    expect((await aliceLaptop.devices()).map((c) => c.id)).toContain(first);
+  });
+});
+
+/** Bob's sign key, read from his key store: what a malicious participant holds. */
+async function bobSignKey(): Promise<Uint8Array> {
+  const record = (await bobKeyStore.loadDevice('bob'))!;
+  return deviceKeysFromSecrets(record.signSeed, record.boxSecretKey).signSecretKey;
+}
