@@ -4,6 +4,7 @@
  * local relay client) so that app code keeps calling sendMessage and reading message.body.
  */
 import { createCardRequest, trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
+import { parseEnvelope, type ParsedEnvelope } from '../shared/envelope.js';
 import { toHex } from '../shared/encoding.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import { deviceKeysFromSecrets, generateDeviceKeys, type DeviceKeys } from '../shared/keys.js';
@@ -11,11 +12,12 @@ import { safetyNumber } from '../shared/safety-number.js';
 import { randomBytes, ready } from '../shared/sodium.js';
 import { ApiClient, type AuthTokenSource, type FetchLike } from './api-client.js';
 import { CardDirectory, type KeyChange, type RejectedCard } from './card-directory.js';
-import type { BaseClient } from './conversations.js';
+import type { BaseClient, BaseConversation, BaseMessage } from './conversations.js';
 import { Emitter } from './emitter.js';
 import { IndexedDbKeyStore } from './indexeddb-key-store.js';
 import type { DeviceRecord, KeyStore } from './key-store.js';
 import { LocalConversationsClient, type LocalConnectOptions } from './local/relay-client.js';
+import { fetchOrgCard, HistoryOutbox, HistoryRewraps, orgWrapFor, type BackupFailure, type BackupMode } from './history.js';
 import { MessageCrypto } from './message-crypto.js';
 import { E2EEConversationsClient, type WrapperHooks } from './wrapper.js';
 
@@ -36,6 +38,11 @@ export interface E2EEClientOptions {
   WebSocket?: LocalConnectOptions['WebSocket'];
   /** How long looked-up cards are reused before asking the service again; default 30 s. */
   cardCacheTtlMs?: number;
+  /**
+   * Organization backups posted to the history service: 'send' (default) backs up every message
+   * this device sends, 'send+receive' also every message it receives verified, 'off' none.
+   */
+  backup?: BackupMode;
 }
 
 export interface E2EEClientEventMap {
@@ -43,11 +50,18 @@ export interface E2EEClientEventMap {
   keyChange(change: KeyChange): void;
   /** The directory served a card that failed verification; it was ignored. */
   cardRejected(rejected: RejectedCard): void;
+  /** A backup could not be made, or the history service refused it for good. */
+  backupFailed(failure: BackupFailure): void;
 }
 
 export class E2EEClient extends Emitter<E2EEClientEventMap> {
   private device: { record: DeviceRecord; keys: DeviceKeys; card: VerifiedCard } | null = null;
   private readonly directory: CardDirectory;
+  /** Backups waiting for the history service; persisted in the key store. */
+  readonly outbox: HistoryOutbox;
+  private orgCard: Promise<VerifiedCard | null> | null = null;
+  /** Backups being prepared (before they reach the outbox). */
+  private preparingBackups = 0;
 
   private constructor(
     /** The Twilio identity (the app JWT's `sub`). */
@@ -61,6 +75,9 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
       keyChange: (change) => this.emit('keyChange', change),
       cardRejected: (rejected) => this.emit('cardRejected', rejected),
     }, options.cardCacheTtlMs);
+    this.outbox = new HistoryOutbox(keyStore, `history-outbox:${identity}`, (entry) => api.postHistory(entry), (failure) =>
+      this.emit('backupFailed', failure),
+    );
   }
 
   static async create(options: E2EEClientOptions): Promise<E2EEClient> {
@@ -119,6 +136,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     const card = verifyCard(record.card, { trustedAppKeys: trusted, identity: this.identity });
     await this.keyStore.saveDevice(record);
     this.device = { record, keys, card };
+    void this.outbox.flush(); // backups left over from an earlier session
     return card.wire;
   }
 
@@ -145,14 +163,73 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   wrap(client: BaseClient): E2EEConversationsClient {
     const { keys, card } = this.requireDevice();
     const crypto = new MessageCrypto(this.identity, keys, card, this.directory);
+    const rewraps = new HistoryRewraps(this.api, () => card.id, (parsed) => !crypto.hasSlot(parsed));
+    crypto.rewraps = rewraps;
+    const mode = this.options.backup ?? 'send';
     const hooks: WrapperHooks = {
       refreshToken: async () => (await this.api.twilioToken()).token,
-      afterSend: () => undefined,
-      afterVerifiedReceive: () => undefined,
+      afterSend: (conversation, sealed, index) => {
+        if (mode !== 'off') void this.backupSent(conversation, sealed.binary, sealed.cek, index);
+      },
+      afterVerifiedReceive: (raw, opened) => {
+        if (mode === 'send+receive') void this.backup(raw.conversation.sid, raw, opened.envelope, opened.cek);
+      },
       participantsChanged: (identity) => this.directory.invalidate(identity ?? undefined),
-      prefetchRewraps: async () => undefined,
+      prefetchRewraps: (conversationSid, messages) => rewraps.prefetch(conversationSid, messages),
     };
     return new E2EEConversationsClient(client, crypto, hooks);
+  }
+
+  /** The OrgCard, verified against the pinned AppKey(s); null when the service runs without history. */
+  private verifiedOrgCard(): Promise<VerifiedCard | null> {
+    this.orgCard ??= fetchOrgCard(this.api, trustAppKeys(this.options.appPublicKeys)).catch((err: unknown) => {
+      this.orgCard = null; // ask again next time
+      throw err;
+    });
+    return this.orgCard;
+  }
+
+  /** Backups not yet acknowledged by the history service (being prepared, or in the outbox). */
+  async pendingBackups(): Promise<number> {
+    return this.preparingBackups + (await this.outbox.pending());
+  }
+
+  /** After a send: find the message the service stored at `index` and back it up. */
+  private async backupSent(conversation: BaseConversation, binary: Uint8Array, cek: Uint8Array, index: number): Promise<void> {
+    this.preparingBackups++;
+    try {
+      const [message] = (await conversation.getMessages(1, index, 'forward')).items;
+      if (!message || message.index !== index) throw new Error(`message ${index} not found after sending`);
+      await this.backup(conversation.sid, message, parseEnvelope(binary), cek);
+    } catch (err) {
+      this.reportBackupFailure(conversation.sid, `#${index}`, err);
+    } finally {
+      this.preparingBackups--;
+    }
+  }
+
+  private async backup(conversationSid: string, message: BaseMessage, envelope: ParsedEnvelope, cek: Uint8Array): Promise<void> {
+    this.preparingBackups++;
+    try {
+      const orgCard = await this.verifiedOrgCard();
+      if (!orgCard) throw new E2EEError(ErrorCode.SERVER_ERROR, 'the service runs without organization history', { details: { serverCode: 'HISTORY_DISABLED' } });
+      await this.outbox.add({
+        conversationSid,
+        messageSid: message.sid,
+        index: message.index,
+        envelope: message.body!,
+        orgWrap: orgWrapFor(cek, envelope, orgCard),
+      });
+    } catch (err) {
+      this.reportBackupFailure(conversationSid, message.sid, err);
+    } finally {
+      this.preparingBackups--;
+    }
+  }
+
+  private reportBackupFailure(conversationSid: string, messageSid: string, err: unknown): void {
+    const error = isE2EEError(err) ? { code: String(err.details?.serverCode ?? err.code), message: err.message } : { code: 'UNKNOWN', message: String(err) };
+    this.emit('backupFailed', { conversationSid, messageSid, error });
   }
 
   /** The active cards of `identity` (verified), fresh from the service. */

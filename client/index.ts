@@ -3,6 +3,7 @@ export { E2EEClient, type E2EEClientOptions, type E2EEClientEventMap } from './e
 export { E2EEConversationsClient, E2EEConversation, E2EEMessage, type E2EEClientEvents, type E2EEConversationEvents } from './wrapper.js';
 export { FAILED_BODY, type E2EEInfo } from './message-crypto.js';
 export type { KeyChange, RejectedCard } from './card-directory.js';
+export { HistoryOutbox, type BackupMode, type BackupFailure } from './history.js';
 export { MemoryKeyStore, type KeyStore, type DeviceRecord } from './key-store.js';
 export { FileKeyStore } from './file-key-store.js';
 export { IndexedDbKeyStore, type IndexedDbKeyStoreOptions } from './indexeddb-key-store.js';

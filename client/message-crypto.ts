@@ -26,6 +26,8 @@ export interface OpenedBody {
   /** The plaintext; for failed messages a fixed notice, never the unverified text. */
   body: string | null;
   e2ee: E2EEInfo;
+  /** For verified messages: the envelope and its CEK, so a backup can be made (never shown to apps). */
+  opened?: { envelope: ParsedEnvelope; cek: Uint8Array };
 }
 
 /** The body apps see for a message that failed verification: never the attacker's text. */
@@ -114,6 +116,7 @@ export class MessageCrypto {
       return {
         body: opened.payload.body,
         e2ee: { status: 'verified', via, senderCardId: senderCard.id, senderDeviceName: senderCard.fields.deviceName },
+        opened: { envelope: parsed, cek: opened.cek },
       };
     } catch (err) {
       const error = isE2EEError(err) ? err.toJSON() : { code: ErrorCode.ENVELOPE_MALFORMED, message: (err as Error).message };

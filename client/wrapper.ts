@@ -13,8 +13,9 @@ import type { SealedEnvelope } from '../shared/envelope.js';
 /** Hooks the E2EE client gives the wrapper (token refresh, history backup, card refresh). */
 export interface WrapperHooks {
   refreshToken(): Promise<string>;
-  afterSend(conversationSid: string, sealed: SealedEnvelope, index: number): void;
-  afterVerifiedReceive(conversationSid: string, message: E2EEMessage): void;
+  afterSend(conversation: BaseConversation, sealed: SealedEnvelope, index: number): void;
+  /** Every message opened verified from this device's own slot (its own sends included). */
+  afterVerifiedReceive(raw: BaseMessage, opened: NonNullable<OpenedBody['opened']>): void;
   participantsChanged(identity: string | null): void;
   /** Before a page of messages is opened: lets history fetch every needed rewrap in one request. */
   prefetchRewraps(conversationSid: string, messages: readonly BaseMessage[]): Promise<void>;
@@ -141,7 +142,7 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
   async sendMessage(body: string, attributes?: JSONValue): Promise<number> {
     const sealed = await this.sealBody(body);
     const index = await this.raw.sendMessage(sealed.text, attributes);
-    this.hooks.afterSend(this.sid, sealed, index);
+    this.hooks.afterSend(this.raw, sealed, index);
     return index;
   }
 
@@ -177,11 +178,11 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
 
   /** @internal Opens an arriving message and emits it after every earlier arrival. */
   enqueue(raw: BaseMessage, emit: (message: E2EEMessage) => void): void {
-    const opened = this.open(raw);
+    const opened = this.crypto.open(this.sid, raw);
     this.chain = this.chain.then(async () => {
-      const message = await opened;
-      if (message.e2ee.status === 'verified') this.hooks.afterVerifiedReceive(this.sid, message);
-      emit(message);
+      const result = await opened;
+      if (result.opened && result.e2ee.via === 'direct') this.hooks.afterVerifiedReceive(raw, result.opened);
+      emit(new E2EEMessage(raw, this, result));
     });
   }
 

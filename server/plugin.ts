@@ -29,6 +29,8 @@ import keyRoutes from './routes/keys.js';
 import sessionRoutes from './routes/sessions.js';
 import tokenRoutes from './routes/tokens.js';
 import relayRoutes from './relay/routes.js';
+import historyRoutes from './routes/history.js';
+import preEventRoutes from './routes/pre-event.js';
 import type { Store } from './store/types.js';
 
 export interface TwilioE2eeOptions {
@@ -67,7 +69,7 @@ declare module 'fastify' {
  * The route modules, each a plugin registered in the plugin's scope. A new capability is one
  * module in server/routes/ and one line here.
  */
-const ROUTE_MODULES: FastifyPluginAsync[] = [healthRoutes, sessionRoutes, tokenRoutes, cardRoutes, keyRoutes, relayRoutes];
+const ROUTE_MODULES: FastifyPluginAsync[] = [healthRoutes, sessionRoutes, tokenRoutes, cardRoutes, keyRoutes, relayRoutes, historyRoutes, preEventRoutes];
 
 const JWT_NAMESPACE = 'e2ee';
 /** Clock skew tolerated on app token `exp`/`nbf`, seconds (identity providers' clocks drift). */
@@ -104,13 +106,13 @@ async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions):
     verify: {
       algorithms: [auth.algorithm],
       requiredClaims: ['sub', 'exp'],
-      clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS * 1000,
+      clockTolerance: JWT_CLOCK_TOLERANCE_SECONDS * 1000, // fast-jwt takes ms here
       ...(auth.issuer !== null ? { allowedIss: auth.issuer } : {}),
       ...(auth.audience !== null ? { allowedAud: auth.audience } : {}),
     },
     sign: {
       algorithm: auth.algorithm,
-      expiresIn: config.sessionTtl * 1000,
+      expiresIn: config.sessionTtl, // seconds (@fastify/jwt converts numbers to fast-jwt's ms)
       ...(auth.issuer !== null ? { iss: auth.issuer } : {}),
       ...(auth.audience !== null ? { aud: auth.audience } : {}),
     },

@@ -18,7 +18,10 @@ export const ApiErrorCode = {
   KEY_IN_USE: 'KEY_IN_USE', // sign or box key already registered
   TOO_MANY_CARDS: 'TOO_MANY_CARDS', // identity already has the maximum of active cards
   HISTORY_DISABLED: 'HISTORY_DISABLED', // this instance holds no OrgKey
-  NOT_PARTICIPANT: 'NOT_PARTICIPANT',
+  NOT_PARTICIPANT: 'NOT_PARTICIPANT', // the caller is not a participant of the conversation
+  HISTORY_MISMATCH: 'HISTORY_MISMATCH', // the posted envelope or index is not the conversation's message
+  SENDER_CARD_UNKNOWN: 'SENDER_CARD_UNKNOWN', // the envelope names a card the directory never issued
+  ENVELOPE_REQUIRED: 'ENVELOPE_REQUIRED', // pre-event webhook: a message body that is not an envelope
   TWILIO_UNAVAILABLE: 'TWILIO_UNAVAILABLE',
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
   INTERNAL: 'INTERNAL',

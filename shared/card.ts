@@ -143,10 +143,23 @@ export function parseSnapshot(snapshotBytes: Uint8Array): CardSnapshot {
   if (previousCardId !== undefined && (typeof previousCardId !== 'string' || !CARD_ID_PATTERN.test(previousCardId))) {
     throw malformed('card snapshot "previousCardId" must be a card id (64 lowercase hex characters)');
   }
+  if (!isCanonicalX25519(boxPublic)) throw new E2EEError(ErrorCode.CARD_WEAK_KEY, 'card box key is not a canonical X25519 public key');
   if (isLowOrder(boxPublic)) throw new E2EEError(ErrorCode.CARD_WEAK_KEY, 'card box key has low order');
   const fields: CardSnapshot = { v: CARD_VERSION, identity, deviceId, deviceName, signKey, boxKey, createdAt };
   if (previousCardId !== undefined) fields.previousCardId = previousCardId;
   return fields;
+}
+
+/**
+ * X25519 ignores bit 255 and reduces values >= p = 2^255 - 19, so one key has several 32-byte
+ * spellings; only the canonical one (< p) is accepted, or "keys unused" could be evaded.
+ */
+function isCanonicalX25519(key: Uint8Array): boolean {
+  if ((key[31]! & 0x80) !== 0) return false;
+  // key >= p only when bytes 1..30 are 0xff, byte 31 is 0x7f and byte 0 is >= 0xed.
+  if (key[31] !== 0x7f || key[0]! < 0xed) return true;
+  for (let i = 1; i < 31; i++) if (key[i] !== 0xff) return true;
+  return false;
 }
 
 // Any clamped scalar works: clamping clears the cofactor bits, so a point of low order always

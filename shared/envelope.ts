@@ -7,7 +7,6 @@
  */
 import {
   AEAD_TAG_BYTES,
-  CARD_ID_BYTES,
   COMMIT_LABEL,
   ENVELOPE_NONCE_BYTES,
   ENVELOPE_PREFIX,
@@ -143,8 +142,10 @@ export function sealEnvelope(input: SealInput): SealedEnvelope {
   if (n > MAX_RECIPIENTS) {
     throw new E2EEError(ErrorCode.ENVELOPE_TOO_MANY_RECIPIENTS, `${n} recipient devices; an envelope holds at most ${MAX_RECIPIENTS}`);
   }
-  const senderId = fromHex(sender.cardId, 'sender.cardId');
-  if (senderId.length !== CARD_ID_BYTES) throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"sender.cardId" expected a card id');
+  if (typeof sender?.cardId !== 'string' || !/^[0-9a-f]{64}$/.test(sender.cardId)) {
+    throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"sender.cardId" expected a card id (64 lowercase hex characters)');
+  }
+  const senderId = fromHex(sender.cardId);
 
   const payload: EnvelopePayload = {
     conversationSid,

@@ -6,13 +6,15 @@
 export type FlatValue = string | number | boolean | null;
 
 const STRING = String.raw`"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"`;
-const NUMBER = String.raw`-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?`;
+// Every number in the formats is a non-negative integer: accepting only its plain spelling
+// ("12", never "12.0", "1.2e1" or "-0") keeps one value from travelling under several texts.
+const NUMBER = String.raw`(?:0|[1-9]\d*)`;
 const WS = String.raw`[ \t\n\r]*`;
 const MEMBER = new RegExp(`${WS}(${STRING})${WS}:${WS}(${STRING}|${NUMBER}|true|false|null)${WS}([,}])`, 'y');
 const OPEN = new RegExp(`${WS}\\{${WS}`, 'y');
 
 /**
- * Parses a JSON object whose values are all scalars. Returns null when the text is not such an
+ * Parses a JSON object whose values are all scalars (numbers: non-negative integers only). Returns null when the text is not such an
  * object or repeats a member name. Members come back in a null-prototype record.
  */
 export function parseFlatObject(text: string): Record<string, FlatValue> | null {

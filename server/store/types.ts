@@ -108,12 +108,18 @@ export interface Store {
   createConversation(conversation: RelayConversation): Promise<RelayConversation | null>;
   getConversation(sidOrUniqueName: string): Promise<RelayConversation | null>;
   conversationsOf(identity: string): Promise<RelayConversation[]>;
-  /** Adds a participant; returns the existing one when already there. */
+  /**
+   * Adds a participant; returns the existing one when already there.
+   * Rejects for an unknown conversation.
+   */
   addParticipant(participant: RelayParticipant): Promise<{ participant: RelayParticipant; created: boolean }>;
   removeParticipant(conversationSid: string, identity: string): Promise<RelayParticipant | null>;
   participants(conversationSid: string): Promise<RelayParticipant[]>;
   isParticipant(conversationSid: string, identity: string): Promise<boolean>;
-  /** Appends with the next index (atomic under concurrency); returns the stored message. */
+  /**
+   * Appends with the next index (atomic under concurrency); returns the stored message.
+   * Rejects for an unknown conversation.
+   */
   appendMessage(message: Omit<RelayMessage, 'index' | 'dateUpdatedMs'>): Promise<RelayMessage>;
   getMessage(conversationSid: string, messageSid: string): Promise<RelayMessage | null>;
   /** A page in ascending index order. */

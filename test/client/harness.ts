@@ -14,6 +14,8 @@ import { toB64u } from '../../shared/index.js';
 
 export interface TestServer {
   url: string;
+  port: number;
+  dataDir: string;
   store: Store;
   appPublicKey: string;
   /** A demo session token for `identity`. */
@@ -21,16 +23,27 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-test-'));
-  const config = await loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env });
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** Reuse a data directory (a restart); it is then left in place by close(). */
+  dataDir?: string;
+  /** Listen on this port (a restart on the same address); default any free port. */
+  port?: number;
+}
+
+export async function startServer(options: StartOptions = {}): Promise<TestServer> {
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'e2ee-test-'));
+  const config = await loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...options.env });
   const store = await openStore({ dataDir });
   const app = await buildApp({ config, store });
-  await app.listen({ host: '127.0.0.1', port: 0 });
+  await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const address = app.server.address() as { port: number };
   const url = `http://127.0.0.1:${address.port}`;
   return {
     url,
+    port: address.port,
+    dataDir,
     store,
     appPublicKey: toB64u(config.appKey.publicKey),
     async session(identity) {
@@ -45,7 +58,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     async close() {
       await app.close();
       await store.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

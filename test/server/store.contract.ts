@@ -476,7 +476,8 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         const seen: number[] = [];
         let anchor: number | undefined;
         for (;;) {
-          const pageMessages = await store.messages(sid, anchor === undefined ? { direction: 'backwards', limit: 3 } : { direction: 'backwards', limit: 3, anchor });
+          const query = { direction: 'backwards' as const, limit: 3 };
+          const pageMessages = await store.messages(sid, anchor === undefined ? query : { ...query, anchor });
           if (pageMessages.length === 0) break;
           seen.unshift(...indexes(pageMessages));
           anchor = pageMessages[0]!.index - 1;

@@ -152,11 +152,16 @@ describe.skipIf(!available && !mustRun)('postgres store', () => {
       const store = await openNamed(4);
       try {
         const alice = uid('alice');
+        const outcomes = new Set<boolean>();
         for (let round = 0; round < 5; round++) {
-          const calls = range(20).map(() => store.registerCard(makeCard(alice), registerOptions({ maxActivePerIdentity: 100 })));
+          const settled = Promise.allSettled(
+            range(20).map(() => store.registerCard(makeCard(alice), registerOptions({ maxActivePerIdentity: 100 }))),
+          );
           await terminate();
-          await Promise.allSettled(calls);
+          const results = await settled;
+          outcomes.add(results.some((r) => r.status === 'rejected'));
         }
+        expect(outcomes.has(true)).toBe(true); // the drops did hit calls in flight
         await expect(store.ping()).resolves.toBeUndefined();
         expect((await store.registerCard(makeCard(uid('bob')), registerOptions())).ok).toBe(true);
       } finally {

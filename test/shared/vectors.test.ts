@@ -388,10 +388,119 @@ describe('invalid envelopes', () => {
   });
 });
 
+/** Section 15 of docs/PROTOCOL.md, recomputed from the vectors' raw secrets. */
+function workedExample(): Map<string, string> {
+  const out = new Map<string, string>();
+  const put = (key: string, value: string | number) => out.set(key, String(value));
+  const alice = device('alice-laptop');
+  put('appKey.seed', hex(unb64u(vectors.appKey.seed)));
+  put('appKey.publicKey', hex(edPublic(unb64u(vectors.appKey.seed))));
+  put('appKeyId', hex(h256(edPublic(unb64u(vectors.appKey.seed))).subarray(0, 8)));
+  const snapshot = unb64u(alice.card.snapshot);
+  put('card.snapshot', Buffer.from(snapshot).toString('utf8'));
+  put('card.id', hex(h256(snapshot)));
+  const selfSignature = sodium.crypto_sign_detached(cat(utf8(LABEL.cardSelf), snapshot), edSecret(unb64u(alice.signSeed)));
+  put('card.selfSignature', hex(selfSignature));
+  put('card.appSignature', hex(sodium.crypto_sign_detached(cat(utf8(LABEL.cardApp), snapshot, selfSignature), edSecret(unb64u(vectors.appKey.seed)))));
+
+  const env = envelopeVector('alice-to-bob');
+  const cek = unb64u(env.cek);
+  const e = unb64u(env.ephemeralSecret);
+  const E = sodium.crypto_scalarmult_base(e);
+  put('cek', hex(cek));
+  put('e', hex(e));
+  put('E', hex(E));
+  put('commitment', hex(h256(utf8(LABEL.commit), cek)));
+  for (const name of env.recipients) {
+    const R = sodium.crypto_scalarmult_base(unb64u(device(name).boxSecret));
+    const s = sodium.crypto_scalarmult(e, R);
+    const kek = h256(cat(utf8(LABEL.wrap), E, R), s);
+    put(`${name}.R`, hex(R));
+    put(`${name}.s`, hex(s));
+    put(`${name}.kek`, hex(kek));
+    put(`${name}.keyId`, hex(h256(unb64u(device(name).card.snapshot)).subarray(0, 8)));
+    put(`${name}.wrapped`, hex(sodium.crypto_aead_chacha20poly1305_ietf_encrypt(cek, null, null, ZERO12, kek)));
+  }
+  const rebuilt = rebuildEnvelope(env);
+  const header = rebuilt.binary.subarray(0, rebuilt.headerEnd);
+  const p = env.payload;
+  const payloadBytes = utf8(JSON.stringify({ conversationSid: p.conversationSid, messageId: p.messageId, sentAt: p.sentAt, body: p.body }));
+  const plaintextLength = Math.ceil((64 + payloadBytes.length) / 128) * 128;
+  put('headerHash', hex(h256(header)));
+  put('payload', Buffer.from(payloadBytes).toString('utf8'));
+  put('signature', hex(sodium.crypto_sign_detached(cat(utf8(LABEL.msg), h256(header), payloadBytes), edSecret(unb64u(device(env.sender).signSeed)))));
+  put('nonce', hex(unb64u(env.nonce)));
+  put('length.header', header.length);
+  put('length.payload', payloadBytes.length);
+  put('length.padding', plaintextLength - 64 - payloadBytes.length);
+  put('length.plaintext', plaintextLength);
+  put('length.binary', rebuilt.binary.length);
+  put('length.text', 'e2ee1.'.length + b64u(rebuilt.binary).length);
+
+  const rw = vectors.rewraps.find((r) => r.envelope === 'alice-to-bob' && r.recipientBoxSecret === device('org').boxSecret)!;
+  const e2 = unb64u(rw.ephemeralSecret);
+  const E2 = sodium.crypto_scalarmult_base(e2);
+  const R2 = sodium.crypto_scalarmult_base(unb64u(rw.recipientBoxSecret));
+  const s2 = sodium.crypto_scalarmult(e2, R2);
+  const envelopeHash = h256(rebuilt.binary);
+  const kek2 = h256(cat(utf8(LABEL.rewrap), E2, R2, envelopeHash), s2);
+  const wrapped2 = sodium.crypto_aead_chacha20poly1305_ietf_encrypt(cek, null, null, ZERO12, kek2);
+  put("rewrap.e'", hex(e2));
+  put("rewrap.E'", hex(E2));
+  put('rewrap.R', hex(R2));
+  put('rewrap.s', hex(s2));
+  put('rewrap.envelopeHash', hex(envelopeHash));
+  put('rewrap.kek', hex(kek2));
+  put('rewrap.wrapped', hex(wrapped2));
+  put('rewrap', b64u(cat(E2, wrapped2)));
+
+  const orgSeed = h256(utf8(VECTOR_SEED_PREFIX + 'org-key'));
+  const orgSign = h256(utf8(LABEL.orgSign), orgSeed);
+  const orgBox = h256(utf8(LABEL.orgBox), orgSeed);
+  put('org.seed', hex(orgSeed));
+  put('org.signSeed', hex(orgSign));
+  put('org.boxSecret', hex(orgBox));
+  put('org.signKey', hex(edPublic(orgSign)));
+  put('org.boxKey', hex(sodium.crypto_scalarmult_base(orgBox)));
+  return out;
+}
+
+/** The `key = value` lines of the fenced blocks of section 15. */
+function documentedExample(): Map<string, string> {
+  const start = protocolDoc.indexOf('## 15. Worked example');
+  expect(start).toBeGreaterThan(0);
+  const end = protocolDoc.indexOf('\n## ', start + 1);
+  const section = protocolDoc.slice(start, end < 0 ? undefined : end);
+  const out = new Map<string, string>();
+  for (const block of section.matchAll(/```text\n([\s\S]*?)```/g)) {
+    for (const line of block[1]!.split('\n')) {
+      if (line.trim() === '') continue;
+      const m = /^(\S+) +=\s(.*)$/.exec(line);
+      expect(m, `worked example line: ${line}`).not.toBeNull();
+      expect(out.has(m![1]!), `duplicate line ${m![1]}`).toBe(false);
+      out.set(m![1]!, m![2]!);
+    }
+  }
+  return out;
+}
+
 describe('docs/PROTOCOL.md', () => {
   it('quotes every domain string and every error code', () => {
     for (const label of Object.values(LABEL)) expect(protocolDoc).toContain('`' + label.replace('\n', '\\n') + '`');
-    for (const code of Object.values(core.ErrorCode)) expect(protocolDoc).toContain('`' + code + '`');
+    // Every *_LABEL constant of the core, including ones added after this test was written.
+    for (const [name, value] of Object.entries(core)) {
+      if (!name.endsWith('_LABEL') || !(value instanceof Uint8Array)) continue;
+      const quoted = '`' + Buffer.from(value).toString('utf8').replace('\n', '\\n') + '`';
+      expect(protocolDoc, name).toMatch(new RegExp('^\\| `' + name + '` \\| ' + quoted.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + ' \\|', 'm'));
+    }
+    for (const code of Object.values(core.ErrorCode)) expect(protocolDoc).toMatch(new RegExp('^\\| `' + code + '` \\|', 'm'));
+  });
+
+  it('section 15 (worked example) matches values recomputed from the vectors', () => {
+    const documented = documentedExample();
+    const computed = workedExample();
+    expect([...documented.keys()].sort()).toEqual([...computed.keys()].sort());
+    for (const [key, value] of computed) expect(documented.get(key), key).toBe(value);
   });
 
   it('recipient table matches maxRecipientsForBody', () => {

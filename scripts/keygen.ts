@@ -1,0 +1,18 @@
+/**
+ * `npm run keygen`: prints fresh APP_KEY and ORG_KEY lines for .env (or a secret store), with
+ * the AppKey public key that clients pin as a comment. Keys only go to stdout, never to a file.
+ */
+import { generateAppKey, generateOrgKey, ready, seedToB64u, toB64u } from '../shared/index.js';
+
+await ready();
+const appKey = generateAppKey();
+const orgKey = generateOrgKey();
+process.stdout.write(
+  [
+    `# twilio-e2ee keys, generated ${new Date().toISOString()}. Keep APP_KEY and ORG_KEY secret.`,
+    `# Clients pin the AppKey public key: appPublicKeys: ['${toB64u(appKey.publicKey)}'] (appKeyId ${appKey.appKeyId})`,
+    `APP_KEY=${seedToB64u(appKey.seed)}`,
+    `ORG_KEY=${seedToB64u(orgKey.seed)}`,
+    '',
+  ].join('\n'),
+);

@@ -1,0 +1,146 @@
+/**
+ * Organization history (DESIGN.md section 7): clients post each message's envelope with an
+ * orgWrap (its CEK rewrapped to the OrgCard); the server checks that it is the conversation's
+ * real message, that the orgWrap opens to the committed key, and that the original sender
+ * signed it, then stores envelope + orgWrap (never plaintext). Participants read history back
+ * with a rewrap for one of their own cards, and verify the original signature themselves.
+ */
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { ApiErrorCode, ApiPath, type HistoryResponse } from '../../shared/api.js';
+import { MAX_ENVELOPE_TEXT_CHARS, REWRAP_BYTES } from '../../shared/constants.js';
+import { fromB64u } from '../../shared/encoding.js';
+import { createRewrap, decryptWithContentKey, openRewrap, parseEnvelope, verifyDecrypted } from '../../shared/envelope.js';
+import { localSource, twilioSource, type ConversationSource } from '../conversation-source.js';
+import { httpError } from '../errors.js';
+import { CardIdSchema, bearerAuth, errorResponses } from '../schemas.js';
+
+/** Messages per history page; each costs two X25519 operations on the server. */
+export const MAX_HISTORY_PAGE = 500;
+
+const ConversationSidSchema = Type.String({ minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9_.:-]+$' });
+const HistoryPostSchema = Type.Object(
+  {
+    conversationSid: ConversationSidSchema,
+    messageSid: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
+    index: Type.Integer({ minimum: 0 }),
+    envelope: Type.String({ minLength: 1, maxLength: MAX_ENVELOPE_TEXT_CHARS }),
+    orgWrap: Type.String({ minLength: Math.ceil((REWRAP_BYTES * 4) / 3), maxLength: Math.ceil((REWRAP_BYTES * 4) / 3), pattern: '^[A-Za-z0-9_-]+$' }),
+  },
+  { additionalProperties: false },
+);
+const HistoryMessageSchema = Type.Object({
+  messageSid: Type.String(),
+  index: Type.Integer(),
+  author: Type.String(),
+  envelope: Type.String(),
+  rewrap: Type.String({ description: 'b64u(E\' || wrapped CEK) for the requested card (PROTOCOL.md "Rewrap")' }),
+});
+
+export default async function historyRoutes(scope: FastifyInstance): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  const { config, store, orgKey, authenticate } = app.e2ee;
+  const source: ConversationSource = config.twilio ? twilioSource(config.twilio) : localSource(store);
+
+  function requireOrgKey() {
+    if (!orgKey) throw httpError(503, ApiErrorCode.HISTORY_DISABLED, 'this instance holds no OrgKey: history is served by the history service');
+    return orgKey;
+  }
+
+  async function requireParticipant(conversationSid: string, identity: string): Promise<void> {
+    if (!(await source.isParticipant(conversationSid, identity))) {
+      throw httpError(403, ApiErrorCode.NOT_PARTICIPANT, 'you are not a participant of this conversation');
+    }
+  }
+
+  app.post(
+    ApiPath.history,
+    {
+      preHandler: authenticate,
+      schema: {
+        tags: ['history'],
+        summary: 'Back up one message for the organization (the history webhook)',
+        description:
+          'The envelope must be the conversation\'s message body at that index; the orgWrap must open with the OrgKey to the key the ' +
+          'envelope commits to; the original sender\'s signature must verify against the directory. Stores envelope and orgWrap only. ' +
+          '201 when new, 200 when already stored.',
+        security: bearerAuth,
+        body: HistoryPostSchema,
+        response: { 200: Type.Object({ stored: Type.Literal(false) }), 201: Type.Object({ stored: Type.Literal(true) }), ...errorResponses(400, 401, 403, 404, 413, 503) },
+      },
+    },
+    async (request, reply) => {
+      const keys = requireOrgKey().keys;
+      const { conversationSid, messageSid, index, envelope, orgWrap } = request.body;
+      await requireParticipant(conversationSid, request.identity);
+      const message = await source.getMessage(conversationSid, messageSid);
+      if (!message) throw httpError(404, ApiErrorCode.NOT_FOUND, 'the conversation has no such message');
+      if (message.body !== envelope || message.index !== index) {
+        throw httpError(400, ApiErrorCode.HISTORY_MISMATCH, 'the envelope and index must be exactly the message as the conversation holds it');
+      }
+      const parsed = parseEnvelope(envelope);
+      const decrypted = decryptWithContentKey(parsed, openRewrap(orgWrap, parsed, keys));
+      const sender = await store.getCard(parsed.senderCardId);
+      if (!sender) throw httpError(400, ApiErrorCode.SENDER_CARD_UNKNOWN, 'the envelope names a sender card the directory does not know');
+      // Revoked cards count for messages sent before the revocation (by the service's own clock).
+      verifyDecrypted(parsed, decrypted, {
+        senderCard: { id: sender.id, identity: sender.identity, signPublicKey: fromB64u(sender.signKey), revokedAt: sender.revokedAt },
+        conversationSid,
+        author: message.author,
+        ...(message.dateCreatedMs !== null ? { sentAt: message.dateCreatedMs } : {}),
+      });
+      const outcome = await store.putHistory({
+        conversationSid,
+        messageSid,
+        index,
+        author: sender.identity,
+        senderCardId: sender.id,
+        envelope,
+        orgWrap,
+        storedAtMs: Date.now(),
+      });
+      return outcome === 'created' ? reply.code(201).send({ stored: true }) : reply.code(200).send({ stored: false });
+    },
+  );
+
+  app.get(
+    `${ApiPath.history}/:conversationSid`,
+    {
+      preHandler: authenticate,
+      schema: {
+        tags: ['history'],
+        summary: 'Read history, each message with a rewrap for one of the caller\'s cards',
+        security: bearerAuth,
+        params: Type.Object({ conversationSid: ConversationSidSchema }),
+        querystring: Type.Object(
+          {
+            cardId: CardIdSchema,
+            after: Type.Integer({ minimum: -1, default: -1, description: 'return messages with index > after' }),
+            limit: Type.Integer({ minimum: 1, maximum: MAX_HISTORY_PAGE, default: 100 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ messages: Type.Array(HistoryMessageSchema) }), ...errorResponses(400, 401, 403, 503) },
+      },
+    },
+    async (request): Promise<HistoryResponse> => {
+      const keys = requireOrgKey().keys;
+      const { conversationSid } = request.params;
+      const { cardId, after, limit } = request.query;
+      await requireParticipant(conversationSid, request.identity);
+      const card = await store.getCard(cardId);
+      if (!card || card.identity !== request.identity || card.revokedAt !== null) {
+        throw httpError(403, ApiErrorCode.FORBIDDEN, 'cardId must be one of your active cards');
+      }
+      const boxKey = fromB64u(card.boxKey);
+      const records = await store.history(conversationSid, after, limit);
+      return {
+        messages: records.map((r) => {
+          const parsed = parseEnvelope(r.envelope);
+          const cek = openRewrap(r.orgWrap, parsed, keys);
+          return { messageSid: r.messageSid, index: r.index, author: r.author, envelope: r.envelope, rewrap: createRewrap(cek, parsed, boxKey) };
+        }),
+      };
+    },
+  );
+}

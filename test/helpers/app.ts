@@ -1,0 +1,101 @@
+/**
+ * Real server instances for the tests: the real config loader, plugin, store and crypto (no
+ * mocks of our own code). Requests go through app.inject.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { buildApp } from '../../server/app.js';
+import { loadConfig, type Config } from '../../server/config.js';
+import type { LoggerSettings } from '../../server/logging.js';
+import type { Store } from '../../server/store/types.js';
+import { ApiPath } from '../../shared/api.js';
+import { createCardRequest, generateDeviceKeys, ready, seedToB64u, type CardRequest, type DeviceKeys, type NewCardFields } from '../../shared/index.js';
+import type { TestStores } from './stores.js';
+
+/** One AppKey and OrgKey for the whole test process, so several instances agree as in production. */
+export const TEST_APP_KEY = seedToB64u(randomBytes(32));
+export const TEST_ORG_KEY = seedToB64u(randomBytes(32));
+
+/**
+ * The base environment: demo mode (no auth settings), explicit keys (so no key file), rate limits
+ * off (the rate limit tests turn them on), and a private data directory.
+ */
+export function testEnv(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
+    DATA_DIR: join(tmpdir(), `twilio-e2ee-unused-${randomUUID()}`), // never written: the keys are explicit
+    APP_KEY: TEST_APP_KEY,
+    ORG_KEY: TEST_ORG_KEY,
+    RATE_LIMIT_SESSION: '0',
+    RATE_LIMIT_CARD_REGISTRATION: '0',
+    RATE_LIMIT_LOOKUP: '0',
+    ...overrides,
+  };
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  config: Config;
+  store: Store;
+}
+
+export interface TestAppOptions {
+  env?: Record<string, string | undefined>;
+  /** Capture the logs (else no logging). */
+  log?: Partial<LoggerSettings>;
+}
+
+/** A ready app on a new connection to the suite's store. Close it with `app.close()`. */
+export async function testApp(stores: TestStores, options: TestAppOptions = {}): Promise<TestApp> {
+  const config = await loadConfig(testEnv(options.env));
+  const store = await stores.open();
+  const app = await buildApp({ config, store, logger: options.log ?? false });
+  await app.ready();
+  return { app, config, store };
+}
+
+export const uid = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+export function bearer(token: string): { authorization: string } {
+  return { authorization: `Bearer ${token}` };
+}
+
+export interface TestUser {
+  identity: string;
+  token: string;
+  headers: { authorization: string };
+}
+
+/** A demo-mode session for a fresh (or given) identity, through POST /v1/session. */
+export async function session(app: FastifyInstance, identity = uid('user')): Promise<TestUser> {
+  const res = await app.inject({ method: 'POST', url: ApiPath.session, payload: { identity } });
+  if (res.statusCode !== 200) throw new Error(`session failed: ${res.statusCode} ${res.body}`);
+  const { token } = res.json<{ token: string }>();
+  return { identity, token, headers: bearer(token) };
+}
+
+export interface TestDevice {
+  keys: DeviceKeys;
+  request: CardRequest;
+}
+
+/** A new device of `identity` and its registration request, made by the shared core. */
+export async function newDevice(identity: string, fields: Partial<NewCardFields> = {}): Promise<TestDevice> {
+  await ready();
+  const keys = generateDeviceKeys();
+  return { keys, request: createCardRequest(keys, { identity, deviceId: uid('device'), deviceName: 'test device', ...fields }) };
+}
+
+export function postCard(app: FastifyInstance, user: TestUser, request: CardRequest): Promise<LightMyRequestResponse> {
+  return app.inject({ method: 'POST', url: ApiPath.cards, headers: user.headers, payload: request });
+}
+
+/** Asserts the `{"error": {"code", "message"}}` shape and returns the code. */
+export function errorCode(res: LightMyRequestResponse): string {
+  const body = res.json<{ error?: { code?: unknown; message?: unknown } }>();
+  if (typeof body.error?.code !== 'string' || typeof body.error.message !== 'string') {
+    throw new Error(`not an error body: ${res.statusCode} ${res.body}`);
+  }
+  return body.error.code;
+}

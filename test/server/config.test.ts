@@ -1,0 +1,215 @@
+/**
+ * Configuration: local demo mode with nothing set (keys generated once into DATA_DIR), the
+ * production refusals, Twilio and auth settings, and clear messages naming each variable.
+ */
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, loadOrCreateKeyFile } from '../../server/config.js';
+import { seedToB64u } from '../../shared/index.js';
+import { TEST_APP_KEY, TEST_ORG_KEY } from '../helpers/app.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'twilio-e2ee-config-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/** The problems loadConfig reports for `env` (fails the test if it loads). */
+async function problems(env: Record<string, string>): Promise<string[]> {
+  try {
+    await loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('loadConfig accepted the configuration');
+}
+
+const SECRET = 's'.repeat(40);
+const PRODUCTION = { NODE_ENV: 'production', APP_KEY: TEST_APP_KEY, AUTH_JWT_SECRET: SECRET };
+const TWILIO = {
+  TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
+  TWILIO_API_KEY: `SK${'b'.repeat(32)}`,
+  TWILIO_API_SECRET: 'api-secret-0123456789abcdef',
+  TWILIO_CONVERSATIONS_SERVICE_SID: `IS${'c'.repeat(32)}`,
+};
+
+describe('local demo mode (nothing set)', () => {
+  it('generates the keys once into DATA_DIR/keys.json (mode 0600) and loads the same keys next time', async () => {
+    const dataDir = join(tempDir(), 'data');
+    const first = await loadConfig({ DATA_DIR: dataDir });
+    expect(first.demoMode).toBe(true);
+    expect(first.production).toBe(false);
+    expect(first.twilio).toBeNull();
+    expect(first.keySource).toEqual({ appKey: 'key file', orgKey: 'key file', keyFile: join(dataDir, 'keys.json'), keyFileCreated: true });
+    expect(statSync(join(dataDir, 'keys.json')).mode & 0o777).toBe(0o600);
+    expect(first.auth).toMatchObject({ algorithm: 'HS256', canSign: true, source: 'derived from APP_KEY (demo)' });
+
+    const second = await loadConfig({ DATA_DIR: dataDir });
+    expect(second.keySource.keyFileCreated).toBe(false);
+    expect(second.appKey.publicKey).toEqual(first.appKey.publicKey);
+    expect(second.orgKey!.seed).toEqual(first.orgKey!.seed);
+    expect(second.auth.key).toBe(first.auth.key); // instances sharing the keys accept each other's sessions
+  });
+
+  it('agrees on one key file when several processes start at once', async () => {
+    const dataDir = tempDir();
+    const loaded = Array.from({ length: 8 }, () => loadOrCreateKeyFile(dataDir));
+    expect(loaded.filter((k) => k.created)).toHaveLength(1);
+    expect(new Set(loaded.map((k) => k.appKey.appKeyId)).size).toBe(1);
+  });
+
+  it('has the documented defaults', async () => {
+    const config = await loadConfig({ APP_KEY: TEST_APP_KEY, ORG_KEY: TEST_ORG_KEY });
+    expect(config).toMatchObject({
+      port: 3000,
+      host: '0.0.0.0',
+      databaseUrl: null,
+      orgName: 'default',
+      tokenTtl: 3600,
+      bodyLimit: 65_536,
+      publicUrl: null,
+      logLevel: 'info',
+      rateLimit: { session: 60, cardRegistration: 60, lookup: 1200 },
+    });
+    expect(config.dataDir).toBe(join(process.cwd(), '.data'));
+    expect(config.keySource.keyFile).toBeNull(); // explicit keys: nothing written
+  });
+
+  it('says where a broken key file is', async () => {
+    const dataDir = tempDir();
+    writeFileSync(join(dataDir, 'keys.json'), 'not json');
+    expect((await problems({ DATA_DIR: dataDir })).join('\n')).toMatch(/DATA_DIR is invalid: .*keys\.json is not valid JSON/);
+  });
+
+  it('uses AUTH_JWT_SECRET for demo sessions when set with DEMO_MODE=true', async () => {
+    const config = await loadConfig({ APP_KEY: TEST_APP_KEY, ORG_KEY: TEST_ORG_KEY, DEMO_MODE: 'true', AUTH_JWT_SECRET: SECRET });
+    expect(config.demoMode).toBe(true);
+    expect(config.auth).toMatchObject({ key: SECRET, source: 'AUTH_JWT_SECRET' });
+  });
+});
+
+describe('production mode (NODE_ENV=production)', () => {
+  it('refuses to start without explicit keys, without auth, or with demo mode on, naming each variable', async () => {
+    const found = await problems({ NODE_ENV: 'production', DEMO_MODE: 'true' });
+    expect(found).toEqual([
+      expect.stringContaining('DEMO_MODE must be off'),
+      expect.stringContaining('APP_KEY is required'),
+      expect.stringContaining('AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required'),
+    ]);
+  });
+
+  it('never writes a key file', async () => {
+    const dataDir = tempDir();
+    await problems({ NODE_ENV: 'production', DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET });
+    expect(() => statSync(join(dataDir, 'keys.json'))).toThrow();
+  });
+
+  it('starts with explicit keys and auth; history is disabled without ORG_KEY', async () => {
+    const config = await loadConfig({ ...PRODUCTION, DATA_DIR: tempDir() });
+    expect(config).toMatchObject({ production: true, demoMode: false, orgKey: null });
+    expect(config.keySource).toMatchObject({ appKey: 'APP_KEY', orgKey: 'none', keyFile: null });
+    const withOrg = await loadConfig({ ...PRODUCTION, ORG_KEY: TEST_ORG_KEY });
+    expect(withOrg.orgKey).not.toBeNull();
+  });
+});
+
+describe('validation', () => {
+  it('reports every problem at once, each naming its variable', async () => {
+    const found = await problems({
+      APP_KEY: 'short',
+      PORT: 'eighty',
+      TWILIO_TOKEN_TTL: '86401',
+      BODY_LIMIT: '10',
+      LOG_LEVEL: 'loud',
+      PUBLIC_URL: 'ftp://example.com',
+      DATABASE_URL: 'mysql://db',
+      ORG_NAME: 'bad name',
+      DEMO_MODE: 'maybe',
+    });
+    for (const name of ['APP_KEY', 'PORT', 'TWILIO_TOKEN_TTL', 'BODY_LIMIT', 'LOG_LEVEL', 'PUBLIC_URL', 'DATABASE_URL', 'ORG_NAME', 'DEMO_MODE']) {
+      expect(found.some((p) => p.startsWith(name)), `${name} in ${found.join(' | ')}`).toBe(true);
+    }
+    expect(found.find((p) => p.startsWith('TWILIO_TOKEN_TTL'))).toContain('from 60 to 86400');
+  });
+
+  it('never echoes a key or secret in a message', async () => {
+    const badKey = `${'A'.repeat(42)}!`;
+    const found = await problems({ APP_KEY: badKey, AUTH_JWT_SECRET: 'tooshort-secret' });
+    expect(found.join('\n')).not.toContain(badKey);
+    expect(found.join('\n')).not.toContain('tooshort-secret');
+    expect(found.join('\n')).toContain('AUTH_JWT_SECRET must be at least 32 characters');
+  });
+
+  it('treats empty values as unset (an untouched .env template)', async () => {
+    const config = await loadConfig({ APP_KEY: TEST_APP_KEY, ORG_KEY: TEST_ORG_KEY, PORT: '', TWILIO_ACCOUNT_SID: '', AUTH_JWT_SECRET: ' ' });
+    expect(config.port).toBe(3000);
+    expect(config.twilio).toBeNull();
+    expect(config.demoMode).toBe(true);
+  });
+
+  it('switches to Twilio mode only with the full credential set', async () => {
+    const config = await loadConfig({ APP_KEY: TEST_APP_KEY, ORG_KEY: TEST_ORG_KEY, ...TWILIO, TWILIO_TOKEN_TTL: '86400' });
+    expect(config.twilio).toEqual({
+      accountSid: TWILIO.TWILIO_ACCOUNT_SID,
+      apiKey: TWILIO.TWILIO_API_KEY,
+      apiSecret: TWILIO.TWILIO_API_SECRET,
+      conversationsServiceSid: TWILIO.TWILIO_CONVERSATIONS_SERVICE_SID,
+      authToken: null,
+    });
+    expect(config.tokenTtl).toBe(86_400);
+
+    const { TWILIO_API_SECRET: _, ...partial } = TWILIO;
+    expect(await problems({ APP_KEY: TEST_APP_KEY, ...partial })).toEqual([expect.stringMatching(/missing TWILIO_API_SECRET/)]);
+    expect(await problems({ APP_KEY: TEST_APP_KEY, TWILIO_AUTH_TOKEN: 'token' })).toEqual([expect.stringMatching(/^TWILIO_AUTH_TOKEN is set/)]);
+    expect(await problems({ APP_KEY: TEST_APP_KEY, ...TWILIO, TWILIO_ACCOUNT_SID: 'AC123' })).toEqual([
+      expect.stringMatching(/^TWILIO_ACCOUNT_SID does not look like/),
+    ]);
+  });
+
+  it('infers the algorithm of AUTH_JWT_PUBLIC_KEY, accepts \\n-escaped PEM, and checks AUTH_JWT_ALGORITHM against it', async () => {
+    const pem = (type: 'rsa' | 'ec' | 'ed25519', options = {}) =>
+      generateKeyPairSync(type as 'rsa', { modulusLength: 2048, ...options }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    const base = { APP_KEY: TEST_APP_KEY };
+    const rsa = pem('rsa');
+    expect((await loadConfig({ ...base, AUTH_JWT_PUBLIC_KEY: rsa })).auth).toMatchObject({ algorithm: 'RS256', canSign: false });
+    expect((await loadConfig({ ...base, AUTH_JWT_PUBLIC_KEY: rsa.replace(/\n/g, '\\n'), AUTH_JWT_ALGORITHM: 'PS512' })).auth.algorithm).toBe('PS512');
+    expect((await loadConfig({ ...base, AUTH_JWT_PUBLIC_KEY: pem('ec', { namedCurve: 'P-384' }) })).auth.algorithm).toBe('ES384');
+    expect((await loadConfig({ ...base, AUTH_JWT_PUBLIC_KEY: pem('ed25519') })).auth.algorithm).toBe('EdDSA');
+
+    expect(await problems({ ...base, AUTH_JWT_PUBLIC_KEY: rsa, AUTH_JWT_ALGORITHM: 'ES256' })).toEqual([expect.stringMatching(/^AUTH_JWT_ALGORITHM ES256 does not fit/)]);
+    expect(await problems({ ...base, AUTH_JWT_PUBLIC_KEY: 'not a pem' })).toEqual([expect.stringMatching(/^AUTH_JWT_PUBLIC_KEY is invalid/)]);
+    expect(await problems({ ...base, AUTH_JWT_PUBLIC_KEY: rsa, DEMO_MODE: 'true' })).toEqual([expect.stringMatching(/^DEMO_MODE issues its own/)]);
+    expect(await problems({ ...base, AUTH_JWT_PUBLIC_KEY: rsa, AUTH_JWT_SECRET: SECRET })).toEqual([expect.stringMatching(/only one of/)]);
+    expect(await problems({ ...base, DEMO_MODE: 'false' })).toEqual([expect.stringMatching(/nobody could authenticate/)]);
+  });
+});
+
+describe('npm run keygen', () => {
+  it('prints APP_KEY and ORG_KEY lines that loadConfig accepts, fresh each time', async () => {
+    const run = () => execFileSync('npx', ['tsx', 'scripts/keygen.ts'], { encoding: 'utf8' });
+    const parse = (out: string) => Object.fromEntries(out.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=', 2) as [string, string]));
+    const first = parse(run());
+    const second = parse(run());
+    expect(Object.keys(first)).toEqual(['APP_KEY', 'ORG_KEY']);
+    expect(first.APP_KEY).not.toBe(second.APP_KEY);
+    const config = await loadConfig({ ...PRODUCTION, ...first });
+    expect(seedToB64u(config.appKey.seed)).toBe(first.APP_KEY);
+    expect(seedToB64u(config.orgKey!.seed)).toBe(first.ORG_KEY);
+  });
+});
+
+describe('the key file', () => {
+  it('holds b64u seeds', () => {
+    const dataDir = tempDir();
+    const { appKey } = loadOrCreateKeyFile(dataDir);
+    const file = JSON.parse(readFileSync(join(dataDir, 'keys.json'), 'utf8')) as { appKey: string };
+    expect(file.appKey).toBe(seedToB64u(appKey.seed));
+  });
+});
