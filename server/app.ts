@@ -8,6 +8,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
+import { registerDemo, spaNotFoundHandler, type DemoOptions } from './demo.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { genReqId, loggerOptions, type LoggerSettings } from './logging.js';
 import { twilioE2ee } from './plugin.js';
@@ -20,9 +21,11 @@ export interface BuildAppOptions {
   store: Store;
   /** false for no logs; a stream and/or level to override the configured ones. */
   logger?: false | Partial<LoggerSettings>;
+  /** Serve the built demo web client at "/" (server/demo.ts); off unless given. */
+  demo?: DemoOptions;
 }
 
-export async function buildApp({ config, store, logger = {} }: BuildAppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, store, logger = {}, demo }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: logger === false ? false : loggerOptions({ level: config.logLevel, ...logger }),
     genReqId,
@@ -30,7 +33,7 @@ export async function buildApp({ config, store, logger = {} }: BuildAppOptions):
     trustProxy: config.trustProxy,
   });
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler(notFoundHandler);
+  app.setNotFoundHandler(demo ? spaNotFoundHandler(notFoundHandler) : notFoundHandler);
 
   // Registered before the routes, so that it sees them all.
   await app.register(fastifySwagger, {
@@ -46,6 +49,7 @@ export async function buildApp({ config, store, logger = {} }: BuildAppOptions):
   });
   await app.register(fastifySwaggerUi, { routePrefix: DOCS_PATH });
   await app.register(twilioE2ee, { config, store });
+  if (demo) await registerDemo(app, demo);
   // Echo the request id, so a client's report can be matched with the server log.
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -9,7 +9,7 @@
  * - production (NODE_ENV=production): explicit APP_KEY and an auth secret or public key are
  *   required, and DEMO_MODE must be off.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
@@ -59,7 +59,7 @@ export interface TwilioConfig {
   authToken: string | null;
 }
 
-/** Requests per minute; 0 turns a limit off. */
+/** Requests per minute, counted per route; 0 turns a limit off. */
 export interface RateLimitConfig {
   /** POST /v1/session, per client address. */
   session: number;
@@ -265,7 +265,7 @@ export function loadOrCreateKeyFile(dataDir: string): { appKey: AppKey; orgKey: 
   const path = join(dataDir, 'keys.json');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   let created = false;
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  const tmp = `${path}.${randomUUID()}.tmp`;
   const fd = openSync(tmp, 'wx', 0o600);
   try {
     const fresh = { appKey: seedToB64u(generateAppKey().seed), orgKey: seedToB64u(generateOrgKey().seed) };

@@ -6,7 +6,11 @@
 import { config as loadDotenv } from 'dotenv';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { prepareDemo, type DemoOptions } from './demo.js';
 import { openStore } from './store/index.js';
+
+/** Longest wait for in-flight requests at shutdown (orchestrators SIGKILL after ~30 s anyway). */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** What the operator needs to know at start-up: modes and where keys come from, never the keys. */
 function describeMode(config: Config): Record<string, unknown> {
@@ -32,30 +36,44 @@ async function main(): Promise<void> {
     console.error(`twilio-e2ee: ${err.message}`);
     process.exit(1);
   }
+  // The demo web client (server/demo.ts): served at "/" in demo mode (or SERVE_DEMO=true),
+  // built with Vite first when missing or older than its sources.
+  const demoLog: Array<['info' | 'warn', string]> = [];
+  let demo: DemoOptions | null;
+  try {
+    demo = await prepareDemo(process.env, config.demoMode, { info: (m) => demoLog.push(['info', m]), warn: (m) => demoLog.push(['warn', m]) });
+  } catch (err) {
+    console.error(`twilio-e2ee: demo web client: ${(err as Error).message} (SERVE_DEMO=false serves the API only)`);
+    process.exit(1);
+  }
   const store = await openStore({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir });
-  const app = await buildApp({ config, store });
+  const app = await buildApp({ config, store, ...(demo ? { demo } : {}) });
+  for (const [level, message] of demoLog) app.log[level](message);
 
   app.log.info({ ...describeMode(config), store: store.kind }, 'twilio-e2ee configured');
   if (config.keySource.keyFile) {
     app.log.info(`keys ${config.keySource.keyFileCreated ? 'generated into' : 'loaded from'} ${config.keySource.keyFile}`);
   }
-  if (config.demoMode) {
-    app.log.warn('local demo mode: keys in DATA_DIR, anyone can get a session for any identity; set NODE_ENV=production for real use');
-  }
 
+  // A process group gets a signal more than once (e.g. Ctrl-C reaches tsx and the server), so
+  // repeats are ignored; a timer bounds the wait for slow in-flight requests instead.
   let closing = false;
   const shutdown = (signal: string) => {
-    if (closing) {
-      app.log.warn(`${signal} again: exiting now`);
-      process.exit(1);
-    }
+    if (closing) return;
     closing = true;
     app.log.info(`${signal}: closing (in-flight requests finish first)`);
+    setTimeout(() => {
+      app.log.error(`still closing after ${SHUTDOWN_TIMEOUT_MS / 1000} s: exiting`);
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
     app
       .close()
       .then(() => store.close())
       .then(
-        () => process.exit(0),
+        () => {
+          app.log.info('closed');
+          process.exit(0);
+        },
         (err: unknown) => {
           app.log.error({ err }, 'shutdown failed');
           process.exit(1);
@@ -76,6 +94,11 @@ async function main(): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   const local = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   app.log.info(`twilio-e2ee listening on http://${local}:${port} (API docs at /docs)${config.publicUrl ? `, public URL ${config.publicUrl}` : ''}`);
+  if (demo) {
+    const url = config.publicUrl ?? `http://${local}:${port}`;
+    app.log.info(`demo web client: open ${url}`);
+    if (process.stdout.isTTY) console.log(`\n  ➜  Open ${url} for the demo web client\n`);
+  }
 }
 
 main().catch((err: unknown) => {

@@ -75,7 +75,16 @@ const JWT_NAMESPACE = 'e2ee';
 /** Clock skew tolerated on app token `exp`/`nbf`, seconds (identity providers' clocks drift). */
 const JWT_CLOCK_TOLERANCE_SECONDS = 30;
 
-const STORE_METHODS = ['ping', 'close', 'getSetting', 'putSettingIfAbsent', 'registerCard', 'getCard', 'activeCards', 'revokeCard'] as const;
+// Every method of Store (a stale or foreign object fails at start-up, not on some later request).
+const STORE_METHODS = [
+  'ping', 'close', 'getSetting', 'putSettingIfAbsent',
+  'registerCard', 'getCard', 'activeCards', 'revokeCard',
+  'createConversation', 'getConversation', 'conversationsOf', 'addParticipant', 'removeParticipant', 'participants', 'isParticipant',
+  'appendMessage', 'getMessage', 'messages', 'updateMessageBody',
+  'putHistory', 'history',
+] as const satisfies readonly (keyof Store)[];
+// Fails to compile when Store gains a method this list lacks.
+const STORE_METHODS_COMPLETE: [Exclude<keyof Store, 'kind' | (typeof STORE_METHODS)[number]>] extends [never] ? true : false = true;
 
 /** Checks the options before anything is decorated, naming what is wrong. */
 function checkOptions(options: unknown): TwilioE2eeOptions {

@@ -132,8 +132,10 @@ export class LocalConversation extends Emitter<LocalConversationEvents> implemen
   readonly createdBy: string;
   readonly attributes: JSONValue;
   readonly dateCreated: Date;
-  /** The highest message index seen, so a reconnect can fetch what it missed. */
+  /** The highest message index seen in a page, so a reconnect can fetch what it missed. */
   lastSeenIndex = -1;
+  /** The highest index delivered as messageAdded: a push is never delivered twice. */
+  lastDeliveredIndex = -1;
 
   constructor(
     data: RelayConversationData,
@@ -259,9 +261,12 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
             resolve();
           },
           (err: Error) => {
-            this.setState('denied');
-            this.closedByUser = true;
-            socket.close(4001, 'unauthorized');
+            // Only the relay's explicit refusal is final; a dropped connection is retried.
+            if (err instanceof RelayRequestError && err.code === 'UNAUTHORIZED') {
+              this.setState('denied');
+              this.closedByUser = true;
+            }
+            socket.close(4001, 'authentication failed');
             reject(err);
           },
         );
@@ -297,10 +302,9 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
   private async catchUp(): Promise<void> {
     for (const conversation of this.conversations.values()) {
       try {
-        let page = await conversation.getMessages(100, conversation.lastSeenIndex + 1, 'forward');
-        const before = conversation.lastSeenIndex;
+        let page = await conversation.getMessages(100, Math.max(conversation.lastSeenIndex, conversation.lastDeliveredIndex) + 1, 'forward');
         for (;;) {
-          for (const m of page.items as LocalMessage[]) if (m.index > before) this.deliverMessage(m);
+          for (const m of page.items as LocalMessage[]) if (m.index > conversation.lastDeliveredIndex) this.deliverMessage(m);
           if (!page.hasNextPage) break;
           page = await page.nextPage();
         }
@@ -311,7 +315,7 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
   }
 
   private deliverMessage(message: LocalMessage): void {
-    message.conversation.lastSeenIndex = Math.max(message.conversation.lastSeenIndex, message.index);
+    message.conversation.lastDeliveredIndex = Math.max(message.conversation.lastDeliveredIndex, message.index);
     message.conversation.deliver('messageAdded', message);
     this.emit('messageAdded', message);
   }
@@ -341,7 +345,7 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
       case 'messageAdded': {
         const d = data as RelayMessageData;
         const conversation = await this.conversationFor(d.conversationSid);
-        if (d.index > conversation.lastSeenIndex) this.deliverMessage(new LocalMessage(d, conversation));
+        if (d.index > conversation.lastDeliveredIndex) this.deliverMessage(new LocalMessage(d, conversation));
         break;
       }
       case 'messageUpdated': {

@@ -88,8 +88,9 @@ const toMessageData = (m: RelayMessage): RelayMessageData => ({
 });
 
 function str(value: unknown, field: string, max: number, min = 1): string {
-  if (typeof value !== 'string' || value.length < min || value.length > max) {
-    throw new RelayError('BAD_REQUEST', `"${field}" must be a string of ${min}..${max} characters`);
+  // NUL is refused: PostgreSQL text cannot hold it, and no envelope or identity contains it.
+  if (typeof value !== 'string' || value.length < min || value.length > max || value.includes('\u0000')) {
+    throw new RelayError('BAD_REQUEST', `"${field}" must be a string of ${min}..${max} characters without NUL`);
   }
   return value;
 }
@@ -197,7 +198,9 @@ export class RelayHub {
     }
     session.expiresAtMs = verified.expiresAtMs;
     clearTimeout(session.expiryTimer);
-    const warnIn = Math.max(0, verified.expiresAtMs - Date.now() - EXPIRY_WARNING_MS);
+    // Warn a minute ahead, or halfway through a shorter lifetime (so a refresh never loops).
+    const lifetime = verified.expiresAtMs - Date.now();
+    const warnIn = Math.max(0, lifetime - Math.min(EXPIRY_WARNING_MS, lifetime / 2));
     session.expiryTimer = setTimeout(() => this.send(session, { event: 'tokenAboutToExpire', data: {} }), warnIn);
     session.expiryTimer.unref();
     return { identity: verified.identity };

@@ -5,19 +5,23 @@ import { ApiErrorCode, ApiPath } from '../../shared/api.js';
 import { httpError } from '../errors.js';
 import { errorResponses } from '../schemas.js';
 
+/** Probes come every few seconds: their request lines would drown the log. Failures still log. */
+const PROBE_LOG_LEVEL = 'warn';
+
 export default async function healthRoutes(scope: FastifyInstance): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   const { store } = app.e2ee;
 
   app.get(
     ApiPath.healthz,
-    { schema: { tags: ['health'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+    { logLevel: PROBE_LOG_LEVEL, schema: { tags: ['health'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
     async () => ({ status: 'ok' as const }),
   );
 
   app.get(
     ApiPath.readyz,
     {
+      logLevel: PROBE_LOG_LEVEL,
       schema: {
         tags: ['health'],
         summary: 'Readiness: the store is reachable',

@@ -17,8 +17,12 @@ import { CardIdSchema, bearerAuth, errorResponses } from '../schemas.js';
 
 /** Messages per history page; each costs two X25519 operations on the server. */
 export const MAX_HISTORY_PAGE = 500;
+/** The page size when the query gives no `limit`. */
+export const DEFAULT_HISTORY_PAGE = 100;
 
-const ConversationSidSchema = Type.String({ minLength: 1, maxLength: 256, pattern: '^[A-Za-z0-9_.:-]+$' });
+// In Twilio mode the sid becomes a segment of a REST URL, and "." or ".." would be resolved as a
+// dot segment, turning the participants or message request into a request for another resource.
+const ConversationSidSchema = Type.String({ minLength: 1, maxLength: 256, pattern: '^(?!\\.\\.?$)[A-Za-z0-9_.:-]+$' });
 const HistoryPostSchema = Type.Object(
   {
     conversationSid: ConversationSidSchema,
@@ -115,8 +119,9 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
         querystring: Type.Object(
           {
             cardId: CardIdSchema,
-            after: Type.Integer({ minimum: -1, default: -1, description: 'return messages with index > after' }),
-            limit: Type.Integer({ minimum: 1, maximum: MAX_HISTORY_PAGE, default: 100 }),
+            // Optional: the validator applies no defaults, so the handler does.
+            after: Type.Optional(Type.Integer({ minimum: -1, default: -1, description: 'return messages with index > after' })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HISTORY_PAGE, default: DEFAULT_HISTORY_PAGE })),
           },
           { additionalProperties: false },
         ),
@@ -126,7 +131,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
     async (request): Promise<HistoryResponse> => {
       const keys = requireOrgKey().keys;
       const { conversationSid } = request.params;
-      const { cardId, after, limit } = request.query;
+      const { cardId, after = -1, limit = DEFAULT_HISTORY_PAGE } = request.query;
       await requireParticipant(conversationSid, request.identity);
       const card = await store.getCard(cardId);
       if (!card || card.identity !== request.identity || card.revokedAt !== null) {

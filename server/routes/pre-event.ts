@@ -14,12 +14,31 @@ import { errorResponses } from '../schemas.js';
 
 const MESSAGE_EVENTS = new Set(['onMessageAdd', 'onMessageUpdate']);
 
+type FormParams = Record<string, string | string[]>;
+
+/** Why a message event's Body is not one well-formed envelope, or null when it is one. */
+function envelopeProblem(body: string | string[] | undefined): string | null {
+  // Which of several bodies Twilio would keep is not ours to guess: a message has one body.
+  if (Array.isArray(body)) return `Body appears ${body.length} times`;
+  try {
+    parseEnvelope(body ?? '');
+    return null;
+  } catch (err) {
+    return isE2EEError(err) ? err.message : 'not an envelope';
+  }
+}
+
 export default async function preEventRoutes(app: FastifyInstance): Promise<void> {
   const { config } = app.e2ee;
-  // Twilio posts application/x-www-form-urlencoded; a repeated key keeps its first value.
+  // Twilio posts application/x-www-form-urlencoded. A repeated key keeps every value (as an
+  // array, the form twilio.validateRequest signs), so the signature covers the whole body: keeping
+  // only one value would let anyone append unsigned parameters to a signed request.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    const params: Record<string, string> = Object.create(null);
-    for (const [key, value] of new URLSearchParams(body as string)) if (!(key in params)) params[key] = value;
+    const params: FormParams = Object.create(null);
+    for (const [key, value] of new URLSearchParams(body as string)) {
+      const previous = params[key];
+      params[key] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value];
+    }
     done(null, params);
   });
 
@@ -39,20 +58,18 @@ export default async function preEventRoutes(app: FastifyInstance): Promise<void
       if (!authToken || !config.publicUrl) {
         throw httpError(503, ApiErrorCode.TWILIO_UNAVAILABLE, 'the pre-event webhook needs TWILIO_AUTH_TOKEN and PUBLIC_URL');
       }
-      const params = (request.body ?? {}) as Record<string, string>;
+      const params = (request.body ?? {}) as FormParams;
       const signature = request.headers['x-twilio-signature'];
       const url = config.publicUrl + request.url;
       if (typeof signature !== 'string' || !twilio.validateRequest(authToken, signature, url, params)) {
         throw httpError(403, ApiErrorCode.FORBIDDEN, 'X-Twilio-Signature does not match');
       }
-      if (MESSAGE_EVENTS.has(params.EventType ?? '')) {
-        try {
-          parseEnvelope(params.Body ?? '');
-        } catch (err) {
-          const why = isE2EEError(err) ? err.message : 'not an envelope';
-          request.log.info({ event: params.EventType, conversationSid: params.ConversationSid }, 'pre-event: rejected a message that is not an envelope');
-          throw httpError(403, ApiErrorCode.ENVELOPE_REQUIRED, `this conversation is end-to-end encrypted: the message body must be an envelope (${why})`);
-        }
+      const { EventType: eventType, Body: body } = params;
+      if (Array.isArray(eventType)) throw httpError(400, ApiErrorCode.BAD_REQUEST, 'EventType must appear once');
+      const problem = MESSAGE_EVENTS.has(eventType ?? '') ? envelopeProblem(body) : null;
+      if (problem !== null) {
+        request.log.info({ event: eventType, conversationSid: params.ConversationSid }, 'pre-event: rejected a message that is not an envelope');
+        throw httpError(403, ApiErrorCode.ENVELOPE_REQUIRED, `this conversation is end-to-end encrypted: the message body must be an envelope (${problem})`);
       }
       return {};
     },

@@ -94,3 +94,12 @@ export function nextEvents<T>(emitter: { on(e: string, l: (v: T) => void): unkno
     emitter.on(event, listener);
   });
 }
+
+/** Polls `predicate` until it holds, or fails after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

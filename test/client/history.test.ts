@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileKeyStore, MemoryKeyStore, type E2EEClient, type E2EEConversationsClient, type E2EEMessage, type LocalConversationsClient } from '../../client/index.js';
 import { createRewrap, parseEnvelope, sealEnvelope, verifyCard, trustAppKeys, deviceKeysFromSecrets } from '../../shared/index.js';
 import { ApiClient } from '../../client/api-client.js';
-import { device, nextEvents, startServer, type TestServer } from './harness.js';
+import { device, nextEvents, startServer, waitFor, type TestServer } from './harness.js';
 
 let server: TestServer;
 let alice: E2EEClient;
@@ -20,12 +20,7 @@ let conversationSid: string;
 const sent: string[] = [];
 
 async function drained(...clients: E2EEClient[]): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const pending = await Promise.all(clients.map((c) => c.pendingBackups()));
-    if (pending.every((n) => n === 0)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('the outbox did not drain');
+  await waitFor(async () => (await Promise.all(clients.map((c) => c.pendingBackups()))).every((n) => n === 0), 'the outboxes to drain');
 }
 
 beforeAll(async () => {
@@ -126,8 +121,7 @@ describe('the outbox', () => {
 
     const second = await startServer({ dataDir, port });
     try {
-      for (let i = 0; i < 100 && (await carol.outbox.pending()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
-      expect(await carol.outbox.pending()).toBe(0);
+      await waitFor(async () => (await carol.outbox.pending()) === 0, 'the outbox to deliver after the restart');
       expect((await second.store.history(conversation.sid, -1, 10)).map((r) => r.messageSid)).toEqual([stored.sid]);
     } finally {
       carol.outbox.stop();

@@ -58,7 +58,7 @@ describe('local demo mode (nothing set)', () => {
     expect(second.auth.key).toBe(first.auth.key); // instances sharing the keys accept each other's sessions
   });
 
-  it('agrees on one key file when several processes start at once', async () => {
+  it('creates the key file once; every later load reads the same keys', async () => {
     const dataDir = tempDir();
     const loaded = Array.from({ length: 8 }, () => loadOrCreateKeyFile(dataDir));
     expect(loaded.filter((k) => k.created)).toHaveLength(1);

@@ -65,6 +65,14 @@ describeEachStore('keys, health and docs', (stores) => {
     expect((await t.app.inject({ url: ApiPath.readyz })).json()).toEqual({ status: 'ready', store: stores().kind });
   });
 
+  it('echoes a request id: a well-formed X-Request-Id from a proxy, else a fresh UUID', async () => {
+    expect((await t.app.inject({ url: ApiPath.healthz, headers: { 'x-request-id': 'lb-42.a' } })).headers['x-request-id']).toBe('lb-42.a');
+    for (const given of [undefined, 'bad id with spaces', 'x'.repeat(200)]) {
+      const id = (await t.app.inject({ url: ApiPath.healthz, headers: given ? { 'x-request-id': given } : {} })).headers['x-request-id'];
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
+    }
+  });
+
   it('answers /readyz 503 STORE_UNAVAILABLE, and other routes 500 INTERNAL without internals, when the store is gone', async () => {
     const broken = await testApp(stores());
     try {

@@ -298,10 +298,24 @@ describe('forged cards', () => {
     for (const point of points) {
       const text = snapshot({ boxKey: toB64u(point) });
       const err = expectCode(() => verifyCard(forge(text), verifyOptions()), ErrorCode.CARD_WEAK_KEY);
-      expect(err.message).toContain('low order');
+      // Non-canonical spellings (bit 255 set, or a value >= p) are refused as such, before the order check.
+      const canonical = (point[31]! & 0x80) === 0 && !(point[31] === 0x7f && point[0]! >= 0xed && point.subarray(1, 31).every((x) => x === 0xff));
+      expect(err.message).toContain(canonical ? 'low order' : 'not a canonical');
       expectCode(() => parseSnapshot(textBytes(text)), ErrorCode.CARD_WEAK_KEY);
       expectCode(() => parseCardRequest({ snapshot: forge(text).snapshot, selfSignature: forge(text).selfSignature }), ErrorCode.CARD_WEAK_KEY);
     }
+  });
+
+  it('refuses a non-canonical spelling of a good box key (bit 255 set, or the value plus p), which X25519 would treat as the same key', () => {
+    const highBit = alice.boxPublicKey.slice();
+    highBit[31]! |= 0x80;
+    const basePlusP = Uint8Array.of(0xed + 9, ...new Array<number>(30).fill(0xff), 0x7f); // u = 9 + p
+    for (const key of [highBit, basePlusP]) {
+      const err = expectCode(() => verifyCard(forge(snapshot({ boxKey: toB64u(key) })), verifyOptions()), ErrorCode.CARD_WEAK_KEY);
+      expect(err.message).toContain('canonical');
+    }
+    // The canonical base point itself is a fine key.
+    expect(verifyCard(forge(snapshot({ boxKey: toB64u(Uint8Array.of(9, ...new Array<number>(31).fill(0))) })), verifyOptions()).boxPublicKey[0]).toBe(9);
   });
 
   it('accepts a revoked card only with allowRevoked, and reports when it was revoked', () => {

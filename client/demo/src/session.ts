@@ -1,0 +1,564 @@
+/**
+ * A signed-in user's chat session: the E2EE client (this browser's device), the wrapped
+ * conversations client, and the state the views draw: conversations, messages as the wrapper
+ * verified them, inline notices (key changes, people joining), connection and session problems.
+ * Everything goes through the public API of twilio-e2ee/client.
+ */
+import {
+  E2EEClient,
+  IndexedDbKeyStore,
+  LocalConversationsClient,
+  type BackupFailure,
+  type BaseParticipant,
+  type BasePaginator,
+  type E2EEClientEventMap,
+  type E2EEClientEvents,
+  type E2EEConversation,
+  type E2EEConversationsClient,
+  type E2EEMessage,
+  type KeyChange,
+  type RejectedCard,
+} from '../../index.js';
+import { describeError, type Described } from './errors.js';
+import { isAgent } from './format.js';
+import { prefs, tokenExpiry, type Role, type Session } from './server.js';
+
+export type Card = Awaited<ReturnType<E2EEClient['devices']>>[number];
+
+/** The browser database holding this demo's device keys (one device per identity). */
+export const KEY_STORE_NAME = 'twilio-e2ee-demo';
+
+const PAGE_SIZE = 50;
+const MAX_NOTICES = 50;
+
+/** A line in the timeline that is not a message: a key change, someone joining. */
+export interface Notice {
+  id: string;
+  /** Whose devices or membership it is about. */
+  identity: string;
+  text: string;
+  tone: 'info' | 'warn';
+  /** Shown after the message with this index (-1: before all). */
+  afterIndex: number;
+  at: number;
+  /** A key change the user may want to check with the safety number. */
+  keyChange?: boolean;
+}
+
+/** A message being sent (local echo) or that failed to send. */
+export interface Pending {
+  id: number;
+  body: string;
+  state: 'sending' | 'failed';
+  index?: number;
+  error?: Described;
+}
+
+export class ConversationState {
+  readonly messages = new Map<number, E2EEMessage>();
+  participants: string[] = [];
+  /** Active device count per participant, once looked up (0: no device yet). */
+  readonly deviceCounts = new Map<string, number>();
+  pending: Pending[] = [];
+  notices: Notice[];
+  loaded = false;
+  loading = false;
+  loadError: Described | null = null;
+  /** The page before the earliest loaded message, if any. */
+  earlier: BasePaginator<E2EEMessage> | null = null;
+  unread = 0;
+
+  constructor(
+    public conversation: E2EEConversation,
+    private readonly me: string,
+  ) {
+    this.notices = prefs.get<Notice[]>(this.noticesKey, []);
+  }
+
+  get sid(): string {
+    return this.conversation.sid;
+  }
+
+  private get noticesKey(): string {
+    return `notices:${this.me}:${this.sid}`;
+  }
+
+  /** The conversation's name, else the other participants' names. */
+  get title(): string {
+    const name = this.conversation.friendlyName?.trim();
+    if (name) return name;
+    const others = this.participants.filter((p) => p !== this.me);
+    return others.length ? others.join(', ') : 'New conversation';
+  }
+
+  get sorted(): E2EEMessage[] {
+    return [...this.messages.values()].sort((a, b) => a.index - b.index);
+  }
+
+  get last(): E2EEMessage | null {
+    let last: E2EEMessage | null = null;
+    for (const m of this.messages.values()) if (!last || m.index > last.index) last = m;
+    return last;
+  }
+
+  get lastIndex(): number {
+    return this.last?.index ?? -1;
+  }
+
+  get lastActivity(): number {
+    return this.last?.dateCreated?.getTime() ?? this.conversation.dateCreated?.getTime() ?? 0;
+  }
+
+  addNotice(notice: Omit<Notice, 'id' | 'afterIndex' | 'at'>): void {
+    this.notices.push({ ...notice, id: crypto.randomUUID(), afterIndex: this.lastIndex, at: Date.now() });
+    this.notices = this.notices.slice(-MAX_NOTICES);
+    prefs.set(this.noticesKey, this.notices);
+  }
+}
+
+export type ChangeScope = 'list' | 'status' | 'devices' | { sid: string };
+
+export interface Toast {
+  tone: 'info' | 'warn' | 'bad';
+  text: string;
+}
+
+export type ConnectionStatus = 'connecting' | 'online' | 'reconnecting' | 'offline';
+
+type Listener<T> = (value: T) => void;
+
+export class ChatSession {
+  readonly conversations = new Map<string, ConversationState>();
+  /** Device names by card id, from every card this session has seen. */
+  readonly cardNames = new Map<string, string>();
+  status: ConnectionStatus = 'connecting';
+  browserOnline = navigator.onLine;
+  /** A problem that stops the session (expired sign-in, revoked device); the UI blocks on it. */
+  problem: Described | null = null;
+  /** The last organization-history backup failure, if any. */
+  backupProblem: BackupFailure | null = null;
+  private readonly changeListeners = new Set<Listener<ChangeScope>>();
+  private readonly toastListeners = new Set<Listener<Toast>>();
+  private readonly cleanups: Array<() => void> = [];
+  private sendSeq = 0;
+  private closed = false;
+
+  private constructor(
+    readonly session: Session,
+    readonly e2ee: E2EEClient,
+    readonly chat: E2EEConversationsClient,
+    readonly keyStore: IndexedDbKeyStore,
+  ) {
+    this.listen();
+  }
+
+  /**
+   * Signs in this browser's device: keys from IndexedDB (made on first use), the card
+   * registered (or reused), then connected to Twilio or the local relay.
+   */
+  static async start(session: Session, appPublicKey: string): Promise<ChatSession> {
+    const expiry = tokenExpiry(session.token);
+    if (expiry !== null && expiry <= Date.now()) throw Object.assign(new Error('session expired'), { expired: true });
+    const keyStore = new IndexedDbKeyStore({ name: KEY_STORE_NAME });
+    const e2ee = await E2EEClient.create({
+      serverUrl: location.origin,
+      getAuthToken: () => session.token,
+      appPublicKeys: [appPublicKey],
+      keyStore,
+      deviceName: session.deviceName,
+    });
+    await e2ee.register();
+    const chat = await e2ee.connect();
+    return new ChatSession(session, e2ee, chat, keyStore);
+  }
+
+  get identity(): string {
+    return this.session.identity;
+  }
+
+  get role(): Role {
+    return this.session.role === 'agent' || isAgent(this.identity) ? 'agent' : 'member';
+  }
+
+  /** "local": the relay built into the server; "twilio": real Twilio Conversations. */
+  get mode(): 'local' | 'twilio' {
+    return this.chat.raw instanceof LocalConversationsClient ? 'local' : 'twilio';
+  }
+
+  /** This device's name as registered on its card. */
+  get deviceName(): string {
+    return this.e2ee.card?.fields.deviceName || 'This browser';
+  }
+
+  onChange(listener: Listener<ChangeScope>): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  onToast(listener: Listener<Toast>): () => void {
+    this.toastListeners.add(listener);
+    return () => this.toastListeners.delete(listener);
+  }
+
+  private changed(scope: ChangeScope): void {
+    for (const l of this.changeListeners) l(scope);
+  }
+
+  private toast(toast: Toast): void {
+    for (const l of this.toastListeners) l(toast);
+  }
+
+  private setProblem(problem: Described): void {
+    if (this.problem) return;
+    this.problem = problem;
+    this.changed('status');
+  }
+
+  private listen(): void {
+    const { chat, e2ee } = this;
+    const on = <K extends keyof E2EEClientEvents>(event: K, listener: E2EEClientEvents[K]) => {
+      chat.on(event, listener);
+      this.cleanups.push(() => chat.off(event, listener));
+    };
+    const onE2ee = <K extends keyof E2EEClientEventMap>(event: K, listener: E2EEClientEventMap[K]) => {
+      e2ee.on(event, listener);
+      this.cleanups.push(() => e2ee.off(event, listener));
+    };
+    on('messageAdded', (message: E2EEMessage) => this.onMessage(message, true));
+    on('messageUpdated', ({ message }: { message: E2EEMessage }) => this.onMessage(message, false));
+    on('conversationAdded', (conversation: E2EEConversation) => {
+      const known = this.conversations.has(conversation.sid);
+      const state = this.stateOf(conversation);
+      if (!known) {
+        void this.refreshParticipants(state.sid);
+        void this.loadPreview(state);
+        this.changed('list');
+      }
+    });
+    on('conversationRemoved', (conversation: E2EEConversation) => {
+      if (this.conversations.delete(conversation.sid)) this.changed('list');
+    });
+    on('participantJoined', (p: BaseParticipant) => this.onParticipant(p, true));
+    on('participantLeft', (p: BaseParticipant) => this.onParticipant(p, false));
+    on('connectionStateChanged', (state: string) => {
+      if (state === 'connected') this.status = 'online';
+      else if (state === 'connecting') this.status = this.status === 'online' || this.status === 'reconnecting' ? 'reconnecting' : 'connecting';
+      else if (state === 'denied') this.setProblem({ kind: 'expired', title: 'Your session expired', detail: 'The conversation service no longer accepts this sign-in.' });
+      else if (!this.closed) this.status = 'offline';
+      this.changed('status');
+    });
+    on('tokenRefreshFailed', (error: Error) => {
+      const described = describeError(error);
+      if (described.kind === 'offline') return; // the connection banner says it; the next refresh retries
+      this.setProblem({ kind: 'expired', title: 'Your session expired', detail: 'A new conversation token could not be obtained. Sign in again to continue.' });
+    });
+    onE2ee('keyChange', (change: KeyChange) => void this.onKeyChange(change));
+    onE2ee('cardRejected', (rejected: RejectedCard) =>
+      this.toast({ tone: 'bad', text: `A device card of ${rejected.identity} failed verification (${rejected.error.code}) and is ignored.` }),
+    );
+    onE2ee('backupFailed', (failure: BackupFailure) => {
+      this.backupProblem = failure;
+      this.changed('status');
+    });
+
+    const online = () => {
+      this.browserOnline = navigator.onLine;
+      this.changed('status');
+    };
+    window.addEventListener('online', online);
+    window.addEventListener('offline', online);
+    this.cleanups.push(() => {
+      window.removeEventListener('online', online);
+      window.removeEventListener('offline', online);
+    });
+
+    // The app token (demo login) expires; say so at that moment rather than at the next failure.
+    const expiry = tokenExpiry(this.session.token);
+    if (expiry !== null) {
+      const timer = setTimeout(
+        () => this.setProblem({ kind: 'expired', title: 'Your session expired', detail: 'Sign in again to continue.' }),
+        Math.min(expiry - Date.now(), 2 ** 31 - 1),
+      );
+      this.cleanups.push(() => clearTimeout(timer));
+    }
+    this.status = chat.connectionState === 'connected' ? 'online' : 'connecting';
+  }
+
+  private stateOf(conversation: E2EEConversation): ConversationState {
+    let state = this.conversations.get(conversation.sid);
+    if (!state) this.conversations.set(conversation.sid, (state = new ConversationState(conversation, this.identity)));
+    else state.conversation = conversation;
+    return state;
+  }
+
+  /** The conversations, most recent activity first. */
+  get list(): ConversationState[] {
+    return [...this.conversations.values()].sort((a, b) => b.lastActivity - a.lastActivity);
+  }
+
+  /** Which conversation the user is looking at (for unread counts). */
+  selected: string | null = null;
+
+  private onMessage(message: E2EEMessage, added: boolean): void {
+    const state = this.stateOf(message.conversation);
+    const isNew = !state.messages.has(message.index);
+    state.messages.set(message.index, message);
+    if (message.author === this.identity) {
+      // The local echo of this message is done (matched by index, or by body while the index is unknown).
+      const i = state.pending.findIndex((p) => p.index === message.index || (p.index === undefined && p.state === 'sending' && p.body === message.body));
+      if (i >= 0) state.pending.splice(i, 1);
+    } else if (added && isNew && (this.selected !== state.sid || document.hidden)) {
+      state.unread++;
+    }
+    if (message.e2ee.senderCardId && message.e2ee.senderDeviceName !== undefined) this.cardNames.set(message.e2ee.senderCardId, message.e2ee.senderDeviceName);
+    this.changed({ sid: state.sid });
+    this.changed('list');
+  }
+
+  private onParticipant(participant: BaseParticipant, joined: boolean): void {
+    const p = participant as BaseParticipant & { conversationSid?: string; conversation?: { sid: string } };
+    const sid = p.conversationSid ?? p.conversation?.sid;
+    const state = sid === undefined ? undefined : this.conversations.get(sid);
+    if (!state || p.identity === null) return;
+    const had = state.participants.includes(p.identity);
+    if (joined && !had) state.participants = [...state.participants, p.identity];
+    if (!joined && had) state.participants = state.participants.filter((i) => i !== p.identity);
+    if (had !== joined && p.identity !== this.identity) {
+      const agent = isAgent(p.identity) ? ' (support agent)' : '';
+      state.addNotice({ identity: p.identity, tone: 'info', text: joined ? `${p.identity}${agent} joined the conversation` : `${p.identity} left the conversation` });
+      if (joined) void this.refreshDevices(state.sid, [p.identity]);
+    }
+    this.changed({ sid: state.sid });
+    this.changed('list');
+  }
+
+  private async onKeyChange({ identity, added, removed }: KeyChange): Promise<void> {
+    try {
+      await this.cardsOf(identity); // learn the new devices' names
+    } catch {
+      // names are a nicety
+    }
+    const mine = identity === this.identity;
+    const who = mine ? 'You' : identity;
+    const named = (id: string) => {
+      const name = this.cardNames.get(id);
+      return name ? ` “${name}”` : '';
+    };
+    const lines = [
+      ...added.filter((id) => id !== this.e2ee.card?.id).map((id) => `${who} added a new device${named(id)}`),
+      ...removed.map((id) => `${who} removed a device${named(id)}`),
+    ];
+    if (lines.length === 0) return;
+    for (const state of this.conversations.values()) {
+      if (!state.participants.includes(identity)) continue;
+      for (const text of lines) state.addNotice({ identity, text, tone: mine ? 'info' : 'warn', keyChange: !mine });
+      this.changed({ sid: state.sid });
+    }
+    if (mine) {
+      for (const text of lines) this.toast({ tone: 'info', text });
+      this.changed('devices');
+    }
+  }
+
+  /** Loads the conversation list with participants and the last message of each. */
+  async loadConversations(): Promise<void> {
+    let page = await this.chat.getSubscribedConversations();
+    for (;;) {
+      for (const conversation of page.items) this.stateOf(conversation);
+      if (!page.hasNextPage) break;
+      page = await page.nextPage();
+    }
+    this.changed('list');
+    await Promise.all(
+      [...this.conversations.values()].map(async (state) => {
+        await this.refreshParticipants(state.sid);
+        await this.loadPreview(state);
+      }),
+    );
+  }
+
+  private async loadPreview(state: ConversationState): Promise<void> {
+    if (state.loaded) return;
+    try {
+      const page = await state.conversation.getMessages(1);
+      for (const m of page.items) if (!state.messages.has(m.index)) state.messages.set(m.index, m);
+      this.changed('list');
+    } catch {
+      // the list still shows the conversation; opening it reports the error
+    }
+  }
+
+  async refreshParticipants(sid: string): Promise<void> {
+    const state = this.conversations.get(sid);
+    if (!state) return;
+    try {
+      const participants = await state.conversation.getParticipants();
+      state.participants = participants.map((p) => p.identity).filter((i): i is string => i !== null);
+      this.changed({ sid });
+      this.changed('list');
+    } catch {
+      // shown as unknown participants; the next event or open retries
+    }
+  }
+
+  /**
+   * Looks up the devices of participants: fills device counts (who has no device yet) and lets
+   * the card directory notice new or removed devices (key-change notices).
+   */
+  async refreshDevices(sid: string, identities?: string[]): Promise<void> {
+    const state = this.conversations.get(sid);
+    if (!state) return;
+    await Promise.all(
+      (identities ?? state.participants).map(async (identity) => {
+        try {
+          state.deviceCounts.set(identity, (await this.cardsOf(identity)).length);
+        } catch {
+          state.deviceCounts.delete(identity);
+        }
+      }),
+    );
+    this.changed({ sid });
+  }
+
+  async cardsOf(identity: string): Promise<Card[]> {
+    const cards = await this.e2ee.cardsOf(identity);
+    for (const card of cards) this.cardNames.set(card.id, card.fields.deviceName);
+    return cards;
+  }
+
+  /** Opens a conversation: the latest page of messages, participants and their devices. */
+  async open(sid: string): Promise<void> {
+    this.selected = sid;
+    const state = this.conversations.get(sid);
+    if (!state) return;
+    state.unread = 0;
+    this.changed('list');
+    if (!state.loaded && !state.loading) {
+      state.loading = true;
+      state.loadError = null;
+      this.changed({ sid });
+      try {
+        const page = await state.conversation.getMessages(PAGE_SIZE);
+        for (const m of page.items) state.messages.set(m.index, m);
+        state.earlier = page.hasPrevPage ? page : null;
+        state.loaded = true;
+      } catch (err) {
+        state.loadError = describeError(err);
+      } finally {
+        state.loading = false;
+        this.changed({ sid });
+      }
+    }
+    await this.refreshParticipants(sid);
+    await this.refreshDevices(sid);
+  }
+
+  async loadEarlier(sid: string): Promise<void> {
+    const state = this.conversations.get(sid);
+    if (!state?.earlier) return;
+    const page = await state.earlier.prevPage();
+    for (const m of page.items) state.messages.set(m.index, m);
+    state.earlier = page.hasPrevPage ? page : null;
+    this.changed({ sid });
+  }
+
+  /** Encrypts and sends; a failure stays in the timeline as "not sent" with the reason. */
+  async send(sid: string, body: string, retryOf?: Pending): Promise<void> {
+    const state = this.conversations.get(sid);
+    if (!state) return;
+    const pending: Pending = retryOf ?? { id: ++this.sendSeq, body, state: 'sending' };
+    pending.state = 'sending';
+    pending.error = undefined;
+    if (!retryOf) state.pending.push(pending);
+    this.changed({ sid });
+    try {
+      const index = await state.conversation.sendMessage(body);
+      pending.index = index;
+      if (state.messages.has(index)) state.pending = state.pending.filter((p) => p !== pending);
+    } catch (err) {
+      pending.state = 'failed';
+      pending.error = describeError(err);
+      if (pending.error.kind === 'expired' || pending.error.kind === 'revoked') this.setProblem(pending.error);
+      if (pending.error.kind === 'no-cards') void this.refreshDevices(sid);
+    }
+    this.changed({ sid });
+  }
+
+  retry(sid: string, pending: Pending): Promise<void> {
+    return this.send(sid, pending.body, pending);
+  }
+
+  discard(sid: string, pending: Pending): void {
+    const state = this.conversations.get(sid);
+    if (!state) return;
+    state.pending = state.pending.filter((p) => p !== pending);
+    this.changed({ sid });
+  }
+
+  /** Creates a conversation, joins it and adds the given people; returns its sid. */
+  async createConversation(friendlyName: string, identities: string[]): Promise<string> {
+    const conversation = await this.chat.createConversation(friendlyName ? { friendlyName } : {});
+    await conversation.join();
+    const state = this.stateOf(conversation);
+    state.participants = [this.identity];
+    this.changed('list');
+    for (const identity of identities) await this.addParticipant(state.sid, identity);
+    return state.sid;
+  }
+
+  /** Adds someone; resolves with whether they have a device yet (else sending would fail). */
+  async addParticipant(sid: string, identity: string): Promise<{ hasDevice: boolean }> {
+    const state = this.conversations.get(sid);
+    if (!state) throw new Error('unknown conversation');
+    await state.conversation.add(identity);
+    if (!state.participants.includes(identity)) state.participants = [...state.participants, identity];
+    let count = 0;
+    try {
+      count = (await this.cardsOf(identity)).length;
+      state.deviceCounts.set(identity, count);
+    } catch {
+      count = 1; // unknown: do not warn
+    }
+    this.changed({ sid });
+    this.changed('list');
+    return { hasDevice: count > 0 };
+  }
+
+  /** This identity's devices, this one first. */
+  async devices(): Promise<Card[]> {
+    const cards = await this.e2ee.devices();
+    for (const card of cards) this.cardNames.set(card.id, card.fields.deviceName);
+    const mine = this.e2ee.card?.id;
+    return cards.sort((a, b) => (a.id === mine ? -1 : b.id === mine ? 1 : b.fields.createdAt - a.fields.createdAt));
+  }
+
+  /** Revokes a device; revoking this one also forgets its keys (the caller signs out). */
+  async revoke(cardId: string): Promise<{ self: boolean }> {
+    await this.e2ee.revokeDevice(cardId);
+    const self = cardId === this.e2ee.card?.id;
+    if (self) await this.keyStore.deleteDevice(this.identity);
+    this.changed('devices');
+    return { self };
+  }
+
+  async safetyNumber(identity: string): Promise<{ digits: string; cards: Card[] }> {
+    const [digits, cards] = await Promise.all([this.e2ee.safetyNumber(identity), this.cardsOf(identity)]);
+    return { digits, cards };
+  }
+
+  /** The safety number the user marked as verified with `identity`, if any. */
+  verifiedNumber(identity: string): string | null {
+    return prefs.get<string | null>(`verified:${this.identity}:${identity}`, null);
+  }
+
+  setVerified(identity: string, digits: string | null): void {
+    prefs.set(`verified:${this.identity}:${identity}`, digits);
+  }
+
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.e2ee.outbox.stop();
+    await this.chat.shutdown().catch(() => undefined);
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The message timeline of one conversation: bubbles with their verification badge and sender
+ * device, inline notices (key changes, people joining), local echoes of messages being sent,
+ * and the "what Twilio sees" rendering of the same messages as raw envelopes.
+ */
+import { FAILED_BODY, type E2EEMessage } from '../../../index.js';
+import { h, icon, type Child } from '../dom.js';
+import { formatDay, formatTime } from '../format.js';
+import type { ChatSession, ConversationState, Notice, Pending } from '../session.js';
+
+export interface TimelineActions {
+  showSafetyNumber(identity: string): void;
+  retry(pending: Pending): void;
+  discard(pending: Pending): void;
+  loadEarlier(): void;
+}
+
+/** The lock badge: how the wrapper verified this message. */
+export function statusBadge(message: E2EEMessage, session: ChatSession): HTMLElement {
+  const { e2ee } = message;
+  const device = e2ee.senderDeviceName || 'an unnamed device';
+  if (e2ee.status === 'verified') {
+    const card = e2ee.senderCardId ? ` (card ${e2ee.senderCardId.slice(0, 8)}…)` : '';
+    const title = `End-to-end encrypted and signed by ${message.author === session.identity ? 'your' : `${message.author}’s`} device “${device}”${card}.`;
+    return h('span', { class: 'badge badge-ok', title, 'data-testid': 'badge' }, icon('lock', 'icon icon-xs'), 'Verified');
+  }
+  if (e2ee.status === 'unencrypted') {
+    return h('span', { class: 'badge badge-muted', title: 'Sent without end-to-end encryption (not by this app): Twilio could read it.', 'data-testid': 'badge' }, icon('unlock', 'icon icon-xs'), 'Unencrypted');
+  }
+  const reason = e2ee.error ? `${e2ee.error.code}: ${e2ee.error.message}` : 'unknown reason';
+  return h('span', { class: 'badge badge-bad', title: `Could not be verified, so its text is hidden. ${reason}`, 'data-testid': 'badge' }, icon('alert', 'icon icon-xs'), 'Failed');
+}
+
+function historyBadge(): HTMLElement {
+  return h(
+    'span',
+    { class: 'badge badge-history', title: 'Sent before this device was in the conversation: delivered through the organization’s history backup, re-encrypted for this device and verified against the original sender.', 'data-testid': 'history-badge' },
+    icon('history', 'icon icon-xs'),
+    'From history',
+  );
+}
+
+function messageView(message: E2EEMessage, session: ChatSession, showAuthor: boolean): HTMLElement {
+  const mine = message.author === session.identity;
+  const { e2ee } = message;
+  const failed = e2ee.status === 'failed';
+  return h(
+    'div',
+    {
+      class: `msg ${mine ? 'mine' : 'theirs'} status-${e2ee.status}`,
+      'data-testid': 'message',
+      'data-status': e2ee.status,
+      'data-via': e2ee.via,
+      'data-author': message.author ?? '',
+      'data-index': message.index,
+    },
+    showAuthor && !mine ? h('div', { class: 'msg-author' }, message.author ?? 'unknown') : null,
+    h('div', { class: 'bubble', 'data-testid': 'message-body' }, failed ? (message.body ?? FAILED_BODY) : (message.body ?? '')),
+    h(
+      'div',
+      { class: 'msg-meta' },
+      h('time', { datetime: message.dateCreated?.toISOString() ?? '' }, formatTime(message.dateCreated)),
+      e2ee.senderDeviceName !== undefined ? h('span', { class: 'msg-device', 'data-testid': 'sender-device', title: 'The sender’s device, from its verified card' }, icon('devices', 'icon icon-xs'), e2ee.senderDeviceName || 'unnamed device') : null,
+      statusBadge(message, session),
+      e2ee.via === 'history' ? historyBadge() : null,
+      failed && e2ee.error ? h('span', { class: 'msg-error' }, e2ee.error.code) : null,
+    ),
+  );
+}
+
+/** What Twilio (or the local relay) stores for this message: the envelope and metadata. */
+function rawView(message: E2EEMessage): HTMLElement {
+  const body = message.raw.body ?? '';
+  return h(
+    'div',
+    { class: 'raw-msg', 'data-testid': 'raw-message', 'data-index': message.index },
+    h(
+      'div',
+      { class: 'raw-head' },
+      h('b', null, message.author ?? 'unknown'),
+      h('span', null, message.sid),
+      h('span', null, `index ${message.index}`),
+      h('span', null, formatTime(message.dateCreated)),
+      h('span', null, `${body.length.toLocaleString()} chars`),
+    ),
+    h('code', { class: 'raw-body', 'data-testid': 'raw-body' }, body),
+  );
+}
+
+function noticeView(notice: Notice, actions: TimelineActions): HTMLElement {
+  return h(
+    'div',
+    { class: `notice tone-${notice.tone}`, 'data-testid': notice.keyChange ? 'key-change' : 'notice' },
+    icon(notice.keyChange ? 'key' : 'info', 'icon icon-sm'),
+    h('span', null, notice.text),
+    notice.keyChange ? h('button', { class: 'link', type: 'button', onclick: () => actions.showSafetyNumber(notice.identity) }, 'Check safety number') : null,
+  );
+}
+
+function pendingView(pending: Pending, actions: TimelineActions): HTMLElement {
+  const failed = pending.state === 'failed';
+  return h(
+    'div',
+    { class: `msg mine ${failed ? 'not-sent' : 'sending'}`, 'data-testid': failed ? 'not-sent' : 'sending' },
+    h('div', { class: 'bubble' }, pending.body),
+    failed
+      ? h(
+          'div',
+          { class: 'send-error', role: 'alert', 'data-testid': 'send-error' },
+          icon('alert', 'icon icon-sm'),
+          h('div', null, h('b', null, pending.error?.title ?? 'Not sent'), pending.error?.detail ? h('span', null, ` ${pending.error.detail}`) : null),
+          h('div', { class: 'send-error-actions' }, h('button', { class: 'btn sm', type: 'button', onclick: () => actions.retry(pending) }, 'Retry'), h('button', { class: 'btn sm ghost', type: 'button', onclick: () => actions.discard(pending) }, 'Discard')),
+        )
+      : h('div', { class: 'msg-meta' }, h('span', { class: 'spinner' }), 'Encrypting and sending…'),
+  );
+}
+
+/** The timeline's contents, oldest first. */
+export function timelineItems(state: ConversationState, session: ChatSession, raw: boolean, actions: TimelineActions): Child[] {
+  const items: Child[] = [];
+  const messages = state.sorted;
+  if (state.earlier) items.push(h('div', { class: 'timeline-more' }, h('button', { class: 'btn sm ghost', type: 'button', onclick: () => actions.loadEarlier() }, 'Load earlier messages')));
+  if (raw) {
+    items.push(
+      h(
+        'div',
+        { class: 'callout tone-raw', 'data-testid': 'raw-explainer' },
+        icon('eye'),
+        h(
+          'span',
+          null,
+          h('b', null, `What ${session.mode === 'twilio' ? 'Twilio' : 'the relay (standing in for Twilio)'} stores. `),
+          'Each body is an envelope: the text encrypted once, its key wrapped for every device in the conversation, and the sender’s signature inside. Only author and times are in the clear.',
+        ),
+      ),
+    );
+  } else if (messages.some((m) => m.e2ee.via === 'history')) {
+    items.push(
+      h(
+        'div',
+        { class: 'callout tone-history', 'data-testid': 'history-explainer' },
+        icon('history'),
+        h('span', null, h('b', null, 'Earlier messages come from the organization’s history. '), 'They were sent before this device joined; the history service re-encrypted them for it, and each is verified against its original sender’s signature.'),
+      ),
+    );
+  }
+  const notices = raw ? [] : [...state.notices].sort((a, b) => a.afterIndex - b.afterIndex || a.at - b.at);
+  let n = 0;
+  const flushNotices = (upTo: number) => {
+    while (n < notices.length && notices[n]!.afterIndex <= upTo) items.push(noticeView(notices[n++]!, actions));
+  };
+  // Notices older than the loaded page are shown at its top.
+  flushNotices((messages[0]?.index ?? 0) - 1);
+  let lastDay = '';
+  let lastAuthor: string | null = null;
+  for (const message of messages) {
+    const day = message.dateCreated ? formatDay(message.dateCreated) : '';
+    if (day && day !== lastDay) {
+      items.push(h('div', { class: 'day' }, h('span', null, day)));
+      lastDay = day;
+      lastAuthor = null;
+    }
+    items.push(raw ? rawView(message) : messageView(message, session, message.author !== lastAuthor));
+    lastAuthor = message.author;
+    flushNotices(message.index);
+  }
+  flushNotices(Number.MAX_SAFE_INTEGER);
+  if (!raw) for (const pending of state.pending) items.push(pendingView(pending, actions));
+  return items;
+}

@@ -1,0 +1,202 @@
+/**
+ * The local conversations relay through its raw client: authentication, who may do what,
+ * ordered delivery, paging, limits, reconnection, and token refresh through the E2EE wrapper.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { LocalConversationsClient, RelayRequestError, type LocalMessage } from '../../client/index.js';
+import { loadConfig } from '../../server/config.js';
+import { openStore } from '../../server/store/index.js';
+import { relayTokenSecret, signRelayToken } from '../../server/relay-token.js';
+import { device, nextEvents, startServer, waitFor, type TestServer } from './harness.js';
+
+let server: TestServer;
+const clients: LocalConversationsClient[] = [];
+
+async function relayToken(identity: string): Promise<{ relayUrl: string; token: string }> {
+  const response = await fetch(`${server.url}/v1/twilio-token`, { headers: { authorization: `Bearer ${await server.session(identity)}` } });
+  const body = (await response.json()) as { relayUrl: string; token: string; mode: string };
+  expect(body.mode).toBe('local');
+  return body;
+}
+
+async function connect(identity: string): Promise<LocalConversationsClient> {
+  const client = await LocalConversationsClient.connect(await relayToken(identity));
+  clients.push(client);
+  return client;
+}
+
+beforeAll(async () => {
+  server = await startServer();
+});
+
+afterAll(async () => {
+  for (const c of clients) await c.shutdown();
+  await server?.close();
+});
+
+describe('authentication', () => {
+  it('refuses a bad token', async () => {
+    const { relayUrl } = await relayToken('alice');
+    const error = await LocalConversationsClient.connect({ relayUrl, token: 'not-a-token' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RelayRequestError);
+    expect((error as RelayRequestError).code).toBe('UNAUTHORIZED');
+  });
+
+  it('refuses requests before auth and malformed frames', async () => {
+    const { relayUrl } = await relayToken('alice');
+    const socket = new WebSocket(relayUrl);
+    await new Promise((resolve) => socket.once('open', resolve));
+    const replies: unknown[] = [];
+    socket.on('message', (data) => replies.push(JSON.parse(String(data))));
+    socket.send(JSON.stringify({ id: 1, op: 'listConversations', params: {} }));
+    socket.send('{not json');
+    socket.send(JSON.stringify({ id: 3, op: '__proto__', params: {} }));
+    await new Promise((r) => setTimeout(r, 200));
+    socket.close();
+    expect(replies).toEqual([
+      { id: 1, ok: false, error: { code: 'UNAUTHORIZED', message: expect.any(String) } },
+      { id: null, ok: false, error: { code: 'BAD_REQUEST', message: expect.any(String) } },
+      { id: 3, ok: false, error: { code: 'BAD_REQUEST', message: expect.any(String) } },
+    ]);
+  });
+});
+
+describe('authorization', () => {
+  it('keeps non-participants out of a conversation', async () => {
+    const alice = await connect('alice');
+    const mallory = await connect('mallory');
+    const conversation = await alice.createConversation({ friendlyName: 'private' });
+    await conversation.join();
+    await conversation.sendMessage('e2ee1.secret');
+    for (const attempt of [
+      () => mallory.getConversationBySid(conversation.sid),
+      () => mallory.request('getMessages', { conversationSid: conversation.sid, pageSize: 10, direction: 'backwards' }),
+      () => mallory.request('sendMessage', { conversationSid: conversation.sid, body: 'hi' }),
+      () => mallory.request('join', { conversationSid: conversation.sid }),
+      () => mallory.request('add', { conversationSid: conversation.sid, identity: 'mallory' }),
+    ]) {
+      const error = await attempt().catch((e: unknown) => e);
+      expect((error as RelayRequestError).code).toBe('FORBIDDEN');
+    }
+    expect((await conversation.getParticipants()).map((p) => p.identity)).toEqual(['alice']);
+  });
+
+  it('lets only the author edit a message', async () => {
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    const conversation = await alice.createConversation();
+    await conversation.join();
+    await conversation.add('bob');
+    await conversation.sendMessage('e2ee1.original');
+    const page = await (await bob.getConversationBySid(conversation.sid)).getMessages(1);
+    const error = await (page.items[0] as LocalMessage).updateBody('e2ee1.tampered').catch((e: unknown) => e);
+    expect((error as RelayRequestError).code).toBe('FORBIDDEN');
+  });
+});
+
+describe('delivery', () => {
+  it('delivers every message to every participant in index order', async () => {
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    const conversation = await alice.createConversation();
+    await conversation.join();
+    const added = nextEvents(bob, 'conversationAdded');
+    await conversation.add('bob');
+    await added;
+    const received = nextEvents<LocalMessage>(bob, 'messageAdded', 30);
+    await Promise.all(Array.from({ length: 30 }, (_, i) => conversation.sendMessage(`e2ee1.m${i}`)));
+    const messages = await received;
+    expect(messages.map((m) => m.index)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(new Set(messages.map((m) => m.body)).size).toBe(30);
+  });
+
+  it('pages back and forth with the SDK paginator shape', async () => {
+    const alice = await connect('alice');
+    const conversation = await alice.createConversation();
+    await conversation.join();
+    for (let i = 0; i < 7; i++) await conversation.sendMessage(`e2ee1.p${i}`);
+    const newest = await conversation.getMessages(3);
+    expect(newest.items.map((m) => m.index)).toEqual([4, 5, 6]);
+    expect([newest.hasPrevPage, newest.hasNextPage]).toEqual([true, false]);
+    const older = await newest.prevPage();
+    expect(older.items.map((m) => m.index)).toEqual([1, 2, 3]);
+    const oldest = await older.prevPage();
+    expect(oldest.items.map((m) => m.index)).toEqual([0]);
+    expect(oldest.hasPrevPage).toBe(false);
+    const forward = await conversation.getMessages(4, 0, 'forward');
+    expect(forward.items.map((m) => m.index)).toEqual([0, 1, 2, 3]);
+    expect((await forward.nextPage()).items.map((m) => m.index)).toEqual([4, 5, 6]);
+  });
+
+  it('enforces Twilio\'s limits on bodies and attributes, and refuses NUL', async () => {
+    const alice = await connect('alice');
+    const conversation = await alice.createConversation();
+    await conversation.join();
+    const cases: Array<[string, unknown]> = [
+      ['x'.repeat(32 * 1024 + 1), undefined],
+      ['ok', { big: 'x'.repeat(5000) }],
+      ['nul\u0000byte', undefined],
+    ];
+    for (const [body, attributes] of cases) {
+      const error = await conversation.sendMessage(body, attributes as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RelayRequestError);
+    }
+    expect((await conversation.getMessages(10)).items).toEqual([]);
+  });
+
+  it('catches up on messages sent while it was disconnected', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-relay-'));
+    let relay = await startServer({ dataDir });
+    const previous = server;
+    server = relay; // connect() and relayToken() use `server`
+    try {
+      const alice = await connect('alice');
+      const bob = await connect('bob');
+      const conversation = await alice.createConversation();
+      await conversation.join();
+      await conversation.add('bob');
+      await (await bob.getConversationBySid(conversation.sid)).getMessages(10);
+      // Restart on the same port and data: both clients lose their connection, then come back.
+      await relay.close();
+      await waitFor(() => alice.connectionState === 'connecting' && bob.connectionState === 'connecting', 'both clients to notice');
+      // A message that reaches the store while the clients are away.
+      const missed = nextEvents<LocalMessage>(bob, 'messageAdded', 1, 15_000);
+      const offline = await openStore({ dataDir });
+      await offline.appendMessage({ sid: 'IMmissed', conversationSid: conversation.sid, author: 'alice', body: 'e2ee1.while-you-were-away', attributes: '{}', dateCreatedMs: Date.now() });
+      await offline.close();
+      relay = server = await startServer({ dataDir, port: relay.port });
+      await waitFor(() => alice.connectionState === 'connected' && bob.connectionState === 'connected', 'both clients to reconnect');
+      expect((await missed)[0]!.body).toBe('e2ee1.while-you-were-away');
+      const live = nextEvents<LocalMessage>(bob, 'messageAdded');
+      await (await alice.getConversationBySid(conversation.sid)).sendMessage('e2ee1.back-online');
+      expect((await live)[0]!.body).toBe('e2ee1.back-online');
+    } finally {
+      await relay.close();
+      server = previous;
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('token refresh through the wrapper', () => {
+  it('refreshes a token about to expire and keeps working past its expiry', async () => {
+    const config = await loadConfig({ DATA_DIR: server.dataDir, LOG_LEVEL: 'silent' });
+    const dave = await device(server, 'dave');
+    await dave.register();
+    const { relayUrl } = await relayToken('dave');
+    // A relay token that expires in 2 s: the relay warns after 1 s.
+    const raw = await LocalConversationsClient.connect({ relayUrl, token: signRelayToken(relayTokenSecret(config.appKey), 'dave', 2) });
+    const chat = dave.wrap(raw);
+    const updated = nextEvents(chat, 'tokenUpdated', 1, 5000);
+    await updated;
+    await new Promise((r) => setTimeout(r, 2200));
+    const conversation = await chat.createConversation();
+    await conversation.join();
+    expect(await conversation.sendMessage('still here')).toBe(0);
+    await chat.shutdown();
+  });
+});
