@@ -83,7 +83,9 @@ export function fromHex(text: string, field = 'value'): Uint8Array {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: keep a leading U+FEFF (a default decoder drops it), so a BOM-prefixed snapshot or payload
+// is refused as not JSON, as RFC 8259 parsers do, instead of being read as a second spelling.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function utf8(text: string): Uint8Array {
   return encoder.encode(text);

@@ -147,6 +147,12 @@ export function sealEnvelope(input: SealInput): SealedEnvelope {
   }
   const senderId = fromHex(sender.cardId);
 
+  if (input.messageId !== undefined && !/^[0-9a-f]{32}$/.test(input.messageId)) {
+    throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"messageId" expected 32 lowercase hex characters');
+  }
+  if (input.sentAt !== undefined && !(Number.isSafeInteger(input.sentAt) && input.sentAt >= 0)) {
+    throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"sentAt" expected unix milliseconds (a non-negative integer)');
+  }
   const payload: EnvelopePayload = {
     conversationSid,
     messageId: input.messageId ?? toHex(randomBytes(16)),

@@ -244,6 +244,7 @@ const forgeries: Forgery[] = [
   { name: 'snapshot with trailing bytes after the object', code: ErrorCode.CARD_MALFORMED, card: () => forge(`${snapshot()}x`) },
   { name: 'snapshot with a nested object', code: ErrorCode.CARD_MALFORMED, card: () => forge(snapshot({ deviceName: { a: 1 } })) },
   { name: 'snapshot that is a JSON array', code: ErrorCode.CARD_MALFORMED, card: () => forge(JSON.stringify([snapshotMembers(alice)])) },
+  { name: 'snapshot starting with a UTF-8 byte order mark (not JSON)', code: ErrorCode.CARD_MALFORMED, card: () => forge(cat(Uint8Array.of(0xef, 0xbb, 0xbf), textBytes(snapshot()))) },
   { name: 'snapshot that is not UTF-8', code: ErrorCode.CARD_MALFORMED, card: () => forge(cat(textBytes(snapshot().slice(0, -2)), Uint8Array.of(0xff), textBytes('}'))) },
   { name: 'snapshot of 2049 bytes', code: ErrorCode.CARD_TOO_LARGE, card: () => forge(snapshotOfSize(MAX_SNAPSHOT_BYTES + 1)) },
   { name: 'snapshot of 100 kB', code: ErrorCode.CARD_TOO_LARGE, card: () => forge(snapshotOfSize(100_000)) },

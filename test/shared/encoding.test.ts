@@ -148,6 +148,17 @@ describe('UTF-8 and byte helpers', () => {
     }
   });
 
+  it('fromUtf8 is exact: a leading byte order mark is kept, not silently dropped', () => {
+    expect(fromUtf8(Uint8Array.of(0xef, 0xbb, 0xbf, 0x41))).toBe('\ufeffA');
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), (text) => {
+        expect(fromUtf8(utf8(text))).toBe(text);
+        expect(fromUtf8(utf8(`\ufeff${text}`))).toBe(`\ufeff${text}`);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('equalBytes compares content and length', () => {
     expect(equalBytes(Uint8Array.of(1, 2, 3), Uint8Array.of(1, 2, 3))).toBe(true);
     expect(equalBytes(Uint8Array.of(1, 2, 3), Uint8Array.of(1, 2, 4))).toBe(false);

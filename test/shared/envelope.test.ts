@@ -244,6 +244,19 @@ describe('size limits', () => {
     },
   );
 
+  it.each([
+    ['new lines', '\n'.repeat(600)],
+    ['quotes and backslashes', '"\\'.repeat(300)],
+    ['control characters', '\u0001'.repeat(150)],
+    ['emoji', '👋'.repeat(300)],
+  ])('maxRecipientsForBody counts the body as it appears in the payload JSON (%s)', (_what, body) => {
+    const size = textBytes(JSON.stringify(body)).length - 2; // escaped, UTF-8, without the quotes
+    expect(size).toBeGreaterThanOrEqual(textBytes(body).length);
+    const n = maxRecipientsForBody(size);
+    expect(seal(pool[0]!, pool.slice(0, n), body).recipientCount).toBe(n);
+    expectCode(() => seal(pool[0]!, pool.slice(0, n + 1), body), ErrorCode.ENVELOPE_TOO_LARGE);
+  });
+
   it('parseEnvelope refuses a text over 32 KB and a binary over what such a text can carry', () => {
     expectCode(() => parseEnvelope(ENVELOPE_PREFIX + 'A'.repeat(MAX_ENVELOPE_TEXT_CHARS)), ErrorCode.ENVELOPE_TOO_LARGE);
     expectCode(() => parseEnvelope(new Uint8Array(24_572)), ErrorCode.ENVELOPE_TOO_LARGE);
@@ -390,6 +403,7 @@ describe('verification', () => {
     const duplicate = textBytes(`${new TextDecoder().decode(payloadBytes()).slice(0, -1)},"body":"other"}`);
     expectCode(() => open(buildEnvelope({ ...base, payload: duplicate }).binary), ErrorCode.ENVELOPE_MALFORMED);
     expectCode(() => open(buildEnvelope({ ...base, payload: Uint8Array.of(0x7b, 0xff, 0x7d) }).binary), ErrorCode.ENVELOPE_MALFORMED);
+    expectCode(() => open(buildEnvelope({ ...base, payload: cat(Uint8Array.of(0xef, 0xbb, 0xbf), payloadBytes()) }).binary), ErrorCode.ENVELOPE_MALFORMED);
   });
 });
 
