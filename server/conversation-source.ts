@@ -36,6 +36,8 @@ export function localSource(store: Store): ConversationSource {
 /** How long a conversation's participant list is reused; a miss older than RECHECK_MS asks again. */
 const PARTICIPANTS_CACHE_MS = 30_000;
 const RECHECK_MS = 2_000;
+/** Conversations whose participants are kept; the oldest fetched is dropped first. */
+const PARTICIPANTS_CACHE_ENTRIES = 10_000;
 
 function isNotFound(err: unknown): boolean {
   return (err as { status?: number })?.status === 404;
@@ -56,7 +58,9 @@ export function twilioSource(credentials: TwilioConfig): ConversationSource {
     try {
       const list = await service().conversations(conversationSid).participants.list({ limit: 1000 });
       const identities = new Set(list.map((p) => p.identity).filter((i): i is string => typeof i === 'string'));
+      cache.delete(conversationSid); // re-insert: Map order is then oldest-fetched first
       cache.set(conversationSid, { identities, fetchedAt: Date.now() });
+      if (cache.size > PARTICIPANTS_CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
       return identities;
     } catch (err) {
       if (isNotFound(err)) return new Set();

@@ -2,6 +2,11 @@
  * The primitives, in one place: every other module calls these, never libsodium directly, so a
  * change of library (or a faster backend on the server) happens here and the Wycheproof tests
  * in test/shared/wycheproof.test.ts exercise exactly these calls.
+ *
+ * Each operation has exactly one implementation at a time: libsodium's, unless a backend
+ * installed with setBackend() provides that operation (the server installs node:crypto for
+ * Ed25519 signing and X25519, see server/crypto-backend.ts). Whatever a backend leaves out stays
+ * on libsodium.
  */
 import sodium from 'libsodium-wrappers';
 
@@ -19,6 +24,47 @@ export function ready(): Promise<void> {
 function lib(): typeof sodium {
   if (!isReady) throw new Error('twilio-e2ee: await ready() before using the crypto core');
   return sodium;
+}
+
+/**
+ * Another implementation of some primitives. Each function must behave exactly as the libsodium
+ * one it replaces, on every input (test/shared/wycheproof.test.ts runs the vectors through every
+ * backend), and throw where libsodium throws.
+ */
+export interface CryptoBackend {
+  /** Shown by benchmarks and logs, e.g. "node:crypto". */
+  readonly name: string;
+  sign?(message: Uint8Array, secretKey: Uint8Array): Uint8Array;
+  verify?(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  x25519Base?(secret: Uint8Array): Uint8Array;
+  /** null when the result is all zero (low-order public key). */
+  x25519?(secret: Uint8Array, publicKey: Uint8Array): Uint8Array | null;
+}
+
+/** The operations a backend may take over. */
+export type BackendOperation = Exclude<keyof CryptoBackend, 'name'>;
+
+const LIBSODIUM = 'libsodium';
+let backend: CryptoBackend | null = null;
+
+/**
+ * Installs a backend for the operations it provides (null restores libsodium for all). A process
+ * has one backend at a time: the last call wins.
+ */
+export function setBackend(next: CryptoBackend | null): void {
+  backend = next;
+}
+
+/** Which implementation runs each operation that a backend may take over. */
+export function backendInfo(): Record<BackendOperation, string> {
+  const of = (op: BackendOperation) => (backend?.[op] ? backend.name : LIBSODIUM);
+  return { sign: of('sign'), verify: of('verify'), x25519Base: of('x25519Base'), x25519: of('x25519') };
+}
+
+/** The backend's operation, or undefined for libsodium; either way only after ready(). */
+function fromBackend<K extends BackendOperation>(op: K): CryptoBackend[K] | undefined {
+  if (!isReady) throw new Error('twilio-e2ee: await ready() before using the crypto core');
+  return backend?.[op];
 }
 
 /** Random bytes from the platform CSPRNG (libsodium's randombytes_buf is far slower in this build). */
@@ -47,15 +93,18 @@ export function signKeyPairFromSeed(seed: Uint8Array): SignKeyPair {
   return { publicKey: kp.publicKey, secretKey: kp.privateKey };
 }
 
+/** Ed25519 signature (64 bytes) with a 64-byte secret key (seed || public key). */
 export function sign(message: Uint8Array, secretKey: Uint8Array): Uint8Array {
-  return lib().crypto_sign_detached(message, secretKey);
+  const impl = fromBackend('sign');
+  return impl ? impl(message, secretKey) : lib().crypto_sign_detached(message, secretKey);
 }
 
 /** Ed25519 verification; never throws, false on any malformed input. */
 export function verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   if (signature.length !== 64 || publicKey.length !== 32) return false;
+  const impl = fromBackend('verify');
   try {
-    return lib().crypto_sign_verify_detached(signature, message, publicKey);
+    return impl ? impl(signature, message, publicKey) : lib().crypto_sign_verify_detached(signature, message, publicKey);
   } catch {
     return false;
   }
@@ -63,7 +112,8 @@ export function verify(signature: Uint8Array, message: Uint8Array, publicKey: Ui
 
 /** X25519 public key of a 32-byte secret scalar. */
 export function x25519Base(secret: Uint8Array): Uint8Array {
-  return lib().crypto_scalarmult_base(secret);
+  const impl = fromBackend('x25519Base');
+  return impl ? impl(secret) : lib().crypto_scalarmult_base(secret);
 }
 
 /**
@@ -71,6 +121,8 @@ export function x25519Base(secret: Uint8Array): Uint8Array {
  * order), which libsodium reports by failing; callers turn that into their own typed error.
  */
 export function x25519(secret: Uint8Array, publicKey: Uint8Array): Uint8Array | null {
+  const impl = fromBackend('x25519');
+  if (impl) return impl(secret, publicKey);
   try {
     return lib().crypto_scalarmult(secret, publicKey);
   } catch {

@@ -120,7 +120,8 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
           {
             cardId: CardIdSchema,
             // Optional: the validator applies no defaults, so the handler does.
-            after: Type.Optional(Type.Integer({ minimum: -1, default: -1, description: 'return messages with index > after' })),
+            // At most 2^53 - 1 (indexes stay far below): PostgreSQL's BIGINT refuses e.g. 1e20, which was a 500.
+            after: Type.Optional(Type.Integer({ minimum: -1, maximum: Number.MAX_SAFE_INTEGER, default: -1, description: 'return messages with index > after' })),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HISTORY_PAGE, default: DEFAULT_HISTORY_PAGE })),
           },
           { additionalProperties: false },

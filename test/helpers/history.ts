@@ -127,8 +127,9 @@ export function backupOf(
   return { conversationSid, messageSid: message.sid, index: message.index, envelope: sealed.text, orgWrap: orgWrapFor(sealed, orgCard) };
 }
 
+/** POST /v1/history with `body` as JSON (whatever it is), as `user` (null: no Authorization header). */
 export function postHistory(app: FastifyInstance, user: { headers: Record<string, string> } | null, body: unknown): Promise<LightMyRequestResponse> {
-  return app.inject({ method: 'POST', url: ApiPath.history, ...(user ? { headers: user.headers } : {}), payload: body as object });
+  return app.inject({ method: 'POST', url: ApiPath.history, headers: { 'content-type': 'application/json', ...user?.headers }, payload: JSON.stringify(body) });
 }
 
 export function readHistory(
@@ -159,10 +160,14 @@ const sid = (prefix: string): string => `${prefix}${randomBytes(16).toString('he
 /** A conversation in the local relay's store with these participants. */
 export async function localConversation(store: Store, identities: readonly string[]): Promise<string> {
   const conversationSid = sid('CH');
-  const now = Date.now();
-  await store.createConversation({ sid: conversationSid, uniqueName: null, friendlyName: null, attributes: '{}', createdBy: identities[0] ?? 'system', dateCreatedMs: now });
-  for (const identity of identities) await store.addParticipant({ sid: sid('MB'), conversationSid, identity, dateCreatedMs: now });
+  await store.createConversation({ sid: conversationSid, uniqueName: null, friendlyName: null, attributes: '{}', createdBy: identities[0] ?? 'system', dateCreatedMs: Date.now() });
+  for (const identity of identities) await joinLocal(store, conversationSid, identity);
   return conversationSid;
+}
+
+/** Adds a participant to a local conversation (someone who joins later). */
+export async function joinLocal(store: Store, conversationSid: string, identity: string): Promise<void> {
+  await store.addParticipant({ sid: sid('MB'), conversationSid, identity, dateCreatedMs: Date.now() });
 }
 
 /** A message as the local relay stores it when `author` sends `body` (at `dateCreatedMs`, default now). */

@@ -8,12 +8,28 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_HISTORY_PAGE } from '../../server/routes/history.js';
-import { ApiPath, MAX_ENVELOPE_TEXT_CHARS, createRewrap, generateDeviceKeys, parseEnvelope, randomBytes, sealEnvelope, createCardRequest, cardIdOf, fromB64u, toB64u } from '../../shared/index.js';
-import type { HistoryPostRequest, HistoryResponse, SealedEnvelope, VerifiedCard } from '../../shared/index.js';
+import {
+  ApiPath,
+  MAX_ENVELOPE_TEXT_CHARS,
+  cardIdOf,
+  createCardRequest,
+  createRewrap,
+  fromB64u,
+  generateDeviceKeys,
+  parseEnvelope,
+  randomBytes,
+  sealEnvelope,
+  toB64u,
+  type HistoryPostRequest,
+  type HistoryResponse,
+  type SealedEnvelope,
+  type VerifiedCard,
+} from '../../shared/index.js';
 import { errorCode, session, uid, type TestUser } from '../helpers/app.js';
 import {
   backupOf,
   historyServer,
+  joinLocal,
   localConversation,
   localMessage,
   openHistory,
@@ -27,6 +43,7 @@ import {
   type Member,
 } from '../helpers/history.js';
 
+/** The base64url alphabet, in value order. */
 const B64U = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 let server: HistoryServer;
@@ -182,6 +199,7 @@ describe('POST /v1/history rejections', () => {
     'an orgWrap one character short': (v) => ({ ...v, orgWrap: v.orgWrap.slice(1) }),
     'an array': (v) => [v],
     'null': () => null,
+    'a string': (v) => JSON.stringify(v),
   };
 
   it.each(Object.entries(garbage))('refuses a body with %s (400 BAD_REQUEST)', async (_, mangle) => {
@@ -231,7 +249,7 @@ describe('POST /v1/history acceptance', () => {
 
     beforeAll(async () => {
       dave = await member('dave');
-      await server.store.addParticipant({ sid: `MB${uid('dave')}`, conversationSid, identity: dave.identity, dateCreatedMs: Date.now() });
+      await joinLocal(server.store, conversationSid, dave.identity);
       // Revocation times are whole seconds and a message in the revocation's own second counts as
       // after it (fail closed), so "before" is a few seconds before.
       before = await send(dave, conversationSid, 'sent before the revocation', { dateCreatedMs: Date.now() - 5_000 });
@@ -269,7 +287,7 @@ describe('GET /v1/history/:conversationSid', () => {
       expect((await postHistory(server.app, i % 2 ? bob : alice, backup)).statusCode).toBe(201);
     }
     // The support agent joins later: no envelope has a slot for its card.
-    await server.store.addParticipant({ sid: `MB${uid('agent')}`, conversationSid, identity: agent.identity, dateCreatedMs: Date.now() });
+    await joinLocal(server.store, conversationSid, agent.identity);
   });
 
   const read = (user: Member | TestUser, query: Record<string, string | number>) => readHistory(server.app, user, conversationSid, query);
@@ -333,6 +351,7 @@ describe('GET /v1/history/:conversationSid', () => {
     ['limit over the maximum', { limit: MAX_HISTORY_PAGE + 1 }],
     ['limit 0', { limit: 0 }],
     ['after below -1', { after: -2 }],
+    ['after beyond 2^53 - 1', { after: '1e20' }],
     ['after that is not an integer', { after: 'one' }],
     ['a cardId that is not a card id', { cardId: 'not-a-card' }],
     ['an unknown query parameter', { before: 3 }],

@@ -223,12 +223,19 @@ describe('POST /v1/twilio/pre-event', () => {
     return form.toString();
   }
 
-  /** Posts `params` as Twilio does, signed correctly unless a signature (or null: none) is given. */
-  function preEvent(params: Form, signature: string | null = signatureOf(params), app = server.app) {
+  interface PostOptions {
+    /** Default: Twilio's signature of `params`; null: no X-Twilio-Signature header. */
+    signature?: string | null;
+    contentType?: string;
+    app?: HistoryServer['app'];
+  }
+
+  /** Posts `params` as Twilio does. */
+  function preEvent(params: Form, { signature = signatureOf(params), contentType = 'application/x-www-form-urlencoded', app = server.app }: PostOptions = {}) {
     return app.inject({
       method: 'POST',
       url: ApiPath.preEvent,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(signature === null ? {} : { 'x-twilio-signature': signature }) },
+      headers: { 'content-type': contentType, ...(signature === null ? {} : { 'x-twilio-signature': signature }) },
       payload: formBody(params),
     });
   }
@@ -257,9 +264,16 @@ describe('POST /v1/twilio/pre-event', () => {
   };
 
   it('lets onMessageAdd through when the body is an envelope (200)', async () => {
-    expect(parseEnvelope(envelope()).recipientCount).toBe(1);
-    const res = await preEvent(event('onMessageAdd', envelope()));
+    const body = envelope();
+    expect(parseEnvelope(body).recipientCount).toBe(1);
+    const res = await preEvent(event('onMessageAdd', body));
     expect(res.statusCode, res.body).toBe(200);
+  });
+
+  it('reads the form with a charset parameter in its content type', async () => {
+    const res = await preEvent(event('onMessageAdd', 'hello in the clear, ünïcödé'), { contentType: 'application/x-www-form-urlencoded; charset=UTF-8' });
+    expect(res.statusCode).toBe(403);
+    expect(errorCode(res)).toBe('ENVELOPE_REQUIRED'); // the signature matched: the form was read as sent
   });
 
   it('rejects onMessageAdd with a plaintext body (403 ENVELOPE_REQUIRED)', async () => {
@@ -292,7 +306,7 @@ describe('POST /v1/twilio/pre-event', () => {
     ['a signature over other parameters', (p) => signatureOf({ ...p, Body: envelope() })],
   ])('refuses %s (403 FORBIDDEN)', async (_, signature) => {
     const params = event('onMessageAdd', 'hello in the clear');
-    const res = await preEvent(params, signature(params));
+    const res = await preEvent(params, { signature: signature(params) });
     expect(res.statusCode).toBe(403);
     expect(errorCode(res)).toBe('FORBIDDEN');
   });
@@ -300,7 +314,7 @@ describe('POST /v1/twilio/pre-event', () => {
   describe('a repeated parameter', () => {
     it('is covered by the signature: an unsigned repeat appended to a signed request is refused (403 FORBIDDEN)', async () => {
       const signed = event('onMessageAdd', envelope());
-      const res = await preEvent({ ...signed, Body: [signed.Body as string, 'hello in the clear'] }, signatureOf(signed));
+      const res = await preEvent({ ...signed, Body: [signed.Body as string, 'hello in the clear'] }, { signature: signatureOf(signed) });
       expect(res.statusCode).toBe(403);
       expect(errorCode(res)).toBe('FORBIDDEN');
     });
@@ -330,8 +344,7 @@ describe('POST /v1/twilio/pre-event', () => {
   ])('is unavailable %s (503)', async (_, env) => {
     const unconfigured = await historyServer(env);
     try {
-      const params = event('onMessageAdd', envelope());
-      const res = await preEvent(params, signatureOf(params), unconfigured.app);
+      const res = await preEvent(event('onMessageAdd', envelope()), { app: unconfigured.app });
       expect(res.statusCode).toBe(503);
       expect(errorCode(res)).toBe('TWILIO_UNAVAILABLE');
     } finally {

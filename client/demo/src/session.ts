@@ -141,6 +141,7 @@ export class ChatSession {
   private readonly toastListeners = new Set<Listener<Toast>>();
   private readonly cleanups: Array<() => void> = [];
   private sendSeq = 0;
+  private readonly noticedChanges = new Set<string>();
   private closed = false;
 
   private constructor(
@@ -332,7 +333,18 @@ export class ChatSession {
     this.changed('list');
   }
 
-  private async onKeyChange({ identity, added, removed }: KeyChange): Promise<void> {
+  private async onKeyChange(change: KeyChange): Promise<void> {
+    // Concurrent lookups of one identity can report the same change twice: note each card once.
+    const fresh = (sign: string) => (id: string) => {
+      const key = `${change.identity}:${sign}:${id}`;
+      if (this.noticedChanges.has(key)) return false;
+      this.noticedChanges.add(key);
+      return true;
+    };
+    const { identity } = change;
+    const added = change.added.filter(fresh('+'));
+    const removed = change.removed.filter(fresh('-'));
+    if (added.length === 0 && removed.length === 0) return;
     try {
       await this.cardsOf(identity); // learn the new devices' names
     } catch {

@@ -17,6 +17,8 @@ export interface AppCallbacks {
   signInAgain(): void;
 }
 
+const DEVICE_REFRESH_MS = 20_000;
+
 /** Identities typed into a field: separated by commas or spaces. */
 function parseIdentities(text: string): string[] {
   return [...new Set(text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean))];
@@ -76,7 +78,18 @@ export class ChatApp {
     );
     const onHash = () => this.route();
     window.addEventListener('hashchange', onHash);
-    this.unsubscribe.push(() => window.removeEventListener('hashchange', onHash));
+    // Contacts' devices are looked up again now and then (and when the window gets focus), so a
+    // new or removed device shows up as a key-change notice without waiting for the next send.
+    const refresh = () => {
+      if (this.selected && !document.hidden) void session.refreshDevices(this.selected);
+    };
+    const timer = setInterval(refresh, DEVICE_REFRESH_MS);
+    window.addEventListener('focus', refresh);
+    this.unsubscribe.push(() => {
+      window.removeEventListener('hashchange', onHash);
+      window.removeEventListener('focus', refresh);
+      clearInterval(timer);
+    });
     mount(this.modeEl, session.mode === 'twilio' ? 'Twilio' : 'Local relay');
     this.modeEl.title = session.mode === 'twilio' ? 'Connected to Twilio Conversations' : 'Local relay standing in for Twilio (no Twilio account configured)';
     this.renderList();
@@ -313,11 +326,12 @@ export class ChatApp {
     const s = this.session;
     const others = state.participants.filter((p) => p !== s.identity);
     const agents = others.filter(isAgent);
-    const subtitle = others.length === 0 ? 'Only you so far: add people' : `${plural(state.participants.length, 'person', 'people')}${agents.length ? ` · agent ${listNames(agents)}` : ''}`;
+    const subtitle = others.length === 0 ? 'Only you so far: add people' : `${plural(state.participants.length, 'person', 'people')}${agents.length ? ` · with ${listNames(agents)}` : ''}`;
     const rawSwitch = h(
       'button',
       { class: 'switch', type: 'button', role: 'switch', 'aria-checked': String(this.raw), 'data-testid': 'raw-toggle', title: 'Show each message as the envelope Twilio stores', onclick: () => this.toggleRaw() },
       h('span', { class: 'switch-track' }, h('span', { class: 'switch-thumb' })),
+      icon('eye', 'icon icon-sm switch-icon'),
       h('span', { class: 'switch-label' }, 'What Twilio sees'),
     );
     mount(

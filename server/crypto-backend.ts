@@ -1,0 +1,102 @@
+/**
+ * node:crypto (OpenSSL) for the primitives where it beats libsodium's WebAssembly build on the
+ * server: Ed25519 signing (the AppKey countersigns every card) and X25519 (every history read
+ * costs two per message, every card registration one low-order probe). Installed behind the
+ * shared interface with `useNodeCrypto()`; every other operation stays on libsodium, and
+ * test/shared/wycheproof.test.ts runs the vectors through both.
+ *
+ * Ed25519 verification stays on libsodium: OpenSSL is no faster at it, and libsodium's stricter
+ * checks (it also refuses small-order and non-canonical public keys) are the ones the card
+ * directory was written against.
+ *
+ * OpenSSL takes keys as KeyObjects. Importing a raw key as JWK is the fast path (DER/PKCS#8 import
+ * goes through OpenSSL's generic decoders and costs ~10x more); a private key's import derives its
+ * public key (one fixed-base scalar multiplication), so private KeyObjects are cached per secret
+ * array (a WeakMap: an entry lives no longer than the caller's array, and is used only while the
+ * array still holds the same bytes).
+ */
+import { createPrivateKey, createPublicKey, diffieHellman, sign as nodeSign, type KeyObject } from 'node:crypto';
+import { setBackend, type CryptoBackend } from '../shared/sodium.js';
+
+type Curve = 'Ed25519' | 'X25519';
+
+interface CachedKey {
+  curve: Curve;
+  bytes: Uint8Array;
+  key: KeyObject;
+}
+
+const privateKeys = new WeakMap<Uint8Array, CachedKey>();
+
+function b64u(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** A plain Uint8Array view of a Buffer (no copy), so callers never see Buffer-specific behaviour. */
+function plain(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+/**
+ * The private KeyObject of a 32-byte secret. Node reads only `d` of a private OKP JWK (`x` must
+ * be a string but is not used: the public key is derived from `d`), so when the caller does not
+ * know the public key an empty `x` is given.
+ */
+function privateKey(curve: Curve, secret: Uint8Array, publicKey?: Uint8Array): KeyObject {
+  const cached = privateKeys.get(secret);
+  if (cached && cached.curve === curve && sameBytes(cached.bytes, secret)) return cached.key;
+  const d = curve === 'Ed25519' ? secret.subarray(0, 32) : secret;
+  const key = createPrivateKey({ key: { kty: 'OKP', crv: curve, d: b64u(d), x: publicKey ? b64u(publicKey) : '' }, format: 'jwk' });
+  privateKeys.set(secret, { curve, bytes: secret.slice(), key });
+  return key;
+}
+
+function x25519PublicKey(publicKey: Uint8Array): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(publicKey) }, format: 'jwk' });
+}
+
+function lengthError(what: string, expected: number, got: number): RangeError {
+  return new RangeError(`${what} must be ${expected} bytes, got ${got}`);
+}
+
+export const nodeCryptoBackend: CryptoBackend = {
+  name: 'node:crypto',
+
+  // libsodium's secret key is seed || public key; OpenSSL needs only the seed. Ed25519 is
+  // deterministic, so the signature is the same bytes either way.
+  sign(message, secretKey) {
+    if (secretKey.length !== 64) throw lengthError('Ed25519 secret key', 64, secretKey.length);
+    return plain(nodeSign(null, message, privateKey('Ed25519', secretKey, secretKey.subarray(32))));
+  },
+
+  x25519Base(secret) {
+    if (secret.length !== 32) throw lengthError('X25519 secret key', 32, secret.length);
+    const jwk = createPublicKey(privateKey('X25519', secret)).export({ format: 'jwk' });
+    return plain(Buffer.from(jwk.x!, 'base64url'));
+  },
+
+  // libsodium returns null (fails) for wrong lengths and for an all-zero result; OpenSSL's
+  // derivation fails only for the all-zero result (every 32-byte string is a u-coordinate).
+  x25519(secret, publicKey) {
+    if (secret.length !== 32 || publicKey.length !== 32) return null;
+    const privateObject = privateKey('X25519', secret);
+    const publicObject = x25519PublicKey(publicKey);
+    try {
+      return plain(diffieHellman({ privateKey: privateObject, publicKey: publicObject }));
+    } catch {
+      return null;
+    }
+  },
+};
+
+/** Runs Ed25519 signing and X25519 on node:crypto for the rest of this process (idempotent). */
+export function useNodeCrypto(): void {
+  setBackend(nodeCryptoBackend);
+}

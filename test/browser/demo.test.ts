@@ -1,0 +1,286 @@
+/**
+ * The demo web client in real Chromium against a real server (`npm start` style: SQLite, local
+ * relay, demo login, the Vite build served at "/"): people chat both ways, a support agent
+ * added later reads the history verified, the raw view shows only envelopes, a reload keeps the
+ * device, and the error states say what is wrong. Screenshots of the main screens go to
+ * test/browser/screenshots/.
+ */
+import { rmSync } from 'node:fs';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWithChromium, launchBrowser, launchProfile, screenshot, startDemoServer, tempProfileDir, watchErrors, type DemoServer } from './harness.js';
+
+const WIDE = { width: 1200, height: 760 };
+const PHONE = { width: 390, height: 780 };
+
+describeWithChromium('demo web client (Chromium)', () => {
+  let server: DemoServer;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  const pageErrors: string[] = [];
+  let alice: Page;
+  let bob: Page;
+  let conversationSid = '';
+  const sent: Array<{ author: string; body: string }> = [];
+
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([startDemoServer(), launchBrowser()]);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    await browser?.close();
+    await server?.close();
+  });
+
+  async function newPage(viewport = WIDE): Promise<Page> {
+    const context = await browser.newContext({ viewport });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000); // fail with the locator's name, before the test's own timeout
+    watchErrors(page, pageErrors);
+    return page;
+  }
+
+  /** Signs in with the demo login and waits for the app (device registered, connected). */
+  async function signIn(page: Page, name: string, device: string, options: { agent?: boolean } = {}): Promise<void> {
+    await page.goto(server.url);
+    if (options.agent) await page.getByRole('radio', { name: 'Support agent' }).click();
+    await page.getByTestId('identity-input').fill(name);
+    await page.getByTestId('device-input').fill(device);
+    await page.getByTestId('signin-submit').click();
+    await page.getByTestId('connection').and(page.locator('[data-state="online"]')).waitFor();
+  }
+
+  async function send(page: Page, body: string, author: string): Promise<void> {
+    await page.getByTestId('composer-input').fill(body);
+    await page.getByTestId('composer-input').press('Enter');
+    sent.push({ author, body });
+    // Delivered back to the sender, decrypted and verified like everyone else's copy.
+    await page.getByTestId('message').filter({ hasText: body }).and(page.locator('[data-status="verified"]')).waitFor();
+  }
+
+  async function messages(page: Page): Promise<Array<{ author: string; body: string; status: string; via: string; device: string }>> {
+    return page.getByTestId('message').evaluateAll((nodes) =>
+      nodes.map((n) => ({
+        author: n.getAttribute('data-author') ?? '',
+        body: n.querySelector('[data-testid="message-body"]')?.textContent ?? '',
+        status: n.getAttribute('data-status') ?? '',
+        via: n.getAttribute('data-via') ?? '',
+        device: n.querySelector('[data-testid="sender-device"]')?.textContent ?? '',
+      })),
+    );
+  }
+
+  async function cardIds(page: Page): Promise<string[]> {
+    await page.getByTestId('devices-button').click();
+    const list = page.getByTestId('device-list');
+    await list.getByTestId('device').first().waitFor();
+    const ids = await list.getByTestId('device').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-card-id') ?? ''));
+    await page.getByTestId('devices-dialog').getByRole('button', { name: 'Close' }).click();
+    return ids;
+  }
+
+  it('serves the sign-in page with a strict Content-Security-Policy', async () => {
+    const page = await newPage();
+    const response = await page.goto(server.url);
+    expect(response?.status()).toBe(200);
+    expect(response?.headers()['content-security-policy']).toContain("script-src 'self' 'wasm-unsafe-eval'");
+    await page.getByTestId('signin-form').waitFor();
+    await screenshot(page, 'signin');
+    // The API keeps its JSON 404s next to the app's fallback.
+    const api = await page.request.get(`${server.url}/v1/nope`);
+    expect(api.status()).toBe(404);
+    expect(await api.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    const deepLink = await page.request.get(`${server.url}/some/page`, { headers: { accept: 'text/html' } });
+    expect(deepLink.status()).toBe(200);
+    expect(await deepLink.text()).toContain('<div id="app">');
+  });
+
+  it('lets two people chat both ways, live, each message verified with the sender’s device', async () => {
+    alice = await newPage(WIDE);
+    bob = await newPage(PHONE); // the narrow layout: list and conversation one at a time
+    await Promise.all([signIn(alice, 'alice', 'Alice’s laptop'), signIn(bob, 'bob', 'Bob’s phone')]);
+
+    await alice.getByTestId('new-conversation').first().click();
+    await alice.getByTestId('conversation-name').fill('Weekend hike');
+    await alice.getByTestId('conversation-people').fill('bob');
+    await alice.getByRole('button', { name: 'Create' }).click();
+    await alice.getByTestId('conversation-title').filter({ hasText: 'Weekend hike' }).waitFor();
+    conversationSid = decodeURIComponent(new URL(alice.url()).hash.replace('#/c/', ''));
+    expect(conversationSid).toMatch(/^CH/);
+
+    // Bob is told about the conversation live and opens it from his list.
+    await bob.getByTestId('conversation').filter({ hasText: 'Weekend hike' }).click();
+    await bob.getByTestId('composer-input').waitFor();
+
+    await send(alice, 'Hi Bob! Are we still on for the hike on Saturday?', 'alice');
+    await bob.getByTestId('message').filter({ hasText: 'still on for the hike' }).waitFor();
+    await send(bob, 'Yes! Meet at the trailhead at 8?', 'bob');
+    await alice.getByTestId('message').filter({ hasText: 'trailhead at 8' }).waitFor();
+    await send(alice, 'Perfect. I will bring coffee and the map.', 'alice');
+    await send(bob, 'Great, see you there.', 'bob');
+    await alice.getByTestId('message').filter({ hasText: 'see you there' }).waitFor();
+
+    for (const page of [alice, bob]) {
+      const seen = await messages(page);
+      expect(seen.map((m) => m.body)).toEqual(sent.map((m) => m.body));
+      expect(seen.map((m) => m.author)).toEqual(sent.map((m) => m.author));
+      expect(seen.every((m) => m.status === 'verified' && m.via === 'direct')).toBe(true);
+      expect(seen.map((m) => m.device)).toEqual(sent.map((m) => (m.author === 'alice' ? 'Alice’s laptop' : 'Bob’s phone')));
+    }
+    await expect.poll(() => alice.getByTestId('badge').allTextContents()).toEqual(sent.map(() => 'Verified'));
+    await screenshot(alice, 'chat');
+    await screenshot(bob, 'chat-phone');
+  });
+
+  it('shows in "What Twilio sees" only the envelopes the relay stores', async () => {
+    await alice.getByTestId('raw-toggle').click();
+    await alice.getByTestId('raw-explainer').waitFor();
+    const raw = await alice.getByTestId('raw-body').allTextContents();
+    const stored = await server.store.messages(conversationSid, { direction: 'forward', limit: 100 });
+    expect(raw).toEqual(stored.map((m) => m.body)); // exactly what the relay holds
+    for (const body of raw) expect(body).toMatch(/^e2ee1\.[A-Za-z0-9_-]+$/);
+    const timeline = (await alice.getByTestId('timeline').textContent()) ?? '';
+    for (const { body } of sent) {
+      expect(timeline).not.toContain(body);
+      for (const m of stored) expect(m.body).not.toContain(body);
+    }
+    await alice.getByTestId('raw-explainer').scrollIntoViewIfNeeded();
+    await screenshot(alice, 'what-twilio-sees');
+    await alice.getByTestId('raw-toggle').click();
+    await alice.getByTestId('message').first().waitFor();
+  });
+
+  it('lets a support agent added later read every earlier message, verified from history', async () => {
+    const agent = await newPage(WIDE);
+    await signIn(agent, 'sam', 'Support desk', { agent: true });
+    await expect.poll(() => agent.getByTestId('me').textContent()).toContain('agent-sam');
+
+    await alice.getByTestId('add-participant').click();
+    await alice.getByTestId('participant-input').fill('agent-sam');
+    await alice.getByRole('button', { name: 'Add', exact: true }).click();
+    await alice.getByTestId('notice').filter({ hasText: 'agent-sam' }).waitFor();
+
+    await agent.getByTestId('conversation').filter({ hasText: 'Weekend hike' }).click();
+    await agent.getByTestId('history-explainer').waitFor();
+    await expect.poll(async () => (await messages(agent)).length).toBe(sent.length);
+    const seen = await messages(agent);
+    expect(seen.map((m) => m.body)).toEqual(sent.map((m) => m.body));
+    expect(seen.map((m) => m.author)).toEqual(sent.map((m) => m.author));
+    expect(seen.every((m) => m.status === 'verified' && m.via === 'history')).toBe(true);
+    expect(await agent.getByTestId('history-badge').count()).toBe(sent.length);
+    await screenshot(agent, 'agent-history');
+
+    // The agent replies; alice and bob read it directly (it was sealed for them).
+    await send(agent, 'Hi both, I am here if you need anything.', 'agent-sam');
+    for (const page of [alice, bob]) {
+      await page.getByTestId('message').filter({ hasText: 'I am here if you need anything' }).and(page.locator('[data-status="verified"][data-via="direct"]')).waitFor();
+    }
+  });
+
+  it('warns inline when a contact adds or removes a device, and the safety number changes', async () => {
+    await alice.getByTestId('details-button').click();
+    await alice.getByTestId('participant').filter({ hasText: 'bob' }).getByTestId('safety-button').click();
+    const before = await alice.getByTestId('safety-number').textContent();
+    expect(before?.replace(/\D/g, '')).toHaveLength(60);
+
+    // Bob signs in on a tablet: a second device, which reads the earlier messages from history.
+    const tablet = await newPage(WIDE);
+    await signIn(tablet, 'bob', 'Bob’s tablet');
+    await tablet.getByTestId('conversation').filter({ hasText: 'Weekend hike' }).click();
+    await expect.poll(async () => (await messages(tablet)).filter((m) => m.status === 'verified').length).toBe(sent.length);
+
+    // Alice's app notices when it looks bob's devices up again (here: reopening the panel).
+    await alice.getByTestId('details-button').click();
+    await alice.getByTestId('details-button').click();
+    await alice.getByTestId('participant').filter({ hasText: 'bob' }).getByTestId('safety-button').click();
+    await alice.getByTestId('key-change').filter({ hasText: 'bob added a new device “Bob’s tablet”' }).waitFor();
+    await expect.poll(() => alice.getByTestId('safety-number').textContent()).not.toBe(before);
+    await screenshot(alice, 'key-change-and-safety-number');
+
+    // Messages now reach both of bob's devices directly.
+    await send(alice, 'Bob, your tablet gets this too.', 'alice');
+    for (const page of [bob, tablet]) {
+      await page.getByTestId('message').filter({ hasText: 'your tablet gets this too' }).and(page.locator('[data-via="direct"][data-status="verified"]')).waitFor();
+    }
+
+    // Bob revokes the tablet from his phone (from the list screen of the narrow layout); alice is told.
+    await bob.getByRole('button', { name: 'Back to conversations' }).click();
+    await screenshot(bob, 'list-phone');
+    const bobDevices = await cardIds(bob);
+    expect(bobDevices).toHaveLength(2);
+    await bob.getByTestId('devices-button').click();
+    bob.once('dialog', (d) => void d.accept());
+    await bob.getByTestId('device').filter({ hasText: 'Bob’s tablet' }).getByTestId('revoke').click();
+    await expect.poll(() => bob.getByTestId('device-list').getByTestId('device').count()).toBe(1);
+    await screenshot(bob, 'devices-phone');
+    await bob.getByTestId('devices-dialog').getByRole('button', { name: 'Close' }).click();
+    await alice.getByTestId('safety-panel').getByRole('button', { name: 'People' }).click();
+    await alice.getByTestId('participant').filter({ hasText: 'bob' }).getByTestId('safety-button').click();
+    await alice.getByTestId('key-change').filter({ hasText: 'bob removed a device “Bob’s tablet”' }).waitFor();
+  });
+
+  it('keeps the device across a reload and a browser restart: no new card', async () => {
+    const profile = tempProfileDir();
+    try {
+      let context = await launchProfile(profile);
+      let page = context.pages()[0] ?? (await context.newPage());
+      watchErrors(page, pageErrors);
+      await signIn(page, 'carol', 'Carol’s desktop');
+      const first = await cardIds(page);
+      expect(first).toHaveLength(1);
+
+      await page.reload();
+      await page.getByTestId('connection').and(page.locator('[data-state="online"]')).waitFor();
+      expect(await cardIds(page)).toEqual(first);
+
+      await context.close();
+      context = await launchProfile(profile);
+      page = context.pages()[0] ?? (await context.newPage());
+      watchErrors(page, pageErrors);
+      await page.goto(server.url);
+      await page.getByTestId('connection').and(page.locator('[data-state="online"]')).waitFor();
+      expect(await cardIds(page)).toEqual(first);
+      const active = (await server.store.activeCards(['carol'])).get('carol') ?? [];
+      expect(active.map((c) => c.id)).toEqual(first);
+      await context.close();
+    } finally {
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+
+  it('names who has no device yet (NO_CARDS), and shows the offline and expired-session states', async () => {
+    await alice.getByTestId('new-conversation').first().click();
+    await alice.getByTestId('conversation-people').fill('dave');
+    await alice.getByRole('button', { name: 'Create' }).click();
+    await alice.getByTestId('no-device-warning').filter({ hasText: 'dave has no device yet' }).waitFor();
+    await alice.getByTestId('composer-input').fill('Hello Dave?');
+    await alice.getByTestId('composer-input').press('Enter');
+    await alice.getByTestId('send-error').filter({ hasText: 'dave has no device yet' }).waitFor();
+    expect(await alice.getByTestId('send-error').textContent()).toContain('Nothing was sent');
+    await screenshot(alice, 'no-device-yet');
+
+    await alice.context().setOffline(true);
+    await alice.getByTestId('offline-banner').waitFor();
+    await screenshot(alice, 'offline');
+    await alice.context().setOffline(false);
+    await alice.getByTestId('offline-banner').waitFor({ state: 'detached' });
+
+    // A stored sign-in whose token has expired: back to sign-in, with the reason and the name.
+    const page = await newPage(WIDE);
+    const payload = Buffer.from(JSON.stringify({ sub: 'erin', exp: Math.floor(Date.now() / 1000) - 60 })).toString('base64url');
+    await page.addInitScript((token) => {
+      localStorage.setItem('twilio-e2ee-demo:session', JSON.stringify({ identity: 'erin', token, role: 'member', deviceName: 'Erin’s laptop' }));
+    }, `eyJhbGciOiJIUzI1NiJ9.${payload}.c2ln`);
+    await page.goto(server.url);
+    await page.getByTestId('signin-notice').filter({ hasText: 'expired' }).waitFor();
+    expect(await page.getByTestId('identity-input').inputValue()).toBe('erin');
+    await screenshot(page, 'session-expired');
+  });
+
+  it('ran without page errors', () => {
+    // Failed sends are reported by the app, not thrown; anything here is a bug.
+    expect(pageErrors.filter((e) => !/Failed to load resource/.test(e))).toEqual([]);
+  });
+});
