@@ -1,6 +1,6 @@
 /** twilio-e2ee/client: the E2EE wrapper for @twilio/conversations, key stores, the local relay client. */
 export { E2EEClient, type E2EEClientOptions, type E2EEClientEventMap } from './e2ee-client.js';
-export { E2EEConversationsClient, E2EEConversation, E2EEMessage, type E2EEClientEvents, type E2EEConversationEvents } from './wrapper.js';
+export { E2EEConversationsClient, E2EEConversation, E2EEMessage, GAP_WAIT_MS, type E2EEClientEvents, type E2EEConversationEvents, type MessageGap } from './wrapper.js';
 export { FAILED_BODY, type E2EEInfo } from './message-crypto.js';
 export type { KeyChange, RejectedCard } from './card-directory.js';
 export { HistoryOutbox, type BackupMode, type BackupFailure } from './history.js';

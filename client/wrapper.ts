@@ -75,16 +75,34 @@ class WrappedPaginator<T> implements BasePaginator<T> {
   }
 }
 
+/** How long a message that arrived ahead of a missing index waits for it. */
+export const GAP_WAIT_MS = 1500;
+
+/** Indexes [from, to] never arrived (deleted, or withheld by the service). */
+export interface MessageGap {
+  conversation: E2EEConversation;
+  from: number;
+  to: number;
+}
+
 export interface E2EEConversationEvents {
   messageAdded(message: E2EEMessage): void;
+  messageGap(gap: MessageGap): void;
   messageUpdated(data: { message: E2EEMessage; updateReasons: string[] }): void;
   participantJoined(participant: BaseParticipant): void;
   participantLeft(participant: BaseParticipant): void;
 }
 
 export class E2EEConversation extends Emitter<E2EEConversationEvents> {
-  /** Emission chain: messages are handed to listeners in the order they arrived. */
+  /** Emission chain: listeners get messages one at a time, each after the previous. */
   private chain: Promise<void> = Promise.resolve();
+  /** The index the next new message should have; null until the first one arrives. */
+  private expectedIndex: number | null = null;
+  /** New messages that arrived ahead of a missing index, by index. */
+  private readonly ahead = new Map<number, () => void>();
+  private gapTimer: ReturnType<typeof setTimeout> | undefined;
+  /** @internal Set by the client, which re-emits gaps. */
+  onGap?: (gap: MessageGap) => void;
 
   constructor(
     /** The SDK's conversation. */
@@ -176,7 +194,7 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
     return new E2EEMessage(raw, this, await this.crypto.open(this.sid, raw));
   }
 
-  /** @internal Opens an arriving message and emits it after every earlier arrival. */
+  /** @internal Opens a message and emits it after every earlier emission. */
   enqueue(raw: BaseMessage, emit: (message: E2EEMessage) => void): void {
     const opened = this.crypto.open(this.sid, raw);
     this.chain = this.chain.then(async () => {
@@ -184,6 +202,50 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
       if (result.opened && result.e2ee.via === 'direct') this.hooks.afterVerifiedReceive(raw, result.opened);
       emit(new E2EEMessage(raw, this, result));
     });
+  }
+
+  /**
+   * @internal A new message: emitted in index order. One that arrives ahead of a missing index
+   * waits up to GAP_WAIT_MS for it; then the gap is reported (`messageGap`) and delivery goes on.
+   * Decryption starts at once either way; only the hand-over to listeners waits.
+   */
+  enqueueNew(raw: BaseMessage, emit: (message: E2EEMessage) => void): void {
+    const expected = this.expectedIndex ?? raw.index;
+    if (raw.index < expected) {
+      this.enqueue(raw, emit); // late (after a reported gap) or re-delivered: still shown, never hidden
+      return;
+    }
+    const opened = this.crypto.open(this.sid, raw);
+    this.ahead.set(raw.index, () => {
+      this.chain = this.chain.then(async () => {
+        const result = await opened;
+        if (result.opened && result.e2ee.via === 'direct') this.hooks.afterVerifiedReceive(raw, result.opened);
+        emit(new E2EEMessage(raw, this, result));
+      });
+    });
+    this.expectedIndex = expected;
+    this.releaseInOrder();
+  }
+
+  private releaseInOrder(): void {
+    clearTimeout(this.gapTimer);
+    while (this.expectedIndex !== null && this.ahead.has(this.expectedIndex)) {
+      const release = this.ahead.get(this.expectedIndex)!;
+      this.ahead.delete(this.expectedIndex);
+      this.expectedIndex++;
+      release();
+    }
+    if (this.ahead.size === 0) return;
+    this.gapTimer = setTimeout(() => {
+      const next = Math.min(...this.ahead.keys());
+      const gap = { conversation: this, from: this.expectedIndex!, to: next - 1 };
+      this.chain = this.chain.then(() => {
+        this.emit('messageGap', gap);
+        this.onGap?.(gap);
+      });
+      this.expectedIndex = next;
+      this.releaseInOrder();
+    }, GAP_WAIT_MS);
   }
 
   /** @internal */
@@ -198,6 +260,8 @@ export interface E2EEClientEvents {
   conversationRemoved(conversation: E2EEConversation): void;
   messageAdded(message: E2EEMessage): void;
   messageUpdated(data: { message: E2EEMessage; updateReasons: string[] }): void;
+  /** Message indexes that never arrived in a conversation (see E2EEConversation's messageGap). */
+  messageGap(gap: MessageGap): void;
   participantJoined(participant: BaseParticipant): void;
   participantLeft(participant: BaseParticipant): void;
   connectionStateChanged(state: string): void;
@@ -222,7 +286,7 @@ export class E2EEConversationsClient extends Emitter<E2EEClientEvents> {
     super();
     this.listen('messageAdded', (m: BaseMessage) => {
       const conversation = this.conversationOf(m);
-      conversation.enqueue(m, (message) => {
+      conversation.enqueueNew(m, (message) => {
         conversation.deliver('messageAdded', message);
         this.emit('messageAdded', message);
       });
@@ -277,6 +341,7 @@ export class E2EEConversationsClient extends Emitter<E2EEClientEvents> {
     let wrapped = this.wrapped.get(conversation.sid);
     if (!wrapped || wrapped.raw !== conversation) {
       wrapped = new E2EEConversation(conversation, this.crypto, this.hooks);
+      wrapped.onGap = (gap) => this.emit('messageGap', gap);
       this.wrapped.set(conversation.sid, wrapped);
     }
     return wrapped;

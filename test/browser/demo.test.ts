@@ -177,6 +177,7 @@ describeWithChromium('demo web client (Chromium)', () => {
     for (const page of [alice, bob]) {
       await page.getByTestId('message').filter({ hasText: 'I am here if you need anything' }).and(page.locator('[data-status="verified"][data-via="direct"]')).waitFor();
     }
+    await screenshot(alice, 'chat-with-agent');
   });
 
   it('warns inline when a contact adds or removes a device, and the safety number changes', async () => {

@@ -42,6 +42,7 @@ function showSignIn(appKey: PinnedKey, notice?: string, prefill?: Session): void
       notice,
       identity: prefill?.identity,
       role: prefill?.role,
+      deviceName: prefill?.deviceName,
       onSignedIn: (session) => {
         saveSession(session);
         void startSession(session, appKey);

@@ -213,7 +213,7 @@ export class ChatApp {
     const s = this.session;
     const banners: HTMLElement[] = [];
     if (!s.browserOnline || s.status === 'offline') {
-      banners.push(h('div', { class: 'banner tone-warn', role: 'status', 'data-testid': 'offline-banner' }, icon('wifiOff'), h('span', null, h('b', null, 'You are offline. '), 'New messages arrive once the connection is back; sending is paused.')));
+      banners.push(h('div', { class: 'banner tone-warn', role: 'status', 'data-testid': 'offline-banner' }, icon('wifiOff'), h('span', null, h('b', null, 'You are offline. '), 'New messages arrive once the connection is back; until then nothing can be sent.')));
     } else if (s.status === 'reconnecting') {
       banners.push(h('div', { class: 'banner tone-warn', role: 'status', 'data-testid': 'offline-banner' }, h('span', { class: 'spinner' }), h('span', null, h('b', null, 'Reconnecting… '), 'Messages sent meanwhile will be delivered when the connection is back.')));
     }
@@ -453,7 +453,6 @@ export class ChatApp {
             const sid = await this.session.createConversation(name.value.trim(), identities);
             dialog.close();
             this.select(sid);
-            this.warnNoDevice(sid, identities);
           },
         ),
       { testid: 'new-conversation-dialog' },
@@ -476,16 +475,10 @@ export class ChatApp {
             const identities = parseIdentities(input.value).filter((i) => !state.participants.includes(i));
             for (const identity of identities) await this.session.addParticipant(state.sid, identity);
             dialog.close();
-            this.warnNoDevice(state.sid, identities);
           },
         ),
       { testid: 'add-participant-dialog' },
     );
   }
 
-  private warnNoDevice(sid: string, identities: string[]): void {
-    const state = this.session.conversations.get(sid);
-    const none = identities.filter((i) => state?.deviceCounts.get(i) === 0);
-    if (none.length) showToast(`${listNames(none)} ${none.length > 1 ? 'have' : 'has'} not signed in yet: messages can be sent once they have a device.`, 'warn');
-  }
 }

@@ -10,6 +10,7 @@ export interface SignInOptions {
   /** Prefill (e.g. after an expired session). */
   identity?: string;
   role?: Role;
+  deviceName?: string;
   onSignedIn(session: Session): void;
 }
 
@@ -28,7 +29,7 @@ export function signInView(options: SignInOptions): HTMLElement {
     value: (options.identity ?? '').replace(/^agent-/, ''),
   });
   const prefix = h('span', { class: 'input-prefix', hidden: role !== 'agent' }, AGENT_PREFIX);
-  const device = h('input', { id: 'device', name: 'device', maxlength: 128, 'data-testid': 'device-input', value: defaultDeviceName() });
+  const device = h('input', { id: 'device', name: 'device', maxlength: 128, 'data-testid': 'device-input', value: options.deviceName || defaultDeviceName() });
   const error = h('div', { class: 'form-error', role: 'alert', 'data-testid': 'signin-error' });
   const submit = h('button', { class: 'btn primary block lg', type: 'submit', 'data-testid': 'signin-submit' }, 'Sign in');
 
