@@ -220,6 +220,14 @@ describeWithChromium('demo web client (Chromium)', () => {
     await alice.getByTestId('safety-panel').getByRole('button', { name: 'People' }).click();
     await alice.getByTestId('participant').filter({ hasText: 'bob' }).getByTestId('safety-button').click();
     await alice.getByTestId('key-change').filter({ hasText: 'bob removed a device “Bob’s tablet”' }).waitFor();
+
+    // The revoked tablet learns it when it looks its devices up, and stops.
+    await tablet.getByTestId('details-button').click();
+    await expect.poll(() => tablet.getByTestId('participant').filter({ hasText: 'bob' }).textContent()).toContain('1 device');
+    await tablet.getByTestId('composer-input').fill('Still here?');
+    await tablet.getByTestId('composer-input').press('Enter');
+    await tablet.getByTestId('device-revoked').waitFor();
+    await screenshot(tablet, 'device-revoked');
   });
 
   it('keeps the device across a reload and a browser restart: no new card', async () => {
@@ -267,6 +275,14 @@ describeWithChromium('demo web client (Chromium)', () => {
     await screenshot(alice, 'offline');
     await alice.context().setOffline(false);
     await alice.getByTestId('offline-banner').waitFor({ state: 'detached' });
+
+    // The sign-in expires while the app runs (the page's clock jumps a day ahead).
+    const frank = await newPage(WIDE);
+    await frank.clock.install();
+    await signIn(frank, 'frank', 'Frank’s laptop');
+    await frank.clock.fastForward('24:01:00');
+    await frank.getByTestId('session-expired').waitFor();
+    await screenshot(frank, 'session-expired-in-app');
 
     // A stored sign-in whose token has expired: back to sign-in, with the reason and the name.
     const page = await newPage(WIDE);

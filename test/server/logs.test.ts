@@ -95,7 +95,7 @@ async function exercise(server: ServerProcess): Promise<void> {
   await call(server, 'POST', ApiPath.cards, auth, JSON.stringify({ snapshot: secret('c2VjcmV0LXNuYXBzaG90'), selfSignature: 'AA' }));
 }
 
-it('never logs tokens, Authorization headers, seeds, secrets or bodies (demo and Twilio modes)', async () => {
+it('never logs tokens, Authorization headers, seeds, secrets or bodies (demo and Twilio modes)', { timeout: 120_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'twilio-e2ee-logs-'));
   dirs.push(dataDir);
   const authSecret = secret('auth-jwt-secret-for-the-log-test-0123456789');

@@ -24,7 +24,10 @@ async function json<T = Record<string, unknown>>(res: Response): Promise<T> {
   return (await res.json()) as T;
 }
 
-describe('npm start', () => {
+// Each test starts real server processes: generous timeouts for loaded CI machines.
+const PROCESS_TEST = { timeout: 120_000 };
+
+describe('npm start', PROCESS_TEST, () => {
   it('serves sessions, tokens, cards, app key, org card, health and docs in local demo mode', async () => {
     const port = String(20_000 + Math.floor(Math.random() * 20_000));
     const server = await startServer({ env: { PORT: port, DATA_DIR: tempDir() }, npmStart: true });
@@ -61,7 +64,7 @@ describe('npm start', () => {
   });
 });
 
-describe('the standalone server', () => {
+describe('the standalone server', PROCESS_TEST, () => {
   it('reads .env from its working directory and keeps its generated keys across restarts', async () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, '.env'), 'ORG_NAME=from-dotenv\nLOG_LEVEL=info\n');

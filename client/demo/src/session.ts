@@ -17,6 +17,7 @@ import {
   type E2EEConversationsClient,
   type E2EEMessage,
   type KeyChange,
+  type MessageGap,
   type RejectedCard,
 } from '../../index.js';
 import { describeError, type Described } from './errors.js';
@@ -109,8 +110,8 @@ export class ConversationState {
     return this.last?.dateCreated?.getTime() ?? this.conversation.dateCreated?.getTime() ?? 0;
   }
 
-  addNotice(notice: Omit<Notice, 'id' | 'afterIndex' | 'at'>): void {
-    this.notices.push({ ...notice, id: crypto.randomUUID(), afterIndex: this.lastIndex, at: Date.now() });
+  addNotice(notice: Omit<Notice, 'id' | 'afterIndex' | 'at'>, afterIndex = this.lastIndex): void {
+    this.notices.push({ ...notice, id: crypto.randomUUID(), afterIndex, at: Date.now() });
     this.notices = this.notices.slice(-MAX_NOTICES);
     prefs.set(this.noticesKey, this.notices);
   }
@@ -238,6 +239,14 @@ export class ChatSession {
     });
     on('conversationRemoved', (conversation: E2EEConversation) => {
       if (this.conversations.delete(conversation.sid)) this.changed('list');
+    });
+    on('messageGap', (gap: MessageGap) => {
+      // Indexes that never arrived: deleted, or withheld by the service. Say so where they belong.
+      const state = this.stateOf(gap.conversation);
+      const count = gap.to - gap.from + 1;
+      const which = count === 1 ? `Message #${gap.from} was` : `Messages #${gap.from}–#${gap.to} were`;
+      state.addNotice({ identity: '', tone: 'warn', text: `${which} not delivered (deleted, or withheld by the service)` }, gap.from - 1);
+      this.changed({ sid: state.sid });
     });
     on('participantJoined', (p: BaseParticipant) => this.onParticipant(p, true));
     on('participantLeft', (p: BaseParticipant) => this.onParticipant(p, false));

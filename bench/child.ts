@@ -1,0 +1,86 @@
+/**
+ * Starts bench/server-child.ts as a separate Node process (node + the tsx loader, as the tests'
+ * server processes run) with a fresh data directory, and stops it again. The child has an IPC
+ * channel and exits by itself if this process goes away.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { ChildReady } from './server-child.js';
+
+const CHILD = fileURLToPath(new URL('./server-child.ts', import.meta.url));
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+export interface BenchServer extends ChildReady {
+  dataDir: string;
+  /** The settings the server runs with (keys included: they are throwaway). */
+  env: Record<string, string>;
+  /** Output of the child so far (its log, errors). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The environment of the server under test: the local demo configuration (no Twilio, local
+ * relay), explicit throwaway keys and an HS256 secret (so the bench signs app tokens itself),
+ * rate limits off, and the default log level (info) written to /dev/null by default.
+ */
+export function benchEnv(dataDir: string, overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    NODE_ENV: 'development',
+    DATA_DIR: dataDir,
+    APP_KEY: randomBytes(32).toString('base64url'),
+    ORG_KEY: randomBytes(32).toString('base64url'),
+    AUTH_JWT_SECRET: randomBytes(32).toString('base64url'),
+    DEMO_MODE: 'true',
+    RATE_LIMIT_SESSION: '0',
+    RATE_LIMIT_CARD_REGISTRATION: '0',
+    RATE_LIMIT_LOOKUP: '0',
+    LOG_LEVEL: 'info',
+    ...overrides,
+  };
+}
+
+export async function startBenchServer(overrides: Record<string, string> = {}, timeoutMs = 60_000): Promise<BenchServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-bench-'));
+  const env = benchEnv(dataDir, overrides);
+  const child: ChildProcess = fork(CHILD, [], { env, execArgv: ['--import', TSX_LOADER], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let output = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = await new Promise<ChildReady>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bench server did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    child.on('message', (message: ChildReady) => {
+      if (message?.type === 'ready') {
+        clearTimeout(timer);
+        resolve(message);
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`bench server exited:\n${output}`));
+    });
+  });
+  return {
+    ...ready,
+    dataDir,
+    env,
+    output: () => output,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.send({ type: 'stop' });
+        const killer = setTimeout(() => child.kill('SIGKILL'), 8000);
+        await exited;
+        clearTimeout(killer);
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * The server under load, in its own process (so the load generator in the parent does not share
+ * its event loop or core): the real app (buildApp, the SQLite store in the data directory of the
+ * environment, the configuration from the environment exactly as `npm start` reads it) and, on a
+ * second port, the ceiling: a bare Fastify route doing one Ed25519 verify and one sign of a
+ * snapshot-sized message with the same primitives, the crypto floor of a card registration.
+ *
+ * Started by bench/server.ts with an IPC channel: it reports its ports, and exits when asked or
+ * when the parent goes away.
+ */
+import Fastify from 'fastify';
+import { buildApp } from '../server/app.js';
+import { loadConfig } from '../server/config.js';
+import { openStore } from '../server/store/index.js';
+import { CARD_APP_LABEL, CARD_SELF_LABEL } from '../shared/constants.js';
+import { concatBytes, fromB64u, toB64u } from '../shared/encoding.js';
+import { backendInfo, sign, verify } from '../shared/sodium.js';
+
+export interface ChildReady {
+  type: 'ready';
+  appUrl: string;
+  ceilingUrl: string;
+  backend: ReturnType<typeof backendInfo>;
+  pid: number;
+}
+
+/** Body of the ceiling route: a card request plus the public key its self-signature verifies with. */
+export interface CeilingRequest {
+  snapshot: string;
+  selfSignature: string;
+  signKey: string;
+}
+
+async function main(): Promise<void> {
+  if (!process.send) throw new Error('bench/server-child.ts runs under bench/server.ts (it needs an IPC channel)');
+  const config = await loadConfig(process.env);
+  const store = await openStore({ dataDir: config.dataDir });
+  const app = await buildApp({ config, store });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+
+  const ceiling = Fastify({ logger: false });
+  const appKey = config.appKey;
+  ceiling.post('/ceiling', async (request) => {
+    const body = request.body as CeilingRequest;
+    const snapshot = fromB64u(body.snapshot);
+    const selfSignature = fromB64u(body.selfSignature);
+    if (!verify(selfSignature, concatBytes(CARD_SELF_LABEL, snapshot), fromB64u(body.signKey))) throw new Error('ceiling: bad signature');
+    return { appSignature: toB64u(sign(concatBytes(CARD_APP_LABEL, snapshot, selfSignature), appKey.secretKey)) };
+  });
+  await ceiling.listen({ host: '127.0.0.1', port: 0 });
+
+  const port = (server: typeof app.server) => (server.address() as { port: number }).port;
+  let closing = false;
+  const close = async () => {
+    if (closing) return;
+    closing = true;
+    setTimeout(() => process.exit(1), 5000).unref();
+    await Promise.allSettled([app.close(), ceiling.close()]);
+    await store.close();
+    process.exit(0);
+  };
+  process.on('message', (message: { type?: string }) => {
+    if (message?.type === 'stop') void close();
+  });
+  process.on('disconnect', () => void close());
+  const ready: ChildReady = {
+    type: 'ready',
+    appUrl: `http://127.0.0.1:${port(app.server)}`,
+    ceilingUrl: `http://127.0.0.1:${port(ceiling.server)}`,
+    backend: backendInfo(),
+    pid: process.pid,
+  };
+  process.send(ready);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
