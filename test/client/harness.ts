@@ -34,7 +34,8 @@ export interface StartOptions {
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'e2ee-test-'));
-  const config = await loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...options.env });
+  // Rate limits off: a test file may open more sessions per minute than a person would.
+  const config = await loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', RATE_LIMIT_SESSION: '0', RATE_LIMIT_CARD_REGISTRATION: '0', RATE_LIMIT_LOOKUP: '0', ...options.env });
   const store = await openStore({ dataDir });
   const app = await buildApp({ config, store });
   await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });

@@ -193,7 +193,7 @@ describe('validation', () => {
 
 describe('npm run keygen', () => {
   it('prints APP_KEY and ORG_KEY lines that loadConfig accepts, fresh each time', async () => {
-    const run = () => execFileSync('npx', ['tsx', 'scripts/keygen.ts'], { encoding: 'utf8' });
+    const run = () => execFileSync('npx', ['tsx', 'server/keygen.ts'], { encoding: 'utf8' });
     const parse = (out: string) => Object.fromEntries(out.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=', 2) as [string, string]));
     const first = parse(run());
     const second = parse(run());

@@ -1,5 +1,5 @@
 /**
- * docs/test-vectors.json: the file is exactly what scripts/gen-vectors.ts produces, every valid
+ * docs/test-vectors.json: the file is exactly what test/fixtures/generate-vectors.ts produces, every valid
  * vector verifies through the core, every invalid one fails with exactly its listed code, and
  * every intermediate value is recomputed here from the raw secrets with libsodium directly and
  * the labels as written in docs/PROTOCOL.md, not with the core's own helpers.
@@ -15,7 +15,7 @@ import {
   type EnvelopeVector,
   type InvalidEnvelopeVector,
   type TestVectors,
-} from '../../scripts/gen-vectors.js';
+} from '../fixtures/generate-vectors.js';
 import * as core from '../../shared/index.js';
 
 const vectorsText = readFileSync(new URL('../../docs/test-vectors.json', import.meta.url), 'utf8');
@@ -98,7 +98,7 @@ beforeAll(async () => {
 });
 
 describe('docs/test-vectors.json', () => {
-  it('is exactly what scripts/gen-vectors.ts generates', async () => {
+  it('is exactly what test/fixtures/generate-vectors.ts generates', async () => {
     const regenerated = renderVectors(await generateVectors());
     expect(regenerated === vectorsText).toBe(true);
     expect(Buffer.from(regenerated).equals(Buffer.from(vectorsText))).toBe(true);
