@@ -29,9 +29,11 @@ async function postgresReachable(): Promise<boolean> {
   }
 }
 
-const postgresAvailable = await postgresReachable();
+/** Whether PostgreSQL answered at TEST_DATABASE_URL when the tests started. */
+export const postgresAvailable = await postgresReachable();
 const postgresRequired = process.env.CI === 'true';
-const runPostgres = postgresAvailable || postgresRequired;
+/** PostgreSQL suites run when it is reachable, and always in CI (where they then fail). */
+export const runPostgres = postgresAvailable || postgresRequired;
 if (!runPostgres) {
   const shown = TEST_DATABASE_URL.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
   console.warn(`PostgreSQL not reachable at ${shown}: skipping the PostgreSQL server suites (CI=true makes them fail instead)`);

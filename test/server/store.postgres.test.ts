@@ -7,28 +7,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../server/store/index.js';
 import { openPostgresStore } from '../../server/store/postgres.js';
+import { postgresAvailable, runPostgres, TEST_DATABASE_URL } from '../helpers/stores.js';
 import type { Store } from '../../server/store/types.js';
 import { makeCard, makeConversation, makeMessage, registerOptions, storeContract, uid } from './store.contract.js';
 
-const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const url = TEST_DATABASE_URL;
 const schema = `store_test_${randomBytes(6).toString('hex')}`;
-const shown = url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@'); // no password in the log
-
-async function reachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const available = await reachable();
-const mustRun = process.env.CI === 'true';
-if (!available && !mustRun) console.warn(`PostgreSQL not reachable at ${shown}, skipping; CI runs these`);
+const available = postgresAvailable;
 
 /** Runs SQL outside any store, e.g. to drop the test schemas. */
 async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -43,7 +28,7 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
-describe.skipIf(!available && !mustRun)('postgres store', () => {
+describe.skipIf(!runPostgres)('postgres store', () => {
   const schemas = [schema];
   const open = (options: { schema?: string; poolSize?: number } = {}) =>
     openPostgresStore({ connectionString: url, schema, ...options });
