@@ -12,6 +12,13 @@ import { newRegistration, signAppToken } from './fixtures.js';
 import { load, requireClean, type LoadResult } from './load.js';
 import type { CeilingRequest } from './server-child.js';
 
+/** Connections for the registration and ceiling runs (enough to keep one server process busy). */
+export const REGISTRATION_CONNECTIONS = 10;
+/** Connections for lookups (issue #7: p99 at 50 connections). */
+export const LOOKUP_CONNECTIONS = 50;
+/** Connections for history reads: each request is ~0.1 s of server work, two keep it busy. */
+export const HISTORY_CONNECTIONS = 2;
+
 export interface ServerPlan {
   /** Measured seconds per scenario. */
   seconds: number;

@@ -75,6 +75,14 @@ class WrappedPaginator<T> implements BasePaginator<T> {
   }
 }
 
+/** What prepareMessage() returns: the SDK's MessageBuilder, for text bodies (sealed on send). */
+export interface E2EEMessageBuilder {
+  setBody(text: string): E2EEMessageBuilder;
+  setAttributes(attributes: JSONValue): E2EEMessageBuilder;
+  build(): { send(): Promise<number> };
+  buildAndSend(): Promise<number>;
+}
+
 /** How long a message that arrived ahead of a missing index waits for it. */
 export const GAP_WAIT_MS = 1500;
 
@@ -165,12 +173,12 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
   }
 
   /** The SDK's builder pattern: prepareMessage().setBody(...).setAttributes(...).build().send(). */
-  prepareMessage(): { setBody(text: string): ReturnType<E2EEConversation['prepareMessage']>; setAttributes(a: JSONValue): ReturnType<E2EEConversation['prepareMessage']>; build(): { send(): Promise<number> }; buildAndSend(): Promise<number> } {
+  prepareMessage(): E2EEMessageBuilder {
     let body = '';
     let attributes: JSONValue | undefined;
-    const builder = {
-      setBody: (text: string) => ((body = text), builder),
-      setAttributes: (a: JSONValue) => ((attributes = a), builder),
+    const builder: E2EEMessageBuilder = {
+      setBody: (text) => ((body = text), builder),
+      setAttributes: (a) => ((attributes = a), builder),
       build: () => ({ send: () => this.sendMessage(body, attributes) }),
       buildAndSend: () => this.sendMessage(body, attributes),
     };
@@ -179,7 +187,22 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
 
   /** A page of decrypted, verified messages, with the SDK's Paginator shape. */
   async getMessages(pageSize?: number, anchor?: number, direction?: 'backwards' | 'forward'): Promise<BasePaginator<E2EEMessage>> {
-    return this.wrapPage(await this.raw.getMessages(pageSize, anchor, direction));
+    const page = await this.raw.getMessages(pageSize, anchor, direction);
+    if (anchor === undefined && direction !== 'forward') this.noteNewestPage(page.items as BaseMessage[]);
+    return this.wrapPage(page);
+  }
+
+  /**
+   * The newest page says which index the next new message must have. Without it, the first new
+   * message to arrive would set the order, and a service that reorders or withholds the first
+   * messages after the app opened a conversation would go unnoticed. A new message that came
+   * first already set the order: it is kept. (An empty page means index 0 comes next; if every
+   * earlier message was deleted, the deleted indexes are then reported as a gap, which they are.)
+   */
+  private noteNewestPage(items: readonly BaseMessage[]): void {
+    if (this.expectedIndex !== null) return;
+    const newest = items[items.length - 1];
+    this.expectedIndex = newest ? newest.index + 1 : 0;
   }
 
   private async wrapPage(page: BasePaginator<unknown>): Promise<BasePaginator<E2EEMessage>> {

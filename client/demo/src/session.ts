@@ -360,14 +360,18 @@ export class ChatSession {
       // names are a nicety
     }
     const mine = identity === this.identity;
+    const thisCard = this.e2ee.card?.id;
+    if (mine && thisCard && removed.includes(thisCard)) {
+      this.setProblem({ kind: 'revoked', title: 'This device was revoked', detail: 'It was revoked from another of your devices; its keys can no longer send or receive. Sign in again to register a new device.' });
+    }
     const who = mine ? 'You' : identity;
     const named = (id: string) => {
       const name = this.cardNames.get(id);
       return name ? ` “${name}”` : '';
     };
     const lines = [
-      ...added.filter((id) => id !== this.e2ee.card?.id).map((id) => `${who} added a new device${named(id)}`),
-      ...removed.map((id) => `${who} removed a device${named(id)}`),
+      ...added.filter((id) => id !== thisCard).map((id) => `${who} added a new device${named(id)}`),
+      ...removed.filter((id) => id !== thisCard).map((id) => `${who} removed a device${named(id)}`),
     ];
     if (lines.length === 0) return;
     for (const state of this.conversations.values()) {

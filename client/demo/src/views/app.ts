@@ -395,6 +395,7 @@ export class ChatApp {
   private toggleDetails(force?: boolean): void {
     this.detailsOpen = force ?? !this.detailsOpen;
     if (!this.detailsOpen) this.safetyFor = null;
+    else if (this.selected) void this.session.refreshDevices(this.selected); // show devices as they are now
     this.renderConversation();
   }
 

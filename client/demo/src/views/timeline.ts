@@ -109,7 +109,12 @@ function pendingView(pending: Pending, actions: TimelineActions): HTMLElement {
           { class: 'send-error', role: 'alert', 'data-testid': 'send-error' },
           icon('alert', 'icon icon-sm'),
           h('div', null, h('b', null, pending.error?.title ?? 'Not sent'), pending.error?.detail ? h('span', null, ` ${pending.error.detail}`) : null),
-          h('div', { class: 'send-error-actions' }, h('button', { class: 'btn sm', type: 'button', onclick: () => actions.retry(pending) }, 'Retry'), h('button', { class: 'btn sm ghost', type: 'button', onclick: () => actions.discard(pending) }, 'Discard')),
+          h(
+            'div',
+            { class: 'send-error-actions' },
+            pending.error?.kind === 'revoked' ? null : h('button', { class: 'btn sm', type: 'button', onclick: () => actions.retry(pending) }, 'Retry'),
+            h('button', { class: 'btn sm ghost', type: 'button', onclick: () => actions.discard(pending) }, 'Discard'),
+          ),
         )
       : h('div', { class: 'msg-meta' }, h('span', { class: 'spinner' }), 'Encrypting and sending…'),
   );
