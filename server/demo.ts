@@ -111,6 +111,8 @@ function newestSource(root: string): number {
     }
   };
   for (const dir of ['client', 'shared']) walk(join(repo, dir));
+  const lock = join(repo, 'package-lock.json'); // a dependency update (libsodium, the Twilio SDK)
+  if (existsSync(lock)) newest = Math.max(newest, statSync(lock).mtimeMs);
   return newest;
 }
 
@@ -136,16 +138,25 @@ export async function buildDemo(root: string, options: { force?: boolean } = {})
     if (builtAt > 0) return 'stale (vite unavailable)';
     throw new Error(`the demo web client is not built and Vite is not installed (${(err as Error).message}); run \`npm run build:demo\``);
   }
+  removeAbandonedStaging(dist);
   const staging = join(dist, `.staging-${randomUUID()}`);
   try {
     await vite.build({ configFile: join(root, 'vite.config.ts'), logLevel: 'warn', build: { outDir: staging, emptyOutDir: true } });
     moveInto(staging, dist, (path) => path !== 'index.html');
-    mkdirSync(dist, { recursive: true });
     renameSync(join(staging, 'index.html'), index);
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
   return 'built';
+}
+
+/** Staging directories of builds that were killed midway (older than any build takes). */
+function removeAbandonedStaging(dist: string): void {
+  if (!existsSync(dist)) return;
+  for (const entry of readdirSync(dist)) {
+    const path = join(dist, entry);
+    if (entry.startsWith('.staging-') && Date.now() - statSync(path).mtimeMs > 10 * 60_000) rmSync(path, { recursive: true, force: true });
+  }
 }
 
 /** Moves every file under `from` to the same place under `to` (replacing), where `pick` says so. */

@@ -36,7 +36,10 @@ describeWithChromium('demo web client (Chromium)', () => {
   async function newPage(viewport = WIDE): Promise<Page> {
     const context = await browser.newContext({ viewport });
     contexts.push(context);
-    const page = await context.newPage();
+    return prepare(await context.newPage());
+  }
+
+  function prepare(page: Page): Page {
     page.setDefaultTimeout(10_000); // fail with the locator's name, before the test's own timeout
     watchErrors(page, pageErrors);
     return page;
@@ -227,12 +230,11 @@ describeWithChromium('demo web client (Chromium)', () => {
     await screenshot(tablet, 'device-revoked');
   });
 
-  it('keeps the device across a reload and a browser restart: no new card', async () => {
+  it('keeps the device across a reload and a browser restart (no new card) until it is revoked', async () => {
     const profile = tempProfileDir();
     try {
       let context = await launchProfile(profile);
-      let page = context.pages()[0] ?? (await context.newPage());
-      watchErrors(page, pageErrors);
+      let page = prepare(context.pages()[0] ?? (await context.newPage()));
       await signIn(page, 'carol', 'Carol’s desktop');
       const first = await cardIds(page);
       expect(first).toHaveLength(1);
@@ -243,20 +245,30 @@ describeWithChromium('demo web client (Chromium)', () => {
 
       await context.close();
       context = await launchProfile(profile);
-      page = context.pages()[0] ?? (await context.newPage());
-      watchErrors(page, pageErrors);
+      page = prepare(context.pages()[0] ?? (await context.newPage()));
       await page.goto(server.url);
       await page.getByTestId('connection').and(page.locator('[data-state="online"]')).waitFor();
       expect(await cardIds(page)).toEqual(first);
       const active = (await server.store.activeCards(['carol'])).get('carol') ?? [];
       expect(active.map((c) => c.id)).toEqual(first);
+
+      // Revoking this device signs out and forgets its keys; signing in again makes a new one.
+      await page.getByTestId('devices-button').click();
+      page.once('dialog', (d) => void d.accept());
+      await page.getByTestId('device-list').getByTestId('revoke').click();
+      await page.getByTestId('signin-notice').filter({ hasText: 'revoked' }).waitFor();
+      expect((await server.store.activeCards(['carol'])).get('carol') ?? []).toEqual([]);
+      await signIn(page, 'carol', 'Carol’s desktop');
+      const renewed = await cardIds(page);
+      expect(renewed).toHaveLength(1);
+      expect(renewed).not.toEqual(first);
       await context.close();
     } finally {
       rmSync(profile, { recursive: true, force: true });
     }
   });
 
-  it('names who has no device yet (NO_CARDS), and shows the offline and expired-session states', async () => {
+  it('names who has no device yet (NO_CARDS), and shows the offline, expired-session and changed-server-key states', async () => {
     await alice.getByTestId('new-conversation').first().click();
     await alice.getByTestId('conversation-people').fill('dave');
     await alice.getByRole('button', { name: 'Create' }).click();
@@ -291,6 +303,14 @@ describeWithChromium('demo web client (Chromium)', () => {
     await page.getByTestId('signin-notice').filter({ hasText: 'expired' }).waitFor();
     expect(await page.getByTestId('identity-input').inputValue()).toBe('erin');
     await screenshot(page, 'session-expired');
+
+    // The server presents another AppKey than the one this browser pinned on first use.
+    await page.evaluate(() => localStorage.setItem('twilio-e2ee-demo:app-key', JSON.stringify({ publicKey: 'AAAA', appKeyId: '0011223344556677', pinnedAt: 0 })));
+    await page.reload();
+    await page.getByTestId('app-key-changed').filter({ hasText: '0011 2233 4455 6677' }).waitFor();
+    await screenshot(page, 'app-key-changed');
+    await page.getByRole('button', { name: 'Trust the new key' }).click();
+    await page.getByTestId('signin-form').waitFor();
   });
 
   it('ran without page errors', () => {

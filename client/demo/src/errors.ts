@@ -38,7 +38,7 @@ export function describeError(err: unknown): Described {
     }
   }
   if (err instanceof RelayRequestError) {
-    if (err.code === 'DISCONNECTED') return { kind: 'offline', title: 'Not connected', detail: 'Nothing was sent; try again once the connection is back.' };
+    if (err.code === 'DISCONNECTED' || err.code === 'NETWORK_ERROR') return { kind: 'offline', title: 'Not connected', detail: 'Nothing was sent; try again once the connection is back.' };
     if (err.code === 'UNAUTHORIZED') return { kind: 'expired', title: 'Your session expired', detail: 'Sign in again to continue.' };
     return { kind: 'other', title: 'The conversation service refused the request', detail: err.message };
   }

@@ -76,6 +76,7 @@ async function startSession(session: Session, appKey: PinnedKey): Promise<void> 
   const app = new ChatApp(chat, {
     signOut: (reason) => {
       saveSession(null);
+      history.replaceState(null, '', '/');
       void stopCurrent().then(() => showSignIn(appKey, reason));
     },
     signInAgain: () => {

@@ -169,9 +169,14 @@ export class ChatSession {
       keyStore,
       deviceName: session.deviceName,
     });
-    await e2ee.register();
-    const chat = await e2ee.connect();
-    return new ChatSession(session, e2ee, chat, keyStore);
+    try {
+      await e2ee.register();
+      const chat = await e2ee.connect();
+      return new ChatSession(session, e2ee, chat, keyStore);
+    } catch (err) {
+      e2ee.outbox.stop();
+      throw err;
+    }
   }
 
   get identity(): string {
@@ -310,7 +315,9 @@ export class ChatSession {
   selected: string | null = null;
 
   private onMessage(message: E2EEMessage, added: boolean): void {
+    const known = this.conversations.has(message.conversation.sid);
     const state = this.stateOf(message.conversation);
+    if (!known) void this.refreshParticipants(state.sid);
     const isNew = !state.messages.has(message.index);
     state.messages.set(message.index, message);
     if (message.author === this.identity) {

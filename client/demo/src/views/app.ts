@@ -69,7 +69,10 @@ export class ChatApp {
     );
     this.unsubscribe.push(
       session.onChange((scope) => {
-        if (scope === 'list') this.renderList();
+        if (scope === 'list') {
+          if (this.selected && !session.conversations.has(this.selected)) this.select(null); // removed from it
+          else this.renderList();
+        }
         else if (scope === 'status') this.renderStatus();
         else if (scope === 'devices') this.renderMe();
         else if (scope.sid === this.selected) this.renderConversation();
@@ -284,7 +287,7 @@ export class ChatApp {
       return;
     }
     this.headerEl = h('header', { class: 'conv-header' });
-    this.timelineEl = h('div', { class: `timeline${this.raw ? ' raw' : ''}`, 'data-testid': 'timeline', role: 'log', 'aria-live': 'polite' });
+    this.timelineEl = h('div', { class: `timeline${this.raw ? ' raw' : ''}`, 'data-testid': 'timeline', 'aria-label': 'Messages' });
     this.composerNoticeEl = h('div', { class: 'composer-notice' });
     const textarea = h('textarea', { rows: 1, placeholder: 'Write an encrypted message…', 'data-testid': 'composer-input', 'aria-label': 'Message' });
     textarea.value = this.drafts.get(state.sid) ?? '';

@@ -29,7 +29,10 @@ export function openDevicesDialog(session: ChatSession, onRevokedSelf: () => voi
             session
               .revoke(card.id)
               .then(({ self: revokedSelf }) => {
-                if (revokedSelf) onRevokedSelf();
+                if (revokedSelf) {
+                  dialog.close();
+                  onRevokedSelf();
+                }
                 else {
                   showToast('Device revoked');
                   void render();
@@ -59,7 +62,7 @@ export function openDevicesDialog(session: ChatSession, onRevokedSelf: () => voi
     }
   };
 
-  openDialog(
+  const dialog = openDialog(
     'Your devices',
     () => [
       h('p', { class: 'muted' }, 'Each browser you sign in with is a device with its own keys, kept in that browser only. Messages are encrypted for all of them. Revoke a device you no longer use: contacts stop encrypting for it.'),
