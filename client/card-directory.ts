@@ -112,7 +112,20 @@ export class CardDirectory {
     return card;
   }
 
-  private async noteSeen(identity: string, cards: readonly VerifiedCard[]): Promise<void> {
+  /** Serializes noteSeen per identity, so two concurrent lookups report one change once. */
+  private readonly noting = new Map<string, Promise<void>>();
+
+  private noteSeen(identity: string, cards: readonly VerifiedCard[]): Promise<void> {
+    const next = (this.noting.get(identity) ?? Promise.resolve()).then(() => this.compareAndRemember(identity, cards));
+    const settled = next.catch(() => undefined);
+    this.noting.set(identity, settled);
+    void settled.then(() => {
+      if (this.noting.get(identity) === settled) this.noting.delete(identity);
+    });
+    return next;
+  }
+
+  private async compareAndRemember(identity: string, cards: readonly VerifiedCard[]): Promise<void> {
     const key = `known-cards:${this.me}:${identity}`;
     const ids = cards.map((c) => c.id).sort();
     const previousText = await this.keyStore.getState(key);

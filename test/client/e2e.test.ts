@@ -2,11 +2,15 @@
  * End to end through the public client API, against a real server and relay: two users, three
  * devices. What the app sees (body, e2ee status) and what the relay stores (only envelopes).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   E2EEError,
   FAILED_BODY,
   LocalConversationsClient,
+  FileKeyStore,
   MemoryKeyStore,
   type E2EEClient,
   type E2EEConversation,
@@ -224,3 +228,22 @@ async function bobSignKey(): Promise<Uint8Array> {
   const record = (await bobKeyStore.loadDevice('bob'))!;
   return deviceKeysFromSecrets(record.signSeed, record.boxSecretKey).signSecretKey;
 }
+
+describe('key changes under concurrency', () => {
+  it('reports one change once, however many lookups race', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'e2ee-race-'));
+    // A slow key store (a file) widens the window between reading and writing what was seen.
+    const frank = await device(server, 'frank', { keyStore: new FileKeyStore(join(dir, 'keys.json')), cardCacheTtlMs: 0 });
+    await frank.register();
+    const erin = await device(server, 'erin');
+    await erin.register();
+    const changes: KeyChange[] = [];
+    frank.on('keyChange', (c) => changes.push(c));
+    await frank.cardsOf('erin'); // the baseline
+    const erinPhone = await device(server, 'erin', { deviceName: 'phone' });
+    const phoneCard = await erinPhone.register();
+    await Promise.all(Array.from({ length: 8 }, () => frank.cardsOf('erin')));
+    expect(changes).toEqual([{ identity: 'erin', added: [phoneCard.id], removed: [] }]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
