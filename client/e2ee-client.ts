@@ -54,6 +54,30 @@ export interface E2EEClientEventMap {
   backupFailed(failure: BackupFailure): void;
 }
 
+/**
+ * Waits between attempts to find a message just sent. The send succeeded, so the message exists;
+ * a failed lookup means the conversations service (or its store) is briefly unavailable, and
+ * giving up at once would lose the message's backup.
+ */
+const SENT_LOOKUP_RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 30_000];
+
+/** The message the service stored at `index`, asked for again while the lookup fails (bounded). */
+async function findSentMessage(conversation: BaseConversation, index: number): Promise<BaseMessage> {
+  for (let attempt = 0; ; attempt++) {
+    let failure: unknown;
+    try {
+      const [message] = (await conversation.getMessages(1, index, 'forward')).items;
+      if (message && message.index === index) return message;
+      failure = new Error(`message ${index} not found after sending`);
+    } catch (err) {
+      failure = err;
+    }
+    const delay = SENT_LOOKUP_RETRY_DELAYS_MS[attempt];
+    if (delay === undefined) throw failure;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
 export class E2EEClient extends Emitter<E2EEClientEventMap> {
   private device: { record: DeviceRecord; keys: DeviceKeys; card: VerifiedCard } | null = null;
   private readonly directory: CardDirectory;
@@ -198,8 +222,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   private async backupSent(conversation: BaseConversation, binary: Uint8Array, cek: Uint8Array, index: number): Promise<void> {
     this.preparingBackups++;
     try {
-      const [message] = (await conversation.getMessages(1, index, 'forward')).items;
-      if (!message || message.index !== index) throw new Error(`message ${index} not found after sending`);
+      const message = await findSentMessage(conversation, index);
       await this.backup(conversation.sid, message, parseEnvelope(binary), cek);
     } catch (err) {
       this.reportBackupFailure(conversation.sid, `#${index}`, err);

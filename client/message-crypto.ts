@@ -27,7 +27,7 @@ export interface OpenedBody {
   body: string | null;
   e2ee: E2EEInfo;
   /** For verified messages: the envelope and its CEK, so a backup can be made (never shown to apps). */
-  opened?: { envelope: ParsedEnvelope; cek: Uint8Array };
+  opened?: { envelope: ParsedEnvelope; cek: Uint8Array; messageId: string };
 }
 
 /** The body apps see for a message that failed verification: never the attacker's text. */
@@ -87,8 +87,16 @@ export class MessageCrypto {
     return false;
   }
 
-  /** Decrypts and verifies a received message. Never throws: failures come back as status 'failed'. */
+  /** Decrypts, verifies and admits (see `admit`) one message. Never throws: failures come back as status 'failed'. */
   async open(conversationSid: string, message: BaseMessage): Promise<OpenedBody> {
+    return this.admit(conversationSid, message, await this.decrypt(conversationSid, message));
+  }
+
+  /**
+   * Decrypts and verifies a received message, all but the replay check, which `admit` makes in
+   * delivery order. Never throws: failures come back as status 'failed'.
+   */
+  async decrypt(conversationSid: string, message: BaseMessage): Promise<OpenedBody> {
     const text = message.body;
     if (!looksLikeEnvelope(text)) return { body: text, e2ee: { status: 'unencrypted', via: 'direct' } };
     let via: E2EEInfo['via'] = 'direct';
@@ -111,12 +119,11 @@ export class MessageCrypto {
         conversationSid,
         author: message.author,
         sentAt,
-        seenBefore: (conversation, messageId) => this.seenBefore(conversation, messageId, message.sid),
       });
       return {
         body: opened.payload.body,
         e2ee: { status: 'verified', via, senderCardId: senderCard.id, senderDeviceName: senderCard.fields.deviceName },
-        opened: { envelope: parsed, cek: opened.cek },
+        opened: { envelope: parsed, cek: opened.cek, messageId: opened.payload.messageId },
       };
     } catch (err) {
       const error = isE2EEError(err) ? err.toJSON() : { code: ErrorCode.ENVELOPE_MALFORMED, message: (err as Error).message };
@@ -124,6 +131,22 @@ export class MessageCrypto {
       if (senderCard) e2ee.senderCardId = senderCard.id;
       return { body: FAILED_BODY, e2ee };
     }
+  }
+
+  /**
+   * The replay check: a messageId already seen in this conversation under another message sid
+   * makes this message a replay. The wrapper calls it in the order messages reach the app (index
+   * order), not in the order their decryption finished: decided at decryption, a slow card lookup
+   * for the original would let its replayed copy through as the verified one, and flag the
+   * original instead.
+   */
+  admit(conversationSid: string, message: BaseMessage, result: OpenedBody): OpenedBody {
+    if (result.e2ee.status !== 'verified' || !result.opened) return result;
+    if (!this.seenBefore(conversationSid, result.opened.messageId, message.sid)) return result;
+    const error = new E2EEError(ErrorCode.ENVELOPE_REPLAY, 'this message was already delivered in this conversation').toJSON();
+    const e2ee: E2EEInfo = { status: 'failed', via: result.e2ee.via, error };
+    if (result.e2ee.senderCardId !== undefined) e2ee.senderCardId = result.e2ee.senderCardId;
+    return { body: FAILED_BODY, e2ee };
   }
 
   private seenBefore(conversationSid: string, messageId: string, messageSid: string): boolean {

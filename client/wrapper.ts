@@ -208,7 +208,9 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
   private async wrapPage(page: BasePaginator<unknown>): Promise<BasePaginator<E2EEMessage>> {
     const raws = page.items as BaseMessage[];
     await this.hooks.prefetchRewraps(this.sid, raws);
-    const items = await Promise.all(raws.map((m) => this.open(m)));
+    const decrypted = await Promise.all(raws.map((m) => this.crypto.decrypt(this.sid, m)));
+    // Replays are decided in page (index) order, not in the order decryption finished.
+    const items = raws.map((m, i) => new E2EEMessage(m, this, this.crypto.admit(this.sid, m, decrypted[i]!)));
     return new WrappedPaginator(items, page, (next) => this.wrapPage(next));
   }
 
@@ -219,9 +221,9 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
 
   /** @internal Opens a message and emits it after every earlier emission. */
   enqueue(raw: BaseMessage, emit: (message: E2EEMessage) => void): void {
-    const opened = this.crypto.open(this.sid, raw);
+    const decrypted = this.crypto.decrypt(this.sid, raw);
     this.chain = this.chain.then(async () => {
-      const result = await opened;
+      const result = this.crypto.admit(this.sid, raw, await decrypted);
       if (result.opened && result.e2ee.via === 'direct') this.hooks.afterVerifiedReceive(raw, result.opened);
       emit(new E2EEMessage(raw, this, result));
     });
@@ -230,7 +232,7 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
   /**
    * @internal A new message: emitted in index order. One that arrives ahead of a missing index
    * waits up to GAP_WAIT_MS for it; then the gap is reported (`messageGap`) and delivery goes on.
-   * Decryption starts at once either way; only the hand-over to listeners waits.
+   * Decryption starts at once either way; only the hand-over to listeners (and the replay check) waits.
    */
   enqueueNew(raw: BaseMessage, emit: (message: E2EEMessage) => void): void {
     const expected = this.expectedIndex ?? raw.index;
@@ -238,10 +240,10 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
       this.enqueue(raw, emit); // late (after a reported gap) or re-delivered: still shown, never hidden
       return;
     }
-    const opened = this.crypto.open(this.sid, raw);
+    const decrypted = this.crypto.decrypt(this.sid, raw);
     this.ahead.set(raw.index, () => {
       this.chain = this.chain.then(async () => {
-        const result = await opened;
+        const result = this.crypto.admit(this.sid, raw, await decrypted);
         if (result.opened && result.e2ee.via === 'direct') this.hooks.afterVerifiedReceive(raw, result.opened);
         emit(new E2EEMessage(raw, this, result));
       });
