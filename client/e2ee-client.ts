@@ -55,27 +55,30 @@ export interface E2EEClientEventMap {
 }
 
 /**
- * Waits between attempts to find a message just sent. The send succeeded, so the message exists;
- * a failed lookup means the conversations service (or its store) is briefly unavailable, and
- * giving up at once would lose the message's backup.
+ * Waits between attempts while preparing a backup. The send succeeded, so the message exists; a
+ * failing lookup (or OrgCard fetch) means the service is briefly unavailable, and giving up at
+ * once would lose the message's backup.
  */
-const SENT_LOOKUP_RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 30_000];
+const BACKUP_RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 30_000];
 
-/** The message the service stored at `index`, asked for again while the lookup fails (bounded). */
-async function findSentMessage(conversation: BaseConversation, index: number): Promise<BaseMessage> {
-  for (let attempt = 0; ; attempt++) {
-    let failure: unknown;
+/** Runs `attempt` until it succeeds, waiting BACKUP_RETRY_DELAYS_MS between tries; then gives up. */
+async function withRetries<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
     try {
-      const [message] = (await conversation.getMessages(1, index, 'forward')).items;
-      if (message && message.index === index) return message;
-      failure = new Error(`message ${index} not found after sending`);
+      return await attempt();
     } catch (err) {
-      failure = err;
+      const delay = BACKUP_RETRY_DELAYS_MS[i];
+      if (delay === undefined) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
     }
-    const delay = SENT_LOOKUP_RETRY_DELAYS_MS[attempt];
-    if (delay === undefined) throw failure;
-    await new Promise((resolve) => setTimeout(resolve, delay));
   }
+}
+
+/** The message the service stored at `index`. */
+async function findSentMessage(conversation: BaseConversation, index: number): Promise<BaseMessage> {
+  const [message] = (await conversation.getMessages(1, index, 'forward')).items;
+  if (!message || message.index !== index) throw new Error(`message ${index} not found after sending`);
+  return message;
 }
 
 export class E2EEClient extends Emitter<E2EEClientEventMap> {
@@ -222,7 +225,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   private async backupSent(conversation: BaseConversation, binary: Uint8Array, cek: Uint8Array, index: number): Promise<void> {
     this.preparingBackups++;
     try {
-      const message = await findSentMessage(conversation, index);
+      const message = await withRetries(() => findSentMessage(conversation, index));
       await this.backup(conversation.sid, message, parseEnvelope(binary), cek);
     } catch (err) {
       this.reportBackupFailure(conversation.sid, `#${index}`, err);
@@ -234,7 +237,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   private async backup(conversationSid: string, message: BaseMessage, envelope: ParsedEnvelope, cek: Uint8Array): Promise<void> {
     this.preparingBackups++;
     try {
-      const orgCard = await this.verifiedOrgCard();
+      const orgCard = await withRetries(() => this.verifiedOrgCard());
       if (!orgCard) throw new E2EEError(ErrorCode.SERVER_ERROR, 'the service runs without organization history', { details: { serverCode: 'HISTORY_DISABLED' } });
       await this.outbox.add({
         conversationSid,

@@ -46,7 +46,12 @@ function run(options: RunOptions): { child: ChildProcess; output(): string; exit
 export async function startServer(options: RunOptions, timeoutMs = 30_000): Promise<ServerProcess> {
   const proc = run({ ...options, env: { PORT: '0', HOST: '127.0.0.1', ...options.env } });
   const port = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${proc.output()}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Never leave a half-started server behind.
+      if (options.npmStart) process.kill(-proc.child.pid!, 'SIGKILL');
+      else proc.child.kill('SIGKILL');
+      reject(new Error(`server did not start:\n${proc.output()}`));
+    }, timeoutMs);
     const check = () => {
       const match = /listening on http:\/\/[^:]+:(\d+)/.exec(proc.output());
       if (match) {
