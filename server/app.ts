@@ -9,12 +9,19 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { registerDemo, spaNotFoundHandler, type DemoOptions } from './demo.js';
-import { errorHandler, notFoundHandler } from './errors.js';
+import { clientErrorHandler, errorHandler, notFoundHandler } from './errors.js';
 import { genReqId, loggerOptions, type LoggerSettings } from './logging.js';
 import { twilioE2ee } from './plugin.js';
 import type { Store } from './store/types.js';
 
 export const DOCS_PATH = '/docs';
+
+/**
+ * Longest path parameter the router accepts (find-my-way counts the raw, still percent-encoded
+ * characters): a conversation sid of 256 characters with every character percent-encoded. Above
+ * this the answer is 414 in the error shape; below it the route's schema decides.
+ */
+export const MAX_PATH_PARAM_CHARS = 3 * 256;
 
 export interface BuildAppOptions {
   config: Config;
@@ -31,6 +38,11 @@ export async function buildApp({ config, store, logger = {}, demo }: BuildAppOpt
     genReqId,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
+    routerOptions: { maxParamLength: MAX_PATH_PARAM_CHARS },
+    // Errors the router raises before any route (malformed percent-encoding, an over-long path
+    // parameter): without this Fastify answers them in its own shape, quoting the raw path.
+    frameworkErrors: errorHandler,
+    clientErrorHandler,
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(demo ? spaNotFoundHandler(notFoundHandler) : notFoundHandler);

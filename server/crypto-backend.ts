@@ -9,11 +9,14 @@
  * checks (it also refuses small-order and non-canonical public keys) are the ones the card
  * directory was written against.
  *
- * OpenSSL takes keys as KeyObjects. Importing a raw key as JWK is the fast path (DER/PKCS#8 import
- * goes through OpenSSL's generic decoders and costs ~10x more); a private key's import derives its
- * public key (one fixed-base scalar multiplication), so private KeyObjects are cached per secret
- * array (a WeakMap: an entry lives no longer than the caller's array, and is used only while the
- * array still holds the same bytes).
+ * OpenSSL takes keys as KeyObjects, and making them is a good part of the cost (all measured by
+ * `npm run bench`): importing a raw key as JWK is the fast path (DER/PKCS#8 import goes through
+ * OpenSSL's generic decoders and costs ~10x more); a private key's import derives its public key
+ * (one fixed-base scalar multiplication, as much as the X25519 itself), so private KeyObjects are
+ * cached per secret array (a WeakMap: an entry lives no longer than the caller's array, and is
+ * used only while the array still holds the same bytes; no copy of a secret outlives its array);
+ * public KeyObjects are cached by content (a sender's recipients and a history page's reader
+ * repeat), a bounded map.
  */
 import { createPrivateKey, createPublicKey, diffieHellman, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { setBackend, type CryptoBackend } from '../shared/sodium.js';
@@ -39,7 +42,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
-/** A plain Uint8Array view of a Buffer (no copy), so callers never see Buffer-specific behaviour. */
+/** A plain Uint8Array view of a Buffer OpenSSL allocated for this result (no copy), so callers never see Buffer-specific behaviour. */
 function plain(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
@@ -58,8 +61,23 @@ function privateKey(curve: Curve, secret: Uint8Array, publicKey?: Uint8Array): K
   return key;
 }
 
+/**
+ * Public KeyObjects by their b64u bytes: a sender's recipients (cards cached by the directory)
+ * and a history page's reader repeat. Bounded, oldest out first; keyed by content, so always
+ * the right key.
+ */
+const publicKeys = new Map<string, KeyObject>();
+const MAX_CACHED_PUBLIC_KEYS = 4096;
+
 function x25519PublicKey(publicKey: Uint8Array): KeyObject {
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(publicKey) }, format: 'jwk' });
+  const x = b64u(publicKey);
+  let key = publicKeys.get(x);
+  if (key === undefined) {
+    key = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' });
+    if (publicKeys.size >= MAX_CACHED_PUBLIC_KEYS) publicKeys.delete(publicKeys.keys().next().value!);
+    publicKeys.set(x, key);
+  }
+  return key;
 }
 
 function lengthError(what: string, expected: number, got: number): RangeError {
@@ -79,7 +97,10 @@ export const nodeCryptoBackend: CryptoBackend = {
   x25519Base(secret) {
     if (secret.length !== 32) throw lengthError('X25519 secret key', 32, secret.length);
     const jwk = createPublicKey(privateKey('X25519', secret)).export({ format: 'jwk' });
-    return plain(Buffer.from(jwk.x!, 'base64url'));
+    // Copied out: a small Buffer.from() may be a view into Node's shared allocation pool.
+    const out = new Uint8Array(32);
+    out.set(Buffer.from(jwk.x!, 'base64url'));
+    return out;
   },
 
   // libsodium returns null (fails) for wrong lengths and for an all-zero result; OpenSSL's

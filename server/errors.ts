@@ -4,7 +4,9 @@
  * throws `httpError(...)` or lets an E2EEError through; `errorHandler` maps everything else
  * (Fastify's own errors, @fastify/jwt, rate limits) and hides the internals of the unexpected.
  */
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiErrorCode, type ApiErrorBody } from '../shared/api.js';
 import { isE2EEError } from '../shared/errors.js';
 
@@ -28,14 +30,20 @@ export function errorBody(code: string, message: string): ApiErrorBody {
   return { error: { code, message } };
 }
 
-/** Fastify's error codes that map to a specific API code. */
-const FASTIFY_CODES: Record<string, [number, ApiErrorCode]> = {
+/**
+ * Fastify's error codes that map to a specific API code, and where given, the message to send
+ * instead of Fastify's own (the URL errors quote the raw path, which may carry a secret).
+ */
+const FASTIFY_CODES: Record<string, [number, ApiErrorCode, string?]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: [413, ApiErrorCode.PAYLOAD_TOO_LARGE],
   FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, ApiErrorCode.UNSUPPORTED_MEDIA_TYPE],
   FST_ERR_CTP_INVALID_JSON_BODY: [400, ApiErrorCode.BAD_REQUEST],
   FST_ERR_CTP_EMPTY_JSON_BODY: [400, ApiErrorCode.BAD_REQUEST],
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, ApiErrorCode.BAD_REQUEST],
   FST_ERR_VALIDATION: [400, ApiErrorCode.BAD_REQUEST],
+  // Raised by the router before any route runs (see `frameworkErrors` in server/app.ts).
+  FST_ERR_BAD_URL: [400, ApiErrorCode.BAD_REQUEST, 'the URL path is not valid (malformed percent-encoding)'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, ApiErrorCode.BAD_REQUEST, 'a path parameter is too long'],
 };
 
 /** A generic code for other client errors Fastify raises (bad URLs, proto poisoning, ...). */
@@ -57,7 +65,7 @@ export function toHttpError(err: unknown): HttpError {
   const e = err as Partial<FastifyError> | null;
   const code = typeof e?.code === 'string' ? e.code : '';
   const mapped = FASTIFY_CODES[code];
-  if (mapped) return httpError(mapped[0], mapped[1], e?.message ?? 'bad request');
+  if (mapped) return httpError(mapped[0], mapped[1], mapped[2] ?? e?.message ?? 'bad request');
   // @fastify/jwt (FST_JWT_*) and fast-jwt (FAST_JWT_*): missing, malformed, expired, wrongly signed.
   if (code.startsWith('FST_JWT_') || code.startsWith('FAST_JWT_')) {
     return httpError(401, ApiErrorCode.UNAUTHORIZED, e?.message ?? 'invalid bearer token');
@@ -83,4 +91,30 @@ export function errorHandler(err: unknown, request: FastifyRequest, reply: Fasti
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const path = request.url.split('?')[0] ?? '';
   return reply.code(404).send(errorBody(ApiErrorCode.NOT_FOUND, `no route ${request.method} ${path}`));
+}
+
+/**
+ * Fastify's `clientErrorHandler` (server/app.ts): answers what Node's HTTP parser refuses before
+ * any request exists (malformed request line or headers, headers over the size limit, a request
+ * that took too long) in the error shape. It logs the code only: Fastify's default handler logs
+ * the error at trace level, and Node puts the raw bytes received on it (`rawPacket`), which may
+ * hold an Authorization header.
+ */
+export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'the request was not received in time']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'the request headers are too large']
+        : [400, 'the request is not valid HTTP'];
+  this.log.debug({ code: err.code, statusCode: status }, 'client error');
+  if (socket.writable) {
+    const body = JSON.stringify(errorBody(ApiErrorCode.BAD_REQUEST, message));
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }

@@ -33,6 +33,9 @@ export const REDACT_PATHS = [
   '*.seed',
   'body',
   '*.body',
+  // Node's HTTP parser errors carry the raw bytes received, Authorization header included.
+  'err.rawPacket',
+  '*.rawPacket',
 ];
 
 /** Query parameters whose values are replaced in logged URLs (a client may put a token there). */

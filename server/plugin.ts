@@ -19,9 +19,11 @@ import { ApiErrorCode } from '../shared/api.js';
 import { MAX_IDENTITY_CHARS } from '../shared/constants.js';
 import type { AppKey, CardWire, OrgKey } from '../shared/index.js';
 import type { Config } from './config.js';
+import { useNodeCrypto } from './crypto-backend.js';
 import { errorHandler, httpError, notFoundHandler } from './errors.js';
 import { loadOrgCard } from './org-card.js';
 import { rateLimitError } from './rate-limits.js';
+import { isStorableText } from './schemas.js';
 import { relayTokenSecret } from './relay-token.js';
 import cardRoutes from './routes/cards.js';
 import healthRoutes from './routes/health.js';
@@ -101,6 +103,9 @@ function checkOptions(options: unknown): TwilioE2eeOptions {
 
 async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions): Promise<void> {
   const { config, store } = checkOptions(options);
+  // Ed25519 signing and X25519 on OpenSSL from here on (same bytes, 2-3x faster than libsodium's
+  // WebAssembly here: every registration signs once, every history message costs two X25519).
+  useNodeCrypto();
   const orgCard = config.orgKey ? await loadOrgCard(store, config.appKey, config.orgKey, config.orgName) : null;
 
   const { auth } = config;
@@ -130,10 +135,19 @@ async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions):
   const jwt = (fastify.jwt as unknown as Record<string, JWT>)[JWT_NAMESPACE]!;
 
   async function authenticate(request: FastifyRequest): Promise<void> {
-    const payload = await request.e2eeJwtVerify<{ sub?: unknown }>();
+    let payload: { sub?: unknown };
+    try {
+      payload = await request.e2eeJwtVerify<{ sub?: unknown }>();
+    } catch (err) {
+      // fast-jwt formats the date of a rejected exp/nbf with toISOString, which throws a
+      // RangeError (a 500) when the claim is out of Date's range, e.g. exp = -1e20.
+      if (err instanceof RangeError) throw httpError(401, ApiErrorCode.UNAUTHORIZED, 'token "exp" or "nbf" is out of range');
+      throw err;
+    }
     const sub = payload.sub;
-    if (typeof sub !== 'string' || sub.length === 0 || [...sub].length > MAX_IDENTITY_CHARS) {
-      throw httpError(401, ApiErrorCode.UNAUTHORIZED, `token "sub" must be a Twilio identity of 1..${MAX_IDENTITY_CHARS} characters`);
+    // An identity the store cannot hold exactly (NUL, a lone surrogate) is no Twilio identity either.
+    if (typeof sub !== 'string' || sub.length === 0 || [...sub].length > MAX_IDENTITY_CHARS || !isStorableText(sub)) {
+      throw httpError(401, ApiErrorCode.UNAUTHORIZED, `token "sub" must be a Twilio identity of 1..${MAX_IDENTITY_CHARS} characters (no NUL, well-formed Unicode)`);
     }
     request.identity = sub;
   }

@@ -21,8 +21,22 @@ export function errorResponses(...statuses: number[]): Record<number, TSchema> {
   return Object.fromEntries(statuses.map((status) => [status, ErrorSchema]));
 }
 
-/** A Twilio identity: 1..256 characters (Twilio's limit, and the card's). */
-export const IdentitySchema = Type.String({ minLength: 1, maxLength: MAX_IDENTITY_CHARS });
+/**
+ * Well-formed UTF-16 without NUL (a pattern for JSON schema, so written with escapes). Both
+ * stores write text as UTF-8: a lone surrogate would be stored as U+FFFD, so two identities would
+ * share one row, and PostgreSQL text cannot hold NUL at all (it was a 500). No real identity
+ * contains either.
+ */
+export const STORABLE_TEXT_PATTERN = '^(?:[^\\u0000\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])*$';
+const STORABLE_TEXT = new RegExp(STORABLE_TEXT_PATTERN);
+
+/** Whether `text` is stored exactly as given (see STORABLE_TEXT_PATTERN). */
+export function isStorableText(text: string): boolean {
+  return STORABLE_TEXT.test(text);
+}
+
+/** A Twilio identity: 1..256 characters (Twilio's limit, and the card's), storable as given. */
+export const IdentitySchema = Type.String({ minLength: 1, maxLength: MAX_IDENTITY_CHARS, pattern: STORABLE_TEXT_PATTERN });
 
 export const CardIdSchema = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'hex BLAKE2b-256 of the snapshot' });
 

@@ -19,6 +19,7 @@ import {
   type RelayOps,
   type RelayParticipantData,
 } from '../../shared/relay-protocol.js';
+import { isStorableText } from '../schemas.js';
 import type { RelayConversation, RelayMessage, RelayParticipant, Store } from '../store/types.js';
 
 export interface RelayTokenVerifier {
@@ -88,9 +89,11 @@ const toMessageData = (m: RelayMessage): RelayMessageData => ({
 });
 
 function str(value: unknown, field: string, max: number, min = 1): string {
-  // NUL is refused: PostgreSQL text cannot hold it, and no envelope or identity contains it.
-  if (typeof value !== 'string' || value.length < min || value.length > max || value.includes('\u0000')) {
-    throw new RelayError('BAD_REQUEST', `"${field}" must be a string of ${min}..${max} characters without NUL`);
+  // NUL is refused: PostgreSQL text cannot hold it, and no envelope or identity contains it. So
+  // is a lone surrogate: the stores write UTF-8, so it would come back as U+FFFD, a different
+  // string (an identity added that way is someone else).
+  if (typeof value !== 'string' || value.length < min || value.length > max || !isStorableText(value)) {
+    throw new RelayError('BAD_REQUEST', `"${field}" must be a string of ${min}..${max} characters without NUL, in well-formed Unicode`);
   }
   return value;
 }

@@ -5,8 +5,9 @@
  */
 import websocket from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
-import { ApiPath } from '../../shared/api.js';
+import { ApiErrorCode, ApiPath } from '../../shared/api.js';
 import { RELAY_LIMITS } from '../../shared/relay-protocol.js';
+import { httpError } from '../errors.js';
 import { verifyRelayToken } from '../relay-token.js';
 import { RelayHub } from './hub.js';
 
@@ -26,6 +27,16 @@ export default async function relayRoutes(app: FastifyInstance): Promise<void> {
   const hub = new RelayHub(store, (token) => verifyRelayToken(relayTokenSecret, token), app.log);
   app.decorate('relayHub', hub);
   await app.register(websocket, { options: { maxPayload: RELAY_LIMITS.frameBytes } });
-  app.get(ApiPath.relay, { websocket: true }, (socket) => hub.accept(socket));
+  app.route({
+    method: 'GET',
+    url: ApiPath.relay,
+    schema: { hide: true },
+    wsHandler: (socket) => hub.accept(socket),
+    // A plain HTTP request (no WebSocket upgrade) gets the error shape, not @fastify/websocket's empty 404.
+    handler: async (_request, reply) => {
+      reply.header('upgrade', 'websocket');
+      throw httpError(426, ApiErrorCode.BAD_REQUEST, 'this is the local relay\'s WebSocket endpoint: connect with a WebSocket upgrade');
+    },
+  });
   app.addHook('preClose', async () => hub.close());
 }

@@ -99,7 +99,9 @@ export default async function cardRoutes(scope: FastifyInstance): Promise<void> 
           { identity: Type.Array(IdentitySchema, { minItems: 1, maxItems: MAX_LOOKUP_IDENTITIES, description: 'repeat for several identities' }) },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ cards: Type.Record(Type.String(), Type.Array(CardSchema)) }), ...errorResponses(400, 401, 429) },
+        // Not Type.Record: its pattern "^(.*)$" does not match a key with a line break, and the
+        // serializer silently dropped such an identity from the answer.
+        response: { 200: Type.Object({ cards: Type.Object({}, { additionalProperties: Type.Array(CardSchema) }) }), ...errorResponses(400, 401, 429) },
       },
     },
     async (request): Promise<CardsLookupResponse> => {
