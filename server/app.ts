@@ -32,17 +32,26 @@ export interface BuildAppOptions {
   demo?: DemoOptions;
 }
 
+/**
+ * Fastify server options the plugin relies on but cannot set itself (they belong to the server):
+ * teams mounting the plugin in their own app pass them to `Fastify({...serverOptions})`.
+ */
+export const serverOptions = {
+  routerOptions: { maxParamLength: MAX_PATH_PARAM_CHARS },
+  // Errors the router raises before any route (malformed percent-encoding, an over-long path
+  // parameter): without this Fastify answers them in its own shape, quoting the raw path.
+  frameworkErrors: errorHandler,
+  // Malformed HTTP: answered in the error shape, logged without the raw request bytes.
+  clientErrorHandler,
+};
+
 export async function buildApp({ config, store, logger = {}, demo }: BuildAppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: logger === false ? false : loggerOptions({ level: config.logLevel, ...logger }),
     genReqId,
     bodyLimit: config.bodyLimit,
     trustProxy: config.trustProxy,
-    routerOptions: { maxParamLength: MAX_PATH_PARAM_CHARS },
-    // Errors the router raises before any route (malformed percent-encoding, an over-long path
-    // parameter): without this Fastify answers them in its own shape, quoting the raw path.
-    frameworkErrors: errorHandler,
-    clientErrorHandler,
+    ...serverOptions,
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(demo ? spaNotFoundHandler(notFoundHandler) : notFoundHandler);
