@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { ChildReady } from './server-child.js';
+import type { ChildReady, ChildStats } from './server-child.js';
 
 const CHILD = fileURLToPath(new URL('./server-child.ts', import.meta.url));
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -21,6 +21,8 @@ export interface BenchServer extends ChildReady {
   env: Record<string, string>;
   /** Output of the child so far (its log, errors). */
   output(): string;
+  /** Cumulative CPU and event-loop use of the server process. */
+  stats(): Promise<ChildStats>;
   stop(): Promise<void>;
 }
 
@@ -42,6 +44,7 @@ export function benchEnv(dataDir: string, overrides: Record<string, string> = {}
     RATE_LIMIT_CARD_REGISTRATION: '0',
     RATE_LIMIT_LOOKUP: '0',
     LOG_LEVEL: 'info',
+    ...(process.env.BENCH_SERVER_BACKEND ? { BENCH_SERVER_BACKEND: process.env.BENCH_SERVER_BACKEND } : {}),
     ...overrides,
   };
 }
@@ -49,7 +52,9 @@ export function benchEnv(dataDir: string, overrides: Record<string, string> = {}
 export async function startBenchServer(overrides: Record<string, string> = {}, timeoutMs = 60_000): Promise<BenchServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-bench-'));
   const env = benchEnv(dataDir, overrides);
-  const child: ChildProcess = fork(CHILD, [], { env, execArgv: ['--import', TSX_LOADER], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  // BENCH_CPU_PROF=<dir>: the server writes a V8 CPU profile there when it stops (for finding where time goes).
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
+  const child: ChildProcess = fork(CHILD, [], { env, execArgv: ['--import', TSX_LOADER, ...profile], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let output = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-20_000);
@@ -73,6 +78,17 @@ export async function startBenchServer(overrides: Record<string, string> = {}, t
     dataDir,
     env,
     output: () => output,
+    stats() {
+      return new Promise<ChildStats>((resolve) => {
+        const listener = (message: ChildStats) => {
+          if (message?.type !== 'stats') return;
+          child.off('message', listener);
+          resolve(message);
+        };
+        child.on('message', listener);
+        child.send({ type: 'stats' });
+      });
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.send({ type: 'stop' });

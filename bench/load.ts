@@ -1,6 +1,54 @@
 /** Runs autocannon against a loopback server, bounded in time, and summarizes what came back. */
-import autocannon, { type AutocannonOptions, type AutocannonResult } from 'autocannon';
+import { createRequire } from 'node:module';
 import { round } from './stats.js';
+
+/** One request of a run; autocannon cycles through them per connection. */
+export interface AutocannonRequest {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** Returns the request to send next (see autocannon's README, "requests"). */
+  setupRequest?: (request: AutocannonRequest, context: Record<string, unknown>) => AutocannonRequest | null | undefined;
+}
+
+/** The options of autocannon 8 the benchmarks use (node_modules/autocannon/README.md, "API"). */
+export interface AutocannonOptions {
+  url: string;
+  connections?: number;
+  /** Seconds; ignored when `amount` is given. */
+  duration?: number;
+  amount?: number;
+  timeout?: number;
+  /** Milliseconds between samples; also how late autocannon notices the end of an `amount` run. */
+  sampleInt?: number;
+  requests?: AutocannonRequest[];
+}
+
+interface Histogram {
+  average: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+interface AutocannonResult {
+  duration: number;
+  latency: Histogram;
+  errors: number;
+  non2xx: number;
+  '2xx': number;
+  statusCodeStats?: Record<string, { count: number }>;
+}
+
+interface AutocannonInstance extends PromiseLike<AutocannonResult> {
+  stop(): void;
+}
+
+// autocannon ships no types, and the long test suite declares the module for itself: loading it
+// through require keeps these typings local.
+const autocannon = createRequire(import.meta.url)('autocannon') as (options: AutocannonOptions) => AutocannonInstance;
 
 export interface LoadResult {
   /** Successful (2xx) responses per second over the run. */
@@ -11,14 +59,27 @@ export interface LoadResult {
   seconds: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number };
   statusCodes: Record<string, number>;
+  /**
+   * The server process during the run: CPU (all its threads, % of one core) and how much of the
+   * time its event loop was running rather than waiting for I/O (100% = saturated).
+   */
+  server?: { cpuPercent: number; loopBusyPercent: number; cpuUsPerRequest: number };
+}
+
+/** Something that reports the server process's cumulative use (bench/child.ts). */
+export interface StatsSource {
+  stats(): Promise<{ cpuUs: number; elu: { active: number; idle: number }; wallMs: number }>;
 }
 
 /**
  * One autocannon run. `maxSeconds` bounds it even when it is driven by `amount` (a watchdog stops
  * the instance), so every scenario ends by itself.
  */
-export async function load(options: AutocannonOptions, maxSeconds: number): Promise<LoadResult> {
-  const instance = autocannon({ timeout: 30, ...options });
+export async function load(options: AutocannonOptions, maxSeconds: number, observe?: StatsSource): Promise<LoadResult> {
+  const before = await observe?.stats();
+  // sampleInt 10 ms: with the default (1 s) an `amount` run is noticed as finished only at the
+  // next whole second, and the idle rest of that second would count in the rate.
+  const instance = autocannon({ timeout: 30, sampleInt: 10, ...options });
   const watchdog = setTimeout(() => instance.stop(), maxSeconds * 1000);
   let result: AutocannonResult;
   try {
@@ -26,7 +87,16 @@ export async function load(options: AutocannonOptions, maxSeconds: number): Prom
   } finally {
     clearTimeout(watchdog);
   }
+  const after = await observe?.stats();
   const ok = result['2xx'];
+  const server =
+    before && after
+      ? {
+          cpuPercent: round(((after.cpuUs - before.cpuUs) / 1000 / (after.wallMs - before.wallMs)) * 100),
+          loopBusyPercent: round(((after.elu.active - before.elu.active) / (after.elu.active - before.elu.active + after.elu.idle - before.elu.idle)) * 100),
+          cpuUsPerRequest: round((after.cpuUs - before.cpuUs) / Math.max(1, ok + result.non2xx)),
+        }
+      : undefined;
   const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, s]) => [code, Number(s.count)]));
   return {
     perSec: round(ok / result.duration),
@@ -36,6 +106,7 @@ export async function load(options: AutocannonOptions, maxSeconds: number): Prom
     seconds: round(result.duration),
     latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max },
     statusCodes,
+    ...(server ? { server } : {}),
   };
 }
 

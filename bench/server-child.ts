@@ -7,14 +7,18 @@
  *
  * Started by bench/server.ts with an IPC channel: it reports its ports, and exits when asked or
  * when the parent goes away.
+ *
+ * BENCH_SERVER_BACKEND=libsodium (for comparisons only) puts every primitive back on libsodium
+ * after the app installed its node:crypto backend.
  */
+import { performance } from 'node:perf_hooks';
 import Fastify from 'fastify';
 import { buildApp } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
 import { openStore } from '../server/store/index.js';
 import { CARD_APP_LABEL, CARD_SELF_LABEL } from '../shared/constants.js';
 import { concatBytes, fromB64u, toB64u } from '../shared/encoding.js';
-import { backendInfo, sign, verify } from '../shared/sodium.js';
+import { backendInfo, setBackend, sign, verify } from '../shared/sodium.js';
 
 export interface ChildReady {
   type: 'ready';
@@ -22,6 +26,16 @@ export interface ChildReady {
   ceilingUrl: string;
   backend: ReturnType<typeof backendInfo>;
   pid: number;
+}
+
+/** Cumulative use of the server process, for the parent to difference around each run. */
+export interface ChildStats {
+  type: 'stats';
+  /** CPU time of the process (all threads), microseconds. */
+  cpuUs: number;
+  /** The main thread's event loop: time spent running (not waiting), ms, and in total, ms. */
+  elu: { active: number; idle: number };
+  wallMs: number;
 }
 
 /** Body of the ceiling route: a card request plus the public key its self-signature verifies with. */
@@ -36,6 +50,7 @@ async function main(): Promise<void> {
   const config = await loadConfig(process.env);
   const store = await openStore({ dataDir: config.dataDir });
   const app = await buildApp({ config, store });
+  if (process.env.BENCH_SERVER_BACKEND === 'libsodium') setBackend(null);
   await app.listen({ host: '127.0.0.1', port: 0 });
 
   const ceiling = Fastify({ logger: false });
@@ -61,6 +76,12 @@ async function main(): Promise<void> {
   };
   process.on('message', (message: { type?: string }) => {
     if (message?.type === 'stop') void close();
+    if (message?.type === 'stats') {
+      const cpu = process.cpuUsage();
+      const elu = performance.eventLoopUtilization();
+      const stats: ChildStats = { type: 'stats', cpuUs: cpu.user + cpu.system, elu: { active: elu.active, idle: elu.idle }, wallMs: performance.now() };
+      process.send!(stats);
+    }
   });
   process.on('disconnect', () => void close());
   const ready: ChildReady = {

@@ -3,13 +3,12 @@
  * registration against its ceiling route, and lookups. Every request is a real one: fresh cards
  * with their own keys and valid self-signatures, app tokens the server verifies.
  */
-import type { AutocannonRequest } from 'autocannon';
 import { ApiPath } from '../shared/api.js';
 import type { CardRequest, CardWire } from '../shared/card.js';
 import { toB64u } from '../shared/encoding.js';
 import type { BenchServer } from './child.js';
 import { newRegistration, signAppToken } from './fixtures.js';
-import { load, requireClean, type LoadResult } from './load.js';
+import { load, requireClean, type AutocannonRequest, type LoadResult } from './load.js';
 import type { CeilingRequest } from './server-child.js';
 
 /** Connections for the registration and ceiling runs (enough to keep one server process busy). */
@@ -77,17 +76,19 @@ function distinct(bodies: readonly { headers: Record<string, string>; body: stri
 
 /** The ceiling: POST /ceiling, one verify + one sign per request, bodies of a registration's size. */
 export async function benchCeiling(server: BenchServer, plan: ServerPlan, connections: number): Promise<LoadResult> {
+  const token = tokenFor(server, 'bench-ceiling');
   const bodies = Array.from({ length: 64 }, (_, i) => {
     const { keys, request } = newRegistration(`bench-ceiling-${i}`, 'ceiling');
     const body: CeilingRequest = { ...request, signKey: toB64u(keys.signPublicKey) };
-    return { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+    // The same headers as a registration (the route ignores the token): the same bytes to parse.
+    return { headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) };
   });
   let next = 0;
   const requests: AutocannonRequest[] = [
     { method: 'POST', path: '/ceiling', setupRequest: (request) => ({ ...request, ...bodies[next++ % bodies.length]! }) },
   ];
   await load({ url: server.ceilingUrl, connections, duration: plan.warmupSeconds, requests }, plan.warmupSeconds + 30);
-  return requireClean('ceiling', await load({ url: server.ceilingUrl, connections, duration: plan.seconds, requests }, plan.seconds + 30));
+  return requireClean('ceiling', await load({ url: server.ceilingUrl, connections, duration: plan.seconds, requests }, plan.seconds + 30, server));
 }
 
 /** Fresh registrations: `count` devices, 20 per identity (the active-card limit), each request with its identity's token. */
@@ -105,30 +106,42 @@ function registrationBodies(server: BenchServer, count: number, prefix: string):
 let registrationRuns = 0;
 
 /**
- * POST /v1/cards with a distinct fresh card per request. The run is `count` requests (sized by
- * the caller from the ceiling rate, so it lasts about plan.seconds), bounded in time.
+ * POST /v1/cards with a distinct fresh card per request. A warm-up of a few hundred cards also
+ * measures the rate, which sizes the timed run to last about plan.seconds (every card is made,
+ * with its keys and self-signature, before the run: the load generator only sends).
  */
-export async function benchRegistration(server: BenchServer, plan: ServerPlan, connections: number, count: number): Promise<LoadResult> {
-  const warmupCount = Math.max(200, Math.round(count * (plan.warmupSeconds / plan.seconds)));
+export async function benchRegistration(server: BenchServer, plan: ServerPlan, connections: number): Promise<LoadResult> {
   const run = ++registrationRuns;
-  const warm = registrationBodies(server, warmupCount, `bench-warm${run}`);
+  const warm = registrationBodies(server, plan.seconds >= 10 ? 600 : 300, `bench-warm${run}`);
+  const pilot = await load({ url: server.appUrl, connections, amount: warm.length, requests: distinct(warm, ApiPath.cards) }, plan.warmupSeconds * 10 + 30);
+  requireClean('card registration warm-up', pilot);
+  const count = Math.min(60_000, Math.max(300, Math.round(pilot.perSec * plan.seconds * 1.5)));
   const timed = registrationBodies(server, count, `bench-reg${run}`);
-  await load({ url: server.appUrl, connections, amount: warm.length, requests: distinct(warm, ApiPath.cards) }, plan.warmupSeconds * 4 + 30);
   return requireClean(
     'card registration',
-    await load({ url: server.appUrl, connections, amount: timed.length, requests: distinct(timed, ApiPath.cards) }, plan.seconds * 4 + 30),
+    await load({ url: server.appUrl, connections, amount: timed.length, requests: distinct(timed, ApiPath.cards) }, plan.seconds * 4 + 30, server),
   );
 }
 
-export interface LookupResult extends LoadResult {
+export interface LookupResult {
   identitiesPerRequest: number;
   cardsPerResponse: number;
   connections: number;
+  /** Closed loop: every connection sends its next request as soon as the last one is answered. */
+  saturated: LoadResult;
+  /** One connection, closed loop: the server's own time per lookup, nothing queued (1 ms resolution). */
+  single: LoadResult;
 }
 
 /**
  * GET /v1/cards for a group of 5 identities with 3 active cards each (what a sender of a group
- * message asks for), 20 different groups in turn, 50 connections.
+ * message asks for), 20 different groups in turn: over 50 connections as fast as the server
+ * answers (its capacity; latency there is mostly queueing, 50 connections / rate), then over one
+ * connection (no queueing: the server's own time).
+ *
+ * No paced (open-loop) run: autocannon paces each connection with its own timer, all started
+ * together, so requests arrive in bursts of 50 and the tail measured is the burst (and, on a busy
+ * machine, the load generator's own scheduling), not the server.
  */
 export async function benchLookup(server: BenchServer, plan: ServerPlan, connections: number): Promise<LookupResult> {
   const identities = Array.from({ length: 100 }, (_, i) => `bench-peer-${i}`);
@@ -148,7 +161,10 @@ export async function benchLookup(server: BenchServer, plan: ServerPlan, connect
   const check = await api<{ cards: Record<string, unknown[]> }>(server, 'GET', requests[0]!.path!, token);
   const cardsPerResponse = Object.values(check.json.cards).reduce((n, list) => n + list.length, 0);
   if (check.status !== 200 || cardsPerResponse !== groupSize * cardsPer) throw new Error(`lookup check: ${check.status} ${JSON.stringify(check.json).slice(0, 200)}`);
+  const run = (name: string, options: { connections: number }) =>
+    load({ url: server.appUrl, duration: plan.seconds, requests, ...options }, plan.seconds + 30, server).then((r) => requireClean(name, r));
   await load({ url: server.appUrl, connections, duration: plan.warmupSeconds, requests }, plan.warmupSeconds + 30);
-  const result = requireClean('lookup', await load({ url: server.appUrl, connections, duration: plan.seconds, requests }, plan.seconds + 30));
-  return { ...result, identitiesPerRequest: groupSize, cardsPerResponse, connections };
+  const saturated = await run('lookup', { connections });
+  const single = await run('lookup over one connection', { connections: 1 });
+  return { identitiesPerRequest: groupSize, cardsPerResponse, connections, saturated, single };
 }

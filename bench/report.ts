@@ -1,0 +1,170 @@
+/** The results file's shape, the targets of issue #7, and the table printed after a run. */
+import { round } from './stats.js';
+import type { DecryptResult, EncryptResult, PrimitiveTimes } from './crypto.js';
+import type { HistoryPageResult, HistoryRewrapResult } from './history.js';
+import type { LoadResult } from './load.js';
+import { REGISTRATION_CONNECTIONS, type LookupResult } from './server.js';
+import type { StoreCost } from './storage.js';
+
+export interface ClientResults {
+  backend: string;
+  encrypt: EncryptResult['rows'];
+  decrypt: DecryptResult;
+  historyPage: HistoryPageResult;
+  primitivesUs: PrimitiveTimes;
+}
+
+export interface Results {
+  machine: Record<string, unknown>;
+  method: Record<string, string>;
+  /** Figures of the default backend (libsodium): what every client, browsers included, runs. */
+  encrypt: EncryptResult['rows'];
+  maxRecipientsFor1KiB: number;
+  decrypt: DecryptResult;
+  historyPage: HistoryPageResult;
+  server: {
+    cardRegistrationPerSec: number;
+    ceilingPerSec: number;
+    ratio: number;
+    /** p99 over 50 connections, closed loop (autocannon -c 50): mostly queueing, 50 / lookupPerSec on average. */
+    lookupP99Ms: number;
+    /** The capacity: lookups per second over 50 connections. */
+    lookupPerSec: number;
+    /** p99 over one connection: the server's own time per lookup (1 ms resolution). */
+    lookupSingleP99Ms: number;
+    historyRewrapPerSec: number;
+    /** The store's own cost of one registration: on disk (fsync per commit) and in memory. */
+    storeRegistrationUs: StoreCost;
+    backend: Record<string, string>;
+    logLevel: string;
+    details: { registration: LoadResult[]; ceiling: LoadResult[]; lookup: LookupResult; history: HistoryRewrapResult };
+  };
+  /** The same client-side figures with the node:crypto backend the server uses (Node clients may install it too). */
+  nodeCrypto: Omit<ClientResults, 'backend' | 'primitivesUs'>;
+  primitivesUs: Record<string, PrimitiveTimes>;
+  targets: Target[];
+}
+
+export interface Target {
+  name: string;
+  target: string;
+  value: string;
+  met: boolean | null;
+}
+
+function atCount(rows: EncryptResult['rows'], n: number) {
+  return rows.find((r) => r.recipients === n);
+}
+
+export function evaluateTargets(r: Omit<Results, 'targets'>): Target[] {
+  const out: Target[] = [];
+  for (const [label, rows] of [
+    ['libsodium', r.encrypt],
+    ['node:crypto', r.nodeCrypto.encrypt],
+  ] as const) {
+    const at100 = atCount(rows, 100)!;
+    out.push({ name: `encrypt 100 devices (${label})`, target: 'ratio <= 1.3', value: `${at100.ratioToFloor} (${at100.msPerMessage} ms, floor ${at100.floorMs} ms)`, met: at100.ratioToFloor !== null && at100.ratioToFloor <= 1.3 });
+    const at500 = atCount(rows, 500)!;
+    const max = atCount(rows, r.maxRecipientsFor1KiB)!;
+    out.push({
+      name: `encrypt 500 devices (${label})`,
+      target: 'ratio <= 1.3',
+      value: at500.msPerMessage === null
+        ? `refused: ${at500.envelopeTextChars} chars > 32768 (floor ${at500.floorMs} ms); at the ${max.recipients}-device maximum: ${max.ratioToFloor} (${max.msPerMessage} ms, floor ${max.floorMs} ms)`
+        : `${at500.ratioToFloor}`,
+      met: at500.ratioToFloor === null ? null : at500.ratioToFloor <= 1.3,
+    });
+  }
+  const bpr = r.encrypt[0]!.bytesPerRecipient;
+  out.push({ name: 'bytes per recipient (binary)', target: '56', value: `${bpr} (text ${atCount(r.encrypt, 100)!.textCharsPerRecipient} chars)`, met: bpr === 56 });
+  out.push({ name: 'devices a 1 KiB message reaches in 32 KB', target: '>= 400', value: `${r.maxRecipientsFor1KiB}`, met: r.maxRecipientsFor1KiB >= 400 });
+  for (const [label, d] of [
+    ['libsodium', r.decrypt],
+    ['node:crypto', r.nodeCrypto.decrypt],
+  ] as const) {
+    out.push({ name: `decrypt (${label})`, target: 'ratio <= 1.5', value: `${d.ratioToFloor} (${d.msPerMessage} ms, floor ${d.floorMs} ms)`, met: d.ratioToFloor <= 1.5 });
+  }
+  const s = r.server;
+  out.push({ name: 'card registration vs ceiling', target: 'ratio >= 0.8', value: `${s.ratio} (${s.cardRegistrationPerSec}/s vs ${s.ceilingPerSec}/s)`, met: s.ratio >= 0.8 });
+  out.push({
+    name: 'lookup p99, 50 connections',
+    target: '< 5 ms',
+    value:
+      `${s.lookupP99Ms} ms (${s.lookupPerSec} lookups/s, so ${round(50_000 / s.lookupPerSec)} ms of queueing on average); ` +
+      `${s.lookupSingleP99Ms === 0 ? 'under 1' : s.lookupSingleP99Ms} ms over one connection`,
+    met: s.lookupP99Ms < 5,
+  });
+  out.push({ name: 'history rewraps (server)', target: '>= 5000/s', value: `${s.historyRewrapPerSec}/s`, met: s.historyRewrapPerSec >= 5000 });
+  return out;
+}
+
+function table(header: string[], rows: (string | number | null)[][]): string {
+  const cells = [header, ...rows.map((row) => row.map((c) => (c === null ? '-' : String(c))))];
+  const widths = header.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
+  const line = (row: string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(cells[0]!), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
+}
+
+/** The tables, as printed and as pasted into the README's Performance section. */
+export function renderTables(r: Results): string {
+  const m = r.machine as { cpu: string; cores: number; node: string; load: { start: number[]; end: number[]; max1min: number }; mode: string };
+  const out: string[] = [];
+  out.push(
+    `Machine: ${m.cpu}, ${m.cores} cores, Node ${m.node}; load average (1/5/15 min) ${m.load.start.join(' / ')} at start, ` +
+      `${m.load.end.join(' / ')} at end, 1-min peak ${m.load.max1min} (${m.mode} run)`,
+  );
+  out.push('');
+  out.push('Encrypt a 1 KiB message (median ms; floor = sign + body AEAD + N x (X25519 + wrap AEAD), same backend, same run)');
+  const encryptRows = (backend: string, rows: EncryptResult['rows']) =>
+    rows.map((row) => [backend, row.recipients, row.msPerMessage ?? 'refused', row.floorMs, row.ratioToFloor, row.envelopeBytes, row.bytesPerRecipient, row.envelopeTextChars, row.textCharsPerRecipient]);
+  out.push(
+    table(
+      ['backend', 'devices', 'ms/msg', 'floor ms', 'ratio', 'bytes', 'B/device', 'text chars', 'chars/device'],
+      [...encryptRows('libsodium', r.encrypt), ...encryptRows('node:crypto', r.nodeCrypto.encrypt)],
+    ),
+  );
+  out.push(`A 1 KiB message fits ${r.maxRecipientsFor1KiB} recipient devices in Twilio's 32 KB body; 500 is refused (ENVELOPE_TOO_LARGE) before any key work.`);
+  out.push('');
+  out.push('Decrypt (one device of a 100-device envelope, from its text form; floor = X25519 + unwrap AEAD + body AEAD + verify) and history (1000 messages via rewraps)');
+  out.push(
+    table(
+      ['backend', 'decrypt ms', 'floor ms', 'ratio', 'history page ms', 'ms/msg', 'rewrap fetch ms'],
+      [
+        ['libsodium', r.decrypt.msPerMessage, r.decrypt.floorMs, r.decrypt.ratioToFloor, r.historyPage.ms, r.historyPage.msPerMessage, r.historyPage.fetchMs],
+        ['node:crypto', r.nodeCrypto.decrypt.msPerMessage, r.nodeCrypto.decrypt.floorMs, r.nodeCrypto.decrypt.ratioToFloor, r.nodeCrypto.historyPage.ms, r.nodeCrypto.historyPage.msPerMessage, r.nodeCrypto.historyPage.fetchMs],
+      ],
+    ),
+  );
+  out.push('');
+  const s = r.server;
+  const d = s.details;
+  out.push(`Server (autocannon on 127.0.0.1, server in its own process, SQLite on disk, LOG_LEVEL=${s.logLevel}; sign/X25519 on ${s.backend.sign}, verify on ${s.backend.verify})`);
+  const last = (list: LoadResult[]) => list[list.length - 1]!;
+  const busy = (r: LoadResult) => (r.server ? `${r.server.loopBusyPercent}` : null);
+  const cpu = (r: LoadResult) => (r.server ? `${r.server.cpuPercent}` : null);
+  const cpuPer = (r: LoadResult) => (r.server ? `${r.server.cpuUsPerRequest}` : null);
+  const ms = (value: number) => (value === 0 ? '<1' : value); // autocannon's latencies are whole milliseconds
+  const row = (name: string, connections: number, r: LoadResult, perSec: number, result: string) => [name, connections, perSec, ms(r.latencyMs.p50), ms(r.latencyMs.p99), busy(r), cpu(r), cpuPer(r), result];
+  out.push(
+    table(
+      ['scenario', 'connections', 'req/s', 'p50 ms', 'p99 ms', 'loop busy %', 'CPU %', 'CPU us/req', 'result'],
+      [
+        row('ceiling: verify + sign route', REGISTRATION_CONNECTIONS, last(d.ceiling), s.ceilingPerSec, ''),
+        row('POST /v1/cards (fresh cards)', REGISTRATION_CONNECTIONS, last(d.registration), s.cardRegistrationPerSec, `${s.ratio} x ceiling`),
+        row(`GET /v1/cards (${d.lookup.identitiesPerRequest} identities)`, d.lookup.connections, d.lookup.saturated, d.lookup.saturated.perSec, 'capacity'),
+        row('  same, one connection', 1, d.lookup.single, d.lookup.single.perSec, 'no queueing'),
+        row(`GET /v1/history (pages of ${d.history.messagesPerPage})`, d.history.connections, d.history, d.history.perSec, `${s.historyRewrapPerSec} rewraps/s`),
+      ],
+    ),
+  );
+  const perRequest = (rate: number) => round(1e6 / rate);
+  out.push(
+    `Per request: ceiling ${perRequest(s.ceilingPerSec)} us, registration ${perRequest(s.cardRegistrationPerSec)} us; ` +
+      `the store alone: ${s.storeRegistrationUs.diskUs} us per registration on disk, ${s.storeRegistrationUs.memoryUs} us in memory ` +
+      `(the commit's fsync: ${s.storeRegistrationUs.commitUs} us).`,
+  );
+  out.push('');
+  out.push('Targets');
+  out.push(table(['target', 'wanted', 'met', 'measured'], r.targets.map((t) => [t.name, t.target, t.met === null ? 'n/a' : t.met ? 'yes' : 'NO', t.value])));
+  return out.join('\n');
+}
