@@ -63,16 +63,13 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): Target[] {
     ['node:crypto', r.nodeCrypto.encrypt],
   ] as const) {
     const at100 = atCount(rows, 100)!;
-    out.push({ name: `encrypt 100 devices (${label})`, target: 'ratio <= 1.3', value: `${at100.ratioToFloor} (${at100.msPerMessage} ms, floor ${at100.floorMs} ms)`, met: at100.ratioToFloor !== null && at100.ratioToFloor <= 1.3 });
+    out.push({ name: `encrypt 100 devices (${label})`, target: 'ratio <= 1.3', value: `${at100.ratioToFloor} (${at100.msPerMessage} ms, floor ${at100.floorMs} ms)`, met: at100.ratioToFloor <= 1.3 });
     const at500 = atCount(rows, 500)!;
-    const max = atCount(rows, r.maxRecipientsFor1KiB)!;
     out.push({
       name: `encrypt 500 devices (${label})`,
       target: 'ratio <= 1.3',
-      value: at500.msPerMessage === null
-        ? `refused: ${at500.envelopeTextChars} chars > 32768 (floor ${at500.floorMs} ms); at the ${max.recipients}-device maximum: ${max.ratioToFloor} (${max.msPerMessage} ms, floor ${max.floorMs} ms)`
-        : `${at500.ratioToFloor}`,
-      met: at500.ratioToFloor === null ? null : at500.ratioToFloor <= 1.3,
+      value: `${at500.ratioToFloor} (${at500.msPerMessage} ms, floor ${at500.floorMs} ms; ${at500.envelopeTextChars} chars: beyond a Twilio body, sealed with the limit lifted)`,
+      met: at500.ratioToFloor <= 1.3,
     });
   }
   const bpr = r.encrypt[0]!.bytesPerRecipient;
@@ -116,14 +113,14 @@ export function renderTables(r: Results): string {
   out.push('');
   out.push('Encrypt a 1 KiB message (median ms; floor = sign + body AEAD + N x (X25519 + wrap AEAD), same backend, same run)');
   const encryptRows = (backend: string, rows: EncryptResult['rows']) =>
-    rows.map((row) => [backend, row.recipients, row.msPerMessage ?? 'refused', row.floorMs, row.ratioToFloor, row.envelopeBytes, row.bytesPerRecipient, row.envelopeTextChars, row.textCharsPerRecipient]);
+    rows.map((row) => [backend, row.fitsTwilioBody ? row.recipients : `${row.recipients}*`, row.msPerMessage, row.floorMs, row.ratioToFloor, row.envelopeBytes, row.bytesPerRecipient, row.envelopeTextChars, row.textCharsPerRecipient]);
   out.push(
     table(
       ['backend', 'devices', 'ms/msg', 'floor ms', 'ratio', 'bytes', 'B/device', 'text chars', 'chars/device'],
       [...encryptRows('libsodium', r.encrypt), ...encryptRows('node:crypto', r.nodeCrypto.encrypt)],
     ),
   );
-  out.push(`A 1 KiB message fits ${r.maxRecipientsFor1KiB} recipient devices in Twilio's 32 KB body; 500 is refused (ENVELOPE_TOO_LARGE) before any key work.`);
+  out.push(`A 1 KiB message fits ${r.maxRecipientsFor1KiB} recipient devices in Twilio's 32 KB body. * beyond it: sealEnvelope refuses (ENVELOPE_TOO_LARGE) unless given a larger maxTextChars; timed with the limit lifted.`);
   out.push('');
   out.push('Decrypt (one device of a 100-device envelope, from its text form; floor = X25519 + unwrap AEAD + body AEAD + verify) and history (1000 messages via rewraps)');
   out.push(

@@ -18,7 +18,7 @@ import { concatBytes, fromB64u, fromB64uExact, fromHex, fromUtf8, toB64u, toHex,
 import { E2EEError, ErrorCode } from './errors.js';
 import { parseFlatObject } from './json.js';
 import { appKeyIdOf, type AppKey, type DeviceKeys } from './keys.js';
-import { blake2b256, sign, verify, x25519 } from './sodium.js';
+import { blake2b256, sign, verify } from './sodium.js';
 
 /** The members of a snapshot. */
 export interface CardSnapshot {
@@ -162,11 +162,20 @@ function isCanonicalX25519(key: Uint8Array): boolean {
   return false;
 }
 
-// Any clamped scalar works: clamping clears the cofactor bits, so a point of low order always
-// multiplies to zero, and a point of large order never does.
-const LOW_ORDER_PROBE = new Uint8Array(32).fill(0x5a);
+/**
+ * The canonical encodings (< p) of the points of low order on Curve25519: 0, 1, the two points
+ * of order 8, and p - 1. X25519 with any of them yields all zeros. Comparing costs nothing next
+ * to a scalar multiplication, and non-canonical spellings are refused before this check.
+ */
+const LOW_ORDER_POINTS = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+];
 function isLowOrder(boxPublic: Uint8Array): boolean {
-  return x25519(LOW_ORDER_PROBE, boxPublic) === null;
+  return LOW_ORDER_POINTS.includes(toHex(boxPublic));
 }
 
 export interface NewCardFields {

@@ -23,6 +23,10 @@ export function toB64u(bytes: Uint8Array): string {
   return out;
 }
 
+const B64U_PATTERN = /^[A-Za-z0-9_-]*$/;
+/** Node's Buffer decodes natively, several times faster than any loop here; browsers use atob. */
+const NodeBuffer = (globalThis as { Buffer?: { from(text: string, encoding: 'base64url'): Uint8Array } }).Buffer;
+
 /**
  * Strict base64url decoding: no padding, no whitespace, no standard-alphabet characters, and the
  * unused low bits of the last character must be zero. Accepting several spellings of the same
@@ -33,24 +37,21 @@ export function fromB64u(text: string, field = 'value'): Uint8Array {
   if (typeof text !== 'string') throw new E2EEError(ErrorCode.ENCODING_INVALID, `"${field}" expected a base64url string`);
   const len = text.length;
   if (len % 4 === 1) throw new E2EEError(ErrorCode.ENCODING_INVALID, `"${field}" is not valid base64url (length ${len})`);
-  const out = new Uint8Array(Math.floor((len * 3) / 4));
-  let o = 0;
-  let acc = 0;
-  let bits = 0;
-  for (let i = 0; i < len; i++) {
-    const c = text.charCodeAt(i);
-    const v = c < 128 ? B64U_LOOKUP[c]! : -1;
-    if (v < 0) throw new E2EEError(ErrorCode.ENCODING_INVALID, `"${field}" is not valid base64url (character at ${i})`);
-    acc = ((acc << 6) | v) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
-    }
+  if (!B64U_PATTERN.test(text)) {
+    let i = 0;
+    while (i < len && (B64U_LOOKUP[text.charCodeAt(i)] ?? -1) >= 0) i++;
+    throw new E2EEError(ErrorCode.ENCODING_INVALID, `"${field}" is not valid base64url (character at ${i})`);
   }
-  if (bits > 0 && (acc & ((1 << bits) - 1)) !== 0) {
+  const spare = len % 4; // 2 or 3 characters in the last group leave 4 or 2 unused bits
+  if (spare !== 0 && (B64U_LOOKUP[text.charCodeAt(len - 1)]! & (spare === 2 ? 0x0f : 0x03)) !== 0) {
     throw new E2EEError(ErrorCode.ENCODING_INVALID, `"${field}" is not canonical base64url (non-zero trailing bits)`);
   }
+  // Validated above, so both decoders see only canonical base64url. Copied out of Buffer's
+  // shared pool, so no caller ever holds a view of other allocations.
+  if (NodeBuffer) return new Uint8Array(NodeBuffer.from(text, 'base64url'));
+  const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - spare) % 4));
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
   return out;
 }
 

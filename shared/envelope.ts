@@ -68,6 +68,12 @@ export interface SealInput {
   /** Defaults to 16 random bytes. */
   messageId?: string;
   randomness?: SealRandomness;
+  /**
+   * The largest text form to produce; default Twilio's chat body limit (32,768). Only for a
+   * transport that carries larger bodies: Twilio refuses anything longer, and openers refuse
+   * longer texts unless given the same limit.
+   */
+  maxTextChars?: number;
 }
 
 export interface SealedEnvelope {
@@ -83,7 +89,10 @@ export interface SealedEnvelope {
 
 const ZERO_NONCE_12 = new Uint8Array(12);
 const MIN_CIPHERTEXT_BYTES = PADDING_BLOCK + AEAD_TAG_BYTES;
-const MAX_ENVELOPE_BINARY_BYTES = Math.floor(((MAX_ENVELOPE_TEXT_CHARS - ENVELOPE_PREFIX.length) * 3) / 4);
+function maxBinaryBytes(maxTextChars: number): number {
+  return Math.floor(((maxTextChars - ENVELOPE_PREFIX.length) * 3) / 4);
+}
+const MAX_ENVELOPE_BINARY_BYTES = maxBinaryBytes(MAX_ENVELOPE_TEXT_CHARS);
 
 function paddedLength(payloadLength: number): number {
   return Math.ceil((SIGNATURE_BYTES + payloadLength) / PADDING_BLOCK) * PADDING_BLOCK;
@@ -162,11 +171,13 @@ export function sealEnvelope(input: SealInput): SealedEnvelope {
   const payloadBytes = utf8(JSON.stringify(payload));
   const binaryLength = envelopeBinaryLength(n, payloadBytes.length);
   const textChars = textLength(binaryLength);
-  if (textChars > MAX_ENVELOPE_TEXT_CHARS) {
-    const fits = Math.max(0, Math.floor((MAX_ENVELOPE_BINARY_BYTES - envelopeBinaryLength(0, payloadBytes.length)) / RECIPIENT_SLOT_BYTES));
+  const limit = input.maxTextChars ?? MAX_ENVELOPE_TEXT_CHARS;
+  if (textChars > limit) {
+    const fits = Math.max(0, Math.floor((maxBinaryBytes(limit) - envelopeBinaryLength(0, payloadBytes.length)) / RECIPIENT_SLOT_BYTES));
+    const what = limit === MAX_ENVELOPE_TEXT_CHARS ? "Twilio's message body limit" : 'the limit';
     throw new E2EEError(
       ErrorCode.ENVELOPE_TOO_LARGE,
-      `envelope for ${n} recipient devices would be ${textChars} characters; Twilio's message body limit is ${MAX_ENVELOPE_TEXT_CHARS}` +
+      `envelope for ${n} recipient devices would be ${textChars} characters; ${what} is ${limit}` +
         ` (a message of this size fits at most ${fits} recipient devices)`,
     );
   }
@@ -447,14 +458,31 @@ function isParsed(input: unknown): input is ParsedEnvelope {
  * b64u(E' || ChaCha20-Poly1305(KEK, 0, CEK)), KEK bound to the whole original envelope.
  */
 export function createRewrap(cek: Uint8Array, envelope: ParsedEnvelope, recipientBoxPublicKey: Uint8Array, ephemeralSecret?: Uint8Array): string {
-  checkBytes(cek, KEY_BYTES, 'cek');
+  return createRewrapper(recipientBoxPublicKey, ephemeralSecret)(cek, envelope);
+}
+
+/**
+ * A rewrapper for many messages to one box key (a page of history): one ephemeral key and one
+ * X25519 for all of them. Sound because every KEK still binds its own envelope's hash, so each
+ * KEK wraps one CEK (the same envelope twice gives the same rewrap, which reveals nothing new).
+ */
+export function createRewrapper(recipientBoxPublicKey: Uint8Array, ephemeralSecret?: Uint8Array): (cek: Uint8Array, envelope: ParsedEnvelope) => string {
   checkBytes(recipientBoxPublicKey, KEY_BYTES, 'recipientBoxPublicKey');
   const secret = ephemeralSecret ? checkBytes(ephemeralSecret, KEY_BYTES, 'ephemeralSecret') : randomBytes(KEY_BYTES);
   const ephemeralPublic = x25519Base(secret);
   const shared = x25519(secret, recipientBoxPublicKey);
   if (!shared) throw new E2EEError(ErrorCode.CARD_WEAK_KEY, 'the rewrap recipient box key has low order');
-  const kek = blake2b256(concatBytes(REWRAP_LABEL, ephemeralPublic, recipientBoxPublicKey, blake2b256(envelope.binary)), shared);
-  return toB64u(concatBytes(ephemeralPublic, chachaSeal(kek, ZERO_NONCE_12, cek, null)));
+  // KEK input = label || E' || R || BLAKE2b-256(envelope); only the hash changes per message.
+  const kdfInput = concatBytes(REWRAP_LABEL, ephemeralPublic, recipientBoxPublicKey, new Uint8Array(32));
+  const hashOffset = kdfInput.length - 32;
+  const out = new Uint8Array(REWRAP_BYTES);
+  out.set(ephemeralPublic, 0);
+  return (cek, envelope) => {
+    checkBytes(cek, KEY_BYTES, 'cek');
+    kdfInput.set(blake2b256(envelope.binary), hashOffset);
+    out.set(chachaSeal(blake2b256(kdfInput, shared), ZERO_NONCE_12, cek, null), KEY_BYTES);
+    return toB64u(out);
+  };
 }
 
 /** Opens a rewrap addressed to this box key pair, giving the CEK (not yet checked against the commitment). */

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { ApiErrorCode, ApiPath, type HistoryResponse } from '../../shared/api.js';
 import { MAX_ENVELOPE_TEXT_CHARS, REWRAP_BYTES } from '../../shared/constants.js';
 import { fromB64u } from '../../shared/encoding.js';
-import { createRewrap, decryptWithContentKey, openRewrap, parseEnvelope, verifyDecrypted } from '../../shared/envelope.js';
+import { createRewrapper, decryptWithContentKey, openRewrap, parseEnvelope, verifyDecrypted } from '../../shared/envelope.js';
 import { localSource, twilioSource, type ConversationSource } from '../conversation-source.js';
 import { httpError } from '../errors.js';
 import { CardIdSchema, bearerAuth, errorResponses } from '../schemas.js';
@@ -138,13 +138,14 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
       if (!card || card.identity !== request.identity || card.revokedAt !== null) {
         throw httpError(403, ApiErrorCode.FORBIDDEN, 'cardId must be one of your active cards');
       }
-      const boxKey = fromB64u(card.boxKey);
       const records = await store.history(conversationSid, after, limit);
+      if (records.length === 0) return { messages: [] };
+      // One ephemeral key for the page: one X25519 for all its rewraps (see createRewrapper).
+      const rewrap = createRewrapper(fromB64u(card.boxKey));
       return {
         messages: records.map((r) => {
           const parsed = parseEnvelope(r.envelope);
-          const cek = openRewrap(r.orgWrap, parsed, keys);
-          return { messageSid: r.messageSid, index: r.index, author: r.author, envelope: r.envelope, rewrap: createRewrap(cek, parsed, boxKey) };
+          return { messageSid: r.messageSid, index: r.index, author: r.author, envelope: r.envelope, rewrap: rewrap(openRewrap(r.orgWrap, parsed, keys), parsed) };
         }),
       };
     },
