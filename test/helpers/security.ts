@@ -17,7 +17,7 @@ import type { LogLevel } from '../../server/config.js';
 import { openStore } from '../../server/store/index.js';
 import { SQLITE_FILENAME } from '../../server/store/sqlite.js';
 import type { Store } from '../../server/store/types.js';
-import { TEST_DATABASE_URL, type StoreKind } from './stores.js';
+import { dropSchema, TEST_DATABASE_URL, type StoreKind } from './stores.js';
 
 /** Every line a pino logger writes, kept in order (pino writes one JSON line per call). */
 export interface CapturedLog {
@@ -135,15 +135,7 @@ export async function securityServer(options: SecurityServerOptions = {}): Promi
       await app.close();
       await dumper.close();
       await store.close();
-      if (kind === 'postgres') {
-        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-        await client.connect();
-        try {
-          await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
-        } finally {
-          await client.end();
-        }
-      }
+      if (kind === 'postgres') await dropSchema(schema);
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -17,7 +17,8 @@ export type StoreKind = 'sqlite' | 'postgres';
 
 export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-async function postgresReachable(): Promise<boolean> {
+/** Whether PostgreSQL answers at TEST_DATABASE_URL now. */
+export async function postgresReachable(): Promise<boolean> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 3_000 });
   client.on('error', () => {});
   try {
@@ -34,9 +35,22 @@ export const postgresAvailable = await postgresReachable();
 const postgresRequired = process.env.CI === 'true';
 /** PostgreSQL suites run when it is reachable, and always in CI (where they then fail). */
 export const runPostgres = postgresAvailable || postgresRequired;
+/** TEST_DATABASE_URL without its password, for messages. */
+export const SHOWN_DATABASE_URL = TEST_DATABASE_URL.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+
+/** Drops a test schema and everything in it. */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
 if (!runPostgres) {
-  const shown = TEST_DATABASE_URL.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-  console.warn(`PostgreSQL not reachable at ${shown}: skipping the PostgreSQL server suites (CI=true makes them fail instead)`);
+  console.warn(`PostgreSQL not reachable at ${SHOWN_DATABASE_URL}: skipping the PostgreSQL server suites (CI=true makes them fail instead)`);
 }
 
 /** One store location for a suite: every `open()` is another connection to the same data. */
@@ -68,13 +82,7 @@ async function createLocation(kind: StoreKind): Promise<{ stores: TestStores; cl
     stores: { kind, open: () => track(openStore({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 4 })) },
     async cleanup() {
       await closeAll();
-      const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await client.connect();
-      try {
-        await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
-      } finally {
-        await client.end();
-      }
+      await dropSchema(schema);
     },
   };
 }

@@ -26,6 +26,7 @@ import { describe, expect, it } from 'vitest';
 import { E2EEClient, MemoryKeyStore, type BackupFailure, type E2EEConversationsClient, type LocalConversationsClient } from '../../client/index.js';
 import type { FetchLike } from '../../client/api-client.js';
 import { SQLITE_FILENAME } from '../../server/store/sqlite.js';
+import { postgresReachable, SHOWN_DATABASE_URL, TEST_DATABASE_URL } from '../helpers/stores.js';
 import { openStore } from '../../server/store/index.js';
 import { ApiPath, appKeyFromB64u, createRewrap, parseEnvelope, toB64u, verifyCard, type HistoryPostRequest } from '../../shared/index.js';
 import {
@@ -188,20 +189,7 @@ describe('SQLite: kill -9 during a history-post load', () => {
 
 // ---------------------------------------------------------------- PostgreSQL: restart under load
 
-const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const shownUrl = TEST_DATABASE_URL.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 3_000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
+const shownUrl = SHOWN_DATABASE_URL;
 
 /** This machine's cluster (Debian's postgresql-common), which only root may restart. */
 function clusterVersion(): string | null {
