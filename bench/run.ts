@@ -28,7 +28,7 @@ const METHOD = {
   timing: 'process.hrtime; warm-up runs first; the median of the timed runs (IQR alongside); a figure and its floor timed alternately in the same process',
   encryptFloor: 'sign + body AEAD (XChaCha20-Poly1305) + N x (X25519 + wrap AEAD (ChaCha20-Poly1305)), through shared/sodium.ts with the same backend',
   decryptFloor: 'X25519 + unwrap AEAD + body AEAD + Ed25519 verify, through shared/sodium.ts with the same backend',
-  encrypt: '1 KiB message; 500 devices never fit one Twilio body (32 KB): sealEnvelope refuses it before any key work, so that row has its floor and sizes only, and the largest count that fits is measured too',
+  encrypt: '1 KiB message; 500 devices never fit one Twilio body (32 KB): sealEnvelope refuses it by default, so that row is sealed with maxTextChars lifted (fitsTwilioBody: false), and the largest count that fits is measured too',
   decrypt: 'one device (the last slot) of a 100-device envelope, opened from its text form: parse, unwrap, commitment, decrypt, verify',
   historyPage: '1000 messages of 1 KiB read by a device that joined later: client/message-crypto.ts MessageCrypto.open for each, rewraps fetched by HistoryRewraps.prefetch (fetchMs) and cached',
   server: 'autocannon on 127.0.0.1 against the real app (buildApp, SQLite in a temporary directory, demo configuration, rate limits off, LOG_LEVEL=info) in its own process; the ceiling is a bare Fastify route in that process doing one Ed25519 verify + one sign',

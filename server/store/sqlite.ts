@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { bool, required, type Row, text, toCard, toConversation, toHistory, toMessage, toParticipant } from './rows.js';
 import { clampLimit, groupByIdentity, pageBounds, planRegistration, toRegistrationFacts } from './rules.js';
-import type { RegisterCardOptions, RelayMessage, RelayParticipant, Store, StoredCard } from './types.js';
+import type { HistoryRecord, RegisterCardOptions, RelayMessage, RelayParticipant, Store, StoredCard } from './types.js';
 
 type NewMessage = Omit<RelayMessage, 'index' | 'dateUpdatedMs'>;
 
@@ -217,12 +217,54 @@ function sqliteStore(db: Database.Database): Store {
     return (...args: A): R => transaction.immediate(...args);
   };
 
+  /**
+   * Group commit for the durable writes of the hot paths (card registrations, relay messages,
+   * history backups): the writes requested in one turn of the event loop run in one IMMEDIATE
+   * transaction, each in its own savepoint (a failing one rolls back only itself), and share one
+   * fsync, most of a write's cost under synchronous=FULL. No write resolves before its commit.
+   */
+  type Queued = { run(): unknown; resolve(value: unknown): void; reject(error: unknown): void };
+  let commitQueue: Queued[] = [];
+  const commitBatch = db.transaction((items: Queued[]) =>
+    items.map((item) => {
+      try {
+        return { ok: true as const, value: item.run() };
+      } catch (error) {
+        return { ok: false as const, error };
+      }
+    }),
+  );
+  const flushCommits = () => {
+    const items = commitQueue;
+    commitQueue = [];
+    if (items.length === 0 || !db.open) {
+      for (const item of items) item.reject(new Error('store: closed'));
+      return;
+    }
+    let results: ReturnType<typeof commitBatch>;
+    try {
+      results = commitBatch.immediate(items);
+    } catch (err) {
+      for (const item of items) item.reject(err); // the commit itself failed: nothing was written
+      return;
+    }
+    results.forEach((r, i) => (r.ok ? items[i]!.resolve(r.value) : items[i]!.reject(r.error)));
+  };
+  const grouped = <A extends unknown[], R>(fn: (...args: A) => R) => {
+    const savepoint = db.transaction(fn); // nested in the batch's transaction: a savepoint
+    return (...args: A): Promise<R> =>
+      new Promise((resolve, reject) => {
+        commitQueue.push({ run: () => savepoint(...args), resolve: resolve as (value: unknown) => void, reject });
+        if (commitQueue.length === 1) setImmediate(flushCommits);
+      });
+  };
+
   const putSettingIfAbsent = immediate((key: string, value: string): string => {
     stmt.insertSetting.run(key, value);
     return text(must(stmt.getSetting, key), 'value');
   });
 
-  const registerCard = immediate((card: StoredCard, options: RegisterCardOptions) => {
+  const registerCard = grouped((card: StoredCard, options: RegisterCardOptions) => {
     const facts = toRegistrationFacts(must(stmt.registrationFacts, { ...card, supersedes: options.supersedes ?? null }));
     const result = planRegistration(facts, options);
     if (!result.ok) return result;
@@ -238,11 +280,13 @@ function sqliteStore(db: Database.Database): Store {
     return { participant: toParticipant(existing), created: false };
   });
 
-  const appendMessage = immediate((message: NewMessage) => {
+  const appendMessage = grouped((message: NewMessage) => {
     const next = one(stmt.nextMessageIndex, message.conversationSid);
     if (!next) throw new Error(`store: unknown conversation ${message.conversationSid}`);
     return toMessage(must(stmt.insertMessage, { ...message, idx: next.idx }));
   });
+
+  const putHistory = grouped((record: HistoryRecord): 'created' | 'exists' => (stmt.insertHistory.run(record).changes === 1 ? 'created' : 'exists'));
 
   return {
     kind: 'sqlite',
@@ -251,6 +295,7 @@ function sqliteStore(db: Database.Database): Store {
       one(stmt.ping);
     },
     async close() {
+      flushCommits(); // writes already requested are committed, not dropped
       if (db.open) db.close();
     },
 
@@ -319,7 +364,7 @@ function sqliteStore(db: Database.Database): Store {
     },
 
     async putHistory(record) {
-      return stmt.insertHistory.run(record).changes === 1 ? 'created' : 'exists';
+      return putHistory(record);
     },
     async history(conversationSid, after, limit) {
       return all(stmt.history, conversationSid, after, clampLimit(limit)).map(toHistory);
