@@ -26,7 +26,7 @@ const CONVERSATIONS = 12;
  * that the posts do not run out. If they do, the remaining post slots become lookups, and the
  * result says when.
  */
-const SEEDED_POSTS_PER_SECOND = Number(process.env.LOAD_POSTS_PER_SECOND ?? 1200);
+const SEEDED_POSTS_PER_SECOND = Number(process.env.LOAD_POSTS_PER_SECOND ?? 2000);
 
 it(`serves ${CONNECTIONS} connections for ${LOAD_SECONDS} s of card lookups and history posts without an error, losing no acknowledged post`, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-load-'));
