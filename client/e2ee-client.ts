@@ -3,9 +3,9 @@
  * directory, and wraps a conversations client (the real @twilio/conversations Client, or the
  * local relay client) so that app code keeps calling sendMessage and reading message.body.
  */
-import { createCardRequest, trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
+import { cardIdOf, createCardRequest, trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
 import { parseEnvelope, type ParsedEnvelope } from '../shared/envelope.js';
-import { toHex } from '../shared/encoding.js';
+import { fromB64u, toHex } from '../shared/encoding.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import { deviceKeysFromSecrets, generateDeviceKeys, type DeviceKeys } from '../shared/keys.js';
 import { safetyNumber } from '../shared/safety-number.js';
@@ -143,28 +143,50 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
         else if (!isE2EEError(err, ErrorCode.NETWORK_ERROR)) throw err;
       }
     }
-    if (!record) {
-      const keys = generateDeviceKeys();
-      record = {
-        identity: this.identity,
-        deviceId: toHex(randomBytes(12)),
-        deviceName: this.options.deviceName ?? '',
-        signSeed: keys.signSeed,
-        boxSecretKey: keys.boxSecretKey,
-        card: null,
-      };
+    record ??= this.newDevice();
+    if (!record.card) {
+      try {
+        record.card = await this.registerKeys(record);
+      } catch (err) {
+        // The keys were registered before but the answer was lost (or they are otherwise taken):
+        // every card needs fresh keys, so this device starts over with new ones.
+        if (!(isE2EEError(err, ErrorCode.SERVER_ERROR) && err.details?.serverCode === 'KEY_IN_USE')) throw err;
+        record = this.newDevice();
+        record.card = await this.registerKeys(record);
+      }
     }
     const keys = deviceKeysFromSecrets(record.signSeed, record.boxSecretKey);
-    if (!record.card) {
-      const request = createCardRequest(keys, { identity: this.identity, deviceId: record.deviceId, deviceName: record.deviceName });
-      await this.keyStore.saveDevice(record); // keys first: a card without its keys would be useless
-      record.card = await this.api.registerCard(request);
-    }
     const card = verifyCard(record.card, { trustedAppKeys: trusted, identity: this.identity });
     await this.keyStore.saveDevice(record);
     this.device = { record, keys, card };
     void this.outbox.flush(); // backups left over from an earlier session
     return card.wire;
+  }
+
+  private newDevice(): DeviceRecord {
+    const keys = generateDeviceKeys();
+    return {
+      identity: this.identity,
+      deviceId: toHex(randomBytes(12)),
+      deviceName: this.options.deviceName ?? '',
+      signSeed: keys.signSeed,
+      boxSecretKey: keys.boxSecretKey,
+      card: null,
+    };
+  }
+
+  /** Saves the keys (first: a card without its keys would be useless), then registers their card. */
+  private async registerKeys(record: DeviceRecord): Promise<CardWire> {
+    const keys = deviceKeysFromSecrets(record.signSeed, record.boxSecretKey);
+    const request = createCardRequest(keys, { identity: this.identity, deviceId: record.deviceId, deviceName: record.deviceName });
+    await this.keyStore.saveDevice(record);
+    try {
+      return await this.api.registerCard(request);
+    } catch (err) {
+      // The very same card was registered, but its answer was lost: fetch it.
+      if (!(isE2EEError(err, ErrorCode.SERVER_ERROR) && err.details?.serverCode === 'CARD_EXISTS')) throw err;
+      return this.api.getCard(cardIdOf(fromB64u(request.snapshot)));
+    }
   }
 
   private requireDevice(): { keys: DeviceKeys; card: VerifiedCard } {

@@ -247,3 +247,29 @@ describe('key changes under concurrency', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('registration that lost its answer', () => {
+  it('picks up its card when the very same card was registered', async () => {
+    const keyStore = new MemoryKeyStore();
+    const gina = await device(server, 'gina', { keyStore });
+    const first = await gina.register();
+    // The service registered the card but the device never heard back: it kept the keys, no card.
+    await keyStore.saveDevice({ ...(await keyStore.loadDevice('gina'))!, card: null });
+    const again = await device(server, 'gina', { keyStore });
+    expect((await again.register()).id).toBe(first.id);
+    expect((await again.devices()).map((c) => c.id)).toEqual([first.id]);
+  });
+
+  it('starts over with fresh keys when its keys belong to another registered card', async () => {
+    const keyStore = new MemoryKeyStore();
+    const hal = await device(server, 'hal', { keyStore });
+    const first = await hal.register();
+    // Same keys, another device id: another card whose keys are taken (KEY_IN_USE).
+    await keyStore.saveDevice({ ...(await keyStore.loadDevice('hal'))!, deviceId: 'another', card: null });
+    const again = await device(server, 'hal', { keyStore });
+    const second = await again.register();
+    expect(second.id).not.toBe(first.id);
+    expect((await keyStore.loadDevice('hal'))!.card!.id).toBe(second.id);
+    expect((await again.devices()).map((c) => c.id)).toEqual([first.id, second.id]);
+  });
+});
