@@ -136,6 +136,8 @@ export class LocalConversation extends Emitter<LocalConversationEvents> implemen
   lastSeenIndex = -1;
   /** The highest index delivered as messageAdded: a push is never delivered twice. */
   lastDeliveredIndex = -1;
+  /** Whether the app has read or received messages here: only then does a reconnect catch up. */
+  observed = false;
 
   constructor(
     data: RelayConversationData,
@@ -175,6 +177,7 @@ export class LocalConversation extends Emitter<LocalConversationEvents> implemen
   }
   async getMessages(pageSize = 30, anchor?: number, direction: 'backwards' | 'forward' = 'backwards'): Promise<BasePaginator<LocalMessage>> {
     const page = await this.client.request('getMessages', { conversationSid: this.sid, pageSize, anchor, direction });
+    this.observed = true;
     const items = page.items.map((m) => new LocalMessage(m, this));
     for (const m of items) this.lastSeenIndex = Math.max(this.lastSeenIndex, m.index);
     const first = items[0]?.index ?? 0;
@@ -301,6 +304,8 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
   /** After a reconnect: fetch and deliver what arrived while disconnected, in order. */
   private async catchUp(): Promise<void> {
     for (const conversation of this.conversations.values()) {
+      // A conversation the app never read: it pages its history when it opens it.
+      if (!conversation.observed) continue;
       try {
         let page = await conversation.getMessages(100, Math.max(conversation.lastSeenIndex, conversation.lastDeliveredIndex) + 1, 'forward');
         for (;;) {
@@ -315,6 +320,7 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
   }
 
   private deliverMessage(message: LocalMessage): void {
+    message.conversation.observed = true;
     message.conversation.lastDeliveredIndex = Math.max(message.conversation.lastDeliveredIndex, message.index);
     message.conversation.deliver('messageAdded', message);
     this.emit('messageAdded', message);

@@ -160,6 +160,16 @@ describe('delivery', () => {
       await conversation.join();
       await conversation.add('bob');
       await (await bob.getConversationBySid(conversation.sid)).getMessages(10);
+      // Another conversation with old messages, which bob's second device lists but never opens.
+      const unopened = await alice.createConversation();
+      await unopened.join();
+      await unopened.add('bob');
+      for (let i = 0; i < 3; i++) await unopened.sendMessage(`e2ee1.old-${i}`);
+      const bobLater = await connect('bob');
+      await (await bobLater.getConversationBySid(conversation.sid)).getMessages(10);
+      expect((await bobLater.getSubscribedConversations()).items).toHaveLength(2);
+      const laterSaw: LocalMessage[] = [];
+      bobLater.on('messageAdded', (m) => laterSaw.push(m));
       // Restart on the same port and data: both clients lose their connection, then come back.
       await relay.close();
       await waitFor(() => alice.connectionState === 'connecting' && bob.connectionState === 'connecting', 'both clients to notice');
@@ -171,6 +181,10 @@ describe('delivery', () => {
       relay = server = await startServer({ dataDir, port: relay.port });
       await waitFor(() => alice.connectionState === 'connected' && bob.connectionState === 'connected', 'both clients to reconnect');
       expect((await missed)[0]!.body).toBe('e2ee1.while-you-were-away');
+      // Catching up replays nothing old: only what was missed in a conversation it had read.
+      await waitFor(() => bobLater.connectionState === 'connected' && laterSaw.length > 0, 'the second device to catch up');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(laterSaw.map((m) => m.body)).toEqual(['e2ee1.while-you-were-away']);
       const live = nextEvents<LocalMessage>(bob, 'messageAdded');
       await (await alice.getConversationBySid(conversation.sid)).sendMessage('e2ee1.back-online');
       expect((await live)[0]!.body).toBe('e2ee1.back-online');
