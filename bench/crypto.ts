@@ -14,7 +14,7 @@ import { concatBytes, utf8 } from '../shared/encoding.js';
 import { maxRecipientsForBody, openEnvelope, parseEnvelope, sealEnvelope } from '../shared/envelope.js';
 import { blake2b256, chachaOpen, chachaSeal, randomBytes, sign, verify, x25519, x25519Base, xchachaOpen, xchachaSeal } from '../shared/sodium.js';
 import { CONVERSATION_SID, messageBody, type BenchDevice } from './fixtures.js';
-import { interleaved, round, samplesOf, summarize, timeMs } from './stats.js';
+import { interleaved, round, summarize, timeMs } from './stats.js';
 
 /** The recipient counts of the issue; the largest count that fits Twilio's body is added at run time. */
 export const RECIPIENT_COUNTS = [1, 10, 100, 500] as const;

@@ -38,12 +38,6 @@ export function summarize(values: readonly number[]): Summary {
   return { median: median(values), p25: quantile(values, 0.25), p75: quantile(values, 0.75), runs: values.length };
 }
 
-/** `runs` timings of fn in milliseconds, after `warmup` untimed calls. */
-export function samplesOf(fn: () => unknown, runs: number, warmup: number): number[] {
-  for (let i = 0; i < warmup; i++) fn();
-  return Array.from({ length: runs }, () => timeMs(fn));
-}
-
 /**
  * Times `subject` and `floor` alternately (after `warmup` untimed rounds of each), so drift in
  * machine load affects both alike; returns the samples of each in milliseconds.

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileKeyStore, MemoryKeyStore, type E2EEClient, type E2EEConversationsClient, type E2EEMessage, type LocalConversationsClient } from '../../client/index.js';
+import { FileKeyStore, type E2EEClient, type E2EEConversationsClient, type E2EEMessage, type LocalConversationsClient } from '../../client/index.js';
 import { createRewrap, parseEnvelope, sealEnvelope, verifyCard, trustAppKeys, deviceKeysFromSecrets } from '../../shared/index.js';
 import { ApiClient } from '../../client/api-client.js';
 import { device, nextEvents, startServer, waitFor, type TestServer } from './harness.js';
@@ -60,7 +60,14 @@ describe('history sync', () => {
   });
 
   it('lets a support agent added later read every earlier message, verified via history', async () => {
-    const agent = await device(server, 'support-agent');
+    // Count the history reads the agent's client makes (observing its requests, not changing them).
+    const historyReads: string[] = [];
+    const agent = await device(server, 'support-agent', {
+      fetch: (url, init) => {
+        if (url.includes('/v1/history/') && (init?.method ?? 'GET') === 'GET') historyReads.push(url);
+        return fetch(url, init);
+      },
+    });
     await agent.register();
     const agentChat = await agent.connect();
     const added = nextEvents(agentChat, 'conversationAdded');
@@ -73,6 +80,7 @@ describe('history sync', () => {
       expect(m.e2ee.via).toBe('history');
     }
     expect(page.items.map((m) => m.author)).toEqual(['alice', 'bob', 'alice', 'bob', 'alice', 'bob']);
+    expect(historyReads).toHaveLength(1); // one request for the whole page, not one per message
     await agentChat.shutdown();
   });
 

@@ -93,7 +93,7 @@ export interface Member extends TestUser {
 }
 
 /** Registers a new device of `user` through POST /v1/cards. */
-export async function withDevice(server: HistoryServer, user: TestUser): Promise<Member> {
+export async function withDevice(server: Pick<HistoryServer, 'app' | 'trusted'>, user: TestUser): Promise<Member> {
   const device = await newDevice(user.identity);
   const res = await postCard(server.app, user, device.request);
   expect(res.statusCode, res.body).toBe(201);

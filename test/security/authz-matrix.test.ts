@@ -18,9 +18,9 @@ import { randomBytes } from 'node:crypto';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signRelayToken } from '../../server/relay-token.js';
-import { ApiPath, trustAppKeys, toB64u, verifyCard, type CardWire, type VerifiedCard } from '../../shared/index.js';
+import { ApiPath, trustAppKeys, toB64u, verifyCard, type VerifiedCard } from '../../shared/index.js';
 import { bearer, newDevice, type TestUser } from '../helpers/app.js';
-import { backupOf, localConversation, localMessage, seal, type Member } from '../helpers/history.js';
+import { backupOf, localConversation, localMessage, seal, withDevice, type Member } from '../helpers/history.js';
 import { nowSeconds, signJwt } from '../helpers/jwt.js';
 import { RelaySocket } from '../helpers/relay-socket.js';
 import { baseUrl, securityServer, type SecurityServer } from '../helpers/security.js';
@@ -79,19 +79,8 @@ function credential(cell: Cell): Record<string, string> {
   }
 }
 
-async function member(identity: string): Promise<Member> {
-  const u = user(identity);
-  const device = await newDevice(identity);
-  const res = await local.app.inject({ method: 'POST', url: ApiPath.cards, headers: u.headers, payload: device.request });
-  expect(res.statusCode, res.body).toBe(201);
-  const card = verifyCard(res.json<CardWire>(), { trustedAppKeys: trustAppKeys([toB64u(local.config.appKey.publicKey)]), identity });
-  return {
-    ...u,
-    keys: device.keys,
-    card,
-    sender: { cardId: card.id, signSecretKey: device.keys.signSecretKey },
-    opener: { cardId: card.id, boxSecretKey: device.keys.boxSecretKey, boxPublicKey: device.keys.boxPublicKey },
-  };
+function member(identity: string): Promise<Member> {
+  return withDevice({ app: local.app, trusted: trustAppKeys([toB64u(local.config.appKey.publicKey)]) }, user(identity));
 }
 
 const outcomeOf = (res: { statusCode: number; json<T>(): T }): Outcome =>
