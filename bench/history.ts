@@ -14,6 +14,7 @@ import type { BaseMessage } from '../client/conversations.js';
 import { HistoryRewraps } from '../client/history.js';
 import { MemoryKeyStore } from '../client/key-store.js';
 import { MessageCrypto } from '../client/message-crypto.js';
+import { ReplayMemory } from '../client/replay-memory.js';
 import { openStore } from '../server/store/index.js';
 import { ApiPath, type HistoryPostRequest, type HistoryResponse } from '../shared/api.js';
 import { trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
@@ -157,8 +158,9 @@ export interface HistoryPageResult {
 export async function benchHistoryPage(server: BenchServer, fixture: HistoryFixture, runs: number): Promise<HistoryPageResult> {
   const { reader, conversationSid, messages } = fixture;
   const client = new ApiClient(server.appUrl, () => reader.token);
-  const directory = new CardDirectory(client, [fixture.appPublicKey], new MemoryKeyStore(), reader.identity, { keyChange() {}, cardRejected() {} });
-  const crypto = new MessageCrypto(reader.identity, reader.keys, reader.card, directory);
+  const keyStore = new MemoryKeyStore();
+  const directory = new CardDirectory(client, [fixture.appPublicKey], keyStore, reader.identity, { keyChange() {}, cardRejected() {} });
+  const crypto = new MessageCrypto(reader.identity, reader.keys, reader.card, directory, new ReplayMemory(keyStore, reader.identity));
   const rewraps = new HistoryRewraps(client, () => reader.card.id, (parsed) => !crypto.hasSlot(parsed));
   crypto.rewraps = rewraps;
 

@@ -31,6 +31,9 @@ export interface BaseParticipant {
   readonly identity: string | null;
   /** "chat" for SDK users; "sms", "whatsapp", "email" for others. */
   readonly type: string;
+  readonly attributes?: unknown;
+  /** The SDK's Participant.updateAttributes; a participant may update only its own. */
+  updateAttributes?(attributes: JSONValue): Promise<unknown>;
 }
 
 export interface BasePaginator<T> {

@@ -11,14 +11,16 @@ import { deviceKeysFromSecrets, generateDeviceKeys, type DeviceKeys } from '../s
 import { safetyNumber } from '../shared/safety-number.js';
 import { randomBytes, ready } from '../shared/sodium.js';
 import { ApiClient, type AuthTokenSource, type FetchLike } from './api-client.js';
-import { CardDirectory, type KeyChange, type RejectedCard } from './card-directory.js';
+import { CardDirectory, DEFAULT_CARD_CACHE_TTL_MS, type KeyChange, type RejectedCard } from './card-directory.js';
 import type { BaseClient, BaseConversation, BaseMessage } from './conversations.js';
 import { Emitter } from './emitter.js';
 import { IndexedDbKeyStore } from './indexeddb-key-store.js';
 import type { DeviceRecord, KeyStore } from './key-store.js';
 import { LocalConversationsClient, type LocalConnectOptions } from './local/relay-client.js';
-import { fetchOrgCard, HistoryOutbox, HistoryRewraps, orgWrapFor, type BackupFailure, type BackupMode } from './history.js';
+import { HistoryOutbox, HistoryRewraps, orgWrapFor, type BackupFailure, type BackupMode } from './history.js';
 import { MessageCrypto } from './message-crypto.js';
+import { checkOrgPins, OrgKeyTrust, type OrganizationKeyInfo, type OrgKeyChange } from './org-key.js';
+import { ReplayMemory } from './replay-memory.js';
 import { E2EEConversationsClient, type WrapperHooks } from './wrapper.js';
 
 export interface E2EEClientOptions {
@@ -28,6 +30,12 @@ export interface E2EEClientOptions {
   getAuthToken: AuthTokenSource;
   /** Pinned AppKey public keys (b64u). Cards are trusted only under these, never under what the server says today. */
   appPublicKeys: string[];
+  /**
+   * Pinned OrgCard box public keys (b64u, printed by keygen): history backups are wrapped only
+   * for an OrgCard with one of these keys. Without pins the first OrgCard seen is trusted, and a
+   * later change raises `orgKeyChange` and holds backups until `acceptOrganizationKey`.
+   */
+  orgPublicKeys?: string[];
   /** Where the device keys live; default IndexedDB in browsers, required in Node. */
   keyStore?: KeyStore;
   /** A name for this device shown to contacts, e.g. "Alice's laptop". */
@@ -36,7 +44,10 @@ export interface E2EEClientOptions {
   fetch?: FetchLike;
   /** WebSocket implementation for the local relay; default the global one, else the `ws` package. */
   WebSocket?: LocalConnectOptions['WebSocket'];
-  /** How long looked-up cards are reused before asking the service again; default 30 s. */
+  /**
+   * How long looked-up active cards are reused before asking the service again; default 5 s.
+   * Participant events and a contact's device-change notice also refresh them at once.
+   */
   cardCacheTtlMs?: number;
   /**
    * Organization backups posted to the history service: 'send' (default) backs up every message
@@ -52,7 +63,15 @@ export interface E2EEClientEventMap {
   cardRejected(rejected: RejectedCard): void;
   /** A backup could not be made, or the history service refused it for good. */
   backupFailed(failure: BackupFailure): void;
+  /**
+   * The OrgCard served differs from the one trusted (or matches no pinned key): whoever holds it
+   * would read backed-up history. Backups wait until `acceptOrganizationKey(current.cardId)`.
+   */
+  orgKeyChange(change: OrgKeyChange): void;
 }
+
+/** Backups held in memory while a changed OrgCard waits for the app's decision; beyond this they are reported failed. */
+const MAX_HELD_BACKUPS = 1_000;
 
 /**
  * Waits between attempts while preparing a backup. The send succeeded, so the message exists; a
@@ -86,7 +105,11 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   private readonly directory: CardDirectory;
   /** Backups waiting for the history service; persisted in the key store. */
   readonly outbox: HistoryOutbox;
-  private orgCard: Promise<VerifiedCard | null> | null = null;
+  private readonly orgKeys: OrgKeyTrust;
+  /** Backups waiting for the app to accept a changed OrgCard. */
+  private heldBackups: Array<{ conversationSid: string; message: BaseMessage; envelope: ParsedEnvelope; cek: Uint8Array }> = [];
+  /** Wrapped clients: a device change is announced in their conversations. */
+  private readonly wrappedClients = new Set<E2EEConversationsClient>();
   /** Backups being prepared (before they reach the outbox). */
   private preparingBackups = 0;
 
@@ -101,7 +124,10 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     this.directory = new CardDirectory(api, options.appPublicKeys, keyStore, identity, {
       keyChange: (change) => this.emit('keyChange', change),
       cardRejected: (rejected) => this.emit('cardRejected', rejected),
-    }, options.cardCacheTtlMs);
+    }, options.cardCacheTtlMs ?? DEFAULT_CARD_CACHE_TTL_MS);
+    this.orgKeys = new OrgKeyTrust(api, trustAppKeys(options.appPublicKeys), checkOrgPins(options.orgPublicKeys), keyStore, identity, (change) =>
+      this.emit('orgKeyChange', change),
+    );
     this.outbox = new HistoryOutbox(keyStore, `history-outbox:${identity}`, (entry) => api.postHistory(entry), (failure) =>
       this.emit('backupFailed', failure),
     );
@@ -113,6 +139,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
       throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'E2EEClient.create needs serverUrl and getAuthToken');
     }
     trustAppKeys(options.appPublicKeys ?? []); // fail early on a malformed pin
+    checkOrgPins(options.orgPublicKeys);
     const keyStore = options.keyStore ?? (globalThis.indexedDB ? new IndexedDbKeyStore() : null);
     if (!keyStore) throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'keyStore is required outside browsers (FileKeyStore or MemoryKeyStore)');
     const api = new ApiClient(options.serverUrl, options.getAuthToken, options.fetch);
@@ -211,7 +238,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   /** Wraps a conversations client the app built itself (e.g. `new Client(token)`). */
   wrap(client: BaseClient): E2EEConversationsClient {
     const { keys, card } = this.requireDevice();
-    const crypto = new MessageCrypto(this.identity, keys, card, this.directory);
+    const crypto = new MessageCrypto(this.identity, keys, card, this.directory, new ReplayMemory(this.keyStore, this.identity));
     const rewraps = new HistoryRewraps(this.api, () => card.id, (parsed) => !crypto.hasSlot(parsed));
     crypto.rewraps = rewraps;
     const mode = this.options.backup ?? 'send';
@@ -224,23 +251,41 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
         if (mode === 'send+receive') void this.backup(raw.conversation.sid, raw, opened.envelope, opened.cek);
       },
       participantsChanged: (identity) => this.directory.invalidate(identity ?? undefined),
+      shutdown: (wrapped) => this.wrappedClients.delete(wrapped),
       prefetchRewraps: (conversationSid, messages) => rewraps.prefetch(conversationSid, messages),
     };
-    return new E2EEConversationsClient(client, crypto, hooks);
+    const wrapped = new E2EEConversationsClient(client, crypto, hooks);
+    this.wrappedClients.add(wrapped);
+    return wrapped;
   }
 
-  /** The OrgCard, verified against the pinned AppKey(s); null when the service runs without history. */
-  private verifiedOrgCard(): Promise<VerifiedCard | null> {
-    this.orgCard ??= fetchOrgCard(this.api, trustAppKeys(this.options.appPublicKeys)).catch((err: unknown) => {
-      this.orgCard = null; // ask again next time
-      throw err;
-    });
-    return this.orgCard;
+  /**
+   * Tells the contacts in every conversation of the wrapped clients that this identity's devices
+   * changed (a participant attribute update), so their next message is sealed for the new set
+   * at once instead of after their card cache expires. Best effort: a conversation that cannot
+   * be updated is skipped.
+   */
+  private async announceDeviceChange(): Promise<void> {
+    await Promise.all([...this.wrappedClients].map((wrapped) => wrapped.announceDeviceChange().catch(() => undefined)));
   }
 
-  /** Backups not yet acknowledged by the history service (being prepared, or in the outbox). */
+  /**
+   * The organization key (OrgCard) backups are wrapped for, with its fingerprint and whether it
+   * is pinned, trusted on first use, or changed; null when the service runs without history.
+   */
+  async organizationKey(): Promise<OrganizationKeyInfo | null> {
+    return (await this.orgKeys.current())?.info ?? null;
+  }
+
+  /** Trusts a changed OrgCard (after `orgKeyChange`); the backups held for it go out. */
+  async acceptOrganizationKey(cardId: string): Promise<void> {
+    await this.orgKeys.accept(cardId);
+    for (const held of this.heldBackups.splice(0)) await this.backup(held.conversationSid, held.message, held.envelope, held.cek);
+  }
+
+  /** Backups not yet acknowledged by the history service (being prepared, held for a changed OrgCard, or in the outbox). */
   async pendingBackups(): Promise<number> {
-    return this.preparingBackups + (await this.outbox.pending());
+    return this.preparingBackups + this.heldBackups.length + (await this.outbox.pending());
   }
 
   /** After a send: find the message the service stored at `index` and back it up. */
@@ -259,7 +304,15 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   private async backup(conversationSid: string, message: BaseMessage, envelope: ParsedEnvelope, cek: Uint8Array): Promise<void> {
     this.preparingBackups++;
     try {
-      const orgCard = await withRetries(() => this.verifiedOrgCard());
+      await withRetries(() => this.orgKeys.current());
+      let orgCard: VerifiedCard | null;
+      try {
+        orgCard = await this.orgKeys.forBackup();
+      } catch (err) {
+        if (!isE2EEError(err, ErrorCode.ORG_KEY_CHANGED) || this.heldBackups.length >= MAX_HELD_BACKUPS) throw err;
+        this.heldBackups.push({ conversationSid, message, envelope, cek });
+        return;
+      }
       if (!orgCard) throw new E2EEError(ErrorCode.SERVER_ERROR, 'the service runs without organization history', { details: { serverCode: 'HISTORY_DISABLED' } });
       await this.outbox.add({
         conversationSid,
@@ -294,15 +347,16 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   async revokeDevice(cardId: string): Promise<void> {
     await this.api.revokeCard(cardId);
     this.directory.invalidate(this.identity);
+    void this.announceDeviceChange();
   }
 
   /**
-   * The 60-digit safety number between this identity and `identity`, over both sides' current
-   * cards. Compare it out of band: equal numbers mean both apps see the same devices.
+   * The 60-digit safety number between this identity and `identity`, over every card this device
+   * has seen for either (active and revoked). Compare it out of band: equal numbers mean both
+   * apps saw the same devices.
    */
   async safetyNumber(identity: string): Promise<string> {
-    const cards = await this.directory.activeCards([this.identity, identity], { refresh: true });
-    const side = (i: string) => ({ identity: i, signPublicKeys: cards.get(i)!.map((c) => c.signPublicKey) });
-    return safetyNumber(side(this.identity), side(identity));
+    const side = async (i: string) => ({ identity: i, signPublicKeys: await this.directory.seenSignKeys(i) });
+    return safetyNumber(await side(this.identity), await side(identity));
   }
 }

@@ -2,7 +2,9 @@
 export { E2EEClient, type E2EEClientOptions, type E2EEClientEventMap } from './e2ee-client.js';
 export { E2EEConversationsClient, E2EEConversation, E2EEMessage, GAP_WAIT_MS, type E2EEClientEvents, type E2EEConversationEvents, type MessageGap } from './wrapper.js';
 export { FAILED_BODY, type E2EEInfo } from './message-crypto.js';
-export type { KeyChange, RejectedCard } from './card-directory.js';
+export { DEFAULT_CARD_CACHE_TTL_MS, type KeyChange, type RejectedCard } from './card-directory.js';
+export type { OrganizationKeyInfo, OrgKeyChange } from './org-key.js';
+export { REPLAY_WINDOW_MESSAGES } from './replay-memory.js';
 export { HistoryOutbox, type BackupMode, type BackupFailure } from './history.js';
 export { MemoryKeyStore, type KeyStore, type DeviceRecord } from './key-store.js';
 export { FileKeyStore } from './file-key-store.js';

@@ -4,13 +4,14 @@
  * message it receives (`e2ee`: verified, unencrypted or failed, and why).
  */
 import type { VerifiedCard } from '../shared/card.js';
-import { KEY_ID_BYTES, RECIPIENTS_OFFSET, RECIPIENT_SLOT_BYTES } from '../shared/constants.js';
+import { KEY_ID_BYTES, MAX_SENT_AT_SKEW_MS, RECIPIENTS_OFFSET, RECIPIENT_SLOT_BYTES } from '../shared/constants.js';
 import { equalBytes, fromHex } from '../shared/encoding.js';
 import { openEnvelope, parseEnvelope, looksLikeEnvelope, sealEnvelope, type ParsedEnvelope, type SealedEnvelope } from '../shared/envelope.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { DeviceKeys } from '../shared/keys.js';
 import type { CardDirectory } from './card-directory.js';
 import type { BaseConversation, BaseMessage } from './conversations.js';
+import type { ReplayMemory } from './replay-memory.js';
 
 /** What the wrapper reports about each message. */
 export interface E2EEInfo {
@@ -27,7 +28,7 @@ export interface OpenedBody {
   body: string | null;
   e2ee: E2EEInfo;
   /** For verified messages: the envelope and its CEK, so a backup can be made (never shown to apps). */
-  opened?: { envelope: ParsedEnvelope; cek: Uint8Array; messageId: string };
+  opened?: { envelope: ParsedEnvelope; cek: Uint8Array; messageId: string; sentAt: number };
 }
 
 /** The body apps see for a message that failed verification: never the attacker's text. */
@@ -39,8 +40,6 @@ export interface RewrapSource {
 }
 
 export class MessageCrypto {
-  /** messageId → Twilio message sid, per conversation: a second sid for one messageId is a replay. */
-  private readonly seen = new Map<string, Map<string, string>>();
   rewraps: RewrapSource | null = null;
 
   constructor(
@@ -48,6 +47,8 @@ export class MessageCrypto {
     private readonly keys: DeviceKeys,
     readonly card: VerifiedCard,
     private readonly directory: CardDirectory,
+    /** Which messages were shown (persisted): decides replays and rollbacks. */
+    private readonly shown: ReplayMemory,
   ) {}
 
   /** Seals a body for every device of every participant and the sender's other devices. */
@@ -89,7 +90,7 @@ export class MessageCrypto {
 
   /** Decrypts, verifies and admits (see `admit`) one message. Never throws: failures come back as status 'failed'. */
   async open(conversationSid: string, message: BaseMessage): Promise<OpenedBody> {
-    return this.admit(conversationSid, message, await this.decrypt(conversationSid, message));
+    return await this.admit(conversationSid, message, await this.decrypt(conversationSid, message));
   }
 
   /**
@@ -103,7 +104,7 @@ export class MessageCrypto {
     let senderCard: VerifiedCard | undefined;
     try {
       const parsed = parseEnvelope(text);
-      senderCard = await this.directory.cardById(parsed.senderCardId, message.author);
+      senderCard = await this.directory.senderCard(parsed.senderCardId, message.author);
       let rewrap: string | undefined;
       if (!this.hasSlot(parsed)) {
         via = 'history';
@@ -120,10 +121,11 @@ export class MessageCrypto {
         author: message.author,
         sentAt,
       });
+      checkSentAt(opened.payload.sentAt, message);
       return {
         body: opened.payload.body,
         e2ee: { status: 'verified', via, senderCardId: senderCard.id, senderDeviceName: senderCard.fields.deviceName },
-        opened: { envelope: parsed, cek: opened.cek, messageId: opened.payload.messageId },
+        opened: { envelope: parsed, cek: opened.cek, messageId: opened.payload.messageId, sentAt: opened.payload.sentAt },
       };
     } catch (err) {
       const error = isE2EEError(err) ? err.toJSON() : { code: ErrorCode.ENVELOPE_MALFORMED, message: (err as Error).message };
@@ -134,29 +136,37 @@ export class MessageCrypto {
   }
 
   /**
-   * The replay check: a messageId already seen in this conversation under another message sid
-   * makes this message a replay. The wrapper calls it in the order messages reach the app (index
-   * order), not in the order their decryption finished: decided at decryption, a slow card lookup
-   * for the original would let its replayed copy through as the verified one, and flag the
-   * original instead.
+   * The replay and rollback check (ReplayMemory): a messageId that first appeared at a lower
+   * index under another message sid makes this message a replay; an older version of a message
+   * already shown newer is a rollback. The wrapper calls it in the order messages reach the app
+   * (index order), not in the order their decryption finished: decided at decryption, a slow card
+   * lookup for the original would let its replayed copy through as the verified one.
    */
-  admit(conversationSid: string, message: BaseMessage, result: OpenedBody): OpenedBody {
+  async admit(conversationSid: string, message: BaseMessage, result: OpenedBody): Promise<OpenedBody> {
     if (result.e2ee.status !== 'verified' || !result.opened) return result;
-    if (!this.seenBefore(conversationSid, result.opened.messageId, message.sid)) return result;
-    const error = new E2EEError(ErrorCode.ENVELOPE_REPLAY, 'this message was already delivered in this conversation').toJSON();
-    const e2ee: E2EEInfo = { status: 'failed', via: result.e2ee.via, error };
+    const { messageId, sentAt } = result.opened;
+    const refusal = await this.shown.admit(conversationSid, { messageId, messageSid: message.sid, index: message.index, sentAt });
+    if (refusal === null) return result;
+    const why = refusal === ErrorCode.ENVELOPE_REPLAY ? 'this message was already delivered in this conversation' : 'this is an older version of a message already shown edited';
+    const e2ee: E2EEInfo = { status: 'failed', via: result.e2ee.via, error: new E2EEError(refusal, why).toJSON() };
     if (result.e2ee.senderCardId !== undefined) e2ee.senderCardId = result.e2ee.senderCardId;
     return { body: FAILED_BODY, e2ee };
   }
+}
 
-  private seenBefore(conversationSid: string, messageId: string, messageSid: string): boolean {
-    let ids = this.seen.get(conversationSid);
-    if (!ids) this.seen.set(conversationSid, (ids = new Map()));
-    const first = ids.get(messageId);
-    if (first === undefined) {
-      ids.set(messageId, messageSid);
-      return false;
-    }
-    return first !== messageSid;
+/**
+ * The signed sentAt must lie within MAX_SENT_AT_SKEW_MS of the transport's own timestamps (from
+ * dateCreated to dateUpdated, for edits): an old envelope posted again as a new message is not
+ * "sent now", whatever its signature says.
+ */
+function checkSentAt(sentAt: number, message: BaseMessage): void {
+  const created = message.dateCreated?.getTime();
+  if (created === undefined || Number.isNaN(created)) return; // a transport without timestamps: nothing to compare with
+  const updated = Math.max(created, message.dateUpdated?.getTime() ?? created);
+  if (sentAt < created - MAX_SENT_AT_SKEW_MS || sentAt > updated + MAX_SENT_AT_SKEW_MS) {
+    throw new E2EEError(
+      ErrorCode.ENVELOPE_SENT_AT_MISMATCH,
+      `signed at ${new Date(sentAt).toISOString()} but posted at ${new Date(created).toISOString()}: more than ${MAX_SENT_AT_SKEW_MS / 60_000} minutes apart`,
+    );
   }
 }

@@ -16,7 +16,10 @@ export interface WrapperHooks {
   afterSend(conversation: BaseConversation, sealed: SealedEnvelope, index: number): void;
   /** Every message opened verified from this device's own slot (its own sends included). */
   afterVerifiedReceive(raw: BaseMessage, opened: NonNullable<OpenedBody['opened']>): void;
+  /** A participant joined, left, or announced that its devices changed: its cards are looked up afresh. */
   participantsChanged(identity: string | null): void;
+  /** The wrapped client shut down. */
+  shutdown(wrapped: E2EEConversationsClient): void;
   /** Before a page of messages is opened: lets history fetch every needed rewrap in one request. */
   prefetchRewraps(conversationSid: string, messages: readonly BaseMessage[]): Promise<void>;
 }
@@ -99,6 +102,7 @@ export interface E2EEConversationEvents {
   messageUpdated(data: { message: E2EEMessage; updateReasons: string[] }): void;
   participantJoined(participant: BaseParticipant): void;
   participantLeft(participant: BaseParticipant): void;
+  participantUpdated(data: { participant: BaseParticipant; updateReasons: string[] }): void;
 }
 
 export class E2EEConversation extends Emitter<E2EEConversationEvents> {
@@ -210,7 +214,8 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
     await this.hooks.prefetchRewraps(this.sid, raws);
     const decrypted = await Promise.all(raws.map((m) => this.crypto.decrypt(this.sid, m)));
     // Replays are decided in page (index) order, not in the order decryption finished.
-    const items = raws.map((m, i) => new E2EEMessage(m, this, this.crypto.admit(this.sid, m, decrypted[i]!)));
+    const items: E2EEMessage[] = [];
+    for (const [i, m] of raws.entries()) items.push(new E2EEMessage(m, this, await this.crypto.admit(this.sid, m, decrypted[i]!)));
     return new WrappedPaginator(items, page, (next) => this.wrapPage(next));
   }
 
@@ -223,7 +228,7 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
   enqueue(raw: BaseMessage, emit: (message: E2EEMessage) => void): void {
     const decrypted = this.crypto.decrypt(this.sid, raw);
     this.chain = this.chain.then(async () => {
-      const result = this.crypto.admit(this.sid, raw, await decrypted);
+      const result = await this.crypto.admit(this.sid, raw, await decrypted);
       if (result.opened && result.e2ee.via === 'direct') this.hooks.afterVerifiedReceive(raw, result.opened);
       emit(new E2EEMessage(raw, this, result));
     });
@@ -243,7 +248,7 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
     const decrypted = this.crypto.decrypt(this.sid, raw);
     this.ahead.set(raw.index, () => {
       this.chain = this.chain.then(async () => {
-        const result = this.crypto.admit(this.sid, raw, await decrypted);
+        const result = await this.crypto.admit(this.sid, raw, await decrypted);
         if (result.opened && result.e2ee.via === 'direct') this.hooks.afterVerifiedReceive(raw, result.opened);
         emit(new E2EEMessage(raw, this, result));
       });
@@ -289,6 +294,7 @@ export interface E2EEClientEvents {
   messageGap(gap: MessageGap): void;
   participantJoined(participant: BaseParticipant): void;
   participantLeft(participant: BaseParticipant): void;
+  participantUpdated(data: { participant: BaseParticipant; updateReasons: string[] }): void;
   connectionStateChanged(state: string): void;
   tokenAboutToExpire(): void;
   /** The wrapper fetched a fresh token and gave it to the client. */
@@ -332,6 +338,13 @@ export class E2EEConversationsClient extends Emitter<E2EEClientEvents> {
         this.emit(event, p);
       });
     }
+    // A contact announcing a device change (or any participant update): its cards are looked up afresh before the next send.
+    this.listen('participantUpdated', (data: { participant: BaseParticipant & { conversation?: { sid: string } }; updateReasons: string[] }) => {
+      this.hooks.participantsChanged(data.participant.identity);
+      const sid = data.participant.conversation?.sid;
+      if (sid !== undefined) this.wrapped.get(sid)?.deliver('participantUpdated', data);
+      this.emit('participantUpdated', data);
+    });
     for (const event of ['conversationAdded', 'conversationJoined', 'conversationRemoved'] as const) {
       this.listen(event, (c: BaseConversation) => this.emit(event, this.wrap(c)));
     }
@@ -386,8 +399,27 @@ export class E2EEConversationsClient extends Emitter<E2EEClientEvents> {
     return mapPage(await this.raw.getSubscribedConversations());
   }
 
+  /**
+   * @internal Announces in every subscribed conversation that this identity's devices changed, by
+   * updating this participant's attributes (`twilioE2ee.devicesChangedAt`, merged into what is
+   * there): contacts' wrappers refresh its cards on the `participantUpdated` event.
+   */
+  async announceDeviceChange(): Promise<void> {
+    const me = this.crypto.identity;
+    for (let page = await this.raw.getSubscribedConversations(); ; page = await page.nextPage()) {
+      for (const conversation of page.items) {
+        const self = (await conversation.getParticipants()).find((p) => p.identity === me);
+        if (!self?.updateAttributes) continue;
+        const current = typeof self.attributes === 'object' && self.attributes !== null && !Array.isArray(self.attributes) ? (self.attributes as Record<string, JSONValue>) : {};
+        await self.updateAttributes({ ...current, twilioE2ee: { devicesChangedAt: Date.now() } }).catch(() => undefined);
+      }
+      if (!page.hasNextPage) return;
+    }
+  }
+
   /** Stops listening and shuts the underlying client down. */
   async shutdown(): Promise<void> {
+    this.hooks.shutdown(this);
     for (const off of this.detach.splice(0)) off();
     await this.raw.shutdown();
   }

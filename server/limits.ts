@@ -1,10 +1,7 @@
 /** Limits of the card directory, with the reasoning, in one place. */
 
-/**
- * A registration's createdAt may differ from the server clock by at most this (seconds): it
- * bounds how long a captured-but-unregistered request stays usable, while tolerating clock skew.
- */
-export const CARD_MAX_CLOCK_SKEW_SECONDS = 600;
+/** A registration's createdAt may differ from the server clock by at most this (shared/constants.ts). */
+export { CARD_MAX_CLOCK_SKEW_SECONDS } from '../shared/constants.js';
 
 /**
  * Active cards per identity. Every sender encrypts for every card of every participant, so this

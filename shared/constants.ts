@@ -37,6 +37,20 @@ export const MAX_DEVICE_NAME_CHARS = 128;
 export const MAX_ENVELOPE_TEXT_CHARS = 32 * 1024;
 /** The u16 recipient count is capped well below 65535 to bound parsing work. */
 export const MAX_RECIPIENTS = 4096;
+
+/**
+ * Clock skew tolerated between a device and the service, seconds. A card registration's createdAt
+ * must be this close to the server clock (it bounds how long a captured-but-unregistered request
+ * stays usable); a card revoked further than this in the future is not believed.
+ */
+export const CARD_MAX_CLOCK_SKEW_SECONDS = 600;
+
+/**
+ * How far a message's signed sentAt may lie outside the transport's own timestamps (dateCreated
+ * to dateUpdated), ms: devices' clocks drift, but an old envelope re-posted as a new message is
+ * minutes, days or years off, and is refused (ENVELOPE_SENT_AT_MISMATCH).
+ */
+export const MAX_SENT_AT_SKEW_MS = 10 * 60_000;
 /** Plaintext (signature || payload || padding) is padded to a multiple of this, hiding exact lengths. */
 export const PADDING_BLOCK = 128;
 

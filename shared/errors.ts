@@ -18,6 +18,11 @@ export const ErrorCode = {
   CARD_IDENTITY_MISMATCH: 'CARD_IDENTITY_MISMATCH',
   CARD_REVOKED: 'CARD_REVOKED',
   CARD_WEAK_KEY: 'CARD_WEAK_KEY',
+  /**
+   * The card's lifetime cannot be true: revoked at or before its creation (it was never active),
+   * or revoked at a time still in the future. Such a card never vouches for a message.
+   */
+  CARD_LIFETIME_INVALID: 'CARD_LIFETIME_INVALID',
 
   ENVELOPE_MALFORMED: 'ENVELOPE_MALFORMED',
   ENVELOPE_UNSUPPORTED_VERSION: 'ENVELOPE_UNSUPPORTED_VERSION',
@@ -32,6 +37,10 @@ export const ErrorCode = {
   ENVELOPE_SENDER_REVOKED: 'ENVELOPE_SENDER_REVOKED',
   ENVELOPE_CONVERSATION_MISMATCH: 'ENVELOPE_CONVERSATION_MISMATCH',
   ENVELOPE_REPLAY: 'ENVELOPE_REPLAY',
+  /** The signed sentAt is further from the transport's timestamps than the allowed clock skew. */
+  ENVELOPE_SENT_AT_MISMATCH: 'ENVELOPE_SENT_AT_MISMATCH',
+  /** An edited message went back to an earlier version (an older signed sentAt) than one already shown. */
+  ENVELOPE_ROLLBACK: 'ENVELOPE_ROLLBACK',
   REWRAP_MALFORMED: 'REWRAP_MALFORMED',
 
   // Client-side refusals (the wrapper around @twilio/conversations).
@@ -45,6 +54,10 @@ export const ErrorCode = {
   DEVICE_NOT_REGISTERED: 'DEVICE_NOT_REGISTERED',
   /** The sender's card could not be fetched from the directory. */
   CARD_UNAVAILABLE: 'CARD_UNAVAILABLE',
+  /** The OrgCard served is not one pinned in the configuration (`orgPublicKeys`): no backups are made for it. */
+  ORG_KEY_UNTRUSTED: 'ORG_KEY_UNTRUSTED',
+  /** The OrgCard changed since it was trusted on first use: backups wait until the app accepts it. */
+  ORG_KEY_CHANGED: 'ORG_KEY_CHANGED',
   /** The card service answered with an error; `details.status` and `details.serverCode` say which. */
   SERVER_ERROR: 'SERVER_ERROR',
   /** The card service could not be reached. */

@@ -195,23 +195,38 @@ describe('key changes', () => {
     aliceLaptop.on('keyChange', (c) => changes.push(c));
     const tabletCard = await bobTablet.register();
     await conversation.sendMessage('who is there?');
-    expect(changes).toContainEqual({ identity: 'bob', added: [tabletCard.id], removed: [] });
+    expect(changes).toContainEqual({ identity: 'bob', added: [tabletCard.id], removed: [], unobserved: [] });
 
     await bobTablet.revokeDevice(tabletCard.id);
     await conversation.sendMessage('and now?');
-    expect(changes).toContainEqual({ identity: 'bob', added: [], removed: [tabletCard.id] });
+    expect(changes).toContainEqual({ identity: 'bob', added: [], removed: [tabletCard.id], unobserved: [] });
   });
 
-  it('gives both sides the same 60-digit safety number, which changes with the devices', async () => {
-    const fromAlice = await aliceLaptop.safetyNumber('bob');
-    const fromBob = await bob.safetyNumber('alice');
-    expect(fromAlice).toMatch(/^\d{60}$/);
-    expect(fromBob).toBe(fromAlice);
-    const bobWatch = await device(server, 'bob', { deviceName: 'watch' });
-    const watchCard = await bobWatch.register();
-    expect(await aliceLaptop.safetyNumber('bob')).not.toBe(fromAlice);
-    await bobWatch.revokeDevice(watchCard.id);
-    expect(await aliceLaptop.safetyNumber('bob')).toBe(fromAlice);
+  it('gives both sides the same 60-digit safety number over the devices both have seen, revoked ones included', async () => {
+    const bea = await device(server, 'bea');
+    await bea.register();
+    const first = await aliceLaptop.safetyNumber('bea');
+    expect(first).toMatch(/^\d{60}$/);
+    expect(await bea.safetyNumber('alice')).toBe(first);
+
+    const beaWatch = await device(server, 'bea', { deviceName: 'watch' });
+    const watchCard = await beaWatch.register();
+    const withWatch = await aliceLaptop.safetyNumber('bea');
+    expect(withWatch).not.toBe(first);
+    expect(await bea.safetyNumber('alice')).toBe(withWatch);
+
+    // A revoked device stays in the history both sides saw: the number does not go back.
+    await beaWatch.revokeDevice(watchCard.id);
+    const afterRevoke = await aliceLaptop.safetyNumber('bea');
+    expect(afterRevoke).toBe(withWatch);
+    expect(await bea.safetyNumber('alice')).toBe(afterRevoke);
+
+    // A device that came and went while bea's own client never looked: alice saw it, bea did not, so the numbers differ.
+    const ghost = await device(server, 'bea', { deviceName: 'unseen' });
+    const ghostCard = await ghost.register();
+    await aliceLaptop.safetyNumber('bea');
+    await ghost.revokeDevice(ghostCard.id);
+    expect(await bea.safetyNumber('alice')).not.toBe(await aliceLaptop.safetyNumber('bea'));
   });
 });
 
@@ -243,7 +258,7 @@ describe('key changes under concurrency', () => {
     const erinPhone = await device(server, 'erin', { deviceName: 'phone' });
     const phoneCard = await erinPhone.register();
     await Promise.all(Array.from({ length: 8 }, () => frank.cardsOf('erin')));
-    expect(changes).toEqual([{ identity: 'erin', added: [phoneCard.id], removed: [] }]);
+    expect(changes).toEqual([{ identity: 'erin', added: [phoneCard.id], removed: [], unobserved: [] }]);
     rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -255,7 +255,7 @@ describe('a directory that substitutes cards', () => {
     const { wire } = await implantCard(bob.identity, (card) => countersignCard(card, appKey));
     await conversation.sendMessage('after');
 
-    expect(changes).toEqual([{ identity: bob.identity, added: [wire.id], removed: [] }]);
+    expect(changes).toEqual([{ identity: bob.identity, added: [wire.id], removed: [], unobserved: [] }]);
     expect(rejected).toEqual([]);
     // The card verifies under the pinned AppKey, so it did get a slot: the warning is the defence.
     expect(recipientKeyIds(await newestStoredBody(conversation.sid))).toContain(keyIdOf(wire.id));
@@ -265,7 +265,7 @@ describe('a directory that substitutes cards', () => {
     const bobChanges: KeyChange[] = [];
     bob.on('keyChange', (c) => bobChanges.push(c));
     expect(await bob.safetyNumber(alice.identity)).toBe(safetyAfter);
-    expect(bobChanges).toEqual([{ identity: bob.identity, added: [wire.id], removed: [] }]);
+    expect(bobChanges).toEqual([{ identity: bob.identity, added: [wire.id], removed: [], unobserved: [] }]);
   });
 
   const untrusted: Record<string, { code: string; countersign: (card: SelfSignedCard) => CardWire }> = {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, loadOrCreateKeyFile } from '../../server/config.js';
-import { seedToB64u } from '../../shared/index.js';
+import { seedToB64u, toB64u } from '../../shared/index.js';
 import { TEST_APP_KEY, TEST_ORG_KEY } from '../helpers/app.js';
 
 const dirs: string[] = [];
@@ -195,13 +195,17 @@ describe('npm run keygen', () => {
   it('prints APP_KEY and ORG_KEY lines that loadConfig accepts, fresh each time', async () => {
     const run = () => execFileSync('npx', ['tsx', 'server/keygen.ts'], { encoding: 'utf8' });
     const parse = (out: string) => Object.fromEntries(out.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=', 2) as [string, string]));
-    const first = parse(run());
+    const printed = run();
+    const first = parse(printed);
     const second = parse(run());
     expect(Object.keys(first)).toEqual(['APP_KEY', 'ORG_KEY']);
     expect(first.APP_KEY).not.toBe(second.APP_KEY);
     const config = await loadConfig({ ...PRODUCTION, ...first });
     expect(seedToB64u(config.appKey.seed)).toBe(first.APP_KEY);
     expect(seedToB64u(config.orgKey!.seed)).toBe(first.ORG_KEY);
+    // The pins clients configure: the AppKey and the OrgCard's box key.
+    expect(printed).toContain(`appPublicKeys: ['${toB64u(config.appKey.publicKey)}']`);
+    expect(printed).toContain(`orgPublicKeys: ['${toB64u(config.orgKey!.keys.boxPublicKey)}']`);
   });
 });
 
