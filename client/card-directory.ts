@@ -170,13 +170,28 @@ export class CardDirectory {
     return `known-cards:${this.me}:${identity}`;
   }
 
+  /** Card histories read from the key store, so each message's sender check costs no storage read. */
+  private readonly histories = new Map<string, Promise<CardHistory | null>>();
+
   /** The identity's card history, or null before this client first looked the identity up. */
-  private async history(identity: string): Promise<CardHistory | null> {
-    const text = await this.keyStore.getState(this.historyKey(identity));
-    if (text === null) return null;
-    const parsed = JSON.parse(text) as CardHistory | string[];
-    // Earlier versions kept only the active ids; their sign keys are filled in on the next lookup.
-    return Array.isArray(parsed) ? { active: parsed, seen: {} } : parsed;
+  private history(identity: string): Promise<CardHistory | null> {
+    let history = this.histories.get(identity);
+    if (!history) {
+      history = this.keyStore.getState(this.historyKey(identity)).then((text) => {
+        if (text === null) return null;
+        const parsed = JSON.parse(text) as CardHistory | string[];
+        // Earlier versions kept only the active ids; their sign keys are filled in on the next lookup.
+        return Array.isArray(parsed) ? { active: parsed, seen: {} } : parsed;
+      });
+      this.histories.set(identity, history);
+      history.catch(() => this.histories.delete(identity));
+    }
+    return history;
+  }
+
+  private async remember(identity: string, history: CardHistory): Promise<void> {
+    await this.keyStore.setState(this.historyKey(identity), JSON.stringify(history));
+    this.histories.set(identity, Promise.resolve(history));
   }
 
   private async compareAndRemember(identity: string, cards: readonly VerifiedCard[]): Promise<void> {
@@ -188,7 +203,7 @@ export class CardDirectory {
     const seen = { ...previous?.seen };
     for (const card of cards) seen[card.id] = toB64u(card.signPublicKey);
     if (previous && added.length === 0 && removed.length === 0 && cards.every((c) => previous.seen[c.id] !== undefined)) return;
-    await this.keyStore.setState(this.historyKey(identity), JSON.stringify({ active: ids, seen } satisfies CardHistory));
+    await this.remember(identity, { active: ids, seen });
     // The first sight of an identity is the baseline, not a change.
     if (previous && (added.length > 0 || removed.length > 0)) this.events.keyChange({ identity, added, removed, unobserved: [] });
   }
@@ -199,7 +214,7 @@ export class CardDirectory {
       const previous = await this.history(card.identity);
       if (previous?.seen[card.id] !== undefined) return;
       const history: CardHistory = { active: previous?.active ?? [], seen: { ...previous?.seen, [card.id]: toB64u(card.signPublicKey) } };
-      await this.keyStore.setState(this.historyKey(card.identity), JSON.stringify(history));
+      await this.remember(card.identity, history);
       this.events.keyChange({ identity: card.identity, added: [], removed: [], unobserved: [card.id] });
     });
   }
