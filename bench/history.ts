@@ -19,7 +19,7 @@ import { openStore } from '../server/store/index.js';
 import { ApiPath, type HistoryPostRequest, type HistoryResponse } from '../shared/api.js';
 import { trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
 import { createRewrap, parseEnvelope, sealEnvelope } from '../shared/envelope.js';
-import type { DeviceKeys } from '../shared/keys.js';
+import { asyncDeviceKeys, type DeviceKeys } from '../shared/keys.js';
 import type { BenchServer } from './child.js';
 import { messageBody, newRegistration } from './fixtures.js';
 import { load, requireClean, type AutocannonRequest, type LoadResult } from './load.js';
@@ -160,7 +160,7 @@ export async function benchHistoryPage(server: BenchServer, fixture: HistoryFixt
   const client = new ApiClient(server.appUrl, () => reader.token);
   const keyStore = new MemoryKeyStore();
   const directory = new CardDirectory(client, [fixture.appPublicKey], keyStore, reader.identity, { keyChange() {}, cardRejected() {} });
-  const crypto = new MessageCrypto(reader.identity, reader.keys, reader.card, directory, new ReplayMemory(keyStore, reader.identity));
+  const crypto = new MessageCrypto(reader.identity, asyncDeviceKeys(reader.keys), reader.card, directory, new ReplayMemory(keyStore, reader.identity));
   const rewraps = new HistoryRewraps(client, () => reader.card.id, (parsed) => !crypto.hasSlot(parsed));
   crypto.rewraps = rewraps;
 

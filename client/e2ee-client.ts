@@ -3,11 +3,11 @@
  * directory, and wraps a conversations client (the real @twilio/conversations Client, or the
  * local relay client) so that app code keeps calling sendMessage and reading message.body.
  */
-import { cardIdOf, createCardRequest, trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
+import { cardIdOf, createCardRequestAsync, trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
 import { parseEnvelope, type ParsedEnvelope } from '../shared/envelope.js';
 import { fromB64u, toHex } from '../shared/encoding.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
-import { deviceKeysFromSecrets, generateDeviceKeys, type DeviceKeys } from '../shared/keys.js';
+import type { AsyncDeviceKeys } from '../shared/keys.js';
 import { safetyNumber } from '../shared/safety-number.js';
 import { randomBytes, ready } from '../shared/sodium.js';
 import { ApiClient, type AuthTokenSource, type FetchLike } from './api-client.js';
@@ -15,12 +15,13 @@ import { CardDirectory, DEFAULT_CARD_CACHE_TTL_MS, type KeyChange, type Rejected
 import type { BaseClient, BaseConversation, BaseMessage } from './conversations.js';
 import { Emitter } from './emitter.js';
 import { IndexedDbKeyStore } from './indexeddb-key-store.js';
-import type { DeviceRecord, KeyStore } from './key-store.js';
+import type { KeyStore, StoredDevice } from './key-store.js';
 import { LocalConversationsClient, type LocalConnectOptions } from './local/relay-client.js';
 import { HistoryOutbox, HistoryRewraps, orgWrapFor, type BackupFailure, type BackupMode } from './history.js';
 import { MessageCrypto } from './message-crypto.js';
 import { checkOrgPins, OrgKeyTrust, type OrganizationKeyInfo, type OrgKeyChange } from './org-key.js';
 import { ReplayMemory } from './replay-memory.js';
+import { deviceKeysOf, newDeviceKeys } from './webcrypto-device-keys.js';
 import { E2EEConversationsClient, type WrapperHooks } from './wrapper.js';
 
 export interface E2EEClientOptions {
@@ -101,7 +102,7 @@ async function findSentMessage(conversation: BaseConversation, index: number): P
 }
 
 export class E2EEClient extends Emitter<E2EEClientEventMap> {
-  private device: { record: DeviceRecord; keys: DeviceKeys; card: VerifiedCard } | null = null;
+  private device: { record: StoredDevice; keys: AsyncDeviceKeys; card: VerifiedCard } | null = null;
   private readonly directory: CardDirectory;
   /** Backups waiting for the history service; persisted in the key store. */
   readonly outbox: HistoryOutbox;
@@ -170,7 +171,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
         else if (!isE2EEError(err, ErrorCode.NETWORK_ERROR)) throw err;
       }
     }
-    record ??= this.newDevice();
+    record ??= await this.newDevice();
     if (!record.card) {
       try {
         record.card = await this.registerKeys(record);
@@ -178,11 +179,11 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
         // The keys were registered before but the answer was lost (or they are otherwise taken):
         // every card needs fresh keys, so this device starts over with new ones.
         if (!(isE2EEError(err, ErrorCode.SERVER_ERROR) && err.details?.serverCode === 'KEY_IN_USE')) throw err;
-        record = this.newDevice();
+        record = await this.newDevice();
         record.card = await this.registerKeys(record);
       }
     }
-    const keys = deviceKeysFromSecrets(record.signSeed, record.boxSecretKey);
+    const keys = deviceKeysOf(record);
     const card = verifyCard(record.card, { trustedAppKeys: trusted, identity: this.identity });
     await this.keyStore.saveDevice(record);
     this.device = { record, keys, card };
@@ -190,22 +191,19 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     return card.wire;
   }
 
-  private newDevice(): DeviceRecord {
-    const keys = generateDeviceKeys();
+  private async newDevice(): Promise<StoredDevice> {
     return {
       identity: this.identity,
       deviceId: toHex(randomBytes(12)),
       deviceName: this.options.deviceName ?? '',
-      signSeed: keys.signSeed,
-      boxSecretKey: keys.boxSecretKey,
+      ...(await newDeviceKeys(this.keyStore)),
       card: null,
     };
   }
 
   /** Saves the keys (first: a card without its keys would be useless), then registers their card. */
-  private async registerKeys(record: DeviceRecord): Promise<CardWire> {
-    const keys = deviceKeysFromSecrets(record.signSeed, record.boxSecretKey);
-    const request = createCardRequest(keys, { identity: this.identity, deviceId: record.deviceId, deviceName: record.deviceName });
+  private async registerKeys(record: StoredDevice): Promise<CardWire> {
+    const request = await createCardRequestAsync(deviceKeysOf(record), { identity: this.identity, deviceId: record.deviceId, deviceName: record.deviceName });
     await this.keyStore.saveDevice(record);
     try {
       return await this.api.registerCard(request);
@@ -216,7 +214,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     }
   }
 
-  private requireDevice(): { keys: DeviceKeys; card: VerifiedCard } {
+  private requireDevice(): { keys: AsyncDeviceKeys; card: VerifiedCard } {
     if (!this.device) throw new E2EEError(ErrorCode.DEVICE_NOT_REGISTERED, 'call register() before connect() or wrap()');
     return this.device;
   }

@@ -5,8 +5,9 @@
 import type { CardWire } from '../shared/card.js';
 import { fromB64uExact, toB64u } from '../shared/encoding.js';
 import { E2EEError, ErrorCode } from '../shared/errors.js';
+import type { WebCryptoDeviceKeys } from './webcrypto-device-keys.js';
 
-/** One device of one identity. */
+/** One device of one identity, its private keys as raw bytes. */
 export interface DeviceRecord {
   identity: string;
   deviceId: string;
@@ -19,9 +20,21 @@ export interface DeviceRecord {
   card: CardWire | null;
 }
 
+/** One device whose private keys are non-extractable WebCrypto keys (IndexedDbKeyStore, where the browser supports them). */
+export interface WebCryptoDeviceRecord extends Omit<DeviceRecord, 'signSeed' | 'boxSecretKey'> {
+  webCryptoKeys: WebCryptoDeviceKeys;
+}
+
+export type StoredDevice = DeviceRecord | WebCryptoDeviceRecord;
+
 export interface KeyStore {
-  loadDevice(identity: string): Promise<DeviceRecord | null>;
-  saveDevice(record: DeviceRecord): Promise<void>;
+  loadDevice(identity: string): Promise<StoredDevice | null>;
+  saveDevice(record: StoredDevice): Promise<void>;
+  /**
+   * Makes a new device's keys as non-extractable WebCrypto keys, when this store keeps them so
+   * and the platform supports it (null otherwise). Stores without it get raw keys.
+   */
+  generateWebCryptoKeys?(): Promise<WebCryptoDeviceKeys | null>;
   deleteDevice(identity: string): Promise<void>;
   /** Small non-secret state (cards seen per identity, the history outbox), by key; null deletes. */
   getState(key: string): Promise<string | null>;

@@ -6,9 +6,9 @@
 import type { VerifiedCard } from '../shared/card.js';
 import { KEY_ID_BYTES, MAX_SENT_AT_SKEW_MS, RECIPIENTS_OFFSET, RECIPIENT_SLOT_BYTES } from '../shared/constants.js';
 import { equalBytes, fromHex } from '../shared/encoding.js';
-import { openEnvelope, parseEnvelope, looksLikeEnvelope, sealEnvelope, type ParsedEnvelope, type SealedEnvelope } from '../shared/envelope.js';
+import { openEnvelopeAsync, parseEnvelope, looksLikeEnvelope, sealEnvelopeAsync, type ParsedEnvelope, type SealedEnvelope } from '../shared/envelope.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
-import type { DeviceKeys } from '../shared/keys.js';
+import type { AsyncDeviceKeys } from '../shared/keys.js';
 import type { CardDirectory } from './card-directory.js';
 import type { BaseConversation, BaseMessage } from './conversations.js';
 import type { ReplayMemory } from './replay-memory.js';
@@ -44,7 +44,7 @@ export class MessageCrypto {
 
   constructor(
     readonly identity: string,
-    private readonly keys: DeviceKeys,
+    private readonly keys: AsyncDeviceKeys,
     readonly card: VerifiedCard,
     private readonly directory: CardDirectory,
     /** Which messages were shown (persisted): decides replays and rollbacks. */
@@ -76,7 +76,7 @@ export class MessageCrypto {
       throw new E2EEError(ErrorCode.DEVICE_NOT_REGISTERED, "this device's card is no longer active (revoked?): register again");
     }
     const recipients = [...cards.values()].flat();
-    return sealEnvelope({ sender: { cardId: this.card.id, signSecretKey: this.keys.signSecretKey }, recipients, conversationSid: conversation.sid, body });
+    return sealEnvelopeAsync({ sender: { cardId: this.card.id, keys: this.keys }, recipients, conversationSid: conversation.sid, body });
   }
 
   /** True when the envelope has a slot addressed to this device. */
@@ -113,8 +113,8 @@ export class MessageCrypto {
         rewrap = found;
       }
       const sentAt = (message.dateUpdated ?? message.dateCreated)?.getTime();
-      const opened = openEnvelope(parsed, {
-        recipient: { cardId: this.card.id, boxSecretKey: this.keys.boxSecretKey, boxPublicKey: this.keys.boxPublicKey },
+      const opened = await openEnvelopeAsync(parsed, {
+        recipient: { cardId: this.card.id, keys: this.keys },
         rewrap,
         senderCard,
         conversationSid,

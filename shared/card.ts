@@ -17,7 +17,7 @@ import {
 import { concatBytes, fromB64u, fromB64uExact, fromHex, fromUtf8, toB64u, toHex, utf8 } from './encoding.js';
 import { E2EEError, ErrorCode } from './errors.js';
 import { parseFlatObject } from './json.js';
-import { appKeyIdOf, type AppKey, type DeviceKeys } from './keys.js';
+import { appKeyIdOf, type AppKey, type AsyncDeviceKeys, type DeviceKeys } from './keys.js';
 import { blake2b256, sign, verify } from './sodium.js';
 
 /** The members of a snapshot. */
@@ -192,6 +192,22 @@ export interface NewCardFields {
  * signature over them, ready for POST /v1/cards.
  */
 export function createCardRequest(keys: DeviceKeys, fields: NewCardFields): CardRequest {
+  const snapshotBytes = newSnapshot(keys, fields);
+  return cardRequest(snapshotBytes, sign(concatBytes(CARD_SELF_LABEL, snapshotBytes), keys.signSecretKey));
+}
+
+/** createCardRequest for keys behind AsyncDeviceKeys (e.g. non-extractable WebCrypto keys). */
+export async function createCardRequestAsync(keys: AsyncDeviceKeys, fields: NewCardFields): Promise<CardRequest> {
+  const snapshotBytes = newSnapshot(keys, fields);
+  return cardRequest(snapshotBytes, await keys.sign(concatBytes(CARD_SELF_LABEL, snapshotBytes)));
+}
+
+function cardRequest(snapshotBytes: Uint8Array, selfSignature: Uint8Array): CardRequest {
+  return { snapshot: toB64u(snapshotBytes), selfSignature: toB64u(selfSignature) };
+}
+
+/** The snapshot bytes of a new card, checked as the server will check them before anything leaves the device. */
+function newSnapshot(keys: { signPublicKey: Uint8Array; boxPublicKey: Uint8Array }, fields: NewCardFields): Uint8Array {
   const snapshot: CardSnapshot = {
     v: CARD_VERSION,
     identity: fields.identity,
@@ -203,9 +219,8 @@ export function createCardRequest(keys: DeviceKeys, fields: NewCardFields): Card
   };
   if (fields.previousCardId !== undefined) snapshot.previousCardId = fields.previousCardId;
   const snapshotBytes = utf8(JSON.stringify(snapshot));
-  parseSnapshot(snapshotBytes); // the same checks the server applies, before anything leaves the device
-  const selfSignature = sign(concatBytes(CARD_SELF_LABEL, snapshotBytes), keys.signSecretKey);
-  return { snapshot: toB64u(snapshotBytes), selfSignature: toB64u(selfSignature) };
+  parseSnapshot(snapshotBytes);
+  return snapshotBytes;
 }
 
 /** Parses a registration request and verifies its self-signature (the server's first step). */

@@ -27,6 +27,7 @@ import {
 import { checkBytes, concatBytes, equalBytes, fromB64u, fromHex, fromUtf8, toB64u, toHex, utf8 } from './encoding.js';
 import { E2EEError, ErrorCode } from './errors.js';
 import { parseFlatObject } from './json.js';
+import type { AsyncDeviceKeys } from './keys.js';
 import { blake2b256, chachaOpen, chachaSeal, randomBytes, sign, verify, x25519, x25519Base, xchachaOpen, xchachaSeal } from './sodium.js';
 
 /** The signed content of a message. */
@@ -49,6 +50,12 @@ export interface EnvelopeRecipient {
 export interface EnvelopeSender {
   cardId: string;
   signSecretKey: Uint8Array;
+}
+
+/** A sending device whose sign key is behind AsyncDeviceKeys (e.g. a non-extractable WebCrypto key). */
+export interface AsyncEnvelopeSender {
+  cardId: string;
+  keys: Pick<AsyncDeviceKeys, 'sign'>;
 }
 
 /** Fixed randomness, for reproducible test vectors only. */
@@ -74,6 +81,10 @@ export interface SealInput {
    * longer texts unless given the same limit.
    */
   maxTextChars?: number;
+}
+
+export interface AsyncSealInput extends Omit<SealInput, 'sender'> {
+  sender: AsyncEnvelopeSender;
 }
 
 export interface SealedEnvelope {
@@ -140,6 +151,30 @@ function dedupeRecipients(recipients: readonly EnvelopeRecipient[]): EnvelopeRec
  * any key work, an envelope whose text form would exceed Twilio's 32 KB body limit.
  */
 export function sealEnvelope(input: SealInput): SealedEnvelope {
+  const unsigned = sealUnsigned(input);
+  return finishSeal(unsigned, sign(unsigned.signedMessage, input.sender.signSecretKey));
+}
+
+/** sealEnvelope for a sender whose sign key is behind AsyncDeviceKeys: the same envelope, signed asynchronously. */
+export async function sealEnvelopeAsync(input: AsyncSealInput): Promise<SealedEnvelope> {
+  const unsigned = sealUnsigned(input);
+  return finishSeal(unsigned, await input.sender.keys.sign(unsigned.signedMessage));
+}
+
+/** An envelope with its header and recipient slots made; the sender's signature and the body are still to come. */
+interface UnsignedEnvelope {
+  binary: Uint8Array;
+  headerEnd: number;
+  cek: Uint8Array;
+  nonce: Uint8Array;
+  payload: EnvelopePayload;
+  payloadBytes: Uint8Array;
+  /** What the sender signs: label || BLAKE2b-256(header) || payload. */
+  signedMessage: Uint8Array;
+  recipientCount: number;
+}
+
+function sealUnsigned(input: Omit<SealInput, 'sender'> & { sender: { cardId: string } }): UnsignedEnvelope {
   const { sender, conversationSid, body } = input;
   if (typeof conversationSid !== 'string' || conversationSid.length === 0) {
     throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"conversationSid" expected a non-empty string');
@@ -214,7 +249,13 @@ export function sealEnvelope(input: SealInput): SealedEnvelope {
   }
 
   const headerEnd = slot;
-  const signature = sign(concatBytes(MESSAGE_LABEL, blake2b256(binary.subarray(0, headerEnd)), payloadBytes), sender.signSecretKey);
+  const signedMessage = concatBytes(MESSAGE_LABEL, blake2b256(binary.subarray(0, headerEnd)), payloadBytes);
+  return { binary, headerEnd, cek, nonce, payload, payloadBytes, signedMessage, recipientCount: n };
+}
+
+function finishSeal(unsigned: UnsignedEnvelope, signature: Uint8Array): SealedEnvelope {
+  const { binary, headerEnd, cek, nonce, payload, payloadBytes } = unsigned;
+  checkBytes(signature, SIGNATURE_BYTES, 'signature');
   const plaintext = new Uint8Array(paddedLength(payloadBytes.length));
   plaintext.set(signature, 0);
   plaintext.set(payloadBytes, SIGNATURE_BYTES);
@@ -222,7 +263,7 @@ export function sealEnvelope(input: SealInput): SealedEnvelope {
   const adEnd = headerEnd + ENVELOPE_NONCE_BYTES;
   binary.set(xchachaSeal(cek, nonce, plaintext, binary.subarray(0, adEnd)), adEnd);
 
-  return { text: ENVELOPE_PREFIX + toB64u(binary), binary, cek, payload, recipientCount: n };
+  return { text: ENVELOPE_PREFIX + toB64u(binary), binary, cek, payload, recipientCount: unsigned.recipientCount };
 }
 
 /** An envelope whose layout parsed; nothing is decrypted or verified yet. */
@@ -300,28 +341,42 @@ export interface EnvelopeOpener {
   boxPublicKey: Uint8Array;
 }
 
+/** A recipient device whose box key is behind AsyncDeviceKeys (e.g. a non-extractable WebCrypto key). */
+export interface AsyncEnvelopeOpener {
+  cardId: string;
+  keys: Pick<AsyncDeviceKeys, 'boxPublicKey' | 'agree'>;
+}
+
 /** Finds this device's slot(s) by key id and unwraps the CEK. */
 export function unwrapContentKey(parsed: ParsedEnvelope, me: EnvelopeOpener): Uint8Array {
-  const keyId = fromHex(me.cardId.slice(0, 2 * KEY_ID_BYTES), 'cardId');
-  let matched = false;
-  let kek: Uint8Array | undefined;
+  const slots = slotsFor(parsed, me.cardId);
+  return openSlots(parsed, slots, deriveKek(WRAP_LABEL, parsed.ephemeralPublicKey, me.boxPublicKey, x25519(me.boxSecretKey, parsed.ephemeralPublicKey), null));
+}
+
+/** The offsets of the slots named with this card's key id; ENVELOPE_NOT_FOR_ME when there are none. */
+function slotsFor(parsed: ParsedEnvelope, cardId: string): number[] {
+  const keyId = fromHex(cardId.slice(0, 2 * KEY_ID_BYTES), 'cardId');
+  const slots: number[] = [];
   for (let i = 0, o = RECIPIENTS_OFFSET; i < parsed.recipientCount; i++, o += RECIPIENT_SLOT_BYTES) {
-    if (!equalBytes(parsed.binary.subarray(o, o + KEY_ID_BYTES), keyId)) continue;
-    matched = true;
-    // Key ids are 8 bytes, so two cards may share one: try every matching slot.
-    kek ??= deriveKek(WRAP_LABEL, parsed.ephemeralPublicKey, me, null);
-    if (!kek) break;
-    const cek = chachaOpen(kek, ZERO_NONCE_12, parsed.binary.subarray(o + KEY_ID_BYTES, o + RECIPIENT_SLOT_BYTES), null);
+    if (equalBytes(parsed.binary.subarray(o, o + KEY_ID_BYTES), keyId)) slots.push(o);
+  }
+  if (slots.length === 0) throw new E2EEError(ErrorCode.ENVELOPE_NOT_FOR_ME, 'this envelope has no slot for this device');
+  return slots;
+}
+
+/** Key ids are 8 bytes, so two cards may share one: tries every matching slot. */
+function openSlots(parsed: ParsedEnvelope, slots: readonly number[], kek: Uint8Array | undefined): Uint8Array {
+  for (const o of slots) {
+    const cek = kek && chachaOpen(kek, ZERO_NONCE_12, parsed.binary.subarray(o + KEY_ID_BYTES, o + RECIPIENT_SLOT_BYTES), null);
     if (cek) return cek;
   }
-  if (!matched) throw new E2EEError(ErrorCode.ENVELOPE_NOT_FOR_ME, 'this envelope has no slot for this device');
   throw new E2EEError(ErrorCode.ENVELOPE_DECRYPT_FAILED, 'the content key for this device does not decrypt');
 }
 
-function deriveKek(label: Uint8Array, ephemeralPublic: Uint8Array, me: { boxSecretKey: Uint8Array; boxPublicKey: Uint8Array }, context: Uint8Array | null): Uint8Array | undefined {
-  const shared = x25519(me.boxSecretKey, ephemeralPublic);
+/** KEK = BLAKE2b-256(label || E || R [|| context], key = X25519 result); undefined when that result was all zero. */
+function deriveKek(label: Uint8Array, ephemeralPublic: Uint8Array, boxPublicKey: Uint8Array, shared: Uint8Array | null, context: Uint8Array | null): Uint8Array | undefined {
   if (!shared) return undefined;
-  const parts = [label, ephemeralPublic, me.boxPublicKey];
+  const parts = [label, ephemeralPublic, boxPublicKey];
   if (context) parts.push(context);
   return blake2b256(concatBytes(...parts), shared);
 }
@@ -444,6 +499,32 @@ export interface OpenOptions extends VerifyContext {
 export function openEnvelope(input: string | Uint8Array | ParsedEnvelope, options: OpenOptions): OpenedEnvelope {
   const parsed = isParsed(input) ? input : parseEnvelope(input);
   const cek = options.rewrap !== undefined ? openRewrap(options.rewrap, parsed, options.recipient) : unwrapContentKey(parsed, options.recipient);
+  return decryptAndVerify(parsed, cek, options);
+}
+
+export interface AsyncOpenOptions extends VerifyContext {
+  recipient: AsyncEnvelopeOpener;
+  /** Open through this rewrap (history sync) instead of the recipient's own slot. */
+  rewrap?: string;
+}
+
+/** openEnvelope for a recipient whose box key is behind AsyncDeviceKeys: the same checks and errors. */
+export async function openEnvelopeAsync(input: string | Uint8Array | ParsedEnvelope, options: AsyncOpenOptions): Promise<OpenedEnvelope> {
+  const parsed = isParsed(input) ? input : parseEnvelope(input);
+  const { cardId, keys } = options.recipient;
+  let cek: Uint8Array;
+  if (options.rewrap !== undefined) {
+    const rewrap = parseRewrap(options.rewrap);
+    const ephemeralPublic = rewrap.subarray(0, KEY_BYTES);
+    cek = unwrapRewrap(rewrap, deriveKek(REWRAP_LABEL, ephemeralPublic, keys.boxPublicKey, await keys.agree(ephemeralPublic), blake2b256(parsed.binary)));
+  } else {
+    const slots = slotsFor(parsed, cardId);
+    cek = openSlots(parsed, slots, deriveKek(WRAP_LABEL, parsed.ephemeralPublicKey, keys.boxPublicKey, await keys.agree(parsed.ephemeralPublicKey), null));
+  }
+  return decryptAndVerify(parsed, cek, options);
+}
+
+function decryptAndVerify(parsed: ParsedEnvelope, cek: Uint8Array, options: VerifyContext): OpenedEnvelope {
   const decrypted = decryptWithContentKey(parsed, cek);
   verifyDecrypted(parsed, decrypted, options);
   return { parsed, payload: decrypted.payload, cek };
@@ -487,6 +568,13 @@ export function createRewrapper(recipientBoxPublicKey: Uint8Array, ephemeralSecr
 
 /** Opens a rewrap addressed to this box key pair, giving the CEK (not yet checked against the commitment). */
 export function openRewrap(rewrap: string, envelope: ParsedEnvelope, me: { boxSecretKey: Uint8Array; boxPublicKey: Uint8Array }): Uint8Array {
+  const bytes = parseRewrap(rewrap);
+  const ephemeralPublic = bytes.subarray(0, KEY_BYTES);
+  return unwrapRewrap(bytes, deriveKek(REWRAP_LABEL, ephemeralPublic, me.boxPublicKey, x25519(me.boxSecretKey, ephemeralPublic), blake2b256(envelope.binary)));
+}
+
+/** A rewrap's bytes: E' (32) || wrapped CEK (48). */
+function parseRewrap(rewrap: string): Uint8Array {
   let bytes: Uint8Array;
   try {
     bytes = fromB64u(rewrap, 'rewrap');
@@ -494,7 +582,10 @@ export function openRewrap(rewrap: string, envelope: ParsedEnvelope, me: { boxSe
     throw new E2EEError(ErrorCode.REWRAP_MALFORMED, 'rewrap is not canonical base64url');
   }
   if (bytes.length !== REWRAP_BYTES) throw new E2EEError(ErrorCode.REWRAP_MALFORMED, `rewrap must be ${REWRAP_BYTES} bytes, got ${bytes.length}`);
-  const kek = deriveKek(REWRAP_LABEL, bytes.subarray(0, KEY_BYTES), me, blake2b256(envelope.binary));
+  return bytes;
+}
+
+function unwrapRewrap(bytes: Uint8Array, kek: Uint8Array | undefined): Uint8Array {
   const cek = kek && chachaOpen(kek, ZERO_NONCE_12, bytes.subarray(KEY_BYTES), null);
   if (!cek) throw new E2EEError(ErrorCode.ENVELOPE_DECRYPT_FAILED, 'the rewrap does not decrypt for this key');
   return cek;

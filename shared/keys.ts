@@ -4,7 +4,7 @@
  */
 import { APP_KEY_ID_BYTES, KEY_BYTES, ORG_BOX_LABEL, ORG_SIGN_LABEL } from './constants.js';
 import { checkBytes, fromB64uExact, toB64u, toHex } from './encoding.js';
-import { blake2b256, randomBytes, signKeyPairFromSeed, x25519Base } from './sodium.js';
+import { blake2b256, randomBytes, sign, signKeyPairFromSeed, x25519, x25519Base } from './sodium.js';
 
 /** The private keys of one device. Never leaves the device. */
 export interface DeviceKeys {
@@ -29,6 +29,30 @@ export function deviceKeysFromSecrets(signSeed: Uint8Array, boxSecretKey: Uint8A
     signSecretKey: sign.secretKey,
     boxSecretKey: boxSecretKey.slice(),
     boxPublicKey: x25519Base(boxSecretKey),
+  };
+}
+
+/**
+ * A device's private keys behind the two operations the protocol needs from them, async so that
+ * the keys may live where the bytes cannot be read (non-extractable WebCrypto keys in a browser,
+ * client/webcrypto-device-keys.ts) as well as in memory (`asyncDeviceKeys`).
+ */
+export interface AsyncDeviceKeys {
+  signPublicKey: Uint8Array;
+  boxPublicKey: Uint8Array;
+  /** Ed25519 signature (64 bytes) with the device sign key. */
+  sign(message: Uint8Array): Promise<Uint8Array>;
+  /** X25519(device box secret, publicKey); null when the result is all zero (low-order key). */
+  agree(publicKey: Uint8Array): Promise<Uint8Array | null>;
+}
+
+/** Raw device keys behind the async interface (libsodium, or the installed backend). */
+export function asyncDeviceKeys(keys: DeviceKeys): AsyncDeviceKeys {
+  return {
+    signPublicKey: keys.signPublicKey,
+    boxPublicKey: keys.boxPublicKey,
+    sign: async (message) => sign(message, keys.signSecretKey),
+    agree: async (publicKey) => x25519(keys.boxSecretKey, publicKey),
   };
 }
 
