@@ -49,15 +49,18 @@ export interface DemoServer {
   close(): Promise<void>;
 }
 
-/** Builds the demo if it is missing or stale, then serves it with the API, like `npm start`. */
-export async function startDemoServer(): Promise<DemoServer> {
+/**
+ * Builds the demo if it is missing or stale, then serves it with the API, like `npm start`; or
+ * serves another built page (`distDir`, e.g. test/browser/page.ts) in its place.
+ */
+export async function startDemoServer(distDir?: string): Promise<DemoServer> {
   const root = demoRoot();
   if (!root) throw new Error('client/demo not found');
-  await buildDemo(root);
+  if (!distDir) await buildDemo(root);
   const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-browser-'));
   const config = await loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
   const store = await openStore({ dataDir });
-  const app = await buildApp({ config, store, demo: { distDir: join(root, 'dist') } });
+  const app = await buildApp({ config, store, demo: { distDir: distDir ?? join(root, 'dist') } });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };
   return {
