@@ -1,5 +1,6 @@
 /** The results file's shape, the targets of issue #7, and the table printed after a run. */
 import { round } from './stats.js';
+import type { BrowserOutcome } from './browser.js';
 import type { DecryptResult, EncryptResult, PrimitiveTimes } from './crypto.js';
 import type { HistoryPageResult, HistoryRewrapResult } from './history.js';
 import type { LoadResult } from './load.js';
@@ -42,6 +43,8 @@ export interface Results {
   /** The same client-side figures with the node:crypto backend the server uses (Node clients may install it too). */
   nodeCrypto: Omit<ClientResults, 'backend' | 'primitivesUs'>;
   primitivesUs: Record<string, PrimitiveTimes>;
+  /** In Chromium: device keys as non-extractable WebCrypto keys beside raw keys on libsodium. */
+  browser: BrowserOutcome;
   targets: Target[];
 }
 
@@ -95,6 +98,26 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): Target[] {
   return out;
 }
 
+/** The Chromium figures: WebCrypto device keys beside libsodium (median ms, interquartile range). */
+export function browserTable(b: BrowserOutcome): string[] {
+  if ('skipped' in b) return [`Chromium: not measured (${b.skipped})`];
+  const cell = (f: { ms: number; iqr: [number, number] }) => `${f.ms} (${f.iqr[0]}..${f.iqr[1]})`;
+  const p = b.primitives100;
+  return [
+    `In Chromium ${b.chromium} (median ms, IQR): device keys as non-extractable WebCrypto keys beside raw keys on libsodium`,
+    table(
+      ['operation', 'libsodium', 'WebCrypto', 'WebCrypto, 100 at once'],
+      [
+        ['seal 1 KiB for 100 devices (WebCrypto: the signature)', cell(b.seal100.libsodium), cell(b.seal100.webCryptoKeys), null],
+        ['open one device of a 100-device envelope (WebCrypto: the X25519)', cell(b.open100.libsodium), cell(b.open100.webCryptoKeys), null],
+        ['100 x X25519 (WebCrypto: import the public key + deriveBits)', cell(p.x25519.libsodium), cell(p.x25519.webCrypto), cell(p.x25519.webCryptoParallel)],
+        ['100 x Ed25519 sign', cell(p.sign.libsodium), cell(p.sign.webCrypto), null],
+      ],
+    ),
+    'Sealing wraps for the recipients with an ephemeral key on libsodium in both columns; only the sender signature uses the device key.',
+  ];
+}
+
 function table(header: string[], rows: (string | number | null)[][]): string {
   const cells = [header, ...rows.map((row) => row.map((c) => (c === null ? '-' : String(c))))];
   const widths = header.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
@@ -132,6 +155,8 @@ export function renderTables(r: Results): string {
       ],
     ),
   );
+  out.push('');
+  out.push(...browserTable(r.browser));
   out.push('');
   const s = r.server;
   const d = s.details;

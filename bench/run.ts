@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { nodeCryptoBackend } from '../server/crypto-backend.js';
 import { maxRecipientsForBody } from '../shared/envelope.js';
 import { ready, setBackend, type CryptoBackend } from '../shared/sodium.js';
+import { benchBrowser } from './browser.js';
 import { startBenchServer, type BenchServer } from './child.js';
 import { benchDecrypt, benchEncrypt, benchPrimitives, MESSAGE_BYTES, RECIPIENT_COUNTS, type Plan } from './crypto.js';
 import { localDevice, type BenchDevice } from './fixtures.js';
@@ -36,6 +37,7 @@ const METHOD = {
   latency: 'autocannon records latency in whole milliseconds: 0 means under 1 ms',
   store: 'SQLite registerCard alone, on disk in the temporary directory (WAL, synchronous=FULL) and in memory, alternating batches of 100',
   historyRewrap: 'GET /v1/history pages of 500 for a reader whose card needs a rewrap of every message; rewraps/s = pages/s x 500',
+  browser: "Debian's Chromium (headless, playwright-core) loading the client library bundled by Vite (test/browser/page); performance.now in the page (0.1 ms resolution: opens timed 10 at a time, primitives 100 at a time); libsodium and WebCrypto runs interleaved; 100 recipient devices, 1 KiB message",
 } as const;
 
 function parseArgs(argv: string[]): { quick: boolean; out: string } {
@@ -97,6 +99,8 @@ async function main(): Promise<void> {
 
   const sodium = await clientSide(null, sender, devices, plan);
   const node = await clientSide(nodeCryptoBackend, sender, devices, plan);
+  step('Chromium: seal for 100 devices and open one, WebCrypto device keys beside libsodium');
+  const browser = await benchBrowser(quick);
 
   let server: BenchServer | undefined;
   try {
@@ -169,6 +173,7 @@ async function main(): Promise<void> {
       },
       nodeCrypto: { encrypt: node.encrypt, decrypt: node.decrypt, historyPage: nodePage },
       primitivesUs: { libsodium: sodium.primitivesUs, 'node:crypto': node.primitivesUs },
+      browser,
     };
     const results: Results = { ...partial, targets: evaluateTargets(partial) };
     writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);

@@ -6,6 +6,7 @@
 import { E2EEClient, IndexedDbKeyStore, type E2EEConversationsClient } from '../../../client/index.js';
 import * as deviceKeys from '../../../client/webcrypto-device-keys.js';
 import * as shared from '../../../shared/index.js';
+import * as sodium from '../../../shared/sodium.js';
 
 interface Received {
   conversationSid: string;
@@ -116,6 +117,6 @@ async function signWithStoredKey(database: string, identity: string, message: st
 }
 
 Object.assign(globalThis, {
-  e2eeTest: { start, send, received, inspectDatabase, dropScheme, signWithStoredKey, shared, deviceKeys },
+  e2eeTest: { start, send, received, inspectDatabase, dropScheme, signWithStoredKey, shared, sodium, deviceKeys },
 });
 document.body.dataset.ready = 'true';
