@@ -6,7 +6,8 @@ export { DEFAULT_CARD_CACHE_TTL_MS, type KeyChange, type RejectedCard } from './
 export type { OrganizationKeyInfo, OrgKeyChange } from './org-key.js';
 export { REPLAY_WINDOW_MESSAGES } from './replay-memory.js';
 export { HistoryOutbox, type BackupMode, type BackupFailure } from './history.js';
-export { MemoryKeyStore, type KeyStore, type DeviceRecord } from './key-store.js';
+export { MemoryKeyStore, type KeyStore, type DeviceRecord, type StoredDevice, type WebCryptoDeviceRecord } from './key-store.js';
+export type { WebCryptoDeviceKeys } from './webcrypto-device-keys.js';
 export { FileKeyStore } from './file-key-store.js';
 export { IndexedDbKeyStore, type IndexedDbKeyStoreOptions } from './indexeddb-key-store.js';
 export { LocalConversationsClient, LocalConversation, LocalMessage, LocalParticipant, RelayRequestError } from './local/relay-client.js';
