@@ -29,6 +29,9 @@ import { DEMO_SESSION_SECRET_LABEL, deriveAppSecret } from './secrets.js';
 export const JWT_ALGORITHMS = ['HS256', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 
+export const NEW_DEVICE_POLICIES = ['approval', 'open'] as const;
+export type NewDevicePolicy = (typeof NEW_DEVICE_POLICIES)[number];
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -95,6 +98,12 @@ export interface Config {
   /** Request body limit in bytes. */
   bodyLimit: number;
   rateLimit: RateLimitConfig;
+  /**
+   * Who may add a device to an identity that already has one: 'approval' (an existing device
+   * signs a device proof, or approves the pending request) or 'open' (any valid app token for the
+   * identity; contacts see a key change). Default 'open' in demo mode, else 'approval'.
+   */
+  newDevicePolicy: NewDevicePolicy;
   logLevel: LogLevel;
   /** Fastify's trustProxy (standalone server only): true, or the proxies' addresses/CIDRs. */
   trustProxy: boolean | string;
@@ -214,6 +223,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
       cardRegistration: r.int('RATE_LIMIT_CARD_REGISTRATION', 60, 0, 1_000_000),
       lookup: r.int('RATE_LIMIT_LOOKUP', 1200, 0, 1_000_000),
     },
+    newDevicePolicy: r.oneOf('NEW_DEVICE_POLICY', NEW_DEVICE_POLICIES, demoMode ? 'open' : 'approval'),
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     trustProxy: loadTrustProxy(r),
   };

@@ -26,6 +26,7 @@ import { rateLimitError } from './rate-limits.js';
 import { isStorableText } from './schemas.js';
 import { relayTokenSecret } from './relay-token.js';
 import cardRoutes from './routes/cards.js';
+import deviceRequestRoutes from './routes/device-requests.js';
 import healthRoutes from './routes/health.js';
 import keyRoutes from './routes/keys.js';
 import sessionRoutes from './routes/sessions.js';
@@ -71,7 +72,7 @@ declare module 'fastify' {
  * The route modules, each a plugin registered in the plugin's scope. A new capability is one
  * module in server/routes/ and one line here.
  */
-const ROUTE_MODULES: FastifyPluginAsync[] = [healthRoutes, sessionRoutes, tokenRoutes, cardRoutes, keyRoutes, relayRoutes, historyRoutes, preEventRoutes];
+const ROUTE_MODULES: FastifyPluginAsync[] = [healthRoutes, sessionRoutes, tokenRoutes, cardRoutes, deviceRequestRoutes, keyRoutes, relayRoutes, historyRoutes, preEventRoutes];
 
 const JWT_NAMESPACE = 'e2ee';
 /** Clock skew tolerated on app token `exp`/`nbf`, seconds (identity providers' clocks drift). */
@@ -81,6 +82,7 @@ const JWT_CLOCK_TOLERANCE_SECONDS = 30;
 const STORE_METHODS = [
   'ping', 'close', 'getSetting', 'putSettingIfAbsent',
   'registerCard', 'getCard', 'activeCards', 'revokeCard',
+  'addPendingDevice', 'getPendingDevice', 'pendingDevices', 'takePendingDevice', 'rejectPendingDevice',
   'createConversation', 'getConversation', 'conversationsOf', 'addParticipant', 'removeParticipant', 'participants', 'isParticipant',
   'appendMessage', 'getMessage', 'messages', 'updateMessageBody',
   'putHistory', 'history',

@@ -17,6 +17,11 @@ export const ApiErrorCode = {
   CARD_EXISTS: 'CARD_EXISTS',
   KEY_IN_USE: 'KEY_IN_USE', // sign or box key already registered
   TOO_MANY_CARDS: 'TOO_MANY_CARDS', // identity already has the maximum of active cards
+  DEVICE_PROOF_REQUIRED: 'DEVICE_PROOF_REQUIRED', // 401: the route needs an X-E2EE-Device proof
+  DEVICE_PROOF_INVALID: 'DEVICE_PROOF_INVALID', // 401: malformed header, unknown card or wrong signature
+  DEVICE_PROOF_EXPIRED: 'DEVICE_PROOF_EXPIRED', // 401: the proof's timestamp is too far from the server clock
+  DEVICE_REVOKED: 'DEVICE_REVOKED', // 403: the proof's card is revoked
+  TOO_MANY_PENDING_DEVICES: 'TOO_MANY_PENDING_DEVICES', // 409: the identity has the maximum of pending device requests
   HISTORY_DISABLED: 'HISTORY_DISABLED', // this instance holds no OrgKey
   NOT_PARTICIPANT: 'NOT_PARTICIPANT', // the caller is not a participant of the conversation
   HISTORY_MISMATCH: 'HISTORY_MISMATCH', // the posted envelope or index is not the conversation's message
@@ -48,6 +53,31 @@ export interface RegisterCardRequest {
   selfSignature: string;
 }
 export type CardResponse = CardWire;
+
+/**
+ * A new device waiting for an existing device's approval (NEW_DEVICE_POLICY=approval): the answer
+ * of POST /v1/cards (202) and the items of GET /v1/device-requests. `cardId` names the request.
+ */
+export interface PendingDevice {
+  cardId: string;
+  identity: string;
+  deviceName: string;
+  /** The card as the new device signed it; approving countersigns exactly this. */
+  snapshot: string;
+  selfSignature: string;
+  requestedAt: number;
+  expiresAt: number;
+  status: 'pending' | 'rejected';
+}
+export interface DeviceRequestsResponse {
+  requests: PendingDevice[];
+}
+/** GET /v1/device-requests/:cardId: how the new device learns the outcome. */
+export interface DeviceRequestStatus {
+  status: 'pending' | 'rejected' | 'approved';
+  /** The registered card once approved, else null. */
+  card: CardWire | null;
+}
 
 export interface CardsLookupResponse {
   cards: Record<string, CardWire[]>;
@@ -83,6 +113,10 @@ export const ApiPath = {
   twilioToken: '/v1/twilio-token',
   cards: '/v1/cards',
   card: (id: string) => `/v1/cards/${encodeURIComponent(id)}`,
+  deviceRequests: '/v1/device-requests',
+  deviceRequest: (cardId: string) => `/v1/device-requests/${encodeURIComponent(cardId)}`,
+  approveDevice: (cardId: string) => `/v1/device-requests/${encodeURIComponent(cardId)}/approve`,
+  rejectDevice: (cardId: string) => `/v1/device-requests/${encodeURIComponent(cardId)}/reject`,
   appKey: '/v1/app-key',
   orgCard: '/v1/org-card',
   history: '/v1/history',

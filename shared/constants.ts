@@ -17,6 +17,11 @@ export const WRAP_LABEL = utf8('twilio-e2ee/v1/wrap');
 export const REWRAP_LABEL = utf8('twilio-e2ee/v1/rewrap');
 /** Prefix of the message signature input (followed by BLAKE2b-256(header) || payload). */
 export const MESSAGE_LABEL = utf8('twilio-e2ee/v1/msg\n');
+/**
+ * Prefix of a device proof (X-E2EE-Device header): Ed25519(device key, label || method "\n" path
+ * "\n" timestamp "\n" cardId "\n" || BLAKE2b-256(body)). Binds a request to an active card.
+ */
+export const DEVICE_PROOF_LABEL = utf8('twilio-e2ee/v1/device-proof\n');
 /** Derivation labels for the OrgKey's two key pairs from its one seed (not in the wire format). */
 export const ORG_SIGN_LABEL = utf8('twilio-e2ee/v1/org-sign');
 export const ORG_BOX_LABEL = utf8('twilio-e2ee/v1/org-box');
@@ -44,6 +49,12 @@ export const MAX_RECIPIENTS = 4096;
  * stays usable); a card revoked further than this in the future is not believed.
  */
 export const CARD_MAX_CLOCK_SKEW_SECONDS = 600;
+
+/**
+ * How far a device proof's timestamp may lie from the server clock, seconds. A captured proof is
+ * replayable only within this window, and only for the very same method, path and body.
+ */
+export const DEVICE_PROOF_MAX_SKEW_SECONDS = 300;
 
 /**
  * How far a message's signed sentAt may lie outside the transport's own timestamps (dateCreated

@@ -4,16 +4,25 @@
  */
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { ApiErrorCode, ApiPath, type CardsLookupResponse } from '../../shared/api.js';
-import { countersignCard, parseCardRequest, type CardWire } from '../../shared/card.js';
+import type { FastifyBaseLogger } from 'fastify';
+import { ApiErrorCode, ApiPath, type CardsLookupResponse, type PendingDevice } from '../../shared/api.js';
+import { countersignCard, parseCardRequest, type CardWire, type SelfSignedCard } from '../../shared/card.js';
+import {
+  keepRawJsonBodies,
+  MAX_PENDING_DEVICES_PER_IDENTITY,
+  PENDING_DEVICE_TTL_SECONDS,
+  PendingDeviceSchema,
+  provenDevice,
+  requireDevice,
+} from '../device-auth.js';
 import { httpError } from '../errors.js';
 import { CARD_MAX_CLOCK_SKEW_SECONDS, MAX_ACTIVE_CARDS_PER_IDENTITY, MAX_LOOKUP_IDENTITIES } from '../limits.js';
 import { ORG_IDENTITY_PREFIX } from '../org-card.js';
 import { rateLimitConfig } from '../rate-limits.js';
 import { CardIdSchema, CardSchema, IdentitySchema, RegisterCardSchema, bearerAuth, errorResponses } from '../schemas.js';
-import type { StoredCard } from '../store/types.js';
+import type { PendingDeviceRecord, Store, StoredCard } from '../store/types.js';
 
-function toWire(card: StoredCard): CardWire {
+export function toWire(card: StoredCard): CardWire {
   return {
     id: card.id,
     snapshot: card.snapshot,
@@ -24,7 +33,12 @@ function toWire(card: StoredCard): CardWire {
   };
 }
 
-const now = (): number => Math.floor(Date.now() / 1000);
+export function toPendingDevice(record: PendingDeviceRecord): PendingDevice {
+  const { cardId, identity, deviceName, snapshot, selfSignature, requestedAt, expiresAt, status } = record;
+  return { cardId, identity, deviceName, snapshot, selfSignature, requestedAt, expiresAt, status };
+}
+
+export const now = (): number => Math.floor(Date.now() / 1000);
 
 /** Why a store refused a card, as the client sees it. */
 const REFUSALS = {
@@ -33,11 +47,43 @@ const REFUSALS = {
   TOO_MANY_CARDS: [ApiErrorCode.TOO_MANY_CARDS, `an identity may have at most ${MAX_ACTIVE_CARDS_PER_IDENTITY} active cards; revoke one first`],
 } as const;
 
+/**
+ * Countersigns and stores a checked card; with `firstOnly`, only as the identity's first active
+ * card (null when it has one: the card then needs an existing device's approval).
+ */
+export async function storeCard(
+  store: Store,
+  appKey: Parameters<typeof countersignCard>[1],
+  card: SelfSignedCard,
+  options: { firstOnly: boolean; log: FastifyBaseLogger; approvedBy?: string },
+): Promise<CardWire | null> {
+  const { identity, deviceId, createdAt, previousCardId } = card.fields;
+  const registeredAt = now();
+  const wire = countersignCard(card, appKey);
+  const result = await store.registerCard(
+    { ...wire, identity, deviceId, signKey: card.fields.signKey, boxKey: card.fields.boxKey, createdAt, registeredAt, revokedAt: null },
+    {
+      maxActivePerIdentity: MAX_ACTIVE_CARDS_PER_IDENTITY,
+      now: registeredAt,
+      firstOnly: options.firstOnly,
+      ...(previousCardId ? { supersedes: previousCardId } : {}),
+    },
+  );
+  if (!result.ok) {
+    if (result.reason === 'HAS_ACTIVE_CARDS') return null;
+    const [code, message] = REFUSALS[result.reason];
+    throw httpError(409, code, message);
+  }
+  options.log.info({ cardId: wire.id, superseded: result.superseded, approvedBy: options.approvedBy ?? null }, 'card registered');
+  return wire;
+}
+
 const CardParams = Type.Object({ id: CardIdSchema });
 
 export default async function cardRoutes(scope: FastifyInstance): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   const { config, store, appKey, authenticate } = app.e2ee;
+  keepRawJsonBodies(scope); // device proofs sign the body bytes
   const registrationLimit = rateLimitConfig(config.rateLimit.cardRegistration, 'identity');
   const lookupLimit = rateLimitConfig(config.rateLimit.lookup, 'identity');
 
@@ -52,37 +98,53 @@ export default async function cardRoutes(scope: FastifyInstance): Promise<void> 
         description:
           'Validates the snapshot and self-signature, that the card belongs to the caller, that createdAt is within 10 minutes ' +
           `of the server clock and that its keys were never registered, then countersigns and stores it. A card whose ` +
-          'previousCardId names an active card of the same identity revokes that card.',
+          'previousCardId names an active card of the same identity revokes that card. When the identity already has an active ' +
+          'card, the request needs an X-E2EE-Device proof of one of them, unless NEW_DEVICE_POLICY is open; without it the ' +
+          'answer is 202 with a pending request that an existing device approves (POST /v1/device-requests/{cardId}/approve).',
         security: bearerAuth,
         body: RegisterCardSchema,
-        response: { 201: CardSchema, ...errorResponses(400, 401, 403, 409, 413, 415, 429) },
+        response: { 201: CardSchema, 202: PendingDeviceSchema, ...errorResponses(400, 401, 403, 409, 413, 415, 429) },
       },
     },
     async (request, reply) => {
+      const approver = await provenDevice(request, store);
       // Self-signature, members and sizes: the core's checks, E2EEError (400, CARD_*) on failure.
       const card = parseCardRequest(request.body);
-      const { identity, deviceId, createdAt, previousCardId } = card.fields;
+      const { identity, createdAt } = card.fields;
       if (identity !== request.identity) {
         throw httpError(403, ApiErrorCode.FORBIDDEN, 'the card\'s identity is not the authenticated identity');
       }
       if (identity.startsWith(ORG_IDENTITY_PREFIX)) {
         throw httpError(403, ApiErrorCode.FORBIDDEN, `identities starting with "${ORG_IDENTITY_PREFIX}" are reserved for organization cards`);
       }
-      const registeredAt = now();
-      if (Math.abs(registeredAt - createdAt) > CARD_MAX_CLOCK_SKEW_SECONDS) {
+      const requestedAt = now();
+      if (Math.abs(requestedAt - createdAt) > CARD_MAX_CLOCK_SKEW_SECONDS) {
         throw httpError(400, ApiErrorCode.CARD_STALE, `card createdAt must be within ${CARD_MAX_CLOCK_SKEW_SECONDS / 60} minutes of the server clock`);
       }
-      const wire = countersignCard(card, appKey);
-      const result = await store.registerCard(
-        { ...wire, identity, deviceId, signKey: card.fields.signKey, boxKey: card.fields.boxKey, createdAt, registeredAt, revokedAt: null },
-        { maxActivePerIdentity: MAX_ACTIVE_CARDS_PER_IDENTITY, now: registeredAt, ...(previousCardId ? { supersedes: previousCardId } : {}) },
+      // An identity's first device needs no approval; later ones need a proof, or the open policy.
+      const firstOnly = approver === null && config.newDevicePolicy === 'approval';
+      const wire = await storeCard(store, appKey, card, { firstOnly, log: request.log, ...(approver ? { approvedBy: approver.id } : {}) });
+      if (wire) return reply.code(201).send(wire);
+
+      const pending = await store.addPendingDevice(
+        {
+          cardId: card.id,
+          identity,
+          deviceName: card.fields.deviceName,
+          signKey: card.fields.signKey,
+          snapshot: request.body.snapshot,
+          selfSignature: request.body.selfSignature,
+          requestedAt,
+          expiresAt: requestedAt + PENDING_DEVICE_TTL_SECONDS,
+          status: 'pending',
+        },
+        { maxPerIdentity: MAX_PENDING_DEVICES_PER_IDENTITY, now: requestedAt },
       );
-      if (!result.ok) {
-        const [code, message] = REFUSALS[result.reason];
-        throw httpError(409, code, message);
+      if (pending === 'TOO_MANY_PENDING') {
+        throw httpError(409, ApiErrorCode.TOO_MANY_PENDING_DEVICES, `an identity may have at most ${MAX_PENDING_DEVICES_PER_IDENTITY} devices waiting for approval`);
       }
-      request.log.info({ cardId: wire.id, superseded: result.superseded }, 'card registered');
-      return reply.code(201).send(wire);
+      request.log.warn({ cardId: card.id }, 'new device waits for approval by an existing device');
+      return reply.code(202).send(toPendingDevice(pending));
     },
   );
 
@@ -140,18 +202,20 @@ export default async function cardRoutes(scope: FastifyInstance): Promise<void> 
       schema: {
         tags: ['cards'],
         summary: 'Revoke one of the caller\'s cards',
+        description: 'Needs an X-E2EE-Device proof by an active card of the caller (any of them, the revoked one included).',
         security: bearerAuth,
         params: CardParams,
         response: { 200: CardSchema, ...errorResponses(400, 401, 403, 404, 429) },
       },
     },
     async (request) => {
+      const revoker = await requireDevice(request, store);
       const card = await store.getCard(request.params.id);
       if (!card) throw httpError(404, ApiErrorCode.NOT_FOUND, 'no such card');
       if (card.identity !== request.identity) throw httpError(403, ApiErrorCode.FORBIDDEN, 'only the card\'s identity may revoke it');
       const revoked = await store.revokeCard(card.id, now());
       if (!revoked) throw httpError(404, ApiErrorCode.NOT_FOUND, 'no such card');
-      request.log.info({ cardId: card.id }, 'card revoked');
+      request.log.info({ cardId: card.id, revokedBy: revoker.id }, 'card revoked');
       return toWire(revoked);
     },
   );

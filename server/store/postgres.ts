@@ -7,7 +7,7 @@
  * bumped in the same statement as the insert, idempotent writes with ON CONFLICT DO NOTHING.
  */
 import pg from 'pg';
-import { bool, int, required, type Row, text, toCard, toConversation, toHistory, toMessage, toParticipant } from './rows.js';
+import { bool, int, required, type Row, text, toCard, toConversation, toHistory, toMessage, toParticipant, toPendingDevice } from './rows.js';
 import { clampLimit, groupByIdentity, pageBounds, planRegistration, toRegistrationFacts } from './rules.js';
 import type { RegisterCardResult, RelayParticipant, Store, StoredCard } from './types.js';
 
@@ -101,6 +101,25 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
       CREATE INDEX history_order ON history (conversation_sid, idx);
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- New devices waiting for an existing device's approval (NEW_DEVICE_POLICY=approval).
+      CREATE TABLE pending_devices (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY,
+        card_id TEXT PRIMARY KEY,
+        identity TEXT NOT NULL,
+        device_name TEXT NOT NULL,
+        sign_key TEXT NOT NULL,
+        snapshot TEXT NOT NULL,
+        self_signature TEXT NOT NULL,
+        requested_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'rejected'))
+      );
+      CREATE INDEX pending_devices_identity ON pending_devices (identity, requested_at, seq);
+    `,
+  },
 ];
 
 const MIGRATION_SQL = {
@@ -134,6 +153,20 @@ const SQL = {
   activeCards: `SELECT * FROM cards WHERE identity = ANY ($1::text[]) AND revoked_at IS NULL
     ORDER BY registered_at, seq`,
   revokeCard: 'UPDATE cards SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2 RETURNING *',
+
+  dropStalePending: `DELETE FROM pending_devices
+    WHERE identity = $1 AND (expires_at <= $2 OR (sign_key = $3 AND card_id <> $4))`,
+  countPending: `SELECT count(*) AS n FROM pending_devices WHERE identity = $1 AND status = 'pending'`,
+  insertPending: `INSERT INTO pending_devices (card_id, identity, device_name, sign_key, snapshot, self_signature,
+      requested_at, expires_at, status)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+  getPending: 'SELECT * FROM pending_devices WHERE card_id = $1 AND expires_at > $2',
+  pendingOf: `SELECT * FROM pending_devices WHERE identity = $1 AND status = 'pending' AND expires_at > $2
+    ORDER BY requested_at, seq`,
+  takePending: `DELETE FROM pending_devices
+    WHERE card_id = $1 AND identity = $2 AND status = 'pending' AND expires_at > $3 RETURNING *`,
+  rejectPending: `UPDATE pending_devices SET status = 'rejected'
+    WHERE card_id = $1 AND identity = $2 AND status = 'pending' AND expires_at > $3 RETURNING *`,
 
   insertConversation: `INSERT INTO conversations (sid, unique_name, friendly_name, attributes, created_by, date_created_ms)
     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING *`,
@@ -319,6 +352,46 @@ function postgresStore(pool: pg.Pool): Store {
     async revokeCard(id, now) {
       const row = await first(SQL.revokeCard, [now, id]);
       return row ? toCard(row) : null;
+    },
+
+    async addPendingDevice(record, options) {
+      try {
+        return await transaction(pool, async (client) => {
+          await client.query(SQL.lockIdentity, [record.identity]);
+          await client.query(SQL.dropStalePending, [record.identity, options.now, record.signKey, record.cardId]);
+          const existing = (await client.query<Row>(SQL.getPending, [record.cardId, options.now])).rows[0];
+          if (existing) return toPendingDevice(existing);
+          const count = int(required((await client.query<Row>(SQL.countPending, [record.identity])).rows[0]), 'n');
+          if (count >= options.maxPerIdentity) return 'TOO_MANY_PENDING' as const;
+          await client.query(SQL.insertPending, [
+            record.cardId, record.identity, record.deviceName, record.signKey, record.snapshot, record.selfSignature,
+            record.requestedAt, record.expiresAt, record.status,
+          ]);
+          return record;
+        });
+      } catch (err) {
+        // The same card id asked for another identity at the same moment (the lock is per identity).
+        if (err instanceof pg.DatabaseError && err.code === UNIQUE_VIOLATION) {
+          const row = await first(SQL.getPending, [record.cardId, options.now]);
+          if (row) return toPendingDevice(row);
+        }
+        throw err;
+      }
+    },
+    async getPendingDevice(cardId, now) {
+      const row = await first(SQL.getPending, [cardId, now]);
+      return row ? toPendingDevice(row) : null;
+    },
+    async pendingDevices(identity, now) {
+      return (await rows(SQL.pendingOf, [identity, now])).map(toPendingDevice);
+    },
+    async takePendingDevice(cardId, identity, now) {
+      const row = await first(SQL.takePending, [cardId, identity, now]);
+      return row ? toPendingDevice(row) : null;
+    },
+    async rejectPendingDevice(cardId, identity, now) {
+      const row = await first(SQL.rejectPending, [cardId, identity, now]);
+      return row ? toPendingDevice(row) : null;
     },
 
     async createConversation(c) {

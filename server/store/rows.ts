@@ -3,7 +3,7 @@
  * and column names, so one mapper per type serves both. Each accessor checks the runtime type,
  * so a schema or driver mistake (e.g. a BIGINT arriving as a string) fails loudly, not silently.
  */
-import type { HistoryRecord, RelayConversation, RelayMessage, RelayParticipant, StoredCard } from './types.js';
+import type { HistoryRecord, PendingDeviceRecord, RelayConversation, RelayMessage, RelayParticipant, StoredCard } from './types.js';
 
 export type Row = Record<string, unknown>;
 
@@ -104,5 +104,20 @@ export function toHistory(row: Row): HistoryRecord {
     envelope: text(row, 'envelope'),
     orgWrap: text(row, 'org_wrap'),
     storedAtMs: int(row, 'stored_at_ms'),
+  };
+}
+
+export function toPendingDevice(row: Row): PendingDeviceRecord {
+  const status = text(row, 'status');
+  return {
+    cardId: text(row, 'card_id'),
+    identity: text(row, 'identity'),
+    deviceName: text(row, 'device_name'),
+    signKey: text(row, 'sign_key'),
+    snapshot: text(row, 'snapshot'),
+    selfSignature: text(row, 'self_signature'),
+    requestedAt: int(row, 'requested_at'),
+    expiresAt: int(row, 'expires_at'),
+    status: status === 'pending' || status === 'rejected' ? status : fail('status', 'pending or rejected', status),
   };
 }

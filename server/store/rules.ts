@@ -25,12 +25,14 @@ export function toRegistrationFacts(row: Row): RegistrationFacts {
 }
 
 /**
- * The first failing check wins: CARD_EXISTS, then KEY_IN_USE, then TOO_MANY_CARDS. The card being
+ * The first failing check wins: CARD_EXISTS, then KEY_IN_USE, then HAS_ACTIVE_CARDS (firstOnly),
+ * then TOO_MANY_CARDS. The card being
  * superseded does not count against the limit, so a device can always replace its own card.
  */
 export function planRegistration(facts: RegistrationFacts, options: RegisterCardOptions): RegisterCardResult {
   if (facts.idTaken) return { ok: false, reason: 'CARD_EXISTS' };
   if (facts.keyTaken) return { ok: false, reason: 'KEY_IN_USE' };
+  if (options.firstOnly && facts.activeCount > 0) return { ok: false, reason: 'HAS_ACTIVE_CARDS' };
   const superseded = facts.supersedable ? (options.supersedes ?? null) : null;
   const remaining = facts.activeCount - (superseded === null ? 0 : 1);
   if (remaining >= options.maxActivePerIdentity) return { ok: false, reason: 'TOO_MANY_CARDS' };

@@ -9,9 +9,18 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { bool, required, type Row, text, toCard, toConversation, toHistory, toMessage, toParticipant } from './rows.js';
+import { bool, int, required, type Row, text, toCard, toConversation, toHistory, toMessage, toParticipant, toPendingDevice } from './rows.js';
 import { clampLimit, groupByIdentity, pageBounds, planRegistration, toRegistrationFacts } from './rules.js';
-import type { HistoryRecord, RegisterCardOptions, RelayMessage, RelayParticipant, Store, StoredCard } from './types.js';
+import type {
+  AddPendingDeviceOptions,
+  HistoryRecord,
+  PendingDeviceRecord,
+  RegisterCardOptions,
+  RelayMessage,
+  RelayParticipant,
+  Store,
+  StoredCard,
+} from './types.js';
 
 type NewMessage = Omit<RelayMessage, 'index' | 'dateUpdatedMs'>;
 
@@ -98,6 +107,24 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
       CREATE INDEX history_order ON history (conversation_sid, idx);
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- New devices waiting for an existing device's approval (NEW_DEVICE_POLICY=approval).
+      CREATE TABLE pending_devices (
+        card_id TEXT PRIMARY KEY,
+        identity TEXT NOT NULL,
+        device_name TEXT NOT NULL,
+        sign_key TEXT NOT NULL,
+        snapshot TEXT NOT NULL,
+        self_signature TEXT NOT NULL,
+        requested_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'rejected'))
+      ) STRICT;
+      CREATE INDEX pending_devices_identity ON pending_devices (identity, requested_at);
+    `,
+  },
 ];
 
 const MIGRATION_SQL = {
@@ -129,6 +156,20 @@ const SQL = {
     WHERE identity IN (SELECT value FROM json_each(?)) AND revoked_at IS NULL
     ORDER BY registered_at, rowid`,
   revokeCard: 'UPDATE cards SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? RETURNING *',
+
+  dropStalePending: `DELETE FROM pending_devices
+    WHERE identity = @identity AND (expires_at <= @now OR (sign_key = @signKey AND card_id <> @cardId))`,
+  countPending: `SELECT count(*) AS n FROM pending_devices WHERE identity = ? AND status = 'pending'`,
+  insertPending: `INSERT INTO pending_devices (card_id, identity, device_name, sign_key, snapshot, self_signature,
+      requested_at, expires_at, status)
+    VALUES (@cardId, @identity, @deviceName, @signKey, @snapshot, @selfSignature, @requestedAt, @expiresAt, @status)`,
+  getPending: 'SELECT * FROM pending_devices WHERE card_id = ? AND expires_at > ?',
+  pendingOf: `SELECT * FROM pending_devices WHERE identity = ? AND status = 'pending' AND expires_at > ?
+    ORDER BY requested_at, rowid`,
+  takePending: `DELETE FROM pending_devices
+    WHERE card_id = ? AND identity = ? AND status = 'pending' AND expires_at > ? RETURNING *`,
+  rejectPending: `UPDATE pending_devices SET status = 'rejected'
+    WHERE card_id = ? AND identity = ? AND status = 'pending' AND expires_at > ? RETURNING *`,
 
   insertConversation: `INSERT INTO conversations (sid, unique_name, friendly_name, attributes, created_by, date_created_ms)
     VALUES (@sid, @uniqueName, @friendlyName, @attributes, @createdBy, @dateCreatedMs)
@@ -273,6 +314,15 @@ function sqliteStore(db: Database.Database): Store {
     return result;
   });
 
+  const addPendingDevice = immediate((record: PendingDeviceRecord, options: AddPendingDeviceOptions) => {
+    stmt.dropStalePending.run({ identity: record.identity, now: options.now, signKey: record.signKey, cardId: record.cardId });
+    const existing = one(stmt.getPending, record.cardId, options.now);
+    if (existing) return toPendingDevice(existing);
+    if (int(must(stmt.countPending, record.identity), 'n') >= options.maxPerIdentity) return 'TOO_MANY_PENDING' as const;
+    stmt.insertPending.run(record);
+    return record;
+  });
+
   const addParticipant = immediate((participant: RelayParticipant) => {
     const inserted = one(stmt.insertParticipant, participant);
     if (inserted) return { participant: toParticipant(inserted), created: true };
@@ -321,6 +371,25 @@ function sqliteStore(db: Database.Database): Store {
     async revokeCard(id, now) {
       const row = one(stmt.revokeCard, now, id);
       return row ? toCard(row) : null;
+    },
+
+    async addPendingDevice(record, options) {
+      return addPendingDevice(record, options);
+    },
+    async getPendingDevice(cardId, now) {
+      const row = one(stmt.getPending, cardId, now);
+      return row ? toPendingDevice(row) : null;
+    },
+    async pendingDevices(identity, now) {
+      return all(stmt.pendingOf, identity, now).map(toPendingDevice);
+    },
+    async takePendingDevice(cardId, identity, now) {
+      const row = one(stmt.takePending, cardId, identity, now);
+      return row ? toPendingDevice(row) : null;
+    },
+    async rejectPendingDevice(cardId, identity, now) {
+      const row = one(stmt.rejectPending, cardId, identity, now);
+      return row ? toPendingDevice(row) : null;
     },
 
     async createConversation(conversation) {

@@ -25,13 +25,36 @@ export interface StoredCard {
 
 export type RegisterCardResult =
   | { ok: true; superseded: string | null }
-  | { ok: false; reason: 'CARD_EXISTS' | 'KEY_IN_USE' | 'TOO_MANY_CARDS' };
+  | { ok: false; reason: 'CARD_EXISTS' | 'KEY_IN_USE' | 'TOO_MANY_CARDS' | 'HAS_ACTIVE_CARDS' };
 
 export interface RegisterCardOptions {
   /** Refuse when the identity already has this many active cards (after any supersede). */
   maxActivePerIdentity: number;
   /** previousCardId of the new card: revoked in the same transaction if it is an active card of the same identity. */
   supersedes?: string;
+  /** Refuse with HAS_ACTIVE_CARDS when the identity has any active card (its first device only). */
+  firstOnly?: boolean;
+  now: number;
+}
+
+/** A new device's card waiting for an existing device's approval (server/device-auth.ts). */
+export interface PendingDeviceRecord {
+  /** The id of the card it would become; names the request. */
+  cardId: string;
+  identity: string;
+  deviceName: string;
+  /** b64u sign key: a device asking again (new card, same keys) replaces its earlier request. */
+  signKey: string;
+  snapshot: string;
+  selfSignature: string;
+  requestedAt: number;
+  expiresAt: number;
+  status: 'pending' | 'rejected';
+}
+
+export interface AddPendingDeviceOptions {
+  /** Refuse when the identity already has this many unexpired pending requests. */
+  maxPerIdentity: number;
   now: number;
 }
 
@@ -102,6 +125,21 @@ export interface Store {
   activeCards(identities: readonly string[]): Promise<Map<string, StoredCard[]>>;
   /** Sets revokedAt (keeps an earlier one); returns the card as now stored, or null when unknown. */
   revokeCard(id: string, now: number): Promise<StoredCard | null>;
+
+  // --- devices waiting for approval (expired requests are never returned, and dropped on add)
+  /**
+   * Atomically: drops the identity's expired requests and its other requests with the same sign
+   * key, then returns the request already stored under this card id, or stores this one unless
+   * the identity has `maxPerIdentity` pending ones (TOO_MANY_PENDING).
+   */
+  addPendingDevice(record: PendingDeviceRecord, options: AddPendingDeviceOptions): Promise<PendingDeviceRecord | 'TOO_MANY_PENDING'>;
+  getPendingDevice(cardId: string, now: number): Promise<PendingDeviceRecord | null>;
+  /** Unexpired requests of `identity` still pending, oldest first. */
+  pendingDevices(identity: string, now: number): Promise<PendingDeviceRecord[]>;
+  /** Removes and returns the identity's unexpired pending request (to approve it), or null. */
+  takePendingDevice(cardId: string, identity: string, now: number): Promise<PendingDeviceRecord | null>;
+  /** Marks the identity's unexpired pending request rejected (kept until it expires), or null. */
+  rejectPendingDevice(cardId: string, identity: string, now: number): Promise<PendingDeviceRecord | null>;
 
   // --- local conversations relay
   /** Creates a conversation; null when its sid or uniqueName is already taken (Twilio answers 409). */

@@ -5,13 +5,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../server/app.js';
 import { loadConfig, type Config } from '../../server/config.js';
 import type { LoggerSettings } from '../../server/logging.js';
 import type { Store } from '../../server/store/types.js';
 import { ApiPath } from '../../shared/api.js';
 import { createCardRequest, generateDeviceKeys, ready, seedToB64u, type CardRequest, type DeviceKeys, type NewCardFields } from '../../shared/index.js';
+import { DEVICE_PROOF_HEADER, signDeviceProof } from '../../shared/device-proof.js';
+import { sign } from '../../shared/sodium.js';
 import type { TestStores } from './stores.js';
 
 /** One AppKey and OrgKey for the whole test process, so several instances agree as in production. */
@@ -87,8 +89,47 @@ export async function newDevice(identity: string, fields: Partial<NewCardFields>
   return { keys, request: createCardRequest(keys, { identity, deviceId: uid('device'), deviceName: 'test device', ...fields }) };
 }
 
-export function postCard(app: FastifyInstance, user: TestUser, request: CardRequest): Promise<LightMyRequestResponse> {
+/** A registered device: its keys and the id of its card, what a device proof needs. */
+export interface ProvingDevice {
+  keys: DeviceKeys;
+  cardId: string;
+}
+
+/**
+ * A request of `user` carrying `device`'s X-E2EE-Device proof (made by the shared core, as the
+ * client makes it). `timestamp` (unix seconds) defaults to now.
+ */
+export async function proved(
+  user: TestUser,
+  device: ProvingDevice,
+  method: 'GET' | 'POST' | 'DELETE',
+  url: string,
+  body?: unknown,
+  timestamp?: number,
+): Promise<InjectOptions> {
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  const proof = await signDeviceProof((m) => sign(m, device.keys.signSecretKey), device.cardId, {
+    method,
+    path: url,
+    ...(text === undefined ? {} : { body: new TextEncoder().encode(text) }),
+  }, timestamp);
+  return {
+    method,
+    url,
+    headers: { ...user.headers, [DEVICE_PROOF_HEADER]: proof, ...(text === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(text === undefined ? {} : { payload: text }),
+  };
+}
+
+/** POST /v1/cards; with `approver`, carrying its device proof (needed once the identity has a device). */
+export async function postCard(app: FastifyInstance, user: TestUser, request: CardRequest, approver?: ProvingDevice): Promise<LightMyRequestResponse> {
+  if (approver) return app.inject(await proved(user, approver, 'POST', ApiPath.cards, request));
   return app.inject({ method: 'POST', url: ApiPath.cards, headers: user.headers, payload: request });
+}
+
+/** DELETE /v1/cards/:id with the device proof of `by` (an active device of the user). */
+export async function revokeCard(app: FastifyInstance, user: TestUser, cardId: string, by: ProvingDevice): Promise<LightMyRequestResponse> {
+  return app.inject(await proved(user, by, 'DELETE', ApiPath.card(cardId)));
 }
 
 /** Asserts the `{"error": {"code", "message"}}` shape and returns the code. */

@@ -10,7 +10,7 @@ import { CARD_SELF_LABEL } from '../../shared/constants.js';
 import { concatBytes, toB64u, utf8 } from '../../shared/encoding.js';
 import { trustAppKeys, verifyCard, type CardRequest, type CardWire, type DeviceKeys } from '../../shared/index.js';
 import { sign } from '../../shared/sodium.js';
-import { errorCode, newDevice, postCard, session, testApp, type TestApp, type TestUser } from '../helpers/app.js';
+import { errorCode, newDevice, postCard, revokeCard, session, testApp, type ProvingDevice, type TestApp, type TestUser } from '../helpers/app.js';
 import { describeEachStore } from '../helpers/stores.js';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -42,10 +42,16 @@ describeEachStore('cards', (stores) => {
   afterAll(() => t.app.close());
 
   async function register(user: TestUser, fields = {}): Promise<CardWire> {
+    return (await registerDevice(user, fields)).card;
+  }
+
+  /** A registered card and what its device needs to prove itself (revocations). */
+  async function registerDevice(user: TestUser, fields = {}): Promise<{ card: CardWire; device: ProvingDevice }> {
     const device = await newDevice(user.identity, fields);
     const res = await postCard(t.app, user, device.request);
     expect(res.statusCode, res.body).toBe(201);
-    return res.json<CardWire>();
+    const card = res.json<CardWire>();
+    return { card, device: { keys: device.keys, cardId: card.id } };
   }
 
   async function lookup(user: TestUser, identities: string[]) {
@@ -181,13 +187,13 @@ describeEachStore('cards', (stores) => {
 
   it(`allows ${MAX_ACTIVE_CARDS_PER_IDENTITY} active cards per identity (TOO_MANY_CARDS beyond), and one more after a revocation`, async () => {
     const alice = await session(t.app);
-    const cards: CardWire[] = [];
-    for (let i = 0; i < MAX_ACTIVE_CARDS_PER_IDENTITY; i++) cards.push(await register(alice));
+    const { card: first, device } = await registerDevice(alice);
+    for (let i = 1; i < MAX_ACTIVE_CARDS_PER_IDENTITY; i++) await register(alice);
     const over = await postCard(t.app, alice, (await newDevice(alice.identity)).request);
     expect(over.statusCode).toBe(409);
     expect(errorCode(over)).toBe('TOO_MANY_CARDS');
 
-    expect((await t.app.inject({ method: 'DELETE', url: ApiPath.card(cards[0]!.id), headers: alice.headers })).statusCode).toBe(200);
+    expect((await revokeCard(t.app, alice, first.id, device)).statusCode).toBe(200);
     await register(alice);
   });
 
@@ -213,10 +219,10 @@ describeEachStore('cards', (stores) => {
   it('looks up active cards of several identities: unknown ones are empty, duplicates collapse, odd names are plain keys', async () => {
     const alice = await session(t.app);
     const bob = await session(t.app);
-    const a1 = await register(alice);
+    const { card: a1, device } = await registerDevice(alice);
     const a2 = await register(alice);
     const b1 = await register(bob);
-    await t.app.inject({ method: 'DELETE', url: ApiPath.card(a2.id), headers: alice.headers });
+    expect((await revokeCard(t.app, alice, a2.id, device)).statusCode).toBe(200);
     const res = await lookup(alice, [alice.identity, bob.identity, 'nobody', alice.identity, '__proto__']);
     expect(res.statusCode).toBe(200);
     const body = res.json<{ cards: Record<string, CardWire[]> }>();
@@ -245,8 +251,8 @@ describeEachStore('cards', (stores) => {
   it('serves one card by id, revoked too; 404 for an unknown id, 400 for a malformed one', async () => {
     const alice = await session(t.app);
     const bob = await session(t.app);
-    const card = await register(alice);
-    await t.app.inject({ method: 'DELETE', url: ApiPath.card(card.id), headers: alice.headers });
+    const { card, device } = await registerDevice(alice);
+    expect((await revokeCard(t.app, alice, card.id, device)).statusCode).toBe(200);
     const res = await t.app.inject({ url: ApiPath.card(card.id), headers: bob.headers });
     expect(res.statusCode).toBe(200);
     const revoked = res.json<CardWire>();
@@ -267,20 +273,22 @@ describeEachStore('cards', (stores) => {
   it('revokes only for the owner (403 otherwise); revoking again keeps the first time; 404 for unknown', async () => {
     const alice = await session(t.app);
     const bob = await session(t.app);
-    const card = await register(alice);
-    const byBob = await t.app.inject({ method: 'DELETE', url: ApiPath.card(card.id), headers: bob.headers });
+    const { card } = await registerDevice(alice);
+    const { device: laptop } = await registerDevice(alice);
+    const { device: bobsPhone } = await registerDevice(bob);
+    const byBob = await revokeCard(t.app, bob, card.id, bobsPhone);
     expect(byBob.statusCode).toBe(403);
     expect(errorCode(byBob)).toBe('FORBIDDEN');
     expect((await t.app.inject({ method: 'DELETE', url: ApiPath.card(card.id) })).statusCode).toBe(401);
 
-    const first = await t.app.inject({ method: 'DELETE', url: ApiPath.card(card.id), headers: alice.headers });
+    const first = await revokeCard(t.app, alice, card.id, laptop);
     expect(first.statusCode).toBe(200);
     const revokedAt = first.json<CardWire>().revokedAt;
     expect(revokedAt).toBeTypeOf('number');
-    const second = await t.app.inject({ method: 'DELETE', url: ApiPath.card(card.id), headers: alice.headers });
+    const second = await revokeCard(t.app, alice, card.id, laptop);
     expect(second.json<CardWire>().revokedAt).toBe(revokedAt);
 
-    const unknown = await t.app.inject({ method: 'DELETE', url: ApiPath.card('f'.repeat(64)), headers: alice.headers });
+    const unknown = await revokeCard(t.app, alice, 'f'.repeat(64), laptop);
     expect(unknown.statusCode).toBe(404);
   });
 });

@@ -25,7 +25,7 @@ import {
   type SealedEnvelope,
   type VerifiedCard,
 } from '../../shared/index.js';
-import { errorCode, session, uid, type TestUser } from '../helpers/app.js';
+import { errorCode, revokeCard, session, uid, type TestUser } from '../helpers/app.js';
 import {
   backupOf,
   historyServer,
@@ -253,7 +253,7 @@ describe('POST /v1/history acceptance', () => {
       // Revocation times are whole seconds and a message in the revocation's own second counts as
       // after it (fail closed), so "before" is a few seconds before.
       before = await send(dave, conversationSid, 'sent before the revocation', { dateCreatedMs: Date.now() - 5_000 });
-      const revoked = await server.app.inject({ method: 'DELETE', url: ApiPath.card(dave.card.id), headers: dave.headers });
+      const revoked = await revokeCard(server.app, dave, dave.card.id, { keys: dave.keys, cardId: dave.card.id });
       expect(revoked.statusCode, revoked.body).toBe(200);
     });
 
@@ -335,7 +335,7 @@ describe('GET /v1/history/:conversationSid', () => {
 
   it('refuses the caller\'s own revoked card (403)', async () => {
     const tablet = await withDevice(server, bob);
-    expect((await server.app.inject({ method: 'DELETE', url: ApiPath.card(tablet.card.id), headers: bob.headers })).statusCode).toBe(200);
+    expect((await revokeCard(server.app, bob, tablet.card.id, { keys: tablet.keys, cardId: tablet.card.id })).statusCode).toBe(200);
     const res = await read(bob, { cardId: tablet.card.id });
     expect(res.statusCode).toBe(403);
     expect(errorCode(res)).toBe('FORBIDDEN');

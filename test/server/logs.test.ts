@@ -12,7 +12,9 @@ import WebSocket from 'ws';
 import { DEMO_SESSION_SECRET_LABEL, deriveAppSecret } from '../../server/secrets.js';
 import { relayTokenSecret } from '../../server/relay-token.js';
 import { ApiPath } from '../../shared/api.js';
+import { DEVICE_PROOF_HEADER, signDeviceProof } from '../../shared/device-proof.js';
 import { appKeyFromB64u, toB64u } from '../../shared/index.js';
+import { sign } from '../../shared/sodium.js';
 import { newDevice } from '../helpers/app.js';
 import { startServer, type ServerProcess } from '../helpers/server-process.js';
 
@@ -79,7 +81,9 @@ async function exercise(server: ServerProcess): Promise<void> {
   secret(card.appSignature);
   await call(server, 'GET', `${ApiPath.cards}?identity=alice&identity=bob`, auth);
   await call(server, 'GET', ApiPath.card(card.id), auth);
-  await call(server, 'DELETE', ApiPath.card(card.id), auth);
+  // A revocation with its device proof (a signature, but a replayable one for minutes: not logged either).
+  const proof = secret(await signDeviceProof((m) => sign(m, device.keys.signSecretKey), card.id, { method: 'DELETE', path: ApiPath.card(card.id) }));
+  await call(server, 'DELETE', ApiPath.card(card.id), { ...auth, [DEVICE_PROOF_HEADER]: proof });
   await call(server, 'GET', ApiPath.appKey);
   await call(server, 'GET', ApiPath.orgCard);
   await call(server, 'GET', ApiPath.readyz);

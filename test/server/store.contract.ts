@@ -7,6 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type {
   HistoryRecord,
+  PendingDeviceRecord,
   RegisterCardOptions,
   RelayConversation,
   RelayMessage,
@@ -326,6 +327,99 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
         expect(await store.revokeCard(card.id, NOW + 50)).toEqual({ ...card, revokedAt: NOW + 7 });
         expect(await store.revokeCard(card.id, NOW + 1)).toEqual({ ...card, revokedAt: NOW + 7 });
         expect(await store.revokeCard(uid('card'), NOW)).toBeNull();
+      });
+    });
+
+    describe('pending devices', () => {
+      const pendingOf = (identity: string, overrides: Partial<PendingDeviceRecord> = {}): PendingDeviceRecord => ({
+        cardId: uid('card'),
+        identity,
+        deviceName: 'tablet',
+        signKey: key(),
+        snapshot: `snapshot.${key()}`,
+        selfSignature: key(),
+        requestedAt: NOW,
+        expiresAt: NOW + 900,
+        status: 'pending',
+        ...overrides,
+      });
+      const add = (record: PendingDeviceRecord, now = NOW, maxPerIdentity = 3) => store.addPendingDevice(record, { maxPerIdentity, now });
+
+      it('registerCard with firstOnly refuses HAS_ACTIVE_CARDS once the identity has an active card, not after a revocation', async () => {
+        const alice = uid('alice');
+        const first = makeCard(alice);
+        expect(await store.registerCard(first, registerOptions({ firstOnly: true }))).toEqual({ ok: true, superseded: null });
+        expect(await store.registerCard(makeCard(alice), registerOptions({ firstOnly: true }))).toEqual({ ok: false, reason: 'HAS_ACTIVE_CARDS' });
+        await store.revokeCard(first.id, NOW + 1);
+        expect((await store.registerCard(makeCard(alice), registerOptions({ firstOnly: true }))).ok).toBe(true);
+      });
+
+      it('lets exactly one of concurrent firstOnly registrations of one identity through', async () => {
+        const alice = uid('alice');
+        const results = await Promise.all(range(0, 10).map(() => store.registerCard(makeCard(alice), registerOptions({ firstOnly: true }))));
+        expect(results.filter((r) => r.ok)).toHaveLength(1);
+      });
+
+      it('stores, gets and lists requests exactly; an added card id again returns the stored one', async () => {
+        const alice = uid('alice');
+        const a = pendingOf(alice, { deviceName: 'tablet \u{1F4F1} "x"' });
+        const b = pendingOf(alice, { requestedAt: NOW + 1 });
+        expect(await add(a)).toEqual(a);
+        expect(await add(b)).toEqual(b);
+        expect(await add({ ...a, requestedAt: NOW + 5 })).toEqual(a);
+        expect(await store.getPendingDevice(a.cardId, NOW)).toEqual(a);
+        expect(await store.pendingDevices(alice, NOW)).toEqual([a, b]);
+        expect(await store.pendingDevices(uid('bob'), NOW)).toEqual([]);
+        expect(await store.getPendingDevice(uid('card'), NOW)).toBeNull();
+      });
+
+      it('never returns expired requests, and drops them when the identity adds another', async () => {
+        const alice = uid('alice');
+        const old = pendingOf(alice, { expiresAt: NOW + 10 });
+        await add(old);
+        expect(await store.getPendingDevice(old.cardId, NOW + 10)).toBeNull();
+        expect(await store.pendingDevices(alice, NOW + 10)).toEqual([]);
+        expect(await store.takePendingDevice(old.cardId, alice, NOW + 10)).toBeNull();
+        expect(await store.rejectPendingDevice(old.cardId, alice, NOW + 10)).toBeNull();
+        for (let i = 0; i < 3; i++) expect(await add(pendingOf(alice), NOW + 10)).not.toBe('TOO_MANY_PENDING');
+      });
+
+      it('refuses past maxPerIdentity pending requests (TOO_MANY_PENDING); the same sign key replaces its earlier request', async () => {
+        const alice = uid('alice');
+        const first = pendingOf(alice);
+        for (const record of [first, pendingOf(alice), pendingOf(alice)]) await add(record);
+        expect(await add(pendingOf(alice))).toBe('TOO_MANY_PENDING');
+        expect(await add(pendingOf(uid('bob')))).not.toBe('TOO_MANY_PENDING');
+        const again = pendingOf(alice, { signKey: first.signKey });
+        expect(await add(again)).toEqual(again);
+        expect(await store.getPendingDevice(first.cardId, NOW)).toBeNull();
+        expect(await store.pendingDevices(alice, NOW)).toHaveLength(3);
+      });
+
+      it('takes (removes) or rejects a pending request of its identity only, once', async () => {
+        const alice = uid('alice');
+        const taken = pendingOf(alice);
+        const rejected = pendingOf(alice);
+        await add(taken);
+        await add(rejected);
+        expect(await store.takePendingDevice(taken.cardId, uid('bob'), NOW)).toBeNull();
+        expect(await store.rejectPendingDevice(rejected.cardId, uid('bob'), NOW)).toBeNull();
+        expect(await store.takePendingDevice(taken.cardId, alice, NOW)).toEqual(taken);
+        expect(await store.takePendingDevice(taken.cardId, alice, NOW)).toBeNull();
+        expect(await store.getPendingDevice(taken.cardId, NOW)).toBeNull();
+        expect(await store.rejectPendingDevice(rejected.cardId, alice, NOW)).toEqual({ ...rejected, status: 'rejected' });
+        expect(await store.rejectPendingDevice(rejected.cardId, alice, NOW)).toBeNull();
+        expect(await store.takePendingDevice(rejected.cardId, alice, NOW)).toBeNull();
+        expect(await store.getPendingDevice(rejected.cardId, NOW)).toEqual({ ...rejected, status: 'rejected' });
+        expect(await store.pendingDevices(alice, NOW)).toEqual([]);
+      });
+
+      it('lets exactly one of concurrent takes have the request', async () => {
+        const alice = uid('alice');
+        const record = pendingOf(alice);
+        await add(record);
+        const results = await Promise.all(range(0, 10).map(() => store.takePendingDevice(record.cardId, alice, NOW)));
+        expect(results.filter((r) => r !== null)).toHaveLength(1);
       });
     });
 

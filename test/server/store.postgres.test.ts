@@ -101,9 +101,9 @@ describe.skipIf(!runPostgres)('postgres store', () => {
     const stores = await Promise.all(range(4).map(() => open({ schema: fresh, poolSize: 2 })));
     await Promise.all(stores.map((s) => s.close()));
     const versions = await admin((client) =>
-      client.query(`SELECT version FROM ${pg.escapeIdentifier(fresh)}.schema_migrations`),
+      client.query(`SELECT version FROM ${pg.escapeIdentifier(fresh)}.schema_migrations ORDER BY version`),
     );
-    expect(versions.rows).toEqual([{ version: 1 }]);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
   });
 
   describe('dropped connections', () => {

@@ -1,0 +1,123 @@
+/**
+ * New devices waiting for approval (NEW_DEVICE_POLICY=approval, docs/API.md "Adding a device"):
+ * an existing device lists them and approves or rejects one with its device proof; the new
+ * device polls its request's status with its app token alone.
+ */
+import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { ApiErrorCode, ApiPath, type DeviceRequestStatus, type DeviceRequestsResponse } from '../../shared/api.js';
+import { parseCardRequest } from '../../shared/card.js';
+import { keepRawJsonBodies, PendingDeviceSchema, requireDevice } from '../device-auth.js';
+import { httpError } from '../errors.js';
+import { rateLimitConfig } from '../rate-limits.js';
+import { CardIdSchema, CardSchema, bearerAuth, errorResponses } from '../schemas.js';
+import { now, storeCard, toPendingDevice, toWire } from './cards.js';
+
+const RequestParams = Type.Object({ cardId: CardIdSchema });
+const StatusSchema = Type.Object(
+  {
+    status: Type.Union([Type.Literal('pending'), Type.Literal('rejected'), Type.Literal('approved')]),
+    card: Type.Union([CardSchema, Type.Null()], { description: 'the registered card once approved' }),
+  },
+  { title: 'DeviceRequestStatus' },
+);
+const proofRequired = 'Needs an X-E2EE-Device proof by an active card of the caller.';
+
+export default async function deviceRequestRoutes(scope: FastifyInstance): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>();
+  const { store, appKey, authenticate } = app.e2ee;
+  keepRawJsonBodies(scope); // device proofs sign the body bytes
+  const changeLimit = rateLimitConfig(app.e2ee.config.rateLimit.cardRegistration, 'identity');
+  const lookupLimit = rateLimitConfig(app.e2ee.config.rateLimit.lookup, 'identity');
+  const notPending = () => httpError(404, ApiErrorCode.NOT_FOUND, 'no such pending device request (unknown, expired, or already decided)');
+
+  app.get(
+    ApiPath.deviceRequests,
+    {
+      preHandler: authenticate,
+      config: lookupLimit,
+      schema: {
+        tags: ['cards'],
+        summary: 'New devices of the caller\'s identity waiting for approval',
+        description: proofRequired,
+        security: bearerAuth,
+        response: { 200: Type.Object({ requests: Type.Array(PendingDeviceSchema) }), ...errorResponses(401, 403, 429) },
+      },
+    },
+    async (request): Promise<DeviceRequestsResponse> => {
+      await requireDevice(request, store);
+      return { requests: (await store.pendingDevices(request.identity, now())).map(toPendingDevice) };
+    },
+  );
+
+  app.get(
+    `${ApiPath.deviceRequests}/:cardId`,
+    {
+      preHandler: authenticate,
+      config: lookupLimit,
+      schema: {
+        tags: ['cards'],
+        summary: 'The outcome of one of the caller\'s device requests (polled by the new device)',
+        security: bearerAuth,
+        params: RequestParams,
+        response: { 200: StatusSchema, ...errorResponses(400, 401, 404, 429) },
+      },
+    },
+    async (request): Promise<DeviceRequestStatus> => {
+      const { cardId } = request.params;
+      const pending = await store.getPendingDevice(cardId, now());
+      if (pending?.identity === request.identity) return { status: pending.status, card: null };
+      const card = await store.getCard(cardId);
+      if (card?.identity === request.identity) return { status: 'approved', card: toWire(card) };
+      throw notPending();
+    },
+  );
+
+  app.post(
+    `${ApiPath.deviceRequests}/:cardId/approve`,
+    {
+      preHandler: authenticate,
+      config: changeLimit,
+      schema: {
+        tags: ['cards'],
+        summary: 'Approve a new device: countersign and store its card',
+        description: proofRequired,
+        security: bearerAuth,
+        params: RequestParams,
+        response: { 201: CardSchema, ...errorResponses(400, 401, 403, 404, 409, 429) },
+      },
+    },
+    async (request, reply) => {
+      const approver = await requireDevice(request, store);
+      const pending = await store.takePendingDevice(request.params.cardId, request.identity, now());
+      if (!pending) throw notPending();
+      // Checked when it was asked for; parsed again so the card is built from the stored bytes only.
+      const card = parseCardRequest({ snapshot: pending.snapshot, selfSignature: pending.selfSignature });
+      const wire = await storeCard(store, appKey, card, { firstOnly: false, log: request.log, approvedBy: approver.id });
+      return reply.code(201).send(wire!);
+    },
+  );
+
+  app.post(
+    `${ApiPath.deviceRequests}/:cardId/reject`,
+    {
+      preHandler: authenticate,
+      config: changeLimit,
+      schema: {
+        tags: ['cards'],
+        summary: 'Reject a new device (its request answers "rejected" until it expires)',
+        description: proofRequired,
+        security: bearerAuth,
+        params: RequestParams,
+        response: { 200: StatusSchema, ...errorResponses(400, 401, 403, 404, 429) },
+      },
+    },
+    async (request): Promise<DeviceRequestStatus> => {
+      const rejecter = await requireDevice(request, store);
+      const rejected = await store.rejectPendingDevice(request.params.cardId, request.identity, now());
+      if (!rejected) throw notPending();
+      request.log.warn({ cardId: rejected.cardId, rejectedBy: rejecter.id }, 'new device rejected');
+      return { status: 'rejected', card: null };
+    },
+  );
+}
