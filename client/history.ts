@@ -155,9 +155,10 @@ export class HistoryRewraps implements RewrapSource {
     let after = from - 1;
     while (after < to) {
       const limit = Math.min(HISTORY_PAGE_LIMIT, to - after);
-      const { messages } = await this.api.history(conversationSid, this.cardId(), after, limit);
+      const { messages, truncated } = await this.api.history(conversationSid, this.cardId(), after, limit);
       for (const m of messages) this.cache.set(this.key(conversationSid, m.messageSid), m.rewrap);
-      if (messages.length < limit) break;
+      // A short page is the end, unless the server's byte cap cut it (then more follow).
+      if (messages.length === 0 || (messages.length < limit && !truncated)) break;
       after = messages[messages.length - 1]!.index;
     }
   }

@@ -1,6 +1,7 @@
 /**
  * A complete twilio-e2ee server as a Fastify instance: the plugin, the OpenAPI document and its
- * UI at /docs, logging with request ids, and the error shape for unknown routes everywhere.
+ * UI at /docs (SERVE_DOCS), logging with request ids, HTTP timeouts, and the error shape for
+ * unknown routes everywhere.
  * Used by the standalone entry (main.ts) and by the tests; teams with their own Fastify app
  * register the plugin instead (server/plugin.ts).
  */
@@ -23,6 +24,48 @@ export const DOCS_PATH = '/docs';
  */
 export const MAX_PATH_PARAM_CHARS = 3 * 256;
 
+/** REQUEST_TIMEOUT's default: a whole request (line, headers, body) must arrive within 30 s. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** The request line and headers must arrive within this (or the request timeout, if shorter). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** An idle keep-alive connection closes after this; above the 60 s idle timeout of common load balancers. */
+export const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+/** A socket with no traffic for this long during a request or answer (a reader that stopped reading) is closed. */
+export const IDLE_SOCKET_TIMEOUT_MS = 60_000;
+/** How often Node checks the request and headers timeouts (its default, 30 s, would let them run 30 s late). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+
+/**
+ * Fastify (and Node http) timeout options for a request timeout: a body trickled in slowly is
+ * answered 408 in the error shape (`clientErrorHandler`) once the timeout passes. WebSocket
+ * connections (the relay) leave these behind at the upgrade.
+ */
+export function timeoutOptions(requestTimeoutMs: number) {
+  const headersTimeout = Math.min(HEADERS_TIMEOUT_MS, requestTimeoutMs);
+  return {
+    requestTimeout: requestTimeoutMs,
+    connectionTimeout: IDLE_SOCKET_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    http: { requestTimeout: requestTimeoutMs, headersTimeout, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+  };
+}
+
+/**
+ * The Content-Security-Policy of /docs: the UI's own scripts, styles and images from this origin
+ * only, no inline script, no framing, no forms, fetches only to this origin (the OpenAPI document).
+ */
+export const DOCS_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 export interface BuildAppOptions {
   config: Config;
   store: Store;
@@ -34,9 +77,11 @@ export interface BuildAppOptions {
 
 /**
  * Fastify server options the plugin relies on but cannot set itself (they belong to the server):
- * teams mounting the plugin in their own app pass them to `Fastify({...serverOptions})`.
+ * teams mounting the plugin in their own app pass them to `Fastify({...serverOptions})`. The
+ * timeouts are the defaults; `buildApp` applies REQUEST_TIMEOUT through `timeoutOptions`.
  */
 export const serverOptions = {
+  ...timeoutOptions(DEFAULT_REQUEST_TIMEOUT_MS),
   routerOptions: { maxParamLength: MAX_PATH_PARAM_CHARS },
   // Errors the router raises before any route (malformed percent-encoding, an over-long path
   // parameter): without this Fastify answers them in its own shape, quoting the raw path.
@@ -50,9 +95,13 @@ export async function buildApp({ config, store, logger = {}, demo }: BuildAppOpt
     logger: logger === false ? false : loggerOptions({ level: config.logLevel, ...logger }),
     genReqId,
     bodyLimit: config.bodyLimit,
-    trustProxy: config.trustProxy,
+    trustProxy: trustProxyOption(config.trustProxy),
     ...serverOptions,
+    ...timeoutOptions(config.requestTimeoutMs),
   });
+  if (config.trustProxy === true) {
+    app.log.warn('TRUST_PROXY=true: client addresses (and the session rate limit) come from X-Forwarded-For as any client sends it; list the proxies instead');
+  }
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(demo ? spaNotFoundHandler(notFoundHandler) : notFoundHandler);
 
@@ -68,7 +117,15 @@ export async function buildApp({ config, store, logger = {}, demo }: BuildAppOpt
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: DOCS_PATH });
+  // The UI is a web page on the key service's origin: only when asked for, and under a strict CSP.
+  if (config.serveDocs) {
+    await app.register(async (docs) => {
+      docs.addHook('onSend', async (_request, reply) => {
+        reply.header('content-security-policy', DOCS_CSP);
+      });
+      await docs.register(fastifySwaggerUi, { routePrefix: DOCS_PATH, validatorUrl: false });
+    });
+  }
   await app.register(twilioE2ee, { config, store });
   if (demo) await registerDemo(app, demo);
   // Echo the request id, so a client's report can be matched with the server log.
@@ -76,4 +133,9 @@ export async function buildApp({ config, store, logger = {}, demo }: BuildAppOpt
     reply.header('x-request-id', request.id);
   });
   return app;
+}
+
+/** Fastify's trustProxy for TRUST_PROXY; a hop count as proxy-addr counts hops (Fastify's types lack numbers). */
+function trustProxyOption(setting: Config['trustProxy']): boolean | string | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
 }

@@ -10,6 +10,7 @@
  *   required, and DEMO_MODE must be off.
  */
 import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import { isIP } from 'node:net';
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
@@ -70,6 +71,10 @@ export interface RateLimitConfig {
   cardRegistration: number;
   /** GET /v1/cards and /v1/cards/:id, per identity. */
   lookup: number;
+  /** GET /v1/history/:conversationSid, per identity. */
+  historyRead: number;
+  /** POST /v1/history, per identity. */
+  historyBackup: number;
 }
 
 export interface Config {
@@ -105,8 +110,15 @@ export interface Config {
    */
   newDevicePolicy: NewDevicePolicy;
   logLevel: LogLevel;
-  /** Fastify's trustProxy (standalone server only): true, or the proxies' addresses/CIDRs. */
-  trustProxy: boolean | string;
+  /**
+   * Fastify's trustProxy (standalone server only): false, the proxies' addresses/CIDRs
+   * (comma-separated), or a hop count; true (trust any sender of X-Forwarded-For) in demo mode only.
+   */
+  trustProxy: boolean | string | number;
+  /** Longest time to receive a whole request (line, headers and body), ms; then 408. */
+  requestTimeoutMs: number;
+  /** Serve the OpenAPI document and its UI at /docs (SERVE_DOCS; default: demo mode only). */
+  serveDocs: boolean;
 }
 
 /** A start-up configuration error; `problems` has one line per variable at fault. */
@@ -222,10 +234,14 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
       session: r.int('RATE_LIMIT_SESSION', 60, 0, 1_000_000),
       cardRegistration: r.int('RATE_LIMIT_CARD_REGISTRATION', 60, 0, 1_000_000),
       lookup: r.int('RATE_LIMIT_LOOKUP', 1200, 0, 1_000_000),
+      historyRead: r.int('RATE_LIMIT_HISTORY_READ', 300, 0, 1_000_000),
+      historyBackup: r.int('RATE_LIMIT_HISTORY_BACKUP', 600, 0, 1_000_000),
     },
     newDevicePolicy: r.oneOf('NEW_DEVICE_POLICY', NEW_DEVICE_POLICIES, demoMode ? 'open' : 'approval'),
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
-    trustProxy: loadTrustProxy(r),
+    trustProxy: loadTrustProxy(r, demoMode),
+    requestTimeoutMs: r.int('REQUEST_TIMEOUT', 30, 1, 3600) * 1000,
+    serveDocs: r.bool('SERVE_DOCS') ?? demoMode,
   };
   if (r.problems.length > 0 || !keys || !auth) throw new ConfigError(r.problems);
   return { ...config, ...keys, auth };
@@ -424,9 +440,39 @@ function loadPublicUrl(r: EnvReader): string | null {
   return url.href.replace(/\/+$/, '');
 }
 
-function loadTrustProxy(r: EnvReader): boolean | string {
+/** proxy-addr's names for address ranges, accepted in TRUST_PROXY like addresses. */
+const TRUST_PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * TRUST_PROXY: which X-Forwarded-For entries name the client. `true` trusts whoever sends the
+ * header, so any client could pick the address its rate limits count against: demo mode only.
+ */
+function loadTrustProxy(r: EnvReader, demoMode: boolean): boolean | string | number {
   const text = r.string('TRUST_PROXY');
   if (text === undefined || text.toLowerCase() === 'false') return false;
-  if (text.toLowerCase() === 'true') return true;
-  return text; // a comma-separated list of proxy addresses/CIDRs
+  if (text.toLowerCase() === 'true') {
+    if (!demoMode) r.fail('TRUST_PROXY=true trusts X-Forwarded-For from any client (who then picks its own rate-limit address): list the proxies\' addresses/CIDRs or give a hop count');
+    return true;
+  }
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    if (hops >= 1 && hops <= 10) return hops;
+    r.fail(`TRUST_PROXY as a hop count must be from 1 to 10, got "${text}"`);
+    return false;
+  }
+  const entries = text.split(',').map((entry) => entry.trim());
+  const invalid = entries.filter((entry) => !TRUST_PROXY_RANGES.includes(entry) && !isAddressOrCidr(entry));
+  if (invalid.length > 0) {
+    r.fail(`TRUST_PROXY must be false, a hop count, or comma-separated proxy addresses/CIDRs; not valid: ${invalid.map((e) => `"${e}"`).join(', ')}`);
+    return false;
+  }
+  return entries.join(',');
+}
+
+function isAddressOrCidr(text: string): boolean {
+  const [address = '', prefix, ...rest] = text.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
 }

@@ -9,7 +9,7 @@
  *   await app.register(twilioE2ee, { config, store });
  */
 export { twilioE2ee, twilioE2ee as default, type E2eeContext, type TwilioE2eeOptions } from './plugin.js';
-export { buildApp, DOCS_PATH, serverOptions, type BuildAppOptions } from './app.js';
+export { buildApp, DOCS_PATH, serverOptions, timeoutOptions, type BuildAppOptions } from './app.js';
 export {
   ConfigError,
   loadConfig,

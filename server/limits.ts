@@ -12,3 +12,24 @@ export const MAX_ACTIVE_CARDS_PER_IDENTITY = 20;
 
 /** Identities per GET /v1/cards: a large group's lookup fits in one request, and a query stays cheap. */
 export const MAX_LOOKUP_IDENTITIES = 100;
+
+/**
+ * Envelope text per history page, bytes: the page stops before the message that would pass it
+ * (always at least one message) and says `truncated`, so the reader continues after its last
+ * index. 1 MiB is about 40 of the largest messages; a page of 500 such messages was 16 MB of JSON.
+ */
+export const HISTORY_PAGE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * History pages are built in chunks of this many messages, yielding to the event loop between
+ * chunks: each message costs an X25519 and two AEAD operations (and parsing its envelope), so a
+ * whole page at once held every other request (health probes included) for up to a second.
+ */
+export const HISTORY_REWRAP_CHUNK = 8;
+
+/**
+ * History pages built at once per process, and pages that may wait for a turn; more waiting is a
+ * 429 (retry in a second). With two at once, a health probe waits for at most two chunks.
+ */
+export const HISTORY_PAGES_AT_ONCE = 2;
+export const HISTORY_PAGES_WAITING = 64;

@@ -105,6 +105,8 @@ export interface HistoryMessage {
 }
 export interface HistoryResponse {
   messages: HistoryMessage[];
+  /** The server's byte cap ended the page before `limit` messages: more follow after the last index. */
+  truncated: boolean;
 }
 
 /** Route paths, one home for both sides. */

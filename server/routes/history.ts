@@ -5,20 +5,29 @@
  * signed it, then stores envelope + orgWrap (never plaintext). Participants read history back
  * with a rewrap for one of their own cards, and verify the original signature themselves.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { ApiErrorCode, ApiPath, type HistoryResponse } from '../../shared/api.js';
+import { ApiErrorCode, ApiPath, type HistoryMessage, type HistoryResponse } from '../../shared/api.js';
 import { MAX_ENVELOPE_TEXT_CHARS, REWRAP_BYTES } from '../../shared/constants.js';
 import { fromB64u } from '../../shared/encoding.js';
 import { createRewrapper, decryptWithContentKey, openRewrap, parseEnvelope, verifyDecrypted } from '../../shared/envelope.js';
 import { localSource, twilioSource, type ConversationSource } from '../conversation-source.js';
 import { httpError } from '../errors.js';
+import { HISTORY_PAGES_AT_ONCE, HISTORY_PAGES_WAITING, HISTORY_PAGE_MAX_BYTES, HISTORY_REWRAP_CHUNK } from '../limits.js';
+import { rateLimitConfig } from '../rate-limits.js';
 import { CardIdSchema, bearerAuth, errorResponses } from '../schemas.js';
+import type { OrgKey } from '../../shared/index.js';
+import { WorkQueue } from '../work-queue.js';
 
 /** Messages per history page; each costs two X25519 operations on the server. */
 export const MAX_HISTORY_PAGE = 500;
 /** The page size when the query gives no `limit`. */
 export const DEFAULT_HISTORY_PAGE = 100;
+/** Records read from the store at a time while a page is built (bounds memory under the byte cap). */
+const STORE_BATCH = 64;
+/** Seconds a reader turned away by a full page queue is asked to wait. */
+const BUSY_RETRY_SECONDS = 1;
 
 // In Twilio mode the sid becomes a segment of a REST URL, and "." or ".." would be resolved as a
 // dot segment, turning the participants or message request into a request for another resource.
@@ -45,6 +54,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
   const { config, store, orgKey, authenticate } = app.e2ee;
   const source: ConversationSource = config.twilio ? twilioSource(config.twilio) : localSource(store);
+  const pageQueue = new WorkQueue(HISTORY_PAGES_AT_ONCE, HISTORY_PAGES_WAITING);
 
   function requireOrgKey() {
     if (!orgKey) throw httpError(503, ApiErrorCode.HISTORY_DISABLED, 'this instance holds no OrgKey: history is served by the history service');
@@ -57,10 +67,39 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
     }
   }
 
+  /**
+   * Messages with index > `after`, at most `limit` of them and HISTORY_PAGE_MAX_BYTES of
+   * envelopes, each with a rewrap for `boxKey`. Yields to the event loop every
+   * HISTORY_REWRAP_CHUNK messages, so other requests are served while a page is built.
+   */
+  async function historyPage(conversationSid: string, after: number, limit: number, boxKey: Uint8Array, keys: OrgKey['keys']): Promise<HistoryResponse> {
+    const messages: HistoryMessage[] = [];
+    let bytes = 0;
+    // One ephemeral key for the page: one X25519 for all its rewraps (see createRewrapper).
+    let rewrap: ReturnType<typeof createRewrapper> | undefined;
+    let last = after;
+    while (messages.length < limit) {
+      const batch = Math.min(STORE_BATCH, limit - messages.length);
+      const records = await store.history(conversationSid, last, batch);
+      for (const r of records) {
+        if (messages.length > 0 && bytes + r.envelope.length > HISTORY_PAGE_MAX_BYTES) return { messages, truncated: true };
+        bytes += r.envelope.length;
+        rewrap ??= createRewrapper(boxKey);
+        const parsed = parseEnvelope(r.envelope);
+        messages.push({ messageSid: r.messageSid, index: r.index, author: r.author, envelope: r.envelope, rewrap: rewrap(openRewrap(r.orgWrap, parsed, keys), parsed) });
+        if (messages.length % HISTORY_REWRAP_CHUNK === 0) await nextTurn();
+      }
+      if (records.length < batch) break;
+      last = records[records.length - 1]!.index;
+    }
+    return { messages, truncated: false };
+  }
+
   app.post(
     ApiPath.history,
     {
       preHandler: authenticate,
+      config: rateLimitConfig(config.rateLimit.historyBackup, 'identity'),
       schema: {
         tags: ['history'],
         summary: 'Back up one message for the organization (the history webhook)',
@@ -70,7 +109,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
           '201 when new, 200 when already stored.',
         security: bearerAuth,
         body: HistoryPostSchema,
-        response: { 200: Type.Object({ stored: Type.Literal(false) }), 201: Type.Object({ stored: Type.Literal(true) }), ...errorResponses(400, 401, 403, 404, 413, 503) },
+        response: { 200: Type.Object({ stored: Type.Literal(false) }), 201: Type.Object({ stored: Type.Literal(true) }), ...errorResponses(400, 401, 403, 404, 413, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -111,9 +150,13 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
     `${ApiPath.history}/:conversationSid`,
     {
       preHandler: authenticate,
+      config: rateLimitConfig(config.rateLimit.historyRead, 'identity'),
       schema: {
         tags: ['history'],
         summary: 'Read history, each message with a rewrap for one of the caller\'s cards',
+        description:
+          `At most \`limit\` messages and ${HISTORY_PAGE_MAX_BYTES} bytes of envelopes: \`truncated\` is true when the byte cap ended the ` +
+          'page early (more messages follow: ask again with `after` = the last index returned).',
         security: bearerAuth,
         params: Type.Object({ conversationSid: ConversationSidSchema }),
         querystring: Type.Object(
@@ -126,10 +169,16 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ messages: Type.Array(HistoryMessageSchema) }), ...errorResponses(400, 401, 403, 503) },
+        response: {
+          200: Type.Object({
+            messages: Type.Array(HistoryMessageSchema),
+            truncated: Type.Boolean({ description: 'the byte cap ended the page before `limit` messages: continue after the last index' }),
+          }),
+          ...errorResponses(400, 401, 403, 429, 503),
+        },
       },
     },
-    async (request): Promise<HistoryResponse> => {
+    async (request, reply): Promise<HistoryResponse> => {
       const keys = requireOrgKey().keys;
       const { conversationSid } = request.params;
       const { cardId, after = -1, limit = DEFAULT_HISTORY_PAGE } = request.query;
@@ -138,16 +187,13 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
       if (!card || card.identity !== request.identity || card.revokedAt !== null) {
         throw httpError(403, ApiErrorCode.FORBIDDEN, 'cardId must be one of your active cards');
       }
-      const records = await store.history(conversationSid, after, limit);
-      if (records.length === 0) return { messages: [] };
-      // One ephemeral key for the page: one X25519 for all its rewraps (see createRewrapper).
-      const rewrap = createRewrapper(fromB64u(card.boxKey));
-      return {
-        messages: records.map((r) => {
-          const parsed = parseEnvelope(r.envelope);
-          return { messageSid: r.messageSid, index: r.index, author: r.author, envelope: r.envelope, rewrap: rewrap(openRewrap(r.orgWrap, parsed, keys), parsed) };
-        }),
-      };
+      return pageQueue.run(
+        () => historyPage(conversationSid, after, limit, fromB64u(card.boxKey), keys),
+        () => {
+          reply.header('retry-after', String(BUSY_RETRY_SECONDS));
+          return httpError(429, ApiErrorCode.RATE_LIMITED, `the history service is busy, retry in ${BUSY_RETRY_SECONDS} second`);
+        },
+      );
     },
   );
 }

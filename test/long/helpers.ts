@@ -48,6 +48,8 @@ export function serverEnv(extra: Record<string, string>): Record<string, string>
     RATE_LIMIT_SESSION: '0',
     RATE_LIMIT_CARD_REGISTRATION: '0',
     RATE_LIMIT_LOOKUP: '0',
+    RATE_LIMIT_HISTORY_READ: '0',
+    RATE_LIMIT_HISTORY_BACKUP: '0',
     SERVE_DEMO: 'false',
     ...extra,
   };
@@ -237,9 +239,10 @@ export async function createWorld(url: string, options: { prefix: string; identi
 /**
  * Sends `perConversation` messages into every conversation through the relay, each sealed by its
  * author for every member's card, and returns their backups as history posts (not posted).
- * Authors take turns; each author's requests are pipelined on its relay connection.
+ * Authors take turns; each author's requests are pipelined on its relay connection. `bodyChars`
+ * pads each plaintext to that length (bigger envelopes).
  */
-export async function seedMessages(url: string, world: World, perConversation: number): Promise<Post[]> {
+export async function seedMessages(url: string, world: World, perConversation: number, options: { bodyChars?: number } = {}): Promise<Post[]> {
   const clients = new Map<string, LocalConversationsClient>();
   try {
     for (const who of world.identities) clients.set(who.name, await relayClient(url, who));
@@ -255,7 +258,7 @@ export async function seedMessages(url: string, world: World, perConversation: n
               sender: { cardId: author.card.id, signSecretKey: author.keys.signSecretKey },
               recipients: conversation.members.map((member) => member.card),
               conversationSid: conversation.sid,
-              body: `load message ${m} in ${conversation.sid} from ${author.name}`,
+              body: `load message ${m} in ${conversation.sid} from ${author.name}`.padEnd(options.bodyChars ?? 0, '.'),
             });
             const message = await clients.get(author.name)!.request('sendMessage', { conversationSid: conversation.sid, body: sealed.text });
             const orgWrap = createRewrap(sealed.cek, parseEnvelope(sealed.text), world.orgCard.boxPublicKey);
