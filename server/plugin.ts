@@ -83,7 +83,7 @@ const STORE_METHODS = [
   'ping', 'close', 'getSetting', 'putSettingIfAbsent',
   'registerCard', 'getCard', 'activeCards', 'revokeCard',
   'addPendingDevice', 'getPendingDevice', 'pendingDevices', 'takePendingDevice', 'rejectPendingDevice',
-  'createConversation', 'getConversation', 'conversationsOf', 'addParticipant', 'removeParticipant', 'participants', 'isParticipant',
+  'createConversation', 'getConversation', 'conversationsOf', 'addParticipant', 'removeParticipant', 'participants', 'isParticipant', 'updateParticipantAttributes',
   'appendMessage', 'getMessage', 'messages', 'updateMessageBody',
   'putHistory', 'history',
 ] as const satisfies readonly (keyof Store)[];

@@ -9,7 +9,7 @@
 import pg from 'pg';
 import { bool, int, required, type Row, text, toCard, toConversation, toHistory, toMessage, toParticipant, toPendingDevice } from './rows.js';
 import { clampLimit, groupByIdentity, pageBounds, planRegistration, toRegistrationFacts } from './rules.js';
-import type { RegisterCardResult, RelayParticipant, Store, StoredCard } from './types.js';
+import type { RegisterCardResult, Store, StoredCard } from './types.js';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -120,6 +120,13 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
       CREATE INDEX pending_devices_identity ON pending_devices (identity, requested_at, seq);
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- Participant attributes (the relay's participant.updateAttributes).
+      ALTER TABLE participants ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+    `,
+  },
 ];
 
 const MIGRATION_SQL = {
@@ -176,12 +183,13 @@ const SQL = {
   conversationsOf: `SELECT c.* FROM conversations c JOIN participants p ON p.conversation_sid = c.sid
     WHERE p.identity = $1 ORDER BY c.date_created_ms, c.sid`,
 
-  insertParticipant: `INSERT INTO participants (sid, conversation_sid, identity, date_created_ms)
-    VALUES ($1, $2, $3, $4) ON CONFLICT (conversation_sid, identity) DO NOTHING RETURNING *`,
+  insertParticipant: `INSERT INTO participants (sid, conversation_sid, identity, attributes, date_created_ms)
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation_sid, identity) DO NOTHING RETURNING *`,
   getParticipant: 'SELECT * FROM participants WHERE conversation_sid = $1 AND identity = $2',
   removeParticipant: 'DELETE FROM participants WHERE conversation_sid = $1 AND identity = $2 RETURNING *',
   participants: 'SELECT * FROM participants WHERE conversation_sid = $1 ORDER BY date_created_ms, seq',
   isParticipant: 'SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_sid = $1 AND identity = $2) AS yes',
+  updateParticipantAttributes: 'UPDATE participants SET attributes = $3 WHERE conversation_sid = $1 AND identity = $2 RETURNING *',
 
   // One statement: the counter row's lock orders concurrent appends, and a failed insert rolls the
   // counter back with it, so indexes stay gap-free.
@@ -407,10 +415,10 @@ function postgresStore(pool: pg.Pool): Store {
     async conversationsOf(identity) {
       return (await rows(SQL.conversationsOf, [identity])).map(toConversation);
     },
-    async addParticipant(p: RelayParticipant) {
+    async addParticipant(p) {
       // Insert-or-read, retried: a concurrent remove can delete the row between the two statements.
       for (;;) {
-        const inserted = await first(SQL.insertParticipant, [p.sid, p.conversationSid, p.identity, p.dateCreatedMs]);
+        const inserted = await first(SQL.insertParticipant, [p.sid, p.conversationSid, p.identity, p.attributes ?? '{}', p.dateCreatedMs]);
         if (inserted) return { participant: toParticipant(inserted), created: true };
         const existing = await first(SQL.getParticipant, [p.conversationSid, p.identity]);
         if (existing) return { participant: toParticipant(existing), created: false };
@@ -426,6 +434,10 @@ function postgresStore(pool: pg.Pool): Store {
     async isParticipant(conversationSid, identity) {
       const row = await first(SQL.isParticipant, [conversationSid, identity]);
       return row !== undefined && bool(row, 'yes');
+    },
+    async updateParticipantAttributes(conversationSid, identity, attributes) {
+      const row = await first(SQL.updateParticipantAttributes, [conversationSid, identity, attributes]);
+      return row ? toParticipant(row) : null;
     },
     async appendMessage(m) {
       const row = await first(SQL.appendMessage, [m.conversationSid, m.sid, m.author, m.body, m.attributes, m.dateCreatedMs]);

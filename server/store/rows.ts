@@ -77,6 +77,7 @@ export function toParticipant(row: Row): RelayParticipant {
     sid: text(row, 'sid'),
     conversationSid: text(row, 'conversation_sid'),
     identity: text(row, 'identity'),
+    attributes: text(row, 'attributes'),
     dateCreatedMs: int(row, 'date_created_ms'),
   };
 }

@@ -125,6 +125,13 @@ const MIGRATIONS: readonly { version: number; sql: string }[] = [
       CREATE INDEX pending_devices_identity ON pending_devices (identity, requested_at);
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- Participant attributes (the relay's participant.updateAttributes).
+      ALTER TABLE participants ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+    `,
+  },
 ];
 
 const MIGRATION_SQL = {
@@ -180,13 +187,14 @@ const SQL = {
   conversationsOf: `SELECT c.* FROM conversations c JOIN participants p ON p.conversation_sid = c.sid
     WHERE p.identity = ? ORDER BY c.date_created_ms, c.sid`,
 
-  insertParticipant: `INSERT INTO participants (sid, conversation_sid, identity, date_created_ms)
-    VALUES (@sid, @conversationSid, @identity, @dateCreatedMs)
+  insertParticipant: `INSERT INTO participants (sid, conversation_sid, identity, attributes, date_created_ms)
+    VALUES (@sid, @conversationSid, @identity, @attributes, @dateCreatedMs)
     ON CONFLICT (conversation_sid, identity) DO NOTHING RETURNING *`,
   getParticipant: 'SELECT * FROM participants WHERE conversation_sid = ? AND identity = ?',
   removeParticipant: 'DELETE FROM participants WHERE conversation_sid = ? AND identity = ? RETURNING *',
   participants: 'SELECT * FROM participants WHERE conversation_sid = ? ORDER BY date_created_ms, rowid',
   isParticipant: 'SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_sid = ? AND identity = ?) AS yes',
+  updateParticipantAttributes: 'UPDATE participants SET attributes = ? WHERE conversation_sid = ? AND identity = ? RETURNING *',
 
   nextMessageIndex: `UPDATE conversations SET next_message_index = next_message_index + 1
     WHERE sid = ? RETURNING next_message_index - 1 AS idx`,
@@ -404,7 +412,7 @@ function sqliteStore(db: Database.Database): Store {
       return all(stmt.conversationsOf, identity).map(toConversation);
     },
     async addParticipant(participant) {
-      return addParticipant(participant);
+      return addParticipant({ ...participant, attributes: participant.attributes ?? '{}' });
     },
     async removeParticipant(conversationSid, identity) {
       const row = one(stmt.removeParticipant, conversationSid, identity);
@@ -415,6 +423,10 @@ function sqliteStore(db: Database.Database): Store {
     },
     async isParticipant(conversationSid, identity) {
       return bool(must(stmt.isParticipant, conversationSid, identity), 'yes');
+    },
+    async updateParticipantAttributes(conversationSid, identity, attributes) {
+      const row = one(stmt.updateParticipantAttributes, attributes, conversationSid, identity);
+      return row ? toParticipant(row) : null;
     },
     async appendMessage(message) {
       return appendMessage(message);

@@ -71,6 +71,8 @@ export interface RelayParticipant {
   sid: string;
   conversationSid: string;
   identity: string;
+  /** JSON text, as for conversations and messages. */
+  attributes: string;
   dateCreatedMs: number;
 }
 
@@ -147,13 +149,15 @@ export interface Store {
   getConversation(sidOrUniqueName: string): Promise<RelayConversation | null>;
   conversationsOf(identity: string): Promise<RelayConversation[]>;
   /**
-   * Adds a participant; returns the existing one when already there.
+   * Adds a participant (attributes default `{}`); returns the existing one when already there.
    * Rejects for an unknown conversation.
    */
-  addParticipant(participant: RelayParticipant): Promise<{ participant: RelayParticipant; created: boolean }>;
+  addParticipant(participant: Omit<RelayParticipant, 'attributes'> & { attributes?: string }): Promise<{ participant: RelayParticipant; created: boolean }>;
   removeParticipant(conversationSid: string, identity: string): Promise<RelayParticipant | null>;
   participants(conversationSid: string): Promise<RelayParticipant[]>;
   isParticipant(conversationSid: string, identity: string): Promise<boolean>;
+  /** Replaces a participant's attributes (JSON text); null when it is not a participant. */
+  updateParticipantAttributes(conversationSid: string, identity: string, attributes: string): Promise<RelayParticipant | null>;
   /**
    * Appends with the next index (atomic under concurrency); returns the stored message.
    * Rejects for an unknown conversation.

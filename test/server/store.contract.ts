@@ -63,7 +63,7 @@ export function makeMessage(conversationSid: string, overrides: Partial<RelayMes
 }
 
 function makeParticipant(conversationSid: string, identity: string, overrides: Partial<RelayParticipant> = {}) {
-  return { sid: uid('MB'), conversationSid, identity, dateCreatedMs: NOW_MS, ...overrides };
+  return { sid: uid('MB'), conversationSid, identity, attributes: '{}', dateCreatedMs: NOW_MS, ...overrides };
 }
 
 function makeHistory(conversationSid: string, index: number, overrides: Partial<HistoryRecord> = {}): HistoryRecord {
@@ -513,6 +513,17 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
 
       it('rejects a participant of an unknown conversation', async () => {
         await expect(store.addParticipant(makeParticipant(uid('CH'), 'alice'))).rejects.toThrow();
+      });
+
+      it('stores attributes as given, and replaces only that participant\'s', async () => {
+        const { sid } = await newConversation();
+        const alice = makeParticipant(sid, 'alice', { attributes: '{"status":"away"}' });
+        const bob = makeParticipant(sid, 'bob');
+        for (const p of [alice, bob]) await store.addParticipant(p);
+        expect(await store.updateParticipantAttributes(sid, 'alice', '{"revoked":["c1"]}')).toEqual({ ...alice, attributes: '{"revoked":["c1"]}' });
+        expect(await store.participants(sid)).toEqual([{ ...alice, attributes: '{"revoked":["c1"]}' }, bob]);
+        expect(await store.updateParticipantAttributes(sid, 'dave', '{}')).toBeNull();
+        expect(await store.updateParticipantAttributes(uid('CH'), 'alice', '{}')).toBeNull();
       });
     });
 
