@@ -5,6 +5,7 @@
  * Used by the standalone entry (main.ts) and by the tests; teams with their own Fastify app
  * register the plugin instead (server/plugin.ts).
  */
+import { createHash } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -50,6 +51,9 @@ export function timeoutOptions(requestTimeoutMs: number) {
   };
 }
 
+/** The one inline style of Swagger UI (its logo's SVG), allowed by its hash in the docs' CSP. */
+const SWAGGER_UI_LOGO_STYLE = '.logo_small_svg__cls-2{fill:#fff}.logo_small_svg__cls-3{fill:#85ea2d}';
+
 /**
  * The Content-Security-Policy of /docs: the UI's own scripts, styles and images from this origin
  * only, no inline script, no framing, no forms, fetches only to this origin (the OpenAPI document).
@@ -57,7 +61,7 @@ export function timeoutOptions(requestTimeoutMs: number) {
 export const DOCS_CSP = [
   "default-src 'none'",
   "script-src 'self'",
-  "style-src 'self'",
+  `style-src 'self' 'sha256-${createHash('sha256').update(SWAGGER_UI_LOGO_STYLE).digest('base64')}'`,
   "img-src 'self' data:",
   "connect-src 'self'",
   "font-src 'self'",

@@ -76,7 +76,10 @@ describe('local demo mode (nothing set)', () => {
       bodyLimit: 65_536,
       publicUrl: null,
       logLevel: 'info',
-      rateLimit: { session: 60, cardRegistration: 60, lookup: 1200 },
+      rateLimit: { session: 60, cardRegistration: 60, lookup: 1200, historyRead: 300, historyBackup: 600 },
+      requestTimeoutMs: 30_000,
+      trustProxy: false,
+      serveDocs: true, // demo mode
     });
     expect(config.dataDir).toBe(join(process.cwd(), '.data'));
     expect(config.keySource.keyFile).toBeNull(); // explicit keys: nothing written
@@ -188,6 +191,63 @@ describe('validation', () => {
     expect(await problems({ ...base, AUTH_JWT_PUBLIC_KEY: rsa, DEMO_MODE: 'true' })).toEqual([expect.stringMatching(/^DEMO_MODE issues its own/)]);
     expect(await problems({ ...base, AUTH_JWT_PUBLIC_KEY: rsa, AUTH_JWT_SECRET: SECRET })).toEqual([expect.stringMatching(/only one of/)]);
     expect(await problems({ ...base, DEMO_MODE: 'false' })).toEqual([expect.stringMatching(/nobody could authenticate/)]);
+  });
+});
+
+describe('TRUST_PROXY', () => {
+  const demo = { APP_KEY: TEST_APP_KEY, ORG_KEY: TEST_ORG_KEY };
+
+  it('refuses true outside demo mode, naming the variable and what to give instead', async () => {
+    const found = await problems({ ...PRODUCTION, TRUST_PROXY: 'true' });
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(/^TRUST_PROXY=true trusts X-Forwarded-For from any client .*addresses\/CIDRs or give a hop count$/);
+    expect(await problems({ ...demo, AUTH_JWT_SECRET: SECRET, TRUST_PROXY: 'TRUE' })).toHaveLength(1);
+  });
+
+  it('accepts true in demo mode (the server warns at start-up)', async () => {
+    expect((await loadConfig({ ...demo, TRUST_PROXY: 'true' })).trustProxy).toBe(true);
+  });
+
+  it.each([
+    ['one address', '10.0.0.1', '10.0.0.1'],
+    ['addresses and CIDRs, IPv4 and IPv6, with spaces', '10.0.0.1, 192.168.0.0/16,fd00::/8 , ::1', '10.0.0.1,192.168.0.0/16,fd00::/8,::1'],
+    ['proxy-addr range names', 'loopback,uniquelocal', 'loopback,uniquelocal'],
+  ])('accepts %s in production', async (_, text, expected) => {
+    expect((await loadConfig({ ...PRODUCTION, TRUST_PROXY: text })).trustProxy).toBe(expected);
+  });
+
+  it('accepts a hop count', async () => {
+    expect((await loadConfig({ ...PRODUCTION, TRUST_PROXY: '2' })).trustProxy).toBe(2);
+  });
+
+  it.each([
+    ['a host name', 'proxy.example.com', /not valid: "proxy\.example\.com"/],
+    ['a prefix too long', '10.0.0.0/33', /not valid: "10\.0\.0\.0\/33"/],
+    ['an empty entry', '10.0.0.1,,10.0.0.2', /not valid: ""/],
+    ['a hop count of 0', '0', /hop count must be from 1 to 10/],
+    ['a hop count over 10', '11', /hop count must be from 1 to 10/],
+  ])('refuses %s', async (_, text, message) => {
+    const found = await problems({ ...PRODUCTION, TRUST_PROXY: text });
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(message);
+  });
+
+  it('is off when unset or false', async () => {
+    expect((await loadConfig(PRODUCTION)).trustProxy).toBe(false);
+    expect((await loadConfig({ ...PRODUCTION, TRUST_PROXY: 'false' })).trustProxy).toBe(false);
+  });
+});
+
+describe('SERVE_DOCS and REQUEST_TIMEOUT', () => {
+  it('serves /docs by default in demo mode only; SERVE_DOCS decides otherwise', async () => {
+    expect((await loadConfig(PRODUCTION)).serveDocs).toBe(false);
+    expect((await loadConfig({ ...PRODUCTION, SERVE_DOCS: 'true' })).serveDocs).toBe(true);
+    expect((await loadConfig({ APP_KEY: TEST_APP_KEY, ORG_KEY: TEST_ORG_KEY, SERVE_DOCS: 'false' })).serveDocs).toBe(false);
+  });
+
+  it('reads REQUEST_TIMEOUT in seconds and refuses values out of range', async () => {
+    expect((await loadConfig({ ...PRODUCTION, REQUEST_TIMEOUT: '5' })).requestTimeoutMs).toBe(5_000);
+    expect(await problems({ ...PRODUCTION, REQUEST_TIMEOUT: '0' })).toEqual(['REQUEST_TIMEOUT must be an integer from 1 to 3600, got "0"']);
   });
 });
 
