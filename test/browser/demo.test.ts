@@ -8,7 +8,8 @@
 import { rmSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithChromium, launchBrowser, launchProfile, screenshot, startDemoServer, tempProfileDir, watchErrors, type DemoServer } from './harness.js';
+import { ApiPath, fingerprintDigits, randomBytes, ready, toB64u, trustAppKeys, verifyCard } from '../../shared/index.js';
+import { describeWithChromium, launchBrowser, launchProfile, nodeDevice, postToRelay, screenshot, startDemoServer, tempProfileDir, watchErrors, type DemoServer } from './harness.js';
 
 const WIDE = { width: 1200, height: 760 };
 const PHONE = { width: 390, height: 780 };
@@ -311,6 +312,163 @@ describeWithChromium('demo web client (Chromium)', () => {
     await screenshot(page, 'app-key-changed');
     await page.getByRole('button', { name: 'Trust the new key' }).click();
     await page.getByTestId('signin-form').waitFor();
+  });
+
+  /** Opens the details panel of the open conversation, unless it is open already. */
+  async function openDetails(page: Page): Promise<void> {
+    if ((await page.locator('.shell.details-open').count()) === 0) await page.getByTestId('details-button').click();
+  }
+
+  /** The OrgCard's 30-digit fingerprint (PROTOCOL.md section 8), from the card the server serves, verified under its AppKey. */
+  async function servedOrgFingerprint(): Promise<string> {
+    await ready();
+    const appKey = (await (await fetch(`${server.url}${ApiPath.appKey}`)).json()) as { publicKey: string };
+    const wire: unknown = await (await fetch(`${server.url}${ApiPath.orgCard}`)).json();
+    const card = verifyCard(wire, { trustedAppKeys: trustAppKeys([appKey.publicKey]) });
+    return fingerprintDigits({ identity: card.identity, signPublicKeys: [card.signPublicKey, card.boxPublicKey] });
+  }
+
+  let plainSid = '';
+
+  it('marks unencrypted and failed messages in the list, the timeline and the header chip; a verified conversation keeps the encrypted chip', async () => {
+    const chip = alice.getByTestId('e2ee-chip');
+    await alice.getByTestId('conversation').filter({ hasText: 'Weekend hike' }).click();
+    await alice.getByTestId('message').first().waitFor();
+    expect(await chip.getAttribute('data-state')).toBe('verified');
+    expect(await chip.textContent()).toBe('End-to-end encrypted');
+    expect(await alice.getByTestId('conversation').filter({ hasText: 'Weekend hike' }).getByTestId('conversation-warning').count()).toBe(0);
+
+    const withBob = async (name: string): Promise<string> => {
+      await alice.getByTestId('new-conversation').first().click();
+      await alice.getByTestId('conversation-name').fill(name);
+      await alice.getByTestId('conversation-people').fill('bob');
+      await alice.getByRole('button', { name: 'Create' }).click();
+      await alice.getByTestId('conversation-title').filter({ hasText: name }).waitFor();
+      return decodeURIComponent(new URL(alice.url()).hash.replace('#/c/', ''));
+    };
+
+    // Only a message that fails (a body that looks like an envelope and does not open).
+    const tamperedSid = await withBob('Tampered');
+    await postToRelay(server, 'bob', tamperedSid, 'e2ee1.AAAA');
+    const tampered = alice.getByTestId('conversation').filter({ hasText: 'Tampered' });
+    await expect.poll(() => tampered.getByTestId('preview').getAttribute('data-status')).toBe('failed');
+    expect(await tampered.getByTestId('status-flag').textContent()).toBe('Not verified');
+    expect(await chip.textContent()).toBe('1 message could not be verified');
+    expect(await chip.getAttribute('data-state')).toBe('failed');
+
+    plainSid = await withBob('Plain talk');
+    await send(alice, 'This one is encrypted.', 'alice');
+    const item = alice.getByTestId('conversation').filter({ hasText: 'Plain talk' });
+    const preview = item.getByTestId('preview');
+
+    // Bob's account posts plaintext past the wrapper (an old client, or anyone with his sign-in).
+    await postToRelay(server, 'bob', plainSid, 'Sent from an old client, in plain text');
+    await expect.poll(() => preview.getAttribute('data-status')).toBe('unencrypted');
+    expect(await item.getByTestId('status-flag').textContent()).toBe('Unencrypted');
+    expect(await preview.textContent()).toContain('bob: Sent from an old client');
+    expect(await chip.textContent()).toBe('1 unencrypted message');
+    expect(await chip.getAttribute('data-state')).toBe('unencrypted');
+    expect(await alice.getByTestId('message').filter({ hasText: 'Sent from an old client' }).getByTestId('badge').textContent()).toBe('Unencrypted');
+
+    // Then one that fails.
+    await postToRelay(server, 'bob', plainSid, 'e2ee1.AAAA');
+    await expect.poll(() => preview.getAttribute('data-status')).toBe('failed');
+    expect(await item.getByTestId('status-flag').textContent()).toBe('Not verified');
+    expect(await preview.textContent()).toContain('bob: Message could not be verified');
+    expect(await chip.textContent()).toBe('1 unencrypted and 1 unverified messages');
+    expect(await chip.getAttribute('data-state')).toBe('failed');
+    expect(await item.getByTestId('conversation-warning').getAttribute('title')).toBe('This conversation holds 1 unencrypted and 1 unverified messages');
+    expect(await alice.getByTestId('message').and(alice.locator('[data-status="failed"]')).getByTestId('badge').textContent()).toBe('Failed');
+    await openDetails(alice);
+    await alice.getByTestId('participants').waitFor();
+    expect(await alice.getByTestId('unverified-callout').textContent()).toContain('This conversation holds 1 unencrypted and 1 unverified messages');
+    await screenshot(alice, 'unverified-messages');
+
+    // Bob's phone, on its list screen, marks the same messages.
+    const bobPreview = bob.getByTestId('conversation').filter({ hasText: 'Plain talk' }).getByTestId('preview');
+    await expect.poll(() => bobPreview.getAttribute('data-status')).toBe('failed');
+    expect(await bobPreview.textContent()).toContain('Not verified');
+    await screenshot(bob, 'unverified-list-phone');
+
+    // The verified conversation still says so.
+    await alice.getByTestId('conversation').filter({ hasText: 'Weekend hike' }).click();
+    await alice.getByTestId('message').first().waitFor();
+    expect(await chip.textContent()).toBe('End-to-end encrypted');
+  });
+
+  it('shows the organization key in the safety-number view, and holds backups for a changed one until the user accepts it', async () => {
+    const served = await servedOrgFingerprint();
+    await alice.getByTestId('conversation').filter({ hasText: 'Plain talk' }).click();
+    await openDetails(alice);
+    await alice.getByTestId('participant').filter({ hasText: 'bob' }).getByTestId('safety-button').click();
+    const orgKey = alice.getByTestId('org-key');
+    await orgKey.getByTestId('org-key-fingerprint').waitFor();
+    expect((await orgKey.getByTestId('org-key-fingerprint').textContent())?.replace(/\D/g, '')).toBe(served);
+    expect(await orgKey.getByTestId('org-key-status').getAttribute('data-status')).toBe('trusted');
+    expect(await orgKey.textContent()).toContain('can read every backed-up message');
+    await orgKey.scrollIntoViewIfNeeded();
+    await screenshot(alice, 'safety-number-org-key');
+
+    // This browser trusted another OrgCard before (as if the server's OrgKey was swapped since).
+    const before = JSON.stringify({ identity: 'org:default', cardId: 'f'.repeat(64), boxPublicKey: toB64u(randomBytes(32)), signPublicKey: toB64u(randomBytes(32)) });
+    await alice.evaluate(
+      (value) =>
+        new Promise<void>((resolve, reject) => {
+          const open = indexedDB.open('twilio-e2ee-demo');
+          open.onsuccess = () => {
+            const put = open.result.transaction('state', 'readwrite').objectStore('state').put(value, 'org-key:alice');
+            put.onsuccess = () => (open.result.close(), resolve());
+            put.onerror = () => reject(put.error);
+          };
+          open.onerror = () => reject(open.error);
+        }),
+      before,
+    );
+    await alice.reload();
+    const banner = alice.getByTestId('org-key-changed');
+    await banner.waitFor();
+    expect((await banner.getByTestId('org-key-new-fingerprint').textContent())?.replace(/\D/g, '')).toBe(served);
+    expect(await banner.textContent()).toContain('Your backups are held until you accept it');
+    await alice.getByTestId('composer-input').waitFor();
+    await screenshot(alice, 'org-key-changed');
+
+    // A message sent now is not backed up to the changed key...
+    await send(alice, 'Sent while the organization key is in question.', 'alice');
+    const index = Number(await alice.getByTestId('message').filter({ hasText: 'Sent while the organization key' }).getAttribute('data-index'));
+    const backedUp = async () => (await server.store.history(plainSid, -1, 100)).some((r) => r.index === index);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(await backedUp()).toBe(false);
+    // ...until the user accepts it: then the held backup goes out and the key is trusted.
+    await alice.getByTestId('accept-org-key').click();
+    await banner.waitFor({ state: 'detached' });
+    await expect.poll(backedUp, { timeout: 10_000 }).toBe(true);
+    await openDetails(alice);
+    await alice.getByTestId('participant').filter({ hasText: 'bob' }).getByTestId('safety-button').click();
+    await expect.poll(() => alice.getByTestId('org-key-status').getAttribute('data-status')).toBe('trusted');
+  });
+
+  it('warns loudly when a contact’s device that this browser never saw sent a message and is already removed', async () => {
+    await alice.goto('about:blank'); // alice is away
+    // Someone with bob's sign-in adds a device, posts with it and removes it again.
+    const ghost = await nodeDevice(server, 'bob', 'Bob’s laptop');
+    const card = await ghost.register();
+    const chat = await ghost.connect();
+    try {
+      await (await chat.getConversationBySid(plainSid)).sendMessage('Please send the deposit to account 666.');
+      // Card times are whole seconds, and a card revoked in the second it was made fails its messages (CARD_LIFETIME_INVALID).
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      await ghost.revokeDevice(card.id);
+    } finally {
+      ghost.outbox.stop();
+      await chat.shutdown();
+    }
+
+    await alice.goto(`${server.url}/#/c/${encodeURIComponent(plainSid)}`);
+    const notice = alice.getByTestId('key-change').filter({ hasText: 'A device of bob’s that you never saw sent a message and is already removed' });
+    await notice.waitFor();
+    expect(await notice.getAttribute('class')).toContain('tone-bad');
+    await alice.getByTestId('message').filter({ hasText: 'account 666' }).and(alice.locator('[data-status="verified"]')).waitFor();
+    await screenshot(alice, 'unobserved-device');
   });
 
   it('ran without page errors', () => {

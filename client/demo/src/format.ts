@@ -28,7 +28,7 @@ export function formatWhen(ms: number): string {
   return new Date().toDateString() === d.toDateString() ? time.format(d) : date.format(d);
 }
 
-/** The 60-digit safety number in 12 groups of 5. */
+/** A safety number (60 digits) or an organization key fingerprint (30) in groups of 5. */
 export function safetyGroups(digits: string): string[] {
   return digits.match(/\d{5}/g) ?? [];
 }
@@ -65,6 +65,18 @@ export function defaultDeviceName(ua = navigator.userAgent): string {
 
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
+}
+
+/**
+ * What a conversation's loaded messages hold besides verified ones: "2 unencrypted messages",
+ * "1 message could not be verified", or both kinds, short enough for the header chip, "2
+ * unencrypted and 1 unverified messages"; null when every one verified.
+ */
+export function unverifiedSummary({ unencrypted, failed }: { unencrypted: number; failed: number }): string | null {
+  if (unencrypted && failed) return `${unencrypted} unencrypted and ${failed} unverified ${unencrypted + failed === 1 ? 'message' : 'messages'}`;
+  if (unencrypted) return plural(unencrypted, 'unencrypted message');
+  if (failed) return `${plural(failed, 'message')} could not be verified`;
+  return null;
 }
 
 /** "alice, bob and carol" */

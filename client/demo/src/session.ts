@@ -18,6 +18,8 @@ import {
   type E2EEMessage,
   type KeyChange,
   type MessageGap,
+  type OrganizationKeyInfo,
+  type OrgKeyChange,
   type RejectedCard,
 } from '../../index.js';
 import { describeError, type Described } from './errors.js';
@@ -38,7 +40,8 @@ export interface Notice {
   /** Whose devices or membership it is about. */
   identity: string;
   text: string;
-  tone: 'info' | 'warn';
+  /** 'bad': a device came and went unseen (a possible stolen sign-in or a dishonest card service). */
+  tone: 'info' | 'warn' | 'bad';
   /** Shown after the message with this index (-1: before all). */
   afterIndex: number;
   at: number;
@@ -53,6 +56,13 @@ export interface Pending {
   state: 'sending' | 'failed';
   index?: number;
   error?: Described;
+}
+
+/** How many of a conversation's loaded messages are in each verification state. */
+export interface MessageTally {
+  verified: number;
+  unencrypted: number;
+  failed: number;
 }
 
 export class ConversationState {
@@ -102,6 +112,13 @@ export class ConversationState {
     return last;
   }
 
+  /** What the loaded messages hold: the header chip says "end-to-end encrypted" only when all are verified. */
+  get tally(): MessageTally {
+    const tally: MessageTally = { verified: 0, unencrypted: 0, failed: 0 };
+    for (const m of this.messages.values()) tally[m.e2ee.status]++;
+    return tally;
+  }
+
   get lastIndex(): number {
     return this.last?.index ?? -1;
   }
@@ -138,6 +155,8 @@ export class ChatSession {
   problem: Described | null = null;
   /** The last organization-history backup failure, if any. */
   backupProblem: BackupFailure | null = null;
+  /** The organization key changed (or matches no pinned key): backups are held until the user accepts it. */
+  orgKeyChange: OrgKeyChange | null = null;
   private readonly changeListeners = new Set<Listener<ChangeScope>>();
   private readonly toastListeners = new Set<Listener<Toast>>();
   private readonly cleanups: Array<() => void> = [];
@@ -275,6 +294,12 @@ export class ChatSession {
       this.backupProblem = failure;
       this.changed('status');
     });
+    onE2ee('orgKeyChange', (change: OrgKeyChange) => {
+      this.orgKeyChange = change;
+      this.changed('status');
+    });
+    // Check the organization key now, so that a changed one is reported at sign-in, not at the first backup.
+    void this.organizationKey().catch(() => undefined);
 
     const online = () => {
       this.browserOnline = navigator.onLine;
@@ -360,7 +385,8 @@ export class ChatSession {
     const { identity } = change;
     const added = change.added.filter(fresh('+'));
     const removed = change.removed.filter(fresh('-'));
-    if (added.length === 0 && removed.length === 0) return;
+    const unobserved = change.unobserved.filter(fresh('?'));
+    if (added.length === 0 && removed.length === 0 && unobserved.length === 0) return;
     try {
       await this.cardsOf(identity); // learn the new devices' names
     } catch {
@@ -376,20 +402,24 @@ export class ChatSession {
       const name = this.cardNames.get(id);
       return name ? ` “${name}”` : '';
     };
-    const lines = [
-      ...added.filter((id) => id !== thisCard).map((id) => `${who} added a new device${named(id)}`),
-      ...removed.filter((id) => id !== thisCard).map((id) => `${who} removed a device${named(id)}`),
+    const tone: Notice['tone'] = mine ? 'info' : 'warn';
+    const lines: Array<{ text: string; tone: Notice['tone'] }> = [
+      ...added.filter((id) => id !== thisCard).map((id) => ({ text: `${who} added a new device${named(id)}`, tone })),
+      ...removed.filter((id) => id !== thisCard).map((id) => ({ text: `${who} removed a device${named(id)}`, tone })),
+      // Never seen active: whoever held the sign-in (or the card service) may have made it to post as them.
+      ...unobserved.map((id): { text: string; tone: Notice['tone'] } => ({
+        text: `A device of ${mine ? 'yours' : `${identity}’s`}${named(id)} that you never saw sent a message and is already removed. If ${mine ? 'you' : identity} did not use it, someone else did.`,
+        tone: 'bad',
+      })),
     ];
     if (lines.length === 0) return;
     for (const state of this.conversations.values()) {
       if (!state.participants.includes(identity)) continue;
-      for (const text of lines) state.addNotice({ identity, text, tone: mine ? 'info' : 'warn', keyChange: !mine });
+      for (const line of lines) state.addNotice({ identity, ...line, keyChange: !mine });
       this.changed({ sid: state.sid });
     }
-    if (mine) {
-      for (const text of lines) this.toast({ tone: 'info', text });
-      this.changed('devices');
-    }
+    for (const line of lines) if (mine || line.tone === 'bad') this.toast({ tone: line.tone, text: line.text });
+    if (mine) this.changed('devices');
   }
 
   /** Loads the conversation list with participants and the last message of each. */
@@ -576,6 +606,21 @@ export class ChatSession {
   async safetyNumber(identity: string): Promise<{ digits: string; cards: Card[] }> {
     const [digits, cards] = await Promise.all([this.e2ee.safetyNumber(identity), this.cardsOf(identity)]);
     return { digits, cards };
+  }
+
+  /** The organization key backups are wrapped for, and whether this device trusts it; null without history. */
+  organizationKey(): Promise<OrganizationKeyInfo | null> {
+    return this.e2ee.organizationKey();
+  }
+
+  /** Trusts the changed organization key the user was warned about; the held backups go out. */
+  async acceptOrganizationKey(): Promise<void> {
+    const change = this.orgKeyChange;
+    if (!change) return;
+    await this.e2ee.acceptOrganizationKey(change.current.cardId);
+    this.orgKeyChange = null;
+    this.toast({ tone: 'info', text: 'Organization key accepted: held backups are being sent.' });
+    this.changed('status');
   }
 
   /** The safety number the user marked as verified with `identity`, if any. */

@@ -4,12 +4,13 @@
  * states (expired session, revoked device).
  */
 import { avatar, h, icon, mount } from '../dom.js';
-import { formatWhen, isAgent, listNames, plural } from '../format.js';
+import type { OrgKeyChange } from '../../../index.js';
+import { formatWhen, isAgent, listNames, plural, safetyGroups, unverifiedSummary } from '../format.js';
 import type { ChatSession, ConversationState } from '../session.js';
 import { participantsView, safetyView, type DetailsActions } from './details.js';
 import { openDevicesDialog } from './devices.js';
 import { dialogForm, openDialog, showToast } from './dialogs.js';
-import { timelineItems, type TimelineActions } from './timeline.js';
+import { statusFlag, timelineItems, type TimelineActions } from './timeline.js';
 
 export interface AppCallbacks {
   signOut(reason?: string): void;
@@ -22,6 +23,30 @@ const DEVICE_REFRESH_MS = 20_000;
 /** Identities typed into a field: separated by commas or spaces. */
 function parseIdentities(text: string): string[] {
   return [...new Set(text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean))];
+}
+
+/**
+ * The header chip: "End-to-end encrypted" only when every loaded message verified; otherwise what
+ * the conversation holds, e.g. "2 unencrypted messages".
+ */
+function encryptionChip(state: ConversationState): HTMLElement {
+  const tally = state.tally;
+  const unverified = unverifiedSummary(tally);
+  if (!unverified) {
+    return h('span', { class: 'e2ee-chip', 'data-testid': 'e2ee-chip', 'data-state': 'verified', title: 'Every message loaded here was decrypted and verified against its sender’s device.' }, icon('lock', 'icon icon-xs'), 'End-to-end encrypted');
+  }
+  const loaded = tally.verified + tally.unencrypted + tally.failed;
+  return h(
+    'span',
+    {
+      class: `e2ee-chip ${tally.failed ? 'chip-bad' : 'chip-warn'}`,
+      'data-testid': 'e2ee-chip',
+      'data-state': tally.failed ? 'failed' : 'unencrypted',
+      title: `Of the ${plural(loaded, 'message')} loaded here: ${tally.verified} verified, ${unverified}. Messages you send are still end-to-end encrypted.`,
+    },
+    icon(tally.failed ? 'alert' : 'unlock', 'icon icon-xs'),
+    unverified,
+  );
 }
 
 export class ChatApp {
@@ -164,6 +189,7 @@ export class ChatApp {
         const others = state.participants.filter((p) => p !== this.session.identity);
         const who = last ? (last.author === this.session.identity ? 'You' : last.author) : null;
         const text = !last ? 'No messages yet' : last.e2ee.status === 'failed' ? 'Message could not be verified' : (last.body ?? '');
+        const unverified = unverifiedSummary(state.tally);
         return h(
           'button',
           {
@@ -178,10 +204,17 @@ export class ChatApp {
           h(
             'div',
             { class: 'conv-text' },
-            h('div', { class: 'conv-title' }, h('span', { class: 'conv-name' }, state.title), h('span', { class: 'conv-time' }, formatWhen(state.lastActivity))),
             h(
               'div',
-              { class: 'conv-preview' },
+              { class: 'conv-title' },
+              h('span', { class: 'conv-name' }, state.title),
+              unverified ? h('span', { class: `conv-warning ${state.tally.failed ? 'bad' : 'warn'}`, title: `This conversation holds ${unverified}`, 'aria-label': unverified, 'data-testid': 'conversation-warning' }, icon('alert', 'icon icon-xs')) : null,
+              h('span', { class: 'conv-time' }, formatWhen(state.lastActivity)),
+            ),
+            h(
+              'div',
+              { class: 'conv-preview', 'data-testid': 'preview', 'data-status': last?.e2ee.status ?? '' },
+              last && last.e2ee.status !== 'verified' ? statusFlag(last.e2ee.status) : null,
               h('span', { class: 'conv-snippet' }, who ? `${who}: ${text}` : text),
               state.unread ? h('span', { class: 'unread-count', 'data-testid': 'unread' }, String(state.unread)) : null,
             ),
@@ -220,6 +253,7 @@ export class ChatApp {
     } else if (s.status === 'reconnecting') {
       banners.push(h('div', { class: 'banner tone-warn', role: 'status', 'data-testid': 'offline-banner' }, h('span', { class: 'spinner' }), h('span', null, h('b', null, 'Reconnecting… '), 'Messages sent meanwhile will be delivered when the connection is back.')));
     }
+    if (s.orgKeyChange) banners.push(this.orgKeyBanner(s.orgKeyChange));
     if (s.backupProblem && !this.backupDismissed) {
       banners.push(
         h(
@@ -255,6 +289,39 @@ export class ChatApp {
         ),
       );
     } else mount(this.blockerEl);
+  }
+
+  /** The organization key changed: whoever holds the new one would read backed-up messages, so backups wait for the user. */
+  private orgKeyBanner({ previous, current }: OrgKeyChange): HTMLElement {
+    const groups = (digits: string) => safetyGroups(digits).join(' ');
+    const canAccept = current.status === 'changed';
+    return h(
+      'div',
+      { class: 'banner tone-bad org-key-banner', role: 'alert', 'data-testid': 'org-key-changed' },
+      icon('key'),
+      h(
+        'span',
+        null,
+        h('b', null, 'The organization key changed. '),
+        canAccept
+          ? 'Whoever holds the new key could read the messages backed up to the organization’s history. Your backups are held until you accept it; check its fingerprint with your administrator first. '
+          : 'It matches none of the keys this app was configured with, so nothing is backed up. ',
+        previous ? h('span', { class: 'key-line' }, 'Trusted: ', h('code', null, groups(previous.fingerprint))) : null,
+        h('span', { class: 'key-line' }, 'Now: ', h('code', { 'data-testid': 'org-key-new-fingerprint' }, groups(current.fingerprint))),
+      ),
+      canAccept
+        ? h(
+            'button',
+            {
+              class: 'btn sm',
+              type: 'button',
+              'data-testid': 'accept-org-key',
+              onclick: () => void this.session.acceptOrganizationKey().catch((err: unknown) => showToast(`The key could not be accepted: ${(err as Error).message}`, 'bad')),
+            },
+            'Accept new key',
+          )
+        : null,
+    );
   }
 
   // ---- main area
@@ -344,7 +411,7 @@ export class ChatApp {
         'div',
         { class: 'conv-head-text' },
         h('h1', { 'data-testid': 'conversation-title' }, state.title),
-        h('div', { class: 'conv-head-sub' }, h('span', { class: 'e2ee-chip' }, icon('lock', 'icon icon-xs'), 'End-to-end encrypted'), h('span', null, subtitle)),
+        h('div', { class: 'conv-head-sub' }, encryptionChip(state), h('span', null, subtitle)),
       ),
       h(
         'div',

@@ -1,7 +1,8 @@
 /** The details panel: who is in the conversation, their devices, and safety numbers. */
 import { avatar, h, icon, mount } from '../dom.js';
 import { describeError } from '../errors.js';
-import { fingerprint, formatDate, isAgent, plural, safetyGroups } from '../format.js';
+import { fingerprint, formatDate, isAgent, plural, safetyGroups, unverifiedSummary } from '../format.js';
+import type { OrganizationKeyInfo } from '../../../index.js';
 import type { Card, ChatSession, ConversationState } from '../session.js';
 
 export interface DetailsActions {
@@ -27,6 +28,7 @@ function deviceRow(card: Card, note?: string): HTMLElement {
 export function participantsView(state: ConversationState, session: ChatSession, actions: DetailsActions): HTMLElement {
   const people = [...state.participants].sort((a, b) => (a === session.identity ? -1 : b === session.identity ? 1 : a.localeCompare(b)));
   const devices = people.reduce((sum, p) => sum + (state.deviceCounts.get(p) ?? 0), 0);
+  const unverified = unverifiedSummary(state.tally);
   return h(
     'div',
     { class: 'details-section' },
@@ -36,6 +38,21 @@ export function participantsView(state: ConversationState, session: ChatSession,
       icon('lock'),
       h('span', null, h('b', null, 'End-to-end encrypted. '), devices > 0 ? `Each message is encrypted for the ${plural(devices, 'device')} of these ${plural(people.length, 'person', 'people')}.` : 'Each message is encrypted for every device of every participant.'),
     ),
+    unverified
+      ? h(
+          'div',
+          { class: `callout ${state.tally.failed ? 'tone-bad' : 'tone-warn'}`, 'data-testid': 'unverified-callout' },
+          icon('alert'),
+          h(
+            'span',
+            null,
+            h('b', null, `This conversation holds ${unverified}. `),
+            state.tally.unencrypted ? 'Unencrypted ones were sent without this app’s encryption: Twilio could read them, and anyone able to post could have written them. ' : '',
+            state.tally.failed ? 'Ones that could not be verified have their text hidden. ' : '',
+            'Messages you send are still encrypted.',
+          ),
+        )
+      : null,
     h('div', { class: 'section-head' }, h('h3', null, `People (${people.length})`), h('button', { class: 'btn sm ghost', type: 'button', onclick: () => actions.addPeople() }, icon('userPlus', 'icon icon-sm'), 'Add')),
     h(
       'ul',
@@ -62,7 +79,40 @@ export function participantsView(state: ConversationState, session: ChatSession,
   );
 }
 
-/** The safety number with one contact, their devices, and the "verified" mark. */
+const ORG_KEY_STATUS: Record<OrganizationKeyInfo['status'], { tone: 'ok' | 'bad'; text: string }> = {
+  pinned: { tone: 'ok', text: 'Pinned: it is the key this app was configured with.' },
+  trusted: { tone: 'ok', text: 'Trusted since this device first saw it. You are warned if it ever changes.' },
+  changed: { tone: 'bad', text: 'Changed since this device trusted it. Your backups are held until you accept the new key (see the warning above).' },
+  untrusted: { tone: 'bad', text: 'Matches none of the keys this app was configured with: nothing is backed up.' },
+};
+
+/** The organization key: who else can read backed-up messages, its fingerprint and whether this device trusts it. */
+function orgKeySection(session: ChatSession): HTMLElement {
+  const section = h('section', { class: 'org-key', 'data-testid': 'org-key' }, h('h3', null, 'Organization key'), h('div', { class: 'loading' }, h('span', { class: 'spinner' }), 'Loading…'));
+  session.organizationKey().then(
+    (info) => {
+      if (!info) {
+        mount(section, h('h3', null, 'Organization key'), h('p', { class: 'muted', 'data-testid': 'org-key-status', 'data-status': 'none' }, 'This service keeps no organization history: messages are not backed up.'));
+        return;
+      }
+      const status = ORG_KEY_STATUS[info.status];
+      mount(
+        section,
+        h('h3', null, 'Organization key'),
+        h('p', { class: 'muted' }, `Messages are also backed up for the organization’s history service (${info.identity}). Whoever holds this key can read every backed-up message, and shows earlier messages to people added later. Compare its fingerprint with the one your administrator publishes.`),
+        h('div', { class: 'safety-number org-fingerprint', 'data-testid': 'org-key-fingerprint', 'aria-label': `Organization key fingerprint ${info.fingerprint}` }, safetyGroups(info.fingerprint).map((g) => h('span', null, g))),
+        h('div', { class: `callout compact tone-${status.tone}`, 'data-testid': 'org-key-status', 'data-status': info.status }, icon(status.tone === 'ok' ? 'check' : 'alert'), h('span', null, status.text)),
+      );
+    },
+    (err: unknown) => {
+      const d = describeError(err);
+      mount(section, h('h3', null, 'Organization key'), h('div', { class: 'callout compact tone-bad' }, icon('alert'), h('span', null, h('b', null, `${d.title}. `), d.detail ?? '')));
+    },
+  );
+  return section;
+}
+
+/** The safety number with one contact, their devices, the "verified" mark, and the organization key. */
 export function safetyView(identity: string, session: ChatSession, actions: DetailsActions): HTMLElement {
   const body = h('div', { class: 'safety-body' }, h('div', { class: 'loading' }, h('span', { class: 'spinner' }), 'Computing…'));
   const render = async () => {
@@ -95,6 +145,7 @@ export function safetyView(identity: string, session: ChatSession, actions: Deta
         h('h3', null, `${identity}’s devices (${cards.length})`),
         cards.length ? h('ul', { class: 'devices' }, cards.map((c) => deviceRow(c))) : h('p', { class: 'warn' }, `${identity} has no device yet.`),
         h('p', { class: 'fineprint' }, 'The number covers both sides’ current devices: it changes when either of you adds or removes one.'),
+        orgKeySection(session),
       );
     } catch (err) {
       const d = describeError(err);

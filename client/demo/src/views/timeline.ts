@@ -15,6 +15,15 @@ export interface TimelineActions {
   loadEarlier(): void;
 }
 
+const UNENCRYPTED_HINT = 'Sent without end-to-end encryption (not by this app): Twilio could read it, and anyone able to post could have written it.';
+
+/** The marker of a message that is not verified, wherever its text or a preview of it appears (e.g. the conversation list). */
+export function statusFlag(status: 'unencrypted' | 'failed'): HTMLElement {
+  return status === 'unencrypted'
+    ? h('span', { class: 'flag flag-warn', title: UNENCRYPTED_HINT, 'data-testid': 'status-flag' }, icon('unlock', 'icon icon-xs'), 'Unencrypted')
+    : h('span', { class: 'flag flag-bad', title: 'Could not be verified, so its text is hidden.', 'data-testid': 'status-flag' }, icon('alert', 'icon icon-xs'), 'Not verified');
+}
+
 /** The lock badge: how the wrapper verified this message. */
 export function statusBadge(message: E2EEMessage, session: ChatSession): HTMLElement {
   const { e2ee } = message;
@@ -25,7 +34,7 @@ export function statusBadge(message: E2EEMessage, session: ChatSession): HTMLEle
     return h('span', { class: 'badge badge-ok', title, 'data-testid': 'badge' }, icon('lock', 'icon icon-xs'), 'Verified');
   }
   if (e2ee.status === 'unencrypted') {
-    return h('span', { class: 'badge badge-muted', title: 'Sent without end-to-end encryption (not by this app): Twilio could read it.', 'data-testid': 'badge' }, icon('unlock', 'icon icon-xs'), 'Unencrypted');
+    return h('span', { class: 'badge badge-warn', title: UNENCRYPTED_HINT, 'data-testid': 'badge' }, icon('unlock', 'icon icon-xs'), 'Unencrypted');
   }
   const reason = e2ee.error ? `${e2ee.error.code}: ${e2ee.error.message}` : 'unknown reason';
   return h('span', { class: 'badge badge-bad', title: `Could not be verified, so its text is hidden. ${reason}`, 'data-testid': 'badge' }, icon('alert', 'icon icon-xs'), 'Failed');
@@ -82,6 +91,7 @@ function rawView(message: E2EEMessage): HTMLElement {
       h('span', null, `index ${message.index}`),
       h('span', null, formatTime(message.dateCreated)),
       h('span', null, `${body.length.toLocaleString()} chars`),
+      message.e2ee.status === 'unencrypted' ? statusFlag('unencrypted') : null,
     ),
     h('code', { class: 'raw-body', 'data-testid': 'raw-body' }, body),
   );
