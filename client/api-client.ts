@@ -3,16 +3,30 @@ import {
   ApiPath,
   type AppKeyResponse,
   type CardsLookupResponse,
+  type DeviceRequestStatus,
+  type DeviceRequestsResponse,
+  type PendingDevice,
   type HistoryPostRequest,
   type HistoryResponse,
   type RegisterCardRequest,
   type TwilioTokenResponse,
 } from '../shared/api.js';
 import type { CardWire } from '../shared/card.js';
+import { DEVICE_PROOF_HEADER, signDeviceProof } from '../shared/device-proof.js';
+import { utf8 } from '../shared/encoding.js';
 import { E2EEError, ErrorCode } from '../shared/errors.js';
 
 export type AuthTokenSource = () => Promise<string> | string;
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** A registered device that signs X-E2EE-Device proofs: its card id and its sign key, behind `sign`. */
+export interface DeviceProver {
+  cardId: string;
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+/** POST /v1/cards: the registered card (201), or a request waiting for an existing device's approval (202). */
+export type Registration = { card: CardWire } | { pending: PendingDevice };
 
 export class ApiClient {
   private readonly baseUrl: string;
@@ -37,12 +51,22 @@ export class ApiClient {
     throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'getAuthToken() must return a JWT whose "sub" is the Twilio identity');
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown, device?: DeviceProver): Promise<T> {
+    return (await this.exchange<T>(method, path, body, device)).json;
+  }
+
+  /** One request, with `device`'s proof over exactly the bytes sent; the status and JSON of a 2xx answer. */
+  private async exchange<T>(method: string, path: string, body?: unknown, device?: DeviceProver): Promise<{ status: number; json: T }> {
     const headers: Record<string, string> = { authorization: `Bearer ${await this.getAuthToken()}` };
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    const sent = body === undefined ? undefined : JSON.stringify(body);
+    if (sent !== undefined) headers['content-type'] = 'application/json';
+    if (device) {
+      const signed = { method, path, ...(sent === undefined ? {} : { body: utf8(sent) }) };
+      headers[DEVICE_PROOF_HEADER] = await signDeviceProof((message) => device.sign(message), device.cardId, signed);
+    }
     let response: Response;
     try {
-      response = await this.fetchImpl(this.baseUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      response = await this.fetchImpl(this.baseUrl + path, { method, headers, body: sent });
     } catch (err) {
       throw new E2EEError(ErrorCode.NETWORK_ERROR, `cannot reach the card service at ${this.baseUrl}: ${(err as Error).message}`, { cause: err });
     }
@@ -59,15 +83,17 @@ export class ApiClient {
         details: { status: response.status, serverCode: error?.code ?? null },
       });
     }
-    return json as T;
+    return { status: response.status, json: json as T };
   }
 
   twilioToken(): Promise<TwilioTokenResponse> {
     return this.request('GET', ApiPath.twilioToken);
   }
 
-  registerCard(request: RegisterCardRequest): Promise<CardWire> {
-    return this.request('POST', ApiPath.cards, request);
+  /** With `approver` (an active device of the identity), the card is registered at once under any policy. */
+  async registerCard(request: RegisterCardRequest, approver?: DeviceProver): Promise<Registration> {
+    const { status, json } = await this.exchange<CardWire | PendingDevice>('POST', ApiPath.cards, request, approver);
+    return status === 202 ? { pending: json as PendingDevice } : { card: json as CardWire };
   }
 
   lookupCards(identities: readonly string[]): Promise<CardsLookupResponse> {
@@ -79,8 +105,24 @@ export class ApiClient {
     return this.request('GET', ApiPath.card(id));
   }
 
-  revokeCard(id: string): Promise<CardWire> {
-    return this.request('DELETE', ApiPath.card(id));
+  revokeCard(id: string, by: DeviceProver): Promise<CardWire> {
+    return this.request('DELETE', ApiPath.card(id), undefined, by);
+  }
+
+  deviceRequests(by: DeviceProver): Promise<DeviceRequestsResponse> {
+    return this.request('GET', ApiPath.deviceRequests, undefined, by);
+  }
+
+  deviceRequestStatus(cardId: string): Promise<DeviceRequestStatus> {
+    return this.request('GET', ApiPath.deviceRequest(cardId));
+  }
+
+  approveDevice(cardId: string, by: DeviceProver): Promise<CardWire> {
+    return this.request('POST', ApiPath.approveDevice(cardId), undefined, by);
+  }
+
+  rejectDevice(cardId: string, by: DeviceProver): Promise<DeviceRequestStatus> {
+    return this.request('POST', ApiPath.rejectDevice(cardId), undefined, by);
   }
 
   appKey(): Promise<AppKeyResponse> {

@@ -3,14 +3,15 @@
  * directory, and wraps a conversations client (the real @twilio/conversations Client, or the
  * local relay client) so that app code keeps calling sendMessage and reading message.body.
  */
-import { cardIdOf, createCardRequestAsync, trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
+import type { PendingDevice } from '../shared/api.js';
+import { cardIdOf, createCardRequestAsync, parseCardRequest, trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
 import { parseEnvelope, type ParsedEnvelope } from '../shared/envelope.js';
 import { fromB64u, toHex } from '../shared/encoding.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { AsyncDeviceKeys } from '../shared/keys.js';
 import { safetyNumber } from '../shared/safety-number.js';
 import { randomBytes, ready } from '../shared/sodium.js';
-import { ApiClient, type AuthTokenSource, type FetchLike } from './api-client.js';
+import { ApiClient, type AuthTokenSource, type DeviceProver, type FetchLike } from './api-client.js';
 import { CardDirectory, DEFAULT_CARD_CACHE_TTL_MS, type KeyChange, type RejectedCard } from './card-directory.js';
 import type { BaseClient, BaseConversation, BaseMessage } from './conversations.js';
 import { Emitter } from './emitter.js';
@@ -60,6 +61,11 @@ export interface E2EEClientOptions {
 export interface E2EEClientEventMap {
   /** A contact's set of devices changed (like a changed safety number). */
   keyChange(change: KeyChange): void;
+  /**
+   * register() of this new device waits for an existing device of the identity to approve it
+   * (NEW_DEVICE_POLICY=approval): tell the user to approve `deviceName` there before `expiresAt`.
+   */
+  deviceApprovalPending(pending: PendingDevice): void;
   /** The directory served a card that failed verification; it was ignored. */
   cardRejected(rejected: RejectedCard): void;
   /** A backup could not be made, or the history service refused it for good. */
@@ -70,6 +76,12 @@ export interface E2EEClientEventMap {
    */
   orgKeyChange(change: OrgKeyChange): void;
 }
+
+export interface RegisterOptions {
+  /** How often a new device waiting for approval asks whether it was decided; default 2000 ms. */
+  approvalPollMs?: number;
+}
+const DEFAULT_APPROVAL_POLL_MS = 2_000;
 
 /** Backups held in memory while a changed OrgCard waits for the app's decision; beyond this they are reported failed. */
 const MAX_HELD_BACKUPS = 1_000;
@@ -154,9 +166,11 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
 
   /**
    * Registers this device: the first call makes its keys and card; later calls (and reloads)
-   * reuse them, unless the card was revoked, in which case a new device is made.
+   * reuse them, unless the card was revoked, in which case a new device is made. A further device
+   * of an identity may need an existing device's approval: register() then emits
+   * `deviceApprovalPending` and resolves once approved, or throws DEVICE_NOT_APPROVED.
    */
-  async register(): Promise<CardWire> {
+  async register(options: RegisterOptions = {}): Promise<CardWire> {
     const trusted = trustAppKeys(this.options.appPublicKeys);
     let record = await this.keyStore.loadDevice(this.identity);
     if (record?.card) {
@@ -173,14 +187,15 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     }
     record ??= await this.newDevice();
     if (!record.card) {
+      const pollMs = options.approvalPollMs ?? DEFAULT_APPROVAL_POLL_MS;
       try {
-        record.card = await this.registerKeys(record);
+        record.card = await this.registerKeys(record, pollMs);
       } catch (err) {
         // The keys were registered before but the answer was lost (or they are otherwise taken):
         // every card needs fresh keys, so this device starts over with new ones.
         if (!(isE2EEError(err, ErrorCode.SERVER_ERROR) && err.details?.serverCode === 'KEY_IN_USE')) throw err;
         record = await this.newDevice();
-        record.card = await this.registerKeys(record);
+        record.card = await this.registerKeys(record, pollMs);
       }
     }
     const keys = deviceKeysOf(record);
@@ -201,17 +216,53 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     };
   }
 
-  /** Saves the keys (first: a card without its keys would be useless), then registers their card. */
-  private async registerKeys(record: StoredDevice): Promise<CardWire> {
+  /**
+   * Saves the keys (first: a card without its keys would be useless), then registers their card,
+   * waiting for an existing device's approval when the service asks for one.
+   */
+  private async registerKeys(record: StoredDevice, approvalPollMs: number): Promise<CardWire> {
     const request = await createCardRequestAsync(deviceKeysOf(record), { identity: this.identity, deviceId: record.deviceId, deviceName: record.deviceName });
     await this.keyStore.saveDevice(record);
     try {
-      return await this.api.registerCard(request);
+      const registration = await this.api.registerCard(request);
+      return 'card' in registration ? registration.card : await this.awaitApproval(registration.pending, approvalPollMs);
     } catch (err) {
       // The very same card was registered, but its answer was lost: fetch it.
       if (!(isE2EEError(err, ErrorCode.SERVER_ERROR) && err.details?.serverCode === 'CARD_EXISTS')) throw err;
       return this.api.getCard(cardIdOf(fromB64u(request.snapshot)));
     }
+  }
+
+  /**
+   * Polls the pending request until an existing device approves it (its card) or rejects it, or
+   * it expires (DEVICE_NOT_APPROVED). Network errors, 429 and 5xx only delay the next poll.
+   */
+  private async awaitApproval(pending: PendingDevice, pollMs: number): Promise<CardWire> {
+    this.emit('deviceApprovalPending', pending);
+    const notApproved = (reason: 'rejected' | 'expired') =>
+      new E2EEError(ErrorCode.DEVICE_NOT_APPROVED, `no existing device approved this one (${reason}); call register() to ask again`, {
+        details: { reason, cardId: pending.cardId },
+      });
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      try {
+        const { status, card } = await this.api.deviceRequestStatus(pending.cardId);
+        if (status === 'rejected') throw notApproved('rejected');
+        if (status === 'approved' && card?.id === pending.cardId) return card;
+      } catch (err) {
+        if (isE2EEError(err, ErrorCode.DEVICE_NOT_APPROVED)) throw err;
+        const status = isE2EEError(err, ErrorCode.SERVER_ERROR) ? (err.details?.status as number) : null;
+        if (status === 404) throw notApproved('expired');
+        if (status !== null && status !== 429 && status < 500) throw err;
+      }
+      if (Date.now() / 1000 > pending.expiresAt) throw notApproved('expired');
+    }
+  }
+
+  /** This device as the signer of X-E2EE-Device proofs. */
+  private prover(): DeviceProver {
+    const { keys, card } = this.requireDevice();
+    return { cardId: card.id, sign: (message) => keys.sign(message) };
   }
 
   private requireDevice(): { keys: AsyncDeviceKeys; card: VerifiedCard } {
@@ -341,11 +392,43 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     return this.cardsOf(this.identity);
   }
 
-  /** Revokes one of this identity's cards (this device's or another's). */
+  /** Revokes one of this identity's cards (this device's or another's), with this device's proof. */
   async revokeDevice(cardId: string): Promise<void> {
-    await this.api.revokeCard(cardId);
+    await this.api.revokeCard(cardId, this.prover());
     this.directory.invalidate(this.identity);
     void this.announceDeviceChange();
+  }
+
+  /**
+   * New devices of this identity waiting for approval, oldest first. Only requests whose card is
+   * self-signed, of this identity and named by its own id are listed: show `deviceName` and ask
+   * the user whether it is theirs.
+   */
+  async pendingDevices(): Promise<PendingDevice[]> {
+    const { requests } = await this.api.deviceRequests(this.prover());
+    return requests.filter((request) => {
+      try {
+        const card = parseCardRequest({ snapshot: request.snapshot, selfSignature: request.selfSignature });
+        return card.id === request.cardId && card.fields.identity === this.identity && card.fields.deviceName === request.deviceName;
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** Approves a new device (from pendingDevices()); its card is registered and announced to contacts. */
+  async approveDevice(cardId: string): Promise<VerifiedCard> {
+    const wire = await this.api.approveDevice(cardId, this.prover());
+    const card = verifyCard(wire, { trustedAppKeys: trustAppKeys(this.options.appPublicKeys), identity: this.identity });
+    if (card.id !== cardId) throw new E2EEError(ErrorCode.SERVER_ERROR, 'the service registered another card than the one approved');
+    this.directory.invalidate(this.identity);
+    void this.announceDeviceChange();
+    return card;
+  }
+
+  /** Rejects a new device: its register() fails with DEVICE_NOT_APPROVED. */
+  async rejectDevice(cardId: string): Promise<void> {
+    await this.api.rejectDevice(cardId, this.prover());
   }
 
   /**

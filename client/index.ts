@@ -1,5 +1,6 @@
 /** twilio-e2ee/client: the E2EE wrapper for @twilio/conversations, key stores, the local relay client. */
-export { E2EEClient, type E2EEClientOptions, type E2EEClientEventMap } from './e2ee-client.js';
+export { E2EEClient, type E2EEClientOptions, type E2EEClientEventMap, type RegisterOptions } from './e2ee-client.js';
+export type { PendingDevice } from '../shared/api.js';
 export { E2EEConversationsClient, E2EEConversation, E2EEMessage, GAP_WAIT_MS, type E2EEClientEvents, type E2EEConversationEvents, type MessageGap } from './wrapper.js';
 export { FAILED_BODY, type E2EEInfo } from './message-crypto.js';
 export { DEFAULT_CARD_CACHE_TTL_MS, type KeyChange, type RejectedCard } from './card-directory.js';

@@ -14,6 +14,7 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-twilio-signature"]',
+  'req.headers["x-e2ee-device"]', // a device proof is replayable for minutes
   'res.headers["set-cookie"]',
   'headers.authorization',
   'authorization',

@@ -52,6 +52,8 @@ export const ErrorCode = {
   UNSUPPORTED_CONTENT: 'UNSUPPORTED_CONTENT',
   /** This device has no card yet: call register() first. */
   DEVICE_NOT_REGISTERED: 'DEVICE_NOT_REGISTERED',
+  /** An existing device did not approve this new one: `details.reason` is 'rejected' or 'expired'. */
+  DEVICE_NOT_APPROVED: 'DEVICE_NOT_APPROVED',
   /** The sender's card could not be fetched from the directory. */
   CARD_UNAVAILABLE: 'CARD_UNAVAILABLE',
   /** The OrgCard served is not one pinned in the configuration (`orgPublicKeys`): no backups are made for it. */

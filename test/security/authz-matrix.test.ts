@@ -19,7 +19,8 @@ import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signRelayToken } from '../../server/relay-token.js';
 import { ApiPath, trustAppKeys, toB64u, verifyCard, type VerifiedCard } from '../../shared/index.js';
-import { bearer, newDevice, type TestUser } from '../helpers/app.js';
+import type { InjectOptions } from 'fastify';
+import { bearer, newDevice, postCard, proved, type ProvingDevice, type TestUser } from '../helpers/app.js';
 import { backupOf, localConversation, localMessage, seal, withDevice, type Member } from '../helpers/history.js';
 import { nowSeconds, signJwt } from '../helpers/jwt.js';
 import { RelaySocket } from '../helpers/relay-socket.js';
@@ -45,12 +46,17 @@ interface Row {
 }
 
 let local: SecurityServer;
+/** NEW_DEVICE_POLICY=approval: further devices need a device proof or an approval. */
+let approval: SecurityServer;
 let twilioMode: SecurityServer;
 let relayUrl: string;
 let alice: Member;
 let bob: Member;
 let mallory: Member;
 let orgCard: VerifiedCard;
+/** Alice's, bob's and mallory's devices on the approval server, and a device of alice's revoked there. */
+let onApproval: Record<'alice' | 'bob' | 'mallory', Member>;
+let aliceRevoked: ProvingDevice;
 let conversationSid: string;
 /** Alice's message in the relay, that the relay rows try to edit and read. */
 let aliceMessageSid: string;
@@ -79,8 +85,33 @@ function credential(cell: Cell): Record<string, string> {
   }
 }
 
-function member(identity: string): Promise<Member> {
-  return withDevice({ app: local.app, trusted: trustAppKeys([toB64u(local.config.appKey.publicKey)]) }, user(identity));
+function member(identity: string, server = local): Promise<Member> {
+  return withDevice({ app: server.app, trusted: trustAppKeys([toB64u(server.config.appKey.publicKey)]) }, user(identity));
+}
+
+const proverOf = (m: Member): ProvingDevice => ({ keys: m.keys, cardId: m.card.id });
+
+/** Runs `work` with a new pending device request of alice's on the approval server, dropped afterwards (at most 5 may wait). */
+async function withPendingDevice<T>(work: (cardId: string) => Promise<T>): Promise<T> {
+  const pending = await postCard(approval.app, user('alice'), (await newDevice('alice')).request);
+  expect(pending.statusCode, pending.body).toBe(202);
+  const cardId = pending.json<{ cardId: string }>().cardId;
+  try {
+    return await work(cardId);
+  } finally {
+    await approval.store.takePendingDevice(cardId, 'alice', nowSeconds());
+  }
+}
+
+/**
+ * The cell's credential with an X-E2EE-Device proof: by `device`, else by the token holder's own
+ * device (alice's for the cells without a valid token of their own).
+ */
+async function provedRequest(cell: Cell, method: 'GET' | 'POST' | 'DELETE', url: string, members: Record<'alice' | 'bob' | 'mallory', Member>, body?: unknown, device?: ProvingDevice): Promise<InjectOptions> {
+  const holder = cell === 'other identity' ? members.bob : cell === 'non-participant' ? members.mallory : members.alice;
+  const options = await proved(holder, device ?? proverOf(holder), method, url, body);
+  const { authorization: _, ...rest } = options.headers as Record<string, string>;
+  return { ...options, headers: { ...rest, ...credential(cell) } };
 }
 
 const outcomeOf = (res: { statusCode: number; json<T>(): T }): Outcome =>
@@ -90,6 +121,9 @@ const ok = (status: number): Record<Cell, Outcome> => Object.fromEntries(CELLS.m
 const UNAUTHORIZED: Outcome = { status: 401, code: 'UNAUTHORIZED' };
 const FORBIDDEN: Outcome = { status: 403, code: 'FORBIDDEN' };
 const NOT_PARTICIPANT: Outcome = { status: 403, code: 'NOT_PARTICIPANT' };
+const NOT_FOUND: Outcome = { status: 404, code: 'NOT_FOUND' };
+const DEVICE_PROOF_REQUIRED: Outcome = { status: 401, code: 'DEVICE_PROOF_REQUIRED' };
+const DEVICE_REVOKED: Outcome = { status: 403, code: 'DEVICE_REVOKED' };
 const authenticated = (other: Outcome, nonParticipant: Outcome, owner: Outcome): Record<Cell, Outcome> => ({
   'no token': UNAUTHORIZED,
   expired: UNAUTHORIZED,
@@ -167,7 +201,7 @@ const rows: Row[] = [
     run: async (cell) => outcomeOf(await local.app.inject({ url: ApiPath.card(alice.card.id), headers: credential(cell) })),
   },
   {
-    route: "DELETE /v1/cards/:id (alice's card)",
+    route: "DELETE /v1/cards/:id (alice's card; the caller's own device proof)",
     expected: authenticated(FORBIDDEN, FORBIDDEN, { status: 200 }),
     async run(cell) {
       // The owner revokes a card of her own made for this cell; the others try alice's main card.
@@ -176,10 +210,67 @@ const rows: Row[] = [
         const { request } = await newDevice('alice');
         id = (await local.app.inject({ method: 'POST', url: ApiPath.cards, headers: alice.headers, payload: request })).json<{ id: string }>().id;
       }
-      const outcome = outcomeOf(await local.app.inject({ method: 'DELETE', url: ApiPath.card(id), headers: credential(cell) }));
+      const outcome = outcomeOf(await local.app.inject(await provedRequest(cell, 'DELETE', ApiPath.card(id), { alice, bob, mallory })));
       if (cell !== 'owner') expect((await local.store.getCard(alice.card.id))?.revokedAt).toBeNull();
       return outcome;
     },
+  },
+  {
+    route: "DELETE /v1/cards/:id (alice's card; the app token alone, no device proof)",
+    expected: authenticated(DEVICE_PROOF_REQUIRED, DEVICE_PROOF_REQUIRED, DEVICE_PROOF_REQUIRED),
+    async run(cell) {
+      const outcome = outcomeOf(await local.app.inject({ method: 'DELETE', url: ApiPath.card(alice.card.id), headers: credential(cell) }));
+      expect((await local.store.getCard(alice.card.id))?.revokedAt).toBeNull();
+      return outcome;
+    },
+  },
+  {
+    route: "DELETE /v1/cards/:id (alice's card; the proof of a revoked device of alice's)",
+    expected: authenticated(FORBIDDEN, FORBIDDEN, DEVICE_REVOKED),
+    async run(cell) {
+      const url = ApiPath.card(onApproval.alice.card.id);
+      const outcome = outcomeOf(await approval.app.inject(await provedRequest(cell, 'DELETE', url, onApproval, undefined, aliceRevoked)));
+      expect((await approval.store.getCard(onApproval.alice.card.id))?.revokedAt).toBeNull();
+      return outcome;
+    },
+  },
+  {
+    route: "POST /v1/cards (a further card of alice's; approval policy, the app token alone)",
+    // The owner's token alone only asks: 202, a request an existing device must approve.
+    expected: authenticated(FORBIDDEN, FORBIDDEN, { status: 202 }),
+    async run(cell) {
+      const { request } = await newDevice('alice');
+      const res = await approval.app.inject({ method: 'POST', url: ApiPath.cards, headers: credential(cell), payload: request });
+      if (res.statusCode === 202) await approval.store.takePendingDevice(res.json<{ cardId: string }>().cardId, 'alice', nowSeconds());
+      expect((await approval.store.activeCards(['alice'])).get('alice')).toHaveLength(1);
+      return outcomeOf(res);
+    },
+  },
+  {
+    route: "POST /v1/cards (a further card of alice's; approval policy, the proof of a revoked device of alice's)",
+    expected: authenticated(FORBIDDEN, FORBIDDEN, DEVICE_REVOKED),
+    async run(cell) {
+      const { request } = await newDevice('alice');
+      const outcome = outcomeOf(await approval.app.inject(await provedRequest(cell, 'POST', ApiPath.cards, onApproval, request, aliceRevoked)));
+      expect((await approval.store.activeCards(['alice'])).get('alice')).toHaveLength(1);
+      return outcome;
+    },
+  },
+  {
+    route: "POST /v1/device-requests/:cardId/approve (alice's pending device; the caller's own device proof)",
+    expected: authenticated(NOT_FOUND, NOT_FOUND, { status: 201 }),
+    run: (cell) =>
+      withPendingDevice(async (cardId) => {
+        const outcome = outcomeOf(await approval.app.inject(await provedRequest(cell, 'POST', ApiPath.approveDevice(cardId), onApproval)));
+        if (cell === 'owner') await approval.store.revokeCard(cardId, nowSeconds()); // back to one active card
+        else expect(await approval.store.getCard(cardId)).toBeNull();
+        return outcome;
+      }),
+  },
+  {
+    route: "GET /v1/device-requests/:cardId (alice's pending device; the app token alone)",
+    expected: authenticated(NOT_FOUND, NOT_FOUND, { status: 200 }),
+    run: (cell) => withPendingDevice(async (cardId) => outcomeOf(await approval.app.inject({ url: ApiPath.deviceRequest(cardId), headers: credential(cell) }))),
   },
   {
     route: "POST /v1/history (a backup of alice's message)",
@@ -319,6 +410,14 @@ const rows: Row[] = [
 beforeAll(async () => {
   local = await securityServer({ env: { DEMO_MODE: 'true', AUTH_JWT_SECRET: SECRET }, listen: true });
   twilioMode = await securityServer({ env: twilioEnv() });
+  approval = await securityServer({ env: { DEMO_MODE: 'true', AUTH_JWT_SECRET: SECRET, NEW_DEVICE_POLICY: 'approval' } });
+  const first = await Promise.all(['alice', 'bob', 'mallory'].map((identity) => member(identity, approval)));
+  onApproval = { alice: first[0]!, bob: first[1]!, mallory: first[2]! };
+  // A second device of alice's (approved by her first), then revoked: a stolen device, contained.
+  const stolen = await newDevice('alice');
+  const added = await postCard(approval.app, onApproval.alice, stolen.request, proverOf(onApproval.alice));
+  aliceRevoked = { keys: stolen.keys, cardId: added.json<{ id: string }>().id };
+  await approval.store.revokeCard(aliceRevoked.cardId, nowSeconds());
   orgCard = verifyCard((await local.app.inject({ url: ApiPath.orgCard })).json(), { trustedAppKeys: trustAppKeys([toB64u(local.config.appKey.publicKey)]) });
   [alice, bob, mallory] = [await member('alice'), await member('bob'), await member('mallory')];
   conversationSid = await localConversation(local.store, [alice.identity, bob.identity]);
@@ -329,6 +428,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await local?.close();
+  await approval?.close();
   await twilioMode?.close();
   const show = (o: Partial<Record<Cell, string>>) => CELLS.map((c) => o[c] ?? '?').join(' | ');
   console.info(

@@ -27,8 +27,9 @@ import {
   type HistoryPostRequest,
   type VerifiedCard,
 } from '../../shared/index.js';
+import { deviceProofMessage, DEVICE_PROOF_HEADER } from '../../shared/device-proof.js';
 import { sign } from '../../shared/sodium.js';
-import { newDevice, session, type TestUser } from '../helpers/app.js';
+import { newDevice, proved, session, type TestUser } from '../helpers/app.js';
 import { backupOf, localConversation, localMessage, seal, withDevice, type HistoryServer, type Member } from '../helpers/history.js';
 import {
   CONTENT_TYPES,
@@ -129,7 +130,7 @@ const junkQuery: fc.Arbitrary<string> = fc.oneof(
 
 /** Hostile extra headers (printable ASCII, as they must be on the wire). */
 const junkHeaders: fc.Arbitrary<Record<string, string>> = fc.dictionary(
-  fc.constantFrom('x-request-id', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-twilio-signature', 'accept', 'x-http-method-override', 'content-length', 'cookie', 'origin'),
+  fc.constantFrom('x-request-id', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-twilio-signature', DEVICE_PROOF_HEADER, 'accept', 'x-http-method-override', 'content-length', 'cookie', 'origin'),
   fc.oneof(hostileString.map(headerSafe), fc.constantFrom('0', '1', '-1', '99999999', 'abc', '*/*', 'text/html')),
   { maxKeys: 2 },
 );
@@ -146,6 +147,21 @@ function headers(parts: { authorization?: string | undefined; contentType?: stri
   if (parts.contentType !== undefined) out['content-type'] = parts.contentType;
   return out;
 }
+
+/** `member`'s X-E2EE-Device proof for a request without a body (synchronous, for fast-check's map). */
+function proofOf(member: Member, method: string, url: string): string {
+  const time = Math.floor(Date.now() / 1000);
+  return `${member.card.id}.${time}.${toB64u(sign(deviceProofMessage({ method, path: url }, member.card.id, time), member.keys.signSecretKey))}`;
+}
+
+/** Mostly null (the caller's valid proof for the request, to reach the route's own checks), else a hostile header. */
+const deviceProof: fc.Arbitrary<string | null> = fc.oneof({ weight: 8, arbitrary: fc.constant(null) }, { weight: 2, arbitrary: hostileString.map(headerSafe) });
+
+/** Adds the device proof chosen by `deviceProof` (null: the valid one) to a request without a body. */
+const withProof = (member: Member, proof: string | null) => (req: InjectOptions): InjectOptions => ({
+  ...req,
+  headers: { ...(req.headers as Record<string, string>), [DEVICE_PROOF_HEADER]: proof ?? proofOf(member, String(req.method), String(req.url)) },
+});
 
 /** A path parameter: a valid value, a hostile one URL-encoded, or a raw path trick. */
 const pathParam = (...valid: string[]): fc.Arbitrary<string> =>
@@ -343,7 +359,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
           expect(found[identity]?.map((c) => c.id)).toEqual([card.id]);
           const stored = await f.server.store.getCard(card.id);
           expect(stored?.identity).toBe(identity);
-          const revoked = await f.server.app.inject({ method: 'DELETE', url: `${ApiPath.cards}/${card.id}`, headers: user.headers });
+          const revoked = await f.server.app.inject(await proved(user, { keys: device.keys, cardId: card.id }, 'DELETE', `${ApiPath.cards}/${card.id}`));
           tally.add(revoked, rules);
           expect(revoked.statusCode, revoked.body).toBe(200);
         }),
@@ -359,9 +375,25 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await expectHealthy(f);
     });
 
-    it('DELETE /v1/cards/:id (never the caller\'s own card)', async () => {
+    it('DELETE /v1/cards/:id (never the caller\'s own card; mostly with the caller\'s valid device proof)', async () => {
       const url = fc.tuple(pathParam(f.bob.card.id, 'f'.repeat(64)), junkQuery).map(([id, q]) => `${ApiPath.cards}/${id}${q}`);
-      await fuzz(f.server, 'DELETE /v1/cards/:id', noBody('DELETE', () => url, (f) => f.alice)(), { success: [] });
+      const requests = fc.tuple(noBody('DELETE', () => url, (f) => f.alice)(), deviceProof).map(([req, proof]) => withProof(f.alice, proof)(req));
+      await fuzz(f.server, 'DELETE /v1/cards/:id', requests, { success: [] });
+      await expectHealthy(f);
+    });
+
+    it('device requests: GET /v1/device-requests[/:cardId], POST .../approve, .../reject (mostly with a valid device proof)', async () => {
+      const id = fc.tuple(pathParam(f.alice.card.id, f.bob.card.id, 'f'.repeat(64)), junkQuery);
+      const list = junkQuery.map((q) => ApiPath.deviceRequests + q);
+      // noBody makes GET requests here; the method is set before the proof is signed.
+      const proofed = (method: 'GET' | 'POST', url: fc.Arbitrary<string>) =>
+        fc.tuple(noBody('GET', () => url, (f) => f.alice)(), deviceProof).map(([req, proof]) => withProof(f.alice, proof)({ ...req, method }));
+      await fuzz(f.server, 'GET /v1/device-requests', proofed('GET', list), { success: [200] });
+      await fuzz(f.server, 'GET /v1/device-requests/:cardId', noBody('GET', () => id.map(([i, q]) => `${ApiPath.deviceRequests}/${i}${q}`), (f) => f.alice)(), { success: [200] });
+      for (const action of ['approve', 'reject']) {
+        const url = id.map(([i, q]) => `${ApiPath.deviceRequests}/${i}/${action}${q}`);
+        await fuzz(f.server, `POST /v1/device-requests/:cardId/${action}`, proofed('POST', url), { success: [] });
+      }
       await expectHealthy(f);
     });
 
