@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import type { FastifyBaseLogger } from 'fastify';
 import { ApiErrorCode, ApiPath, type CardsLookupResponse, type PendingDevice } from '../../shared/api.js';
 import { countersignCard, parseCardRequest, type CardWire, type SelfSignedCard } from '../../shared/card.js';
+import type { AppKey } from '../../shared/keys.js';
 import {
   keepRawJsonBodies,
   MAX_PENDING_DEVICES_PER_IDENTITY,
@@ -53,7 +54,7 @@ const REFUSALS = {
  */
 export async function storeCard(
   store: Store,
-  appKey: Parameters<typeof countersignCard>[1],
+  appKey: AppKey,
   card: SelfSignedCard,
   options: { firstOnly: boolean; log: FastifyBaseLogger; approvedBy?: string },
 ): Promise<CardWire | null> {
