@@ -369,6 +369,13 @@ describeWithChromium('demo web client (Chromium)', () => {
     expect(await chip.textContent()).toBe('1 unencrypted message');
     expect(await chip.getAttribute('data-state')).toBe('unencrypted');
     expect(await alice.getByTestId('message').filter({ hasText: 'Sent from an old client' }).getByTestId('badge').textContent()).toBe('Unencrypted');
+    // "What Twilio sees" marks the one body that is plaintext.
+    await alice.getByTestId('raw-toggle').click();
+    await alice.getByTestId('raw-explainer').waitFor();
+    const rawFlags = await alice.getByTestId('raw-message').evaluateAll((nodes) => nodes.map((n) => n.querySelector('[data-testid="status-flag"]')?.textContent ?? ''));
+    expect(rawFlags).toEqual(['', 'Unencrypted']);
+    await alice.getByTestId('raw-toggle').click();
+    await alice.getByTestId('message').first().waitFor();
 
     // Then one that fails.
     await postToRelay(server, 'bob', plainSid, 'e2ee1.AAAA');
