@@ -144,7 +144,7 @@ export function safetyView(identity: string, session: ChatSession, actions: Deta
         ),
         h('h3', null, `${identity}’s devices (${cards.length})`),
         cards.length ? h('ul', { class: 'devices' }, cards.map((c) => deviceRow(c))) : h('p', { class: 'warn' }, `${identity} has no device yet.`),
-        h('p', { class: 'fineprint' }, 'The number covers both sides’ current devices: it changes when either of you adds or removes one.'),
+        h('p', { class: 'fineprint' }, 'The number covers every device of either of you that this browser has seen, removed ones included: it changes when either of you adds or removes one.'),
         orgKeySection(session),
       );
     } catch (err) {
