@@ -75,6 +75,8 @@ export interface RateLimitConfig {
   historyRead: number;
   /** POST /v1/history, per identity. */
   historyBackup: number;
+  /** Local relay requests (every frame after `auth`), per identity. */
+  relay: number;
 }
 
 export interface Config {
@@ -103,6 +105,8 @@ export interface Config {
   /** Request body limit in bytes. */
   bodyLimit: number;
   rateLimit: RateLimitConfig;
+  /** How long a new relay socket may take to authenticate before it is closed, ms. */
+  relayAuthTimeoutMs: number;
   /**
    * Who may add a device to an identity that already has one: 'approval' (an existing device
    * signs a device proof, or approves the pending request) or 'open' (any valid app token for the
@@ -236,7 +240,9 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
       lookup: r.int('RATE_LIMIT_LOOKUP', 1200, 0, 1_000_000),
       historyRead: r.int('RATE_LIMIT_HISTORY_READ', 300, 0, 1_000_000),
       historyBackup: r.int('RATE_LIMIT_HISTORY_BACKUP', 600, 0, 1_000_000),
+      relay: r.int('RATE_LIMIT_RELAY', 1200, 0, 1_000_000),
     },
+    relayAuthTimeoutMs: r.int('RELAY_AUTH_TIMEOUT', 10, 1, 60) * 1000,
     newDevicePolicy: r.oneOf('NEW_DEVICE_POLICY', NEW_DEVICE_POLICIES, demoMode ? 'open' : 'approval'),
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     trustProxy: loadTrustProxy(r, demoMode),

@@ -3,6 +3,10 @@
  * frames. The client's first frame is `auth`; every request carries an `id` that its response
  * echoes; the server pushes events without an id. The relay stores bodies exactly as given: it
  * only ever sees envelopes.
+ *
+ * Error codes of answers: BAD_REQUEST, UNAUTHORIZED, TOKEN_EXPIRED, FORBIDDEN, NOT_FOUND,
+ * CONFLICT, TOO_MANY_PARTICIPANTS, ATTRIBUTES_TOO_LARGE, ATTRIBUTES_TOO_DEEP, RATE_LIMITED and
+ * INTERNAL (a fault of the relay). The relay closes a socket with one of RELAY_CLOSE's codes.
  */
 
 export interface RelayConversationData {
@@ -19,6 +23,7 @@ export interface RelayParticipantData {
   conversationSid: string;
   identity: string;
   type: 'chat';
+  attributes: unknown;
   dateCreated: number;
 }
 
@@ -44,7 +49,13 @@ export interface RelayOps {
   add: [{ conversationSid: string; identity: string }, RelayParticipantData];
   removeParticipant: [{ conversationSid: string; identity: string }, { removed: boolean }];
   getParticipants: [{ conversationSid: string }, RelayParticipantData[]];
+  /** Only the participant itself (identity = the caller). */
+  updateParticipantAttributes: [{ conversationSid: string; identity: string; attributes: unknown }, RelayParticipantData];
   sendMessage: [{ conversationSid: string; body: string; attributes?: unknown }, RelayMessageData];
+  /**
+   * A page may stop short of pageSize (at RELAY_LIMITS.answerBytes of messages, never fewer than
+   * one): hasPrev / hasNext then say there is more, as when the page is full.
+   */
   getMessages: [
     { conversationSid: string; pageSize: number; anchor?: number; direction: 'backwards' | 'forward' },
     { items: RelayMessageData[]; hasPrev: boolean; hasNext: boolean },
@@ -70,6 +81,8 @@ export interface RelayEvents {
   conversationRemoved: { conversationSid: string };
   participantJoined: RelayParticipantData;
   participantLeft: RelayParticipantData;
+  /** A participant's attributes changed (the client adds the SDK's updateReasons: ['attributes']). */
+  participantUpdated: RelayParticipantData;
   messageAdded: RelayMessageData;
   messageUpdated: RelayMessageData;
   tokenAboutToExpire: Record<string, never>;
@@ -85,9 +98,28 @@ export interface RelayPush<K extends RelayEventName = RelayEventName> {
 /** Relay limits, mirroring Twilio's where Twilio has one. */
 export const RELAY_LIMITS = {
   bodyChars: 32 * 1024,
+  /** Attributes of conversations, messages and participants: JSON text bytes, and nesting depth. */
   attributesBytes: 4 * 1024,
+  attributesDepth: 32,
   identityChars: 256,
   participantsPerConversation: 1000,
   pageSize: 100,
+  /** A frame from the client; a larger one closes the socket with 1009. */
   frameBytes: 64 * 1024,
+  /** Messages per getMessages answer, in JSON bytes (the page stops early; at least one message). */
+  answerBytes: 256 * 1024,
+  /** Frames received and not yet answered per socket: the relay stops reading the socket there. */
+  framesInFlight: 32,
+  /** Data waiting to be sent to one socket; more closes it (RELAY_CLOSE.backlog). */
+  bufferedBytes: 4 * 1024 * 1024,
+} as const;
+
+/** Close codes of the relay (besides 1001 server shutdown and 1009 frame too large). */
+export const RELAY_CLOSE = {
+  /** The relay token expired and no `updateToken` replaced it in time. */
+  tokenExpired: 4401,
+  /** No valid `auth` frame within RELAY_AUTH_TIMEOUT of connecting. */
+  authTimeout: 4408,
+  /** The client did not read: more than RELAY_LIMITS.bufferedBytes waited to be sent to it. */
+  backlog: 4429,
 } as const;

@@ -4,16 +4,17 @@
  * encryption of its own, so the wrapper runs unchanged on the relay and on Twilio. It is also the
  * conversations fake in tests: a real client of a real relay.
  */
-import type {
-  RelayConversationData,
-  RelayEventName,
-  RelayEvents,
-  RelayMessageData,
-  RelayOp,
-  RelayOps,
-  RelayParticipantData,
-  RelayPush,
-  RelayResponse,
+import {
+  RELAY_CLOSE,
+  type RelayConversationData,
+  type RelayEventName,
+  type RelayEvents,
+  type RelayMessageData,
+  type RelayOp,
+  type RelayOps,
+  type RelayParticipantData,
+  type RelayPush,
+  type RelayResponse,
 } from '../../shared/relay-protocol.js';
 import type { BaseClient, BaseConversation, BaseMessage, BaseMessageBuilder, BasePaginator, BaseParticipant, JSONValue } from '../conversations.js';
 import { Emitter } from '../emitter.js';
@@ -49,11 +50,24 @@ export class LocalParticipant implements BaseParticipant {
   readonly type = 'chat';
   readonly conversationSid: string;
   readonly dateCreated: Date;
-  constructor(data: RelayParticipantData) {
+  attributes: JSONValue;
+  constructor(
+    data: RelayParticipantData,
+    private readonly client: LocalConversationsClient,
+    /** The conversation, as the SDK links it (absent for a push about a conversation this client does not hold). */
+    readonly conversation?: LocalConversation,
+  ) {
     this.sid = data.sid;
     this.identity = data.identity;
     this.conversationSid = data.conversationSid;
+    this.attributes = data.attributes as JSONValue;
     this.dateCreated = new Date(data.dateCreated);
+  }
+  /** Replaces this participant's attributes; only the participant itself may (FORBIDDEN otherwise). */
+  async updateAttributes(attributes: JSONValue): Promise<this> {
+    const data = await this.client.request('updateParticipantAttributes', { conversationSid: this.conversationSid, identity: this.identity, attributes });
+    this.attributes = data.attributes as JSONValue;
+    return this;
   }
 }
 
@@ -123,6 +137,7 @@ export interface LocalConversationEvents {
   messageUpdated(data: { message: LocalMessage; updateReasons: string[] }): void;
   participantJoined(participant: LocalParticipant): void;
   participantLeft(participant: LocalParticipant): void;
+  participantUpdated(data: { participant: LocalParticipant; updateReasons: string[] }): void;
 }
 
 export class LocalConversation extends Emitter<LocalConversationEvents> implements BaseConversation {
@@ -157,13 +172,13 @@ export class LocalConversation extends Emitter<LocalConversationEvents> implemen
     return this;
   }
   async add(identity: string): Promise<LocalParticipant> {
-    return new LocalParticipant(await this.client.request('add', { conversationSid: this.sid, identity }));
+    return new LocalParticipant(await this.client.request('add', { conversationSid: this.sid, identity }), this.client, this);
   }
   async removeParticipant(identity: string): Promise<void> {
     await this.client.request('removeParticipant', { conversationSid: this.sid, identity });
   }
   async getParticipants(): Promise<LocalParticipant[]> {
-    return (await this.client.request('getParticipants', { conversationSid: this.sid })).map((p) => new LocalParticipant(p));
+    return (await this.client.request('getParticipants', { conversationSid: this.sid })).map((p) => new LocalParticipant(p, this.client, this));
   }
   async sendMessage(body: string, attributes?: JSONValue): Promise<number> {
     const message = await this.client.request('sendMessage', { conversationSid: this.sid, body, attributes });
@@ -205,6 +220,7 @@ export interface LocalClientEvents {
   messageUpdated(data: { message: LocalMessage; updateReasons: string[] }): void;
   participantJoined(participant: LocalParticipant): void;
   participantLeft(participant: LocalParticipant): void;
+  participantUpdated(data: { participant: LocalParticipant; updateReasons: string[] }): void;
   connectionStateChanged(state: LocalConnectionState): void;
   tokenAboutToExpire(): void;
   tokenExpired(): void;
@@ -222,6 +238,8 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
   private readonly conversations = new Map<string, LocalConversation>();
   private pushQueue: Promise<void> = Promise.resolve();
   private closedByUser = false;
+  /** The relay ended the session at token expiry: reconnecting waits for updateToken. */
+  private awaitingToken = false;
   private reconnectAttempt = 0;
 
   private constructor(
@@ -278,11 +296,11 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
       socket.addEventListener('error', () => {
         if (!opened) reject(new RelayRequestError('NETWORK_ERROR', `cannot connect to the relay at ${this.relayUrl}`));
       });
-      socket.addEventListener('close', () => this.onClose(socket));
+      socket.addEventListener('close', (event) => this.onClose(socket, event.code));
     });
   }
 
-  private onClose(socket: WebSocketLike): void {
+  private onClose(socket: WebSocketLike, code: number | undefined): void {
     if (socket !== this.socket) return;
     for (const { reject } of this.pending.values()) reject(new RelayRequestError('DISCONNECTED', 'the relay connection closed'));
     this.pending.clear();
@@ -290,10 +308,17 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
       if (this.connectionState !== 'denied') this.setState('disconnected');
       return;
     }
+    if (code === RELAY_CLOSE.tokenExpired) {
+      // The same token would be refused: updateToken reconnects (the SDK's tokenExpired).
+      this.awaitingToken = true;
+      this.setState('disconnected');
+      this.emit('tokenExpired');
+      return;
+    }
     this.setState('connecting');
     const delay = RECONNECT_DELAYS_MS[Math.min(this.reconnectAttempt++, RECONNECT_DELAYS_MS.length - 1)]!;
     setTimeout(() => {
-      if (this.closedByUser) return;
+      if (this.closedByUser || this.awaitingToken) return;
       this.open().then(
         () => this.catchUp(),
         () => undefined, // onClose schedules the next attempt
@@ -364,10 +389,19 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
       }
       case 'participantJoined':
       case 'participantLeft': {
-        const participant = new LocalParticipant(data as RelayParticipantData);
-        const conversation = this.conversations.get(participant.conversationSid);
+        const d = data as RelayParticipantData;
+        const conversation = this.conversations.get(d.conversationSid);
+        const participant = new LocalParticipant(d, this, conversation);
         conversation?.deliver(event, participant);
         this.emit(event, participant);
+        break;
+      }
+      case 'participantUpdated': {
+        const d = data as RelayParticipantData;
+        const conversation = await this.conversationFor(d.conversationSid);
+        const update = { participant: new LocalParticipant(d, this, conversation), updateReasons: ['attributes'] };
+        conversation.deliver('participantUpdated', update);
+        this.emit('participantUpdated', update);
         break;
       }
       case 'conversationAdded': {
@@ -431,7 +465,24 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
     return new LocalPaginator(list, false, false, none, none);
   }
 
+  /**
+   * Hands the relay a fresh token. Connected: the session goes on under it. After the relay ended
+   * the session at token expiry: reconnects with it (and catches up). While reconnecting: the
+   * next attempt uses it.
+   */
   async updateToken(token: string): Promise<this> {
+    if (this.awaitingToken) {
+      this.awaitingToken = false;
+      this.token = token;
+      this.setState('connecting');
+      await this.open();
+      void this.catchUp();
+      return this;
+    }
+    if (this.socket?.readyState !== 1) {
+      this.token = token;
+      return this;
+    }
     await this.request('updateToken', { token });
     this.token = token;
     return this;

@@ -18,14 +18,26 @@ declare module 'fastify' {
   }
 }
 
+const hubs = new WeakMap<FastifyInstance['server'], RelayHub>();
+
+/** The relay of the app serving on `server` (its stats, its connected identities), if any. */
+export function relayHubOf(server: FastifyInstance['server']): RelayHub | undefined {
+  return hubs.get(server);
+}
+
 export default async function relayRoutes(app: FastifyInstance): Promise<void> {
   const { config, store, relayTokenSecret } = app.e2ee;
   if (config.twilio !== null) {
     app.decorate('relayHub', null);
     return;
   }
-  const hub = new RelayHub(store, (token) => verifyRelayToken(relayTokenSecret, token), app.log);
+  const hub = new RelayHub(store, (token) => verifyRelayToken(relayTokenSecret, token), app.log, {
+    rateLimitPerMinute: config.rateLimit.relay,
+    authTimeoutMs: config.relayAuthTimeoutMs,
+  });
   app.decorate('relayHub', hub);
+  // The decoration stays inside the plugin's scope; the HTTP server is the same everywhere.
+  hubs.set(app.server, hub);
   await app.register(websocket, { options: { maxPayload: RELAY_LIMITS.frameBytes } });
   app.route({
     method: 'GET',

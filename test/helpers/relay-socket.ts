@@ -1,7 +1,7 @@
 /**
  * The local relay's WebSocket at the frame level (no client library in between), for the
- * authorization matrix and the hostile-frame tests: send any text or bytes, read the answers
- * (frames with an `id`) apart from the pushes (frames with an `event`).
+ * authorization matrix, the hostile-frame and the relay limit tests: send any text or bytes, read
+ * the answers (frames with an `id`) apart from the pushes (frames with an `event`), stop reading.
  */
 import { once } from 'node:events';
 import WebSocket from 'ws';
@@ -15,6 +15,8 @@ export interface RelayAnswer {
 
 export class RelaySocket {
   private readonly answers: RelayAnswer[] = [];
+  /** Pushes received so far, in order. */
+  readonly pushes: Array<{ event: string; data: unknown }> = [];
   private waiting: (() => void) | null = null;
   private nextId = 1;
   closed = false;
@@ -28,7 +30,10 @@ export class RelaySocket {
       } catch {
         frame = { id: null, ok: false, error: { code: 'CLIENT_UNPARSABLE', message: String(data).slice(0, 200) } };
       }
-      if ('event' in frame) return; // a push
+      if ('event' in frame) {
+        this.pushes.push(frame as { event: string; data: unknown });
+        return;
+      }
       this.answers.push(frame as unknown as RelayAnswer);
       this.waiting?.();
     });
@@ -69,9 +74,49 @@ export class RelaySocket {
     return answer;
   }
 
+  /** Sends without waiting for an answer (answers queue up; `request` reads them in order). */
+  sendOnly(data: string | Buffer): void {
+    this.ws.send(data);
+  }
+
+  /** Bytes this client has sent that the server has not taken yet. */
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /** Stops reading the socket (like a client that never reads), then reads on again. */
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  /** Resolves with the close code once the socket closed (rejects after `timeoutMs`). */
+  async closedWith(timeoutMs = 10_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error(`the relay socket is still open after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return this.closeCode!;
+  }
+
+  /** How many answers were received and not yet read. */
+  get unreadAnswers(): number {
+    return this.answers.length;
+  }
+
+  /** Answers received and not yet read. */
+  takeAnswers(): RelayAnswer[] {
+    return this.answers.splice(0);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     const closing = once(this.ws, 'close');
+    this.ws.resume(); // the server's close frame must be read
     this.ws.close();
     await closing;
   }

@@ -50,6 +50,7 @@ export function serverEnv(extra: Record<string, string>): Record<string, string>
     RATE_LIMIT_LOOKUP: '0',
     RATE_LIMIT_HISTORY_READ: '0',
     RATE_LIMIT_HISTORY_BACKUP: '0',
+    RATE_LIMIT_RELAY: '0',
     SERVE_DEMO: 'false',
     ...extra,
   };
