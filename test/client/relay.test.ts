@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { LocalConversationsClient, RelayRequestError, type LocalMessage } from '../../client/index.js';
+import { LocalConversationsClient, RelayRequestError, type LocalMessage, type LocalParticipant } from '../../client/index.js';
 import { loadConfig } from '../../server/config.js';
 import { openStore } from '../../server/store/index.js';
 import { relayTokenSecret, signRelayToken } from '../../server/relay-token.js';
@@ -85,6 +85,53 @@ describe('authorization', () => {
     expect((await conversation.getParticipants()).map((p) => p.identity)).toEqual(['alice']);
   });
 
+  it('gives a removed creator no access: no reading, no joining again, no posting, no pushes', async () => {
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    const conversation = await alice.createConversation({ friendlyName: 'founded by alice' });
+    await conversation.join();
+    await conversation.add('bob');
+    await conversation.sendMessage('e2ee1.before');
+    const removed = nextEvents(alice, 'conversationRemoved');
+    await (await bob.getConversationBySid(conversation.sid)).removeParticipant('alice');
+    await removed;
+    const pushes: LocalMessage[] = [];
+    alice.on('messageAdded', (m) => pushes.push(m));
+    for (const attempt of [
+      () => alice.request('getConversation', { sid: conversation.sid }),
+      () => alice.request('getMessages', { conversationSid: conversation.sid, pageSize: 10, direction: 'backwards' }),
+      () => alice.request('getParticipants', { conversationSid: conversation.sid }),
+      () => alice.request('join', { conversationSid: conversation.sid }),
+      () => alice.request('add', { conversationSid: conversation.sid, identity: 'alice' }),
+      () => alice.request('sendMessage', { conversationSid: conversation.sid, body: 'e2ee1.after' }),
+    ]) {
+      const error = await attempt().catch((e: unknown) => e);
+      expect((error as RelayRequestError).code).toBe('FORBIDDEN');
+    }
+    const bobsView = await bob.getConversationBySid(conversation.sid);
+    await bobsView.sendMessage('e2ee1.without-alice');
+    expect((await bobsView.getParticipants()).map((p) => p.identity)).toEqual(['bob']);
+    expect((await alice.getSubscribedConversations()).items.map((c) => c.sid)).not.toContain(conversation.sid);
+    // Added again, alice is a participant like any other.
+    const back = nextEvents(alice, 'conversationAdded');
+    await bobsView.add('alice');
+    await back;
+    expect((await conversation.getMessages(10)).items.map((m) => m.body)).toEqual(['e2ee1.before', 'e2ee1.without-alice']);
+    expect(pushes).toEqual([]);
+  });
+
+  it('lets the creator of a new conversation add others before joining it, and nobody else', async () => {
+    const alice = await connect('alice');
+    const mallory = await connect('mallory');
+    const conversation = await alice.createConversation();
+    const error = await mallory.request('join', { conversationSid: conversation.sid }).catch((e: unknown) => e);
+    expect((error as RelayRequestError).code).toBe('FORBIDDEN');
+    await conversation.add('bob');
+    // From now on the conversation is in use: being its creator grants nothing.
+    const late = await conversation.join().catch((e: unknown) => e);
+    expect((late as RelayRequestError).code).toBe('FORBIDDEN');
+  });
+
   it('lets only the author edit a message', async () => {
     const alice = await connect('alice');
     const bob = await connect('bob');
@@ -95,6 +142,54 @@ describe('authorization', () => {
     const page = await (await bob.getConversationBySid(conversation.sid)).getMessages(1);
     const error = await (page.items[0] as LocalMessage).updateBody('e2ee1.tampered').catch((e: unknown) => e);
     expect((error as RelayRequestError).code).toBe('FORBIDDEN');
+  });
+});
+
+describe('participant attributes', () => {
+  it('a participant updates its own; every session in the conversation gets participantUpdated, on the client and the conversation', async () => {
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    const conversation = await alice.createConversation();
+    await conversation.join();
+    const added = nextEvents(bob, 'conversationAdded');
+    await conversation.add('bob');
+    const bobsConversation = (await added)[0] as Awaited<ReturnType<typeof bob.getConversationBySid>>;
+    const bobsSelf = (await bobsConversation.getParticipants()).find((p) => p.identity === 'bob')!;
+    expect(bobsSelf.attributes).toEqual({});
+
+    type Update = { participant: LocalParticipant; updateReasons: string[] };
+    const seenByAlice = nextEvents<Update>(alice, 'participantUpdated');
+    const seenByAlicesConversation = nextEvents<Update>(conversation, 'participantUpdated');
+    const seenByBob = nextEvents<Update>(bob, 'participantUpdated');
+    const attributes = { revokedCards: ['card-1'], at: 1700000000 };
+    expect(await bobsSelf.updateAttributes(attributes)).toBe(bobsSelf);
+    expect(bobsSelf.attributes).toEqual(attributes);
+    for (const [update] of [await seenByAlice, await seenByAlicesConversation, await seenByBob]) {
+      expect(update!.updateReasons).toEqual(['attributes']);
+      expect(update!.participant.identity).toBe('bob');
+      expect(update!.participant.attributes).toEqual(attributes);
+      expect(update!.participant.conversation?.sid).toBe(conversation.sid);
+    }
+    expect((await conversation.getParticipants()).find((p) => p.identity === 'bob')!.attributes).toEqual(attributes);
+  });
+
+  it('nobody updates another participant\'s attributes; the limits of message attributes apply', async () => {
+    const alice = await connect('alice');
+    const bob = await connect('bob');
+    const conversation = await alice.createConversation();
+    await conversation.join();
+    await conversation.add('bob');
+    const [aliceSelf, bobAsSeenByAlice] = await conversation.getParticipants();
+    const cases: Array<[LocalParticipant, unknown, string]> = [
+      [bobAsSeenByAlice!, { revoked: true }, 'FORBIDDEN'],
+      [aliceSelf!, { big: 'x'.repeat(5000) }, 'ATTRIBUTES_TOO_LARGE'],
+      [aliceSelf!, JSON.parse('['.repeat(40) + ']'.repeat(40)), 'ATTRIBUTES_TOO_DEEP'],
+    ];
+    for (const [participant, attributes, code] of cases) {
+      const error = await participant.updateAttributes(attributes as never).catch((e: unknown) => e);
+      expect((error as RelayRequestError).code).toBe(code);
+    }
+    expect((await (await bob.getConversationBySid(conversation.sid)).getParticipants()).map((p) => p.attributes)).toEqual([{}, {}]);
   });
 });
 

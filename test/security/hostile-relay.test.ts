@@ -15,7 +15,7 @@ import { PROTO_KEYS, deepNesting, hostileString, hostileValue } from '../helpers
 import { RelaySocket, type RelayAnswer } from '../helpers/relay-socket.js';
 import { baseUrl, prototypeFingerprint, securityServer, type SecurityServer } from '../helpers/security.js';
 
-const OPS = ['auth', 'updateToken', 'createConversation', 'getConversation', 'listConversations', 'join', 'add', 'removeParticipant', 'getParticipants', 'sendMessage', 'getMessages', 'updateMessageBody'];
+const OPS = ['auth', 'updateToken', 'createConversation', 'getConversation', 'listConversations', 'join', 'add', 'removeParticipant', 'getParticipants', 'updateParticipantAttributes', 'sendMessage', 'getMessages', 'updateMessageBody'];
 const PARAMS = ['token', 'uniqueName', 'friendlyName', 'attributes', 'sid', 'conversationSid', 'identity', 'body', 'messageSid', 'pageSize', 'anchor', 'direction'];
 const RUNS = 500;
 
@@ -156,6 +156,57 @@ describe('hostile relay frames', () => {
     try {
       expect((await socket.request('auth', { token })).ok).toBe(true);
       await probe(socket, { request: { id: 1, op, params: { conversationSid, ...params } } });
+    } finally {
+      await socket.close();
+    }
+  });
+
+  /** A value nested `depth` deep (`{}` and `[]` are 1). */
+  const nested = (depth: number, kind: 'array' | 'object'): unknown => {
+    let value: unknown = kind === 'array' ? [] : {};
+    for (let i = 1; i < depth; i++) value = kind === 'array' ? [value] : { a: value };
+    return value;
+  };
+
+  // As raw text: JSON.stringify itself overflows the stack on the deepest of these.
+  it.each([
+    ['sendMessage', { body: 'e2ee1.AAAA' }, 'ATTRIBUTES_TOO_DEEP', deepNesting(5_000, 'object')],
+    ['sendMessage', { body: 'e2ee1.AAAA' }, 'ATTRIBUTES_TOO_DEEP', JSON.stringify(nested(RELAY_LIMITS.attributesDepth + 1, 'array'))],
+    ['createConversation', {}, 'ATTRIBUTES_TOO_DEEP', deepNesting(5_000, 'array')],
+    ['updateParticipantAttributes', { identity: 'alice' }, 'ATTRIBUTES_TOO_DEEP', deepNesting(5_000, 'object')],
+    ['updateParticipantAttributes', { identity: 'alice' }, 'ATTRIBUTES_TOO_LARGE', JSON.stringify({ big: 'x'.repeat(RELAY_LIMITS.attributesBytes) })],
+  ])('%s %j with attributes too deep or too large: %s', async (op, params, code, attributes) => {
+    const socket = await RelaySocket.open(relayUrl);
+    try {
+      expect((await socket.request('auth', { token })).ok).toBe(true);
+      const raw = `{"id":1,"op":"${op}","params":${JSON.stringify({ conversationSid, ...params }).slice(0, -1)},"attributes":${attributes}}}`;
+      const answer = await probe(socket, { raw });
+      expect(answer.error?.code).toBe(code);
+    } finally {
+      await socket.close();
+    }
+  });
+
+  it(`attributes nested ${RELAY_LIMITS.attributesDepth} deep are stored as sent`, async () => {
+    const socket = await RelaySocket.open(relayUrl);
+    try {
+      expect((await socket.request('auth', { token })).ok).toBe(true);
+      const attributes = nested(RELAY_LIMITS.attributesDepth, 'object');
+      const answer = await probe(socket, { request: { id: 1, op: 'sendMessage', params: { conversationSid, body: 'e2ee1.AAAA', attributes } } });
+      expect((answer.result as { attributes: unknown }).attributes).toEqual(attributes);
+    } finally {
+      await socket.close();
+    }
+  });
+
+  it('an op nested thousands deep is a BAD_REQUEST, not a stack overflow', async () => {
+    const socket = await RelaySocket.open(relayUrl);
+    try {
+      for (const frame of [`{"id":1,"op":${deepNesting(5_000, 'array')}}`, `{"id":2,"op":${deepNesting(5_000, 'object')}}`]) {
+        expect((await probe(socket, { raw: frame })).error?.code).toBe('BAD_REQUEST');
+      }
+      expect((await socket.request('auth', { token })).ok).toBe(true);
+      expect((await probe(socket, { raw: `{"id":3,"op":${deepNesting(5_000, 'array')}}` })).error?.code).toBe('BAD_REQUEST');
     } finally {
       await socket.close();
     }
