@@ -44,7 +44,8 @@ export interface RelayOps {
   updateToken: [{ token: string }, { identity: string }];
   createConversation: [{ uniqueName?: string; friendlyName?: string; attributes?: unknown }, RelayConversationData];
   getConversation: [{ sid: string }, RelayConversationData];
-  listConversations: [Record<string, never>, RelayConversationData[]];
+  /** The caller's conversations, a page at a time (pageSize, and answerBytes): pass nextPageToken on. */
+  listConversations: [{ pageToken?: number }, { items: RelayConversationData[]; nextPageToken: number | null }];
   join: [{ conversationSid: string }, RelayParticipantData];
   add: [{ conversationSid: string; identity: string }, RelayParticipantData];
   removeParticipant: [{ conversationSid: string; identity: string }, { removed: boolean }];
@@ -106,7 +107,7 @@ export const RELAY_LIMITS = {
   pageSize: 100,
   /** A frame from the client; a larger one closes the socket with 1009. */
   frameBytes: 64 * 1024,
-  /** Messages per getMessages answer, in JSON bytes (the page stops early; at least one message). */
+  /** Items per getMessages or listConversations answer, in JSON bytes (the page stops early; at least one item). */
   answerBytes: 256 * 1024,
   /** Frames received and not yet answered per socket: the relay stops reading the socket there. */
   framesInFlight: 32,

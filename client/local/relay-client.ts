@@ -460,9 +460,15 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
   }
 
   async getSubscribedConversations(): Promise<BasePaginator<LocalConversation>> {
-    const list = (await this.request('listConversations', {})).map((c) => this.conversationObject(c));
+    return this.conversationsPage(undefined);
+  }
+
+  private async conversationsPage(pageToken: number | undefined): Promise<BasePaginator<LocalConversation>> {
+    const page = await this.request('listConversations', pageToken === undefined ? {} : { pageToken });
+    const items = page.items.map((c) => this.conversationObject(c));
+    const next = page.nextPageToken;
     const none = () => Promise.reject(new Error('no more pages'));
-    return new LocalPaginator(list, false, false, none, none);
+    return new LocalPaginator(items, false, next !== null, none, next === null ? none : () => this.conversationsPage(next));
   }
 
   /**

@@ -122,6 +122,18 @@ function str(value: unknown, field: string, max: number, min = 1): string {
   return value;
 }
 
+/** The first items that fit in one answer (RELAY_LIMITS.answerBytes of JSON), at least one. */
+function withinAnswerBytes<T>(items: T[]): T[] {
+  let budget = RELAY_LIMITS.answerBytes;
+  let kept = 0;
+  for (const item of items) {
+    budget -= Buffer.byteLength(JSON.stringify(item));
+    if (kept > 0 && budget < 0) break;
+    kept++;
+  }
+  return items.slice(0, kept);
+}
+
 interface Session {
   socket: WebSocket;
   identity: string | null;
@@ -381,7 +393,13 @@ export class RelayHub {
 
     getConversation: async (session, p) => toConversationData(await this.accessible(session.identity!, p.sid)),
 
-    listConversations: async (session) => (await this.store.conversationsOf(session.identity!)).map(toConversationData),
+    listConversations: async (session, p) => {
+      const all = await this.store.conversationsOf(session.identity!);
+      const start = Number.isSafeInteger(p.pageToken) && p.pageToken! > 0 ? p.pageToken! : 0;
+      const items = withinAnswerBytes(all.slice(start, start + RELAY_LIMITS.pageSize).map(toConversationData));
+      const next = start + items.length;
+      return { items, nextPageToken: next < all.length ? next : null };
+    },
 
     join: async (session, p) => this.addParticipant(await this.accessible(session.identity!, p.conversationSid), session.identity!),
 
@@ -449,19 +467,12 @@ export class RelayHub {
         if (direction === 'backwards') rows.shift();
         else rows.pop();
       }
-      // The answer holds at most answerBytes of messages (at least one), those nearest the anchor;
-      // the page then says there is more, and the client pages on from where it stopped.
+      // The answer holds the messages nearest the anchor that fit in answerBytes; the page then
+      // says there is more, and the client pages on from where it stopped.
       const nearestFirst = rows.map(toMessageData);
       if (direction === 'backwards') nearestFirst.reverse();
-      let budget = RELAY_LIMITS.answerBytes;
-      let kept = 0;
-      for (const item of nearestFirst) {
-        budget -= Buffer.byteLength(JSON.stringify(item));
-        if (kept > 0 && budget < 0) break;
-        kept++;
-      }
-      if (kept < nearestFirst.length) more = true;
-      const items = nearestFirst.slice(0, kept);
+      const items = withinAnswerBytes(nearestFirst);
+      if (items.length < nearestFirst.length) more = true;
       if (direction === 'backwards') items.reverse();
       const first = items[0]?.index;
       const last = items[items.length - 1]?.index;

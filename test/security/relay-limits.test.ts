@@ -136,6 +136,35 @@ describe('a client that does not read (finding 5)', () => {
     }
   });
 
+  it('conversations are listed a page at a time within the answer cap; paging gives each once', async () => {
+    const socket = await authed(server, 'collector');
+    const count = 80;
+    const created = new Set<string>();
+    for (let i = 0; i < count; i++) {
+      const sid = ((await socket.request('createConversation', { attributes: { i, pad: 'x'.repeat(4000) } })).result as { sid: string }).sid;
+      await socket.request('join', { conversationSid: sid });
+      created.add(sid);
+    }
+    const first = (await socket.request('listConversations')).result as { items: unknown[]; nextPageToken: number | null };
+    expect(Buffer.byteLength(JSON.stringify(first.items))).toBeLessThanOrEqual(RELAY_LIMITS.answerBytes);
+    expect(first.items.length).toBeLessThan(count);
+    expect(first.nextPageToken).toBe(first.items.length);
+    await socket.close();
+
+    const client = await LocalConversationsClient.connect({ relayUrl, token: await relayToken(server, 'collector') });
+    try {
+      const listed: string[] = [];
+      for (let page = await client.getSubscribedConversations(); ; page = await page.nextPage()) {
+        listed.push(...page.items.map((c) => c.sid));
+        if (!page.hasNextPage) break;
+      }
+      expect(listed.length).toBe(count);
+      expect(new Set(listed)).toEqual(created);
+    } finally {
+      await client.shutdown();
+    }
+  });
+
   it(`is not read past ${RELAY_LIMITS.framesInFlight} frames in flight; a client that reads gets every answer, in order`, { timeout: 30_000 }, async () => {
     const socket = await authed(server, 'pipeliner');
     const conversationSid = await conversationWith(socket, 0, 0);
