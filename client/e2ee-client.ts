@@ -5,7 +5,6 @@
  */
 import type { PendingDevice } from '../shared/api.js';
 import { cardIdOf, createCardRequestAsync, parseCardRequest, trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
-import { parseEnvelope, type ParsedEnvelope } from '../shared/envelope.js';
 import { fromB64u, toHex } from '../shared/encoding.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { AsyncDeviceKeys } from '../shared/keys.js';
@@ -13,12 +12,13 @@ import { safetyNumber } from '../shared/safety-number.js';
 import { randomBytes, ready } from '../shared/sodium.js';
 import { ApiClient, type AuthTokenSource, type DeviceProver, type FetchLike } from './api-client.js';
 import { CardDirectory, DEFAULT_CARD_CACHE_TTL_MS, type KeyChange, type RejectedCard } from './card-directory.js';
-import type { BaseClient, BaseConversation, BaseMessage } from './conversations.js';
+import type { BaseClient } from './conversations.js';
 import { Emitter } from './emitter.js';
 import { IndexedDbKeyStore } from './indexeddb-key-store.js';
 import type { KeyStore, StoredDevice } from './key-store.js';
 import { LocalConversationsClient, type LocalConnectOptions } from './local/relay-client.js';
-import { HistoryOutbox, HistoryRewraps, orgWrapFor, type BackupFailure, type BackupMode } from './history.js';
+import { Backups } from './backups.js';
+import { HistoryOutbox, HistoryRewraps, type BackupFailure, type BackupMode } from './history.js';
 import { MessageCrypto } from './message-crypto.js';
 import { checkOrgPins, OrgKeyTrust, type OrganizationKeyInfo, type OrgKeyChange } from './org-key.js';
 import { ReplayMemory } from './replay-memory.js';
@@ -83,48 +83,13 @@ export interface RegisterOptions {
 }
 const DEFAULT_APPROVAL_POLL_MS = 2_000;
 
-/** Backups held in memory while a changed OrgCard waits for the app's decision; beyond this they are reported failed. */
-const MAX_HELD_BACKUPS = 1_000;
-
-/**
- * Waits between attempts while preparing a backup. The send succeeded, so the message exists; a
- * failing lookup (or OrgCard fetch) means the service is briefly unavailable, and giving up at
- * once would lose the message's backup.
- */
-const BACKUP_RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 30_000];
-
-/** Runs `attempt` until it succeeds, waiting BACKUP_RETRY_DELAYS_MS between tries; then gives up. */
-async function withRetries<T>(attempt: () => Promise<T>): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await attempt();
-    } catch (err) {
-      const delay = BACKUP_RETRY_DELAYS_MS[i];
-      if (delay === undefined) throw err;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
-}
-
-/** The message the service stored at `index`. */
-async function findSentMessage(conversation: BaseConversation, index: number): Promise<BaseMessage> {
-  const [message] = (await conversation.getMessages(1, index, 'forward')).items;
-  if (!message || message.index !== index) throw new Error(`message ${index} not found after sending`);
-  return message;
-}
-
 export class E2EEClient extends Emitter<E2EEClientEventMap> {
   private device: { record: StoredDevice; keys: AsyncDeviceKeys; card: VerifiedCard } | null = null;
   private readonly directory: CardDirectory;
-  /** Backups waiting for the history service; persisted in the key store. */
-  readonly outbox: HistoryOutbox;
   private readonly orgKeys: OrgKeyTrust;
-  /** Backups waiting for the app to accept a changed OrgCard. */
-  private heldBackups: Array<{ conversationSid: string; message: BaseMessage; envelope: ParsedEnvelope; cek: Uint8Array }> = [];
+  private readonly backups: Backups;
   /** Wrapped clients: a device change is announced in their conversations. */
   private readonly wrappedClients = new Set<E2EEConversationsClient>();
-  /** Backups being prepared (before they reach the outbox). */
-  private preparingBackups = 0;
 
   private constructor(
     /** The Twilio identity (the app JWT's `sub`). */
@@ -141,9 +106,9 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     this.orgKeys = new OrgKeyTrust(api, trustAppKeys(options.appPublicKeys), checkOrgPins(options.orgPublicKeys), keyStore, identity, (change) =>
       this.emit('orgKeyChange', change),
     );
-    this.outbox = new HistoryOutbox(keyStore, `history-outbox:${identity}`, (entry) => api.postHistory(entry), (failure) =>
-      this.emit('backupFailed', failure),
-    );
+    const report = (failure: BackupFailure) => this.emit('backupFailed', failure);
+    const outbox = new HistoryOutbox(keyStore, `history-outbox:${identity}`, (entry) => api.postHistory(entry), report);
+    this.backups = new Backups(outbox, this.orgKeys, report);
   }
 
   static async create(options: E2EEClientOptions): Promise<E2EEClient> {
@@ -294,10 +259,10 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     const hooks: WrapperHooks = {
       refreshToken: async () => (await this.api.twilioToken()).token,
       afterSend: (conversation, sealed, index) => {
-        if (mode !== 'off') void this.backupSent(conversation, sealed.binary, sealed.cek, index);
+        if (mode !== 'off') void this.backups.afterSend(conversation, sealed.binary, sealed.cek, index);
       },
       afterVerifiedReceive: (raw, opened) => {
-        if (mode === 'send+receive') void this.backup(raw.conversation.sid, raw, opened.envelope, opened.cek);
+        if (mode === 'send+receive') void this.backups.backUp(raw.conversation.sid, raw, opened.envelope, opened.cek);
       },
       participantsChanged: (identity) => this.directory.invalidate(identity ?? undefined),
       shutdown: (wrapped) => this.wrappedClients.delete(wrapped),
@@ -322,6 +287,16 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
    * The organization key (OrgCard) backups are wrapped for, with its fingerprint and whether it
    * is pinned, trusted on first use, or changed; null when the service runs without history.
    */
+  /** Backups waiting for the history service; persisted in the key store. */
+  get outbox(): HistoryOutbox {
+    return this.backups.outbox;
+  }
+
+  /** Backups not yet acknowledged by the history service (being prepared, held for a changed OrgCard, or in the outbox). */
+  pendingBackups(): Promise<number> {
+    return this.backups.pending();
+  }
+
   async organizationKey(): Promise<OrganizationKeyInfo | null> {
     return (await this.orgKeys.current())?.info ?? null;
   }
@@ -329,57 +304,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   /** Trusts a changed OrgCard (after `orgKeyChange`); the backups held for it go out. */
   async acceptOrganizationKey(cardId: string): Promise<void> {
     await this.orgKeys.accept(cardId);
-    for (const held of this.heldBackups.splice(0)) await this.backup(held.conversationSid, held.message, held.envelope, held.cek);
-  }
-
-  /** Backups not yet acknowledged by the history service (being prepared, held for a changed OrgCard, or in the outbox). */
-  async pendingBackups(): Promise<number> {
-    return this.preparingBackups + this.heldBackups.length + (await this.outbox.pending());
-  }
-
-  /** After a send: find the message the service stored at `index` and back it up. */
-  private async backupSent(conversation: BaseConversation, binary: Uint8Array, cek: Uint8Array, index: number): Promise<void> {
-    this.preparingBackups++;
-    try {
-      const message = await withRetries(() => findSentMessage(conversation, index));
-      await this.backup(conversation.sid, message, parseEnvelope(binary), cek);
-    } catch (err) {
-      this.reportBackupFailure(conversation.sid, `#${index}`, err);
-    } finally {
-      this.preparingBackups--;
-    }
-  }
-
-  private async backup(conversationSid: string, message: BaseMessage, envelope: ParsedEnvelope, cek: Uint8Array): Promise<void> {
-    this.preparingBackups++;
-    try {
-      await withRetries(() => this.orgKeys.current());
-      let orgCard: VerifiedCard | null;
-      try {
-        orgCard = await this.orgKeys.forBackup();
-      } catch (err) {
-        if (!isE2EEError(err, ErrorCode.ORG_KEY_CHANGED) || this.heldBackups.length >= MAX_HELD_BACKUPS) throw err;
-        this.heldBackups.push({ conversationSid, message, envelope, cek });
-        return;
-      }
-      if (!orgCard) throw new E2EEError(ErrorCode.SERVER_ERROR, 'the service runs without organization history', { details: { serverCode: 'HISTORY_DISABLED' } });
-      await this.outbox.add({
-        conversationSid,
-        messageSid: message.sid,
-        index: message.index,
-        envelope: message.body!,
-        orgWrap: orgWrapFor(cek, envelope, orgCard),
-      });
-    } catch (err) {
-      this.reportBackupFailure(conversationSid, message.sid, err);
-    } finally {
-      this.preparingBackups--;
-    }
-  }
-
-  private reportBackupFailure(conversationSid: string, messageSid: string, err: unknown): void {
-    const error = isE2EEError(err) ? { code: String(err.details?.serverCode ?? err.code), message: err.message } : { code: 'UNKNOWN', message: String(err) };
-    this.emit('backupFailed', { conversationSid, messageSid, error });
+    await this.backups.releaseHeld();
   }
 
   /** The active cards of `identity` (verified), fresh from the service. */
