@@ -1,4 +1,4 @@
-/** The card service's HTTP API, from the client side (DESIGN.md section 6). */
+/** The card service's HTTP API, from the client side (docs/API.md). */
 import {
   ApiPath,
   type AppKeyResponse,

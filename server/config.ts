@@ -1,5 +1,5 @@
 /**
- * Server configuration (DESIGN.md section 10): read from the environment, validated once at
+ * Server configuration (docs/API.md "Configuration"): read from the environment, validated once at
  * start-up. Every problem names its variable, and all problems are reported together, so an
  * operator fixes a broken .env in one pass.
  *

@@ -1,5 +1,5 @@
 /**
- * HTTP API types shared by the server and the client (DESIGN.md section 6). Bodies are JSON;
+ * HTTP API types shared by the server and the client (docs/API.md). Bodies are JSON;
  * every error is `{"error": {"code", "message"}}` with a 4xx/5xx status and a stable code.
  */
 import type { CardWire } from './card.js';

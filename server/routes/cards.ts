@@ -1,5 +1,5 @@
 /**
- * The card directory (DESIGN.md sections 4 and 6): register (validate, countersign, store),
+ * The card directory (docs/PROTOCOL.md section 4, docs/API.md "POST /v1/cards"): register (validate, countersign, store),
  * look up active cards by identity, fetch one card (revoked too, to verify old messages), revoke.
  */
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';

@@ -1,5 +1,5 @@
 /**
- * Organization history (DESIGN.md section 7): clients post each message's envelope with an
+ * Organization history (docs/PROTOCOL.md section 7, docs/API.md "POST /v1/history"): clients post each message's envelope with an
  * orgWrap (its CEK rewrapped to the OrgCard); the server checks that it is the conversation's
  * real message, that the orgWrap opens to the committed key, and that the original sender
  * signed it, then stores envelope + orgWrap (never plaintext). Participants read history back

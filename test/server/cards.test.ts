@@ -1,5 +1,5 @@
 /**
- * The card directory: POST /v1/cards (every rule of DESIGN.md section 4), GET /v1/cards,
+ * The card directory: POST /v1/cards (every rule of docs/PROTOCOL.md section 4), GET /v1/cards,
  * GET /v1/cards/:id, DELETE /v1/cards/:id, on both stores. Cards are made by the shared core
  * and the registered ones verified by it against the served (and pinned) AppKey.
  */

@@ -1,5 +1,5 @@
 /**
- * Organization history in local mode (DESIGN.md section 7): POST /v1/history accepts a backup
+ * Organization history in local mode (docs/PROTOCOL.md section 7, docs/API.md "POST /v1/history"): POST /v1/history accepts a backup
  * only when it is the conversation's real message, its orgWrap opens to the committed key and
  * the original sender signed it; GET /v1/history/:conversationSid serves participants rewraps
  * that open to the original bodies under the original signatures. Conversations and messages

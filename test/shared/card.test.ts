@@ -1,5 +1,5 @@
 /**
- * Card v1 (DESIGN.md section 4): the happy path, the contract's derived values, and a catalogue
+ * Card v1 (docs/PROTOCOL.md section 4): the happy path, the contract's derived values, and a catalogue
  * of forged cards, each correctly signed except for its one defect, each refused with its own code.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -108,7 +108,7 @@ describe('card round trip', () => {
     expect(card.fields).toEqual(selfSigned.fields);
   });
 
-  it('derives id, appKeyId, signatures and key id exactly as DESIGN.md section 4 says', () => {
+  it('derives id, appKeyId, signatures and key id exactly as docs/PROTOCOL.md section 4 says', () => {
     const request = createCardRequest(alice, { identity: 'alice', deviceId: 'd1', createdAt: 1 });
     const wire = countersignCard(parseCardRequest(request), app.key);
     const snapshotBytes = Buffer.from(request.snapshot, 'base64url');

@@ -1,5 +1,5 @@
 /**
- * Envelope v1 and rewrap (DESIGN.md section 5): round trips at several fan-outs, the layout
+ * Envelope v1 and rewrap (docs/PROTOCOL.md sections 5 and 6): round trips at several fan-outs, the layout
  * against the contract, Twilio's body limit, and every verification failure with its code.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -156,7 +156,7 @@ describe('round trips', () => {
   });
 });
 
-describe('layout (DESIGN.md section 5)', () => {
+describe('layout (docs/PROTOCOL.md sections 5 and 6)', () => {
   it('is exactly what the contract says, checked with the bare primitives', () => {
     const sealed = seal(alice, [bob, carol], 'layout', { messageId: '0f'.repeat(16), sentAt: 1_760_000_000_123 });
     const b = sealed.binary;

@@ -1,7 +1,7 @@
 /**
  * Helpers shared by the crypto core's tests: fixtures, typed-error assertions, test devices and
  * cards, a card forger that signs arbitrary snapshot bytes, and an independent envelope builder
- * written from DESIGN.md section 5 (so the tests can make near-valid envelopes the sealer never
+ * written from docs/PROTOCOL.md sections 5 and 6 (so the tests can make near-valid envelopes the sealer never
  * would, and cross-check the sealer's bytes against the contract).
  */
 import { readFileSync } from 'node:fs';
@@ -247,7 +247,7 @@ export interface ForgeOptions {
 }
 
 /**
- * Signs ARBITRARY snapshot bytes exactly as a device and the service would (DESIGN.md section 4,
+ * Signs ARBITRARY snapshot bytes exactly as a device and the service would (docs/PROTOCOL.md section 4,
  * with the label constants), without parsing them: every forged card in the tests is correctly
  * signed except where the forgery is the signature itself, so the check under test is the one
  * that fails.
@@ -308,7 +308,7 @@ export interface RawEnvelopeInput {
 }
 
 /**
- * Builds an envelope from DESIGN.md section 5 with the primitives, independently of
+ * Builds an envelope from docs/PROTOCOL.md sections 5 and 6 with the primitives, independently of
  * sealEnvelope: any payload, optional signature, any padding, any header bytes.
  */
 export function buildEnvelope(input: RawEnvelopeInput): { binary: Uint8Array; cek: Uint8Array } {
@@ -343,7 +343,7 @@ export function buildEnvelope(input: RawEnvelopeInput): { binary: Uint8Array; ce
   return { binary: cat(ad, xchachaSeal(cek, nonce, plaintext, ad)), cek };
 }
 
-/** A rewrap built by hand from DESIGN.md section 5 (not with createRewrap). */
+/** A rewrap built by hand from docs/PROTOCOL.md sections 5 and 6 (not with createRewrap). */
 export function buildRewrap(cek: Uint8Array, envelopeBinary: Uint8Array, recipientBoxPublicKey: Uint8Array): string {
   const e = crypto.getRandomValues(new Uint8Array(32));
   const E = x25519Base(e);
@@ -353,7 +353,7 @@ export function buildRewrap(cek: Uint8Array, envelopeBinary: Uint8Array, recipie
   return refB64u(cat(E, chachaSeal(kek, new Uint8Array(12), cek, null)));
 }
 
-/** The JSON payload of DESIGN.md section 5, as bytes. */
+/** The JSON payload of docs/PROTOCOL.md sections 5 and 6, as bytes. */
 export function payloadBytes(fields: { conversationSid?: string; messageId?: string; sentAt?: number; body?: string } = {}): Uint8Array {
   return textBytes(
     JSON.stringify({
