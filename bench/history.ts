@@ -20,14 +20,15 @@ import { ApiPath, type HistoryPostRequest, type HistoryResponse } from '../share
 import { trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
 import { createRewrap, parseEnvelope, sealEnvelope } from '../shared/envelope.js';
 import { asyncDeviceKeys, type DeviceKeys } from '../shared/keys.js';
+import { MAX_HISTORY_PAGE_MESSAGES } from '../shared/limits.js';
 import type { BenchServer } from './child.js';
 import { messageBody, newRegistration } from './fixtures.js';
 import { load, requireClean, type AutocannonRequest, type LoadResult } from './load.js';
 import { api, pool, registerCard, tokenFor, type ServerPlan } from './server.js';
 import { round, summarize, timeMsAsync } from './stats.js';
 
-/** The server's largest history page (server/routes/history.ts MAX_HISTORY_PAGE). */
-export const HISTORY_PAGE = 500;
+/** The server's largest history page. */
+export const HISTORY_PAGE = MAX_HISTORY_PAGE_MESSAGES;
 
 interface Member {
   identity: string;

@@ -8,10 +8,9 @@ import {
   type PendingDevice,
   type HistoryPostRequest,
   type HistoryResponse,
-  type RegisterCardRequest,
   type TwilioTokenResponse,
 } from '../shared/api.js';
-import type { CardWire } from '../shared/card.js';
+import type { CardRequest, CardWire } from '../shared/card.js';
 import { DEVICE_PROOF_HEADER, signDeviceProof } from '../shared/device-proof.js';
 import { utf8 } from '../shared/encoding.js';
 import { E2EEError, ErrorCode } from '../shared/errors.js';
@@ -91,7 +90,7 @@ export class ApiClient {
   }
 
   /** With `approver` (an active device of the identity), the card is registered at once under any policy. */
-  async registerCard(request: RegisterCardRequest, approver?: DeviceProver): Promise<Registration> {
+  async registerCard(request: CardRequest, approver?: DeviceProver): Promise<Registration> {
     const { status, json } = await this.exchange<CardWire | PendingDevice>('POST', ApiPath.cards, request, approver);
     return status === 202 ? { pending: json as PendingDevice } : { card: json as CardWire };
   }

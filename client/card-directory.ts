@@ -7,7 +7,7 @@
  * verify, and safety numbers cover every card this client has seen.
  */
 import { trustAppKeys, verifyCard, type TrustedAppKey, type VerifiedCard } from '../shared/card.js';
-import { CARD_MAX_CLOCK_SKEW_SECONDS } from '../shared/constants.js';
+import { CARD_MAX_CLOCK_SKEW_SECONDS, DEFAULT_CARD_CACHE_TTL_MS, MAX_LOOKUP_IDENTITIES } from '../shared/limits.js';
 import { fromB64u, toB64u } from '../shared/encoding.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { ApiClient } from './api-client.js';
@@ -37,11 +37,6 @@ export interface CardDirectoryEvents {
   keyChange(change: KeyChange): void;
   cardRejected(rejected: RejectedCard): void;
 }
-
-const LOOKUP_BATCH = 100; // the service's limit per request
-
-/** How long looked-up active cards are reused by default: short, so a revocation reaches senders soon. */
-export const DEFAULT_CARD_CACHE_TTL_MS = 5_000;
 
 /** What this client remembers of one identity's cards (persisted as JSON in the key store). */
 interface CardHistory {
@@ -79,8 +74,8 @@ export class CardDirectory {
     const now = Date.now();
     const unique = [...new Set(identities)];
     const stale = unique.filter((i) => options.refresh || !this.active.has(i) || now - this.active.get(i)!.fetchedAt > this.ttlMs);
-    for (let o = 0; o < stale.length; o += LOOKUP_BATCH) {
-      const chunk = stale.slice(o, o + LOOKUP_BATCH);
+    for (let o = 0; o < stale.length; o += MAX_LOOKUP_IDENTITIES) {
+      const chunk = stale.slice(o, o + MAX_LOOKUP_IDENTITIES);
       const response = await this.api.lookupCards(chunk);
       for (const identity of chunk) {
         const cards = this.verifyAll(identity, response.cards?.[identity] ?? []);

@@ -8,10 +8,11 @@ import { cardIdOf, createCardRequestAsync, parseCardRequest, trustAppKeys, verif
 import { fromB64u, toHex } from '../shared/encoding.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { AsyncDeviceKeys } from '../shared/keys.js';
+import { DEFAULT_CARD_CACHE_TTL_MS } from '../shared/limits.js';
 import { safetyNumber } from '../shared/safety-number.js';
 import { randomBytes, ready } from '../shared/sodium.js';
 import { ApiClient, type AuthTokenSource, type DeviceProver, type FetchLike } from './api-client.js';
-import { CardDirectory, DEFAULT_CARD_CACHE_TTL_MS, type KeyChange, type RejectedCard } from './card-directory.js';
+import { CardDirectory, type KeyChange, type RejectedCard } from './card-directory.js';
 import type { BaseClient } from './conversations.js';
 import { Emitter } from './emitter.js';
 import { IndexedDbKeyStore } from './indexeddb-key-store.js';

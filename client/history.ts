@@ -7,6 +7,7 @@ import type { HistoryPostRequest } from '../shared/api.js';
 import { verifyCard, type TrustedAppKey, type VerifiedCard } from '../shared/card.js';
 import { createRewrap, looksLikeEnvelope, parseEnvelope, type ParsedEnvelope } from '../shared/envelope.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
+import { MAX_HISTORY_PAGE_MESSAGES, ORG_IDENTITY_PREFIX } from '../shared/limits.js';
 import type { ApiClient } from './api-client.js';
 import type { BaseMessage } from './conversations.js';
 import type { KeyStore } from './key-store.js';
@@ -122,7 +123,9 @@ export async function fetchOrgCard(api: ApiClient, trusted: readonly TrustedAppK
     throw err;
   }
   const card = verifyCard(wire, { trustedAppKeys: trusted });
-  if (!card.identity.startsWith('org:')) throw new E2EEError(ErrorCode.CARD_IDENTITY_MISMATCH, 'the OrgCard must have an "org:" identity');
+  if (!card.identity.startsWith(ORG_IDENTITY_PREFIX)) {
+    throw new E2EEError(ErrorCode.CARD_IDENTITY_MISMATCH, `the OrgCard must have an "${ORG_IDENTITY_PREFIX}" identity`);
+  }
   return card;
 }
 
@@ -131,7 +134,6 @@ export function orgWrapFor(cek: Uint8Array, envelope: ParsedEnvelope, orgCard: V
   return createRewrap(cek, envelope, orgCard.boxPublicKey);
 }
 
-const HISTORY_PAGE_LIMIT = 500;
 /** A live message may arrive before its sender's backup does: ask again a few times. */
 const LIVE_RETRY_DELAYS_MS = [500, 1_000, 2_000];
 
@@ -154,7 +156,7 @@ export class HistoryRewraps implements RewrapSource {
   private async fetchRange(conversationSid: string, from: number, to: number): Promise<void> {
     let after = from - 1;
     while (after < to) {
-      const limit = Math.min(HISTORY_PAGE_LIMIT, to - after);
+      const limit = Math.min(MAX_HISTORY_PAGE_MESSAGES, to - after);
       const { messages, truncated } = await this.api.history(conversationSid, this.cardId(), after, limit);
       for (const m of messages) this.cache.set(this.key(conversationSid, m.messageSid), m.rewrap);
       // A short page is the end, unless the server's byte cap cut it (then more follow).

@@ -3,9 +3,9 @@ export { E2EEClient, type E2EEClientOptions, type E2EEClientEventMap, type Regis
 export type { PendingDevice } from '../shared/api.js';
 export { E2EEConversationsClient, E2EEConversation, E2EEMessage, GAP_WAIT_MS, type E2EEClientEvents, type E2EEConversationEvents, type MessageGap } from './wrapper.js';
 export { FAILED_BODY, type E2EEInfo } from './message-crypto.js';
-export { DEFAULT_CARD_CACHE_TTL_MS, type KeyChange, type RejectedCard } from './card-directory.js';
+export type { KeyChange, RejectedCard } from './card-directory.js';
 export type { OrganizationKeyInfo, OrgKeyChange } from './org-key.js';
-export { REPLAY_WINDOW_MESSAGES } from './replay-memory.js';
+export { DEFAULT_CARD_CACHE_TTL_MS, REPLAY_WINDOW_MESSAGES } from '../shared/limits.js';
 export { HistoryOutbox, type BackupMode, type BackupFailure } from './history.js';
 export { MemoryKeyStore, type KeyStore, type DeviceRecord, type StoredDevice, type WebCryptoDeviceRecord } from './key-store.js';
 export type { WebCryptoDeviceKeys } from './webcrypto-device-keys.js';

@@ -4,9 +4,8 @@
  * message it receives (`e2ee`: verified, unencrypted or failed, and why).
  */
 import type { VerifiedCard } from '../shared/card.js';
-import { KEY_ID_BYTES, MAX_SENT_AT_SKEW_MS, RECIPIENTS_OFFSET, RECIPIENT_SLOT_BYTES } from '../shared/constants.js';
-import { equalBytes, fromHex } from '../shared/encoding.js';
-import { openEnvelopeAsync, parseEnvelope, looksLikeEnvelope, sealEnvelopeAsync, type ParsedEnvelope, type SealedEnvelope } from '../shared/envelope.js';
+import { MAX_SENT_AT_SKEW_MS } from '../shared/limits.js';
+import { findSlots, openEnvelopeAsync, parseEnvelope, looksLikeEnvelope, sealEnvelopeAsync, type ParsedEnvelope, type SealedEnvelope } from '../shared/envelope.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { AsyncDeviceKeys } from '../shared/keys.js';
 import type { CardDirectory } from './card-directory.js';
@@ -81,11 +80,7 @@ export class MessageCrypto {
 
   /** True when the envelope has a slot addressed to this device. */
   hasSlot(parsed: ParsedEnvelope): boolean {
-    const keyId = fromHex(this.card.id.slice(0, 2 * KEY_ID_BYTES));
-    for (let i = 0, o = RECIPIENTS_OFFSET; i < parsed.recipientCount; i++, o += RECIPIENT_SLOT_BYTES) {
-      if (equalBytes(parsed.binary.subarray(o, o + KEY_ID_BYTES), keyId)) return true;
-    }
-    return false;
+    return findSlots(parsed, this.card.id).length > 0;
   }
 
   /** Decrypts, verifies and admits (see `admit`) one message. Never throws: failures come back as status 'failed'. */

@@ -10,10 +10,8 @@
  * re-posted later carries the transport's new timestamp, far from its signed sentAt.
  */
 import { ErrorCode } from '../shared/errors.js';
+import { REPLAY_WINDOW_MESSAGES } from '../shared/limits.js';
 import type { KeyStore } from './key-store.js';
-
-/** Messages remembered per conversation. */
-export const REPLAY_WINDOW_MESSAGES = 1_000;
 
 /** One conversation's memory, as persisted. */
 interface ConversationMemory {

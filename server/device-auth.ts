@@ -8,7 +8,7 @@
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiErrorCode } from '../shared/api.js';
-import { DEVICE_PROOF_MAX_SKEW_SECONDS } from '../shared/constants.js';
+import { DEVICE_PROOF_MAX_SKEW_SECONDS } from '../shared/limits.js';
 import { DEVICE_PROOF_HEADER, parseDeviceProof, verifyDeviceProof } from '../shared/device-proof.js';
 import { fromB64u, utf8 } from '../shared/encoding.js';
 import { httpError } from './errors.js';

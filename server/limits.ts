@@ -1,7 +1,7 @@
-/** Limits of the card directory, with the reasoning, in one place. */
-
-/** A registration's createdAt may differ from the server clock by at most this (shared/constants.ts). */
-export { CARD_MAX_CLOCK_SKEW_SECONDS } from '../shared/constants.js';
+/**
+ * Limits only the card service enforces, with the reasoning. Limits the client must know too
+ * (lookup batch, history page, clock skews, the org: prefix) are in shared/limits.ts.
+ */
 
 /**
  * Active cards per identity. Every sender encrypts for every card of every participant, so this
@@ -9,9 +9,6 @@ export { CARD_MAX_CLOCK_SKEW_SECONDS } from '../shared/constants.js';
  * of an envelope.
  */
 export const MAX_ACTIVE_CARDS_PER_IDENTITY = 20;
-
-/** Identities per GET /v1/cards: a large group's lookup fits in one request, and a query stays cheap. */
-export const MAX_LOOKUP_IDENTITIES = 100;
 
 /**
  * Envelope text per history page, bytes: the page stops before the message that would pass it

@@ -8,6 +8,7 @@
  * the org) makes a new card instead of serving one that no longer matches.
  */
 import {
+  ORG_IDENTITY_PREFIX,
   countersignCard,
   createCardRequest,
   parseCardRequest,
@@ -20,8 +21,6 @@ import {
 } from '../shared/index.js';
 import type { Store } from './store/types.js';
 
-/** Identities with this prefix are reserved for organization cards. */
-export const ORG_IDENTITY_PREFIX = 'org:';
 export const ORG_DEVICE_ID = 'org';
 
 export function orgIdentity(orgName: string): string {

@@ -16,7 +16,7 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiErrorCode } from '../shared/api.js';
-import { MAX_IDENTITY_CHARS } from '../shared/constants.js';
+import { MAX_IDENTITY_CHARS } from '../shared/limits.js';
 import type { AppKey, CardWire, OrgKey } from '../shared/index.js';
 import type { Config } from './config.js';
 import { useNodeCrypto } from './crypto-backend.js';

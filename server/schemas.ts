@@ -4,7 +4,7 @@
  * document at /docs. Limits come from the core's constants so the two never disagree.
  */
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
-import { MAX_IDENTITY_CHARS, MAX_SNAPSHOT_BYTES } from '../shared/constants.js';
+import { MAX_IDENTITY_CHARS, MAX_SNAPSHOT_BYTES } from '../shared/limits.js';
 
 export const ErrorSchema = Type.Object(
   {

@@ -37,22 +37,9 @@ export interface ApiErrorBody {
   error: { code: string; message: string };
 }
 
-export interface SessionRequest {
-  identity: string;
-}
-export interface SessionResponse {
-  token: string;
-}
-
 export type TwilioTokenResponse =
   | { mode: 'twilio'; token: string; identity: string; ttl: number }
   | { mode: 'local'; token: string; identity: string; ttl: number; relayUrl: string };
-
-export interface RegisterCardRequest {
-  snapshot: string;
-  selfSignature: string;
-}
-export type CardResponse = CardWire;
 
 /**
  * A new device waiting for an existing device's approval (NEW_DEVICE_POLICY=approval): the answer

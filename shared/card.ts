@@ -8,14 +8,11 @@ import {
   CARD_VERSION,
   KEY_BYTES,
   KEY_ID_BYTES,
-  MAX_DEVICE_ID_CHARS,
-  MAX_DEVICE_NAME_CHARS,
-  MAX_IDENTITY_CHARS,
-  MAX_SNAPSHOT_BYTES,
   SIGNATURE_BYTES,
 } from './constants.js';
 import { concatBytes, fromB64u, fromB64uExact, fromHex, fromUtf8, toB64u, toHex, utf8 } from './encoding.js';
 import { E2EEError, ErrorCode } from './errors.js';
+import { MAX_DEVICE_ID_CHARS, MAX_DEVICE_NAME_CHARS, MAX_IDENTITY_CHARS, MAX_SNAPSHOT_BYTES } from './limits.js';
 import { parseFlatObject } from './json.js';
 import { appKeyIdOf, type AppKey, type AsyncDeviceKeys, type DeviceKeys } from './keys.js';
 import { blake2b256, sign, verify } from './sodium.js';

@@ -1,7 +1,7 @@
 /**
- * Domain-separation labels and limits, copied from docs/PROTOCOL.md. Every label is versioned
- * ("v1"): a later format gets new labels, so a signature or key made for one format can never be
- * taken for another.
+ * Domain-separation labels, versions and byte sizes of the formats, copied from docs/PROTOCOL.md
+ * (limits are in limits.ts). Every label is versioned ("v1"): a later format gets new labels, so
+ * a signature or key made for one format can never be taken for another.
  */
 import { utf8 } from './encoding.js';
 
@@ -32,42 +32,11 @@ export const ENVELOPE_PREFIX = 'e2ee1.';
 export const CARD_VERSION = 1;
 export const ENVELOPE_VERSION = 1;
 
-/** Snapshots are small JSON objects; the cap bounds parsing work and storage per card. */
-export const MAX_SNAPSHOT_BYTES = 2048;
-export const MAX_IDENTITY_CHARS = 256; // Twilio's identity limit
-export const MAX_DEVICE_ID_CHARS = 64;
-export const MAX_DEVICE_NAME_CHARS = 128;
-
-/** Twilio Conversations refuses a message body longer than 32 KB (32,768 characters). */
-export const MAX_ENVELOPE_TEXT_CHARS = 32 * 1024;
-/** The u16 recipient count is capped well below 65535 to bound parsing work. */
-export const MAX_RECIPIENTS = 4096;
-
-/**
- * Clock skew tolerated between a device and the service, seconds. A card registration's createdAt
- * must be this close to the server clock (it bounds how long a captured-but-unregistered request
- * stays usable); a card revoked further than this in the future is not believed.
- */
-export const CARD_MAX_CLOCK_SKEW_SECONDS = 600;
-
-/**
- * How far a device proof's timestamp may lie from the server clock, seconds. A captured proof is
- * replayable only within this window, and only for the very same method, path and body.
- */
-export const DEVICE_PROOF_MAX_SKEW_SECONDS = 300;
-
-/**
- * How far a message's signed sentAt may lie outside the transport's own timestamps (dateCreated
- * to dateUpdated), ms: devices' clocks drift, but an old envelope re-posted as a new message is
- * minutes, days or years off, and is refused (ENVELOPE_SENT_AT_MISMATCH).
- */
-export const MAX_SENT_AT_SKEW_MS = 10 * 60_000;
 /** Plaintext (signature || payload || padding) is padded to a multiple of this, hiding exact lengths. */
 export const PADDING_BLOCK = 128;
 
 export const KEY_BYTES = 32;
 export const SIGNATURE_BYTES = 64;
-export const CARD_ID_BYTES = 32;
 export const KEY_ID_BYTES = 8;
 export const APP_KEY_ID_BYTES = 8;
 export const WRAPPED_KEY_BYTES = 48; // 32-byte CEK + 16-byte Poly1305 tag

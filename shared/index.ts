@@ -1,5 +1,6 @@
 /** twilio-e2ee/shared: the isomorphic core (formats, crypto, errors). No I/O. */
 export * from './constants.js';
+export * from './limits.js';
 export * from './errors.js';
 export { toB64u, fromB64u, fromB64uExact, toHex, fromHex, utf8, fromUtf8, concatBytes, equalBytes } from './encoding.js';
 export { ready, randomBytes } from './sodium.js';

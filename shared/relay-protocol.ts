@@ -8,6 +8,7 @@
  * CONFLICT, TOO_MANY_PARTICIPANTS, ATTRIBUTES_TOO_LARGE, ATTRIBUTES_TOO_DEEP, RATE_LIMITED and
  * INTERNAL (a fault of the relay). The relay closes a socket with one of RELAY_CLOSE's codes.
  */
+import { MAX_ENVELOPE_TEXT_CHARS, MAX_IDENTITY_CHARS } from './limits.js';
 
 export interface RelayConversationData {
   sid: string;
@@ -66,12 +67,6 @@ export interface RelayOps {
 
 export type RelayOp = keyof RelayOps;
 
-export interface RelayRequest<K extends RelayOp = RelayOp> {
-  id: number;
-  op: K;
-  params: RelayOps[K][0];
-}
-
 export type RelayResponse =
   | { id: number; ok: true; result: unknown }
   | { id: number; ok: false; error: { code: string; message: string } };
@@ -98,11 +93,12 @@ export interface RelayPush<K extends RelayEventName = RelayEventName> {
 
 /** Relay limits, mirroring Twilio's where Twilio has one. */
 export const RELAY_LIMITS = {
-  bodyChars: 32 * 1024,
+  /** Twilio's body limit, which envelopes are made to fit. */
+  bodyChars: MAX_ENVELOPE_TEXT_CHARS,
   /** Attributes of conversations, messages and participants: JSON text bytes, and nesting depth. */
   attributesBytes: 4 * 1024,
   attributesDepth: 32,
-  identityChars: 256,
+  identityChars: MAX_IDENTITY_CHARS,
   participantsPerConversation: 1000,
   pageSize: 100,
   /** A frame from the client; a larger one closes the socket with 1009. */

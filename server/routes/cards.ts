@@ -17,8 +17,8 @@ import {
   requireDevice,
 } from '../device-auth.js';
 import { httpError } from '../errors.js';
-import { CARD_MAX_CLOCK_SKEW_SECONDS, MAX_ACTIVE_CARDS_PER_IDENTITY, MAX_LOOKUP_IDENTITIES } from '../limits.js';
-import { ORG_IDENTITY_PREFIX } from '../org-card.js';
+import { CARD_MAX_CLOCK_SKEW_SECONDS, MAX_LOOKUP_IDENTITIES, ORG_IDENTITY_PREFIX } from '../../shared/limits.js';
+import { MAX_ACTIVE_CARDS_PER_IDENTITY } from '../limits.js';
 import { rateLimitConfig } from '../rate-limits.js';
 import { CardIdSchema, CardSchema, IdentitySchema, RegisterCardSchema, bearerAuth, errorResponses } from '../schemas.js';
 import type { PendingDeviceRecord, Store, StoredCard } from '../store/types.js';

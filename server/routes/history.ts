@@ -9,9 +9,10 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiErrorCode, ApiPath, type HistoryMessage, type HistoryResponse } from '../../shared/api.js';
-import { MAX_ENVELOPE_TEXT_CHARS, REWRAP_BYTES } from '../../shared/constants.js';
+import { REWRAP_BYTES } from '../../shared/constants.js';
 import { fromB64u } from '../../shared/encoding.js';
 import { createRewrapper, decryptWithContentKey, openRewrap, parseEnvelope, verifyDecrypted } from '../../shared/envelope.js';
+import { MAX_ENVELOPE_TEXT_CHARS, MAX_HISTORY_PAGE_MESSAGES } from '../../shared/limits.js';
 import { localSource, twilioSource, type ConversationSource } from '../conversation-source.js';
 import { httpError } from '../errors.js';
 import { HISTORY_PAGES_AT_ONCE, HISTORY_PAGES_WAITING, HISTORY_PAGE_MAX_BYTES, HISTORY_REWRAP_CHUNK } from '../limits.js';
@@ -20,8 +21,6 @@ import { CardIdSchema, bearerAuth, errorResponses } from '../schemas.js';
 import type { OrgKey } from '../../shared/index.js';
 import { WorkQueue } from '../work-queue.js';
 
-/** Messages per history page; each costs two X25519 operations on the server. */
-export const MAX_HISTORY_PAGE = 500;
 /** The page size when the query gives no `limit`. */
 export const DEFAULT_HISTORY_PAGE = 100;
 /** Records read from the store at a time while a page is built (bounds memory under the byte cap). */
@@ -165,7 +164,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
             // Optional: the validator applies no defaults, so the handler does.
             // At most 2^53 - 1 (indexes stay far below): PostgreSQL's BIGINT refuses e.g. 1e20, which was a 500.
             after: Type.Optional(Type.Integer({ minimum: -1, maximum: Number.MAX_SAFE_INTEGER, default: -1, description: 'return messages with index > after' })),
-            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HISTORY_PAGE, default: DEFAULT_HISTORY_PAGE })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_HISTORY_PAGE_MESSAGES, default: DEFAULT_HISTORY_PAGE })),
           },
           { additionalProperties: false },
         ),

@@ -6,7 +6,7 @@ import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiErrorCode, ApiPath } from '../../shared/api.js';
 import { httpError } from '../errors.js';
-import { ORG_IDENTITY_PREFIX } from '../org-card.js';
+import { ORG_IDENTITY_PREFIX } from '../../shared/limits.js';
 import { rateLimitConfig } from '../rate-limits.js';
 import { IdentitySchema, errorResponses } from '../schemas.js';
 

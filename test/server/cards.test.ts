@@ -4,7 +4,8 @@
  * and the registered ones verified by it against the served (and pinned) AppKey.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { MAX_ACTIVE_CARDS_PER_IDENTITY, MAX_LOOKUP_IDENTITIES } from '../../server/limits.js';
+import { MAX_ACTIVE_CARDS_PER_IDENTITY } from '../../server/limits.js';
+import { MAX_LOOKUP_IDENTITIES } from '../../shared/limits.js';
 import { ApiPath } from '../../shared/api.js';
 import { CARD_SELF_LABEL } from '../../shared/constants.js';
 import { concatBytes, toB64u, utf8 } from '../../shared/encoding.js';

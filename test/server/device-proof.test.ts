@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.js';
 import { MAX_PENDING_DEVICES_PER_IDENTITY } from '../../server/device-auth.js';
 import { ApiPath, type DeviceRequestStatus, type DeviceRequestsResponse, type PendingDevice } from '../../shared/api.js';
-import { DEVICE_PROOF_MAX_SKEW_SECONDS } from '../../shared/constants.js';
+import { DEVICE_PROOF_MAX_SKEW_SECONDS } from '../../shared/limits.js';
 import { DEVICE_PROOF_HEADER } from '../../shared/device-proof.js';
 import { appKeyFromB64u, createCardRequest, toB64u, trustAppKeys, verifyCard, type CardWire } from '../../shared/index.js';
 import {

@@ -11,7 +11,7 @@ import { ApiClient } from '../../client/api-client.js';
 import type { BaseMessage } from '../../client/conversations.js';
 import { HistoryRewraps } from '../../client/history.js';
 import { HISTORY_PAGES_AT_ONCE, HISTORY_PAGES_WAITING, HISTORY_PAGE_MAX_BYTES } from '../../server/limits.js';
-import { MAX_HISTORY_PAGE } from '../../server/routes/history.js';
+import { MAX_HISTORY_PAGE_MESSAGES } from '../../shared/limits.js';
 import {
   ApiPath,
   MAX_ENVELOPE_TEXT_CHARS,
@@ -87,8 +87,8 @@ describe('POST /v1/history rejections', () => {
 
   afterEach(async () => {
     // Nothing is ever accepted in these conversations: no rejected request stored anything.
-    expect(await server.store.history(conversationSid, -1, MAX_HISTORY_PAGE)).toEqual([]);
-    expect(await server.store.history(otherConversationSid, -1, MAX_HISTORY_PAGE)).toEqual([]);
+    expect(await server.store.history(conversationSid, -1, MAX_HISTORY_PAGE_MESSAGES)).toEqual([]);
+    expect(await server.store.history(otherConversationSid, -1, MAX_HISTORY_PAGE_MESSAGES)).toEqual([]);
   });
 
   interface Rejection {
@@ -245,7 +245,7 @@ describe('POST /v1/history acceptance', () => {
     const statuses = (await Promise.all(Array.from({ length: 20 }, () => postHistory(server.app, bob, backup)))).map((r) => r.statusCode);
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);
     expect(statuses.filter((s) => s === 200)).toHaveLength(19);
-    expect((await server.store.history(conversationSid, -1, MAX_HISTORY_PAGE)).filter((r) => r.messageSid === message.sid)).toHaveLength(1);
+    expect((await server.store.history(conversationSid, -1, MAX_HISTORY_PAGE_MESSAGES)).filter((r) => r.messageSid === message.sid)).toHaveLength(1);
   });
 
   describe('a revoked sender card', () => {
@@ -353,7 +353,7 @@ describe('GET /v1/history/:conversationSid', () => {
   });
 
   it.each<[string, Record<string, string | number>]>([
-    ['limit over the maximum', { limit: MAX_HISTORY_PAGE + 1 }],
+    ['limit over the maximum', { limit: MAX_HISTORY_PAGE_MESSAGES + 1 }],
     ['limit 0', { limit: 0 }],
     ['after below -1', { after: -2 }],
     ['after beyond 2^53 - 1', { after: '1e20' }],
@@ -418,7 +418,7 @@ describe('history pages: byte cap, rate limits, bounded page work', () => {
   const read = (user: Member, query: Record<string, string | number>) => readHistory(server.app, user, conversationSid, query);
 
   it(`stops a page at ${HISTORY_PAGE_MAX_BYTES} bytes of envelopes with truncated: true, and the next page continues after its last index`, async () => {
-    const first = await read(agent, { cardId: agent.card.id, after: -1, limit: MAX_HISTORY_PAGE });
+    const first = await read(agent, { cardId: agent.card.id, after: -1, limit: MAX_HISTORY_PAGE_MESSAGES });
     expect(first.statusCode, first.body).toBe(200);
     const page1 = first.json<HistoryResponse>();
     const envelopeChars = page1.messages[0]!.envelope.length;
@@ -427,7 +427,7 @@ describe('history pages: byte cap, rate limits, bounded page work', () => {
     expect(page1.messages.length).toBe(Math.floor(HISTORY_PAGE_MAX_BYTES / envelopeChars));
     expect(page1.messages.reduce((n, m) => n + m.envelope.length, 0)).toBeLessThanOrEqual(HISTORY_PAGE_MAX_BYTES);
 
-    const second = await read(agent, { cardId: agent.card.id, after: page1.messages.at(-1)!.index, limit: MAX_HISTORY_PAGE });
+    const second = await read(agent, { cardId: agent.card.id, after: page1.messages.at(-1)!.index, limit: MAX_HISTORY_PAGE_MESSAGES });
     expect(second.statusCode, second.body).toBe(200);
     const page2 = second.json<HistoryResponse>();
     expect(page2.truncated).toBe(false);

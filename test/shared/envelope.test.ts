@@ -10,6 +10,7 @@ import {
   MAX_RECIPIENTS,
   createRewrap,
   decryptWithContentKey,
+  findSlots,
   looksLikeEnvelope,
   maxRecipientsForBody,
   openRewrap,
@@ -21,6 +22,7 @@ import {
   type VerifiedCard,
 } from '../../shared/index.js';
 import { blake2b256, chachaOpen, verify, x25519, x25519Base, xchachaOpen } from '../../shared/sodium.js';
+import { sealEnvelopeDeterministic } from '../../shared/testing.js';
 import {
   CONVERSATION,
   OTHER_CONVERSATION,
@@ -121,8 +123,8 @@ describe('round trips', () => {
   });
 
   it('seals duplicate recipient cards once', () => {
-    const once = seal(alice, [bob, carol], 'dup', { messageId: 'ab'.repeat(16), sentAt: 1 });
-    const dup = seal(alice, [bob, carol, bob, bob, carol], 'dup', { messageId: 'ab'.repeat(16), sentAt: 1 });
+    const once = seal(alice, [bob, carol], 'dup', { sentAt: 1 });
+    const dup = seal(alice, [bob, carol, bob, bob, carol], 'dup', { sentAt: 1 });
     expect(dup.recipientCount).toBe(2);
     expect(parseEnvelope(dup.binary).recipientCount).toBe(2);
     expect(dup.binary.length).toBe(once.binary.length);
@@ -158,7 +160,7 @@ describe('round trips', () => {
 
 describe('layout (docs/PROTOCOL.md sections 5 and 6)', () => {
   it('is exactly what the contract says, checked with the bare primitives', () => {
-    const sealed = seal(alice, [bob, carol], 'layout', { messageId: '0f'.repeat(16), sentAt: 1_760_000_000_123 });
+    const sealed = seal(alice, [bob, carol], 'layout', { sentAt: 1_760_000_000_123 });
     const b = sealed.binary;
     expect(sealed.text).toBe(`e2ee1.${refB64u(b)}`);
     expect(b[0]).toBe(1); // version
@@ -178,7 +180,8 @@ describe('layout (docs/PROTOCOL.md sections 5 and 6)', () => {
     const nonce = b.subarray(headerEnd, headerEnd + 24);
     const plaintext = xchachaOpen(sealed.cek, nonce, b.subarray(headerEnd + 24), b.subarray(0, headerEnd + 24))!;
     expect(plaintext.length % 128).toBe(0);
-    const payload = textBytes(JSON.stringify({ conversationSid: CONVERSATION, messageId: '0f'.repeat(16), sentAt: 1_760_000_000_123, body: 'layout' }));
+    expect(sealed.payload.messageId).toMatch(/^[0-9a-f]{32}$/);
+    const payload = textBytes(JSON.stringify({ conversationSid: CONVERSATION, messageId: sealed.payload.messageId, sentAt: 1_760_000_000_123, body: 'layout' }));
     expect(plaintext.subarray(64, 64 + payload.length)).toEqual(payload);
     expect(plaintext.subarray(64 + payload.length).every((x) => x === 0)).toBe(true);
     expect(64 + payload.length + 128).toBeGreaterThan(plaintext.length); // less than one block of padding
@@ -187,11 +190,12 @@ describe('layout (docs/PROTOCOL.md sections 5 and 6)', () => {
     expect(verify(plaintext.subarray(0, 64), signed, alice.keys.signPublicKey)).toBe(true);
   });
 
-  it('with fixed randomness, equals an envelope built independently from the contract, byte for byte', () => {
-    const randomness = { cek: new Uint8Array(32).fill(1), ephemeralSecret: new Uint8Array(32).fill(2), nonce: new Uint8Array(24).fill(3) };
-    const fields = { messageId: '11'.repeat(16), sentAt: 1_760_000_000_000, body: 'vector' };
-    const sealed = seal(alice, [bob, carol], fields.body, { ...fields, randomness });
-    const again = seal(alice, [bob, carol], fields.body, { ...fields, randomness });
+  it('with fixed randomness (shared/testing.ts), equals an envelope built independently from the contract, byte for byte', () => {
+    const randomness = { cek: new Uint8Array(32).fill(1), ephemeralSecret: new Uint8Array(32).fill(2), nonce: new Uint8Array(24).fill(3), messageId: '11'.repeat(16) };
+    const fields = { messageId: randomness.messageId, sentAt: 1_760_000_000_000, body: 'vector' };
+    const input = { sender: alice.sender, recipients: [bob.card, carol.card], conversationSid: CONVERSATION, body: fields.body, sentAt: fields.sentAt };
+    const sealed = sealEnvelopeDeterministic(input, randomness);
+    const again = sealEnvelopeDeterministic(input, randomness);
     expect(again.binary).toEqual(sealed.binary);
     const built = buildEnvelope({
       senderCardId: alice.card.id,
@@ -213,6 +217,25 @@ describe('layout (docs/PROTOCOL.md sections 5 and 6)', () => {
     expect(a.binary.subarray(34, 66)).not.toEqual(b.binary.subarray(34, 66));
     expect(a.payload.messageId).not.toBe(b.payload.messageId);
     expect(a.payload.messageId).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('keeps fixed randomness out of the public API: sealEnvelope ignores it, shared/index.ts does not export the testing entry point', async () => {
+    const fixed = { cek: new Uint8Array(32).fill(1), ephemeralSecret: new Uint8Array(32).fill(2), nonce: new Uint8Array(24).fill(3), messageId: '11'.repeat(16) };
+    const input = { sender: alice.sender, recipients: [bob.card], conversationSid: CONVERSATION, body: 'same', sentAt: 1, randomness: fixed, messageId: fixed.messageId };
+    const [a, b] = [sealEnvelope(input), sealEnvelope(input)];
+    expect(a.cek).not.toEqual(fixed.cek);
+    expect(a.payload.messageId).not.toBe(fixed.messageId);
+    expect(a.binary).not.toEqual(b.binary);
+    const core = await import('../../shared/index.js');
+    expect(Object.keys(core).filter((name) => /deterministic|randomness/i.test(name))).toEqual([]);
+  });
+
+  it('findSlots gives the offset of each recipient slot addressed to a card, and none for an outsider', () => {
+    const parsed = parseEnvelope(seal(alice, [bob, carol], 'slots').binary);
+    const offsets = [bob, carol].map((d) => findSlots(parsed, d.card.id));
+    expect(offsets.flat().sort()).toEqual([100, 156]);
+    for (const [i, d] of [bob, carol].entries()) expect(bytesToHex(parsed.binary.subarray(offsets[i]![0]!, offsets[i]![0]! + 8))).toBe(d.card.id.slice(0, 16));
+    expect(findSlots(parsed, outsider.card.id)).toEqual([]);
   });
 });
 

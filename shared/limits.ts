@@ -1,0 +1,79 @@
+/**
+ * Limits and reserved names that the client and the card service must agree on, each with its
+ * reason, in one place (docs/PROTOCOL.md section 10, docs/API.md). Limits only one side enforces
+ * and the other never needs to know live with that side (server/limits.ts, RELAY_LIMITS).
+ */
+
+// ---- Cards (docs/PROTOCOL.md section 4)
+
+/** Snapshots are small JSON objects; the cap bounds parsing work and storage per card. */
+export const MAX_SNAPSHOT_BYTES = 2048;
+/** Twilio's identity limit. */
+export const MAX_IDENTITY_CHARS = 256;
+/** A device id is an identifier, not a label: short enough for URLs and logs. */
+export const MAX_DEVICE_ID_CHARS = 64;
+/** A device name is a label for people. */
+export const MAX_DEVICE_NAME_CHARS = 128;
+
+/**
+ * Identities with this prefix are reserved for organization cards (the OrgCard is `org:<name>`):
+ * the service refuses sessions and cards for them, and the client accepts an OrgCard only with it.
+ */
+export const ORG_IDENTITY_PREFIX = 'org:';
+
+// ---- Envelopes (docs/PROTOCOL.md section 5)
+
+/** Twilio Conversations refuses a message body longer than 32 KB (32,768 characters). */
+export const MAX_ENVELOPE_TEXT_CHARS = 32 * 1024;
+/** The u16 recipient count is capped well below 65535 to bound parsing work. */
+export const MAX_RECIPIENTS = 4096;
+
+// ---- Clocks
+
+/**
+ * Clock skew tolerated between a device and the service, seconds. A card registration's createdAt
+ * must be this close to the server clock (it bounds how long a captured-but-unregistered request
+ * stays usable); a card revoked further than this in the future is not believed.
+ */
+export const CARD_MAX_CLOCK_SKEW_SECONDS = 600;
+
+/**
+ * How far a device proof's timestamp may lie from the server clock, seconds. A captured proof is
+ * replayable only within this window, and only for the very same method, path and body.
+ */
+export const DEVICE_PROOF_MAX_SKEW_SECONDS = 300;
+
+/**
+ * How far a message's signed sentAt may lie outside the transport's own timestamps (dateCreated
+ * to dateUpdated), ms: devices' clocks drift, but an old envelope re-posted as a new message is
+ * minutes, days or years off, and is refused (ENVELOPE_SENT_AT_MISMATCH).
+ */
+export const MAX_SENT_AT_SKEW_MS = 10 * 60_000;
+
+/**
+ * Message ids remembered per conversation for replay detection (oldest forgotten first). An older
+ * copy re-posted later still fails the sentAt check (MAX_SENT_AT_SKEW_MS); the window only has to
+ * cover the messages a device may see within that time.
+ */
+export const REPLAY_WINDOW_MESSAGES = 1_000;
+
+// ---- The card service's HTTP API (docs/API.md)
+
+/**
+ * Identities per GET /v1/cards: a large group's lookup fits in one request, and a query stays
+ * cheap. The client splits larger lookups into batches of this size.
+ */
+export const MAX_LOOKUP_IDENTITIES = 100;
+
+/**
+ * Messages per GET /v1/history/:conversationSid page (the `limit` query's maximum): each costs two
+ * X25519 operations on the service. The client asks for full pages; the service may still end a
+ * page early at its byte cap (`truncated`).
+ */
+export const MAX_HISTORY_PAGE_MESSAGES = 500;
+
+/**
+ * How long the client reuses looked-up active cards, ms (the `cardCacheTtlMs` option's default):
+ * short, so a revocation reaches senders soon.
+ */
+export const DEFAULT_CARD_CACHE_TTL_MS = 5_000;
