@@ -14,3 +14,4 @@ export { IndexedDbKeyStore, type IndexedDbKeyStoreOptions } from './indexeddb-ke
 export { LocalConversationsClient, LocalConversation, LocalMessage, LocalParticipant, RelayRequestError } from './local/relay-client.js';
 export type { BaseClient, BaseConversation, BaseMessage, BaseParticipant, BasePaginator } from './conversations.js';
 export { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
+export { SAFETY_NUMBER_VERSION } from '../shared/constants.js';

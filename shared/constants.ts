@@ -51,3 +51,9 @@ export const REWRAP_BYTES = KEY_BYTES + WRAPPED_KEY_BYTES;
 export const SAFETY_NUMBER_LABEL = utf8('twilio-e2ee/v1/safety-number\n');
 /** Hash iterations per side: makes finding another key set with the same 30 digits costlier. */
 export const SAFETY_NUMBER_ITERATIONS = 1024;
+/**
+ * Version of the safety-number computation, hashed into every fingerprint (as a big-endian u16).
+ * A later scheme gets a new version, so its numbers never match this one's by accident, and an
+ * app that stores verified numbers can tell which scheme made them.
+ */
+export const SAFETY_NUMBER_VERSION = 1;

@@ -86,7 +86,8 @@ function payloadOverhead(conversationSidLength: number): number {
   return utf8(JSON.stringify(sample)).length;
 }
 
-export function malformed(message: string): E2EEError {
+/** ENVELOPE_MALFORMED with this message. */
+export function malformed(message: string) {
   return new E2EEError(ErrorCode.ENVELOPE_MALFORMED, message);
 }
 

@@ -3,8 +3,9 @@
  * each one's app sees for the other are the same, i.e. the card service has substituted nothing.
  * Each side contributes 30 digits computed from its identity and the sign keys of all its active
  * cards, so adding or removing a device changes the number, like a changed safety number.
+ * docs/PROTOCOL.md section 8 specifies it; docs/test-vectors.json has fixed examples.
  */
-import { SAFETY_NUMBER_ITERATIONS, SAFETY_NUMBER_LABEL } from './constants.js';
+import { SAFETY_NUMBER_ITERATIONS, SAFETY_NUMBER_LABEL, SAFETY_NUMBER_VERSION } from './constants.js';
 import { concatBytes, utf8 } from './encoding.js';
 import { E2EEError, ErrorCode } from './errors.js';
 import { blake2b256 } from './sodium.js';
@@ -20,12 +21,13 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-/** 30 digits for one side. */
+const u16 = (n: number): Uint8Array => new Uint8Array([n >> 8, n & 0xff]);
+
+/** 30 digits for one side (of SAFETY_NUMBER_VERSION). Also the OrgCard's fingerprint, over its identity and both its keys. */
 export function fingerprintDigits(side: SafetyNumberSide): string {
   const identity = utf8(side.identity);
-  const length = new Uint8Array([identity.length >> 8, identity.length & 0xff]);
   const keys = concatBytes(...[...side.signPublicKeys].sort(compareBytes));
-  let hash = blake2b256(concatBytes(SAFETY_NUMBER_LABEL, length, identity, keys));
+  let hash = blake2b256(concatBytes(SAFETY_NUMBER_LABEL, u16(SAFETY_NUMBER_VERSION), u16(identity.length), identity, keys));
   for (let i = 1; i < SAFETY_NUMBER_ITERATIONS; i++) hash = blake2b256(concatBytes(hash, keys));
   let digits = '';
   for (let chunk = 0; chunk < 6; chunk++) {
@@ -38,7 +40,9 @@ export function fingerprintDigits(side: SafetyNumberSide): string {
 
 /**
  * The 60-digit safety number of two identities, the same on both sides (the side whose identity
- * sorts first comes first). Compare with `===`; format in groups of five for people.
+ * sorts first comes first). Compare with `===`; format in groups of five for people. An app that
+ * stores a verified number should store SAFETY_NUMBER_VERSION with it: a number of another
+ * version is not comparable.
  */
 export function safetyNumber(a: SafetyNumberSide, b: SafetyNumberSide): string {
   if (a.signPublicKeys.length === 0 || b.signPublicKeys.length === 0) {

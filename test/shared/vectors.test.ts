@@ -17,6 +17,7 @@ import {
   type TestVectors,
 } from '../fixtures/generate-vectors.js';
 import * as core from '../../shared/index.js';
+import * as limits from '../../shared/limits.js';
 
 const vectorsText = readFileSync(new URL('../../docs/test-vectors.json', import.meta.url), 'utf8');
 const vectors = JSON.parse(vectorsText) as TestVectors;
@@ -32,6 +33,7 @@ const LABEL = {
   msg: 'twilio-e2ee/v1/msg\n',
   orgSign: 'twilio-e2ee/v1/org-sign',
   orgBox: 'twilio-e2ee/v1/org-box',
+  safetyNumber: 'twilio-e2ee/v1/safety-number\n',
 };
 
 // ---- independent helpers (Node's Buffer and libsodium, never shared/encoding or shared/sodium)
@@ -109,7 +111,7 @@ describe('docs/test-vectors.json', () => {
   });
 
   it('has the documented shape', () => {
-    expect(Object.keys(vectors)).toEqual(['appKey', 'devices', 'envelopes', 'rewraps', 'invalidCards', 'invalidEnvelopes']);
+    expect(Object.keys(vectors)).toEqual(['appKey', 'devices', 'envelopes', 'rewraps', 'invalidCards', 'invalidEnvelopes', 'safetyNumbers']);
     expect(Object.keys(vectors.appKey)).toEqual(['seed', 'publicKey', 'appKeyId']);
     expect(vectors.devices.length).toBeGreaterThanOrEqual(3);
     expect(vectors.envelopes.length).toBeGreaterThanOrEqual(2);
@@ -127,7 +129,11 @@ describe('docs/test-vectors.json', () => {
       // Whoever needs the sender card also needs the conversation, and the other way round.
       expect(e.sender === undefined).toBe(e.conversationSid === undefined);
     }
-    for (const list of [vectors.devices, vectors.envelopes, vectors.invalidCards, vectors.invalidEnvelopes]) {
+    for (const v of vectors.safetyNumbers) {
+      expect(Object.keys(v)).toEqual(['name', 'version', 'a', 'b', 'safetyNumber']);
+      for (const side of [v.a, v.b]) expect(Object.keys(side)).toEqual(['identity', 'signPublicKeys']);
+    }
+    for (const list of [vectors.devices, vectors.envelopes, vectors.invalidCards, vectors.invalidEnvelopes, vectors.safetyNumbers]) {
       const names = list.map((x) => x.name);
       expect(new Set(names).size).toBe(names.length);
     }
@@ -151,6 +157,7 @@ describe('domain strings', () => {
     expect(text(core.MESSAGE_LABEL)).toBe(LABEL.msg);
     expect(text(core.ORG_SIGN_LABEL)).toBe(LABEL.orgSign);
     expect(text(core.ORG_BOX_LABEL)).toBe(LABEL.orgBox);
+    expect(text(core.SAFETY_NUMBER_LABEL)).toBe(LABEL.safetyNumber);
     expect(core.ENVELOPE_PREFIX).toBe('e2ee1.');
   });
 });
@@ -484,6 +491,41 @@ function documentedExample(): Map<string, string> {
   return out;
 }
 
+/** docs/PROTOCOL.md section 8, from the text: 30 digits for one side. */
+function fingerprint(version: number, identity: string, signKeysHex: readonly string[]): string {
+  const u16 = (n: number) => Uint8Array.of(n >> 8, n & 0xff);
+  const id = utf8(identity);
+  const keys = cat(...signKeysHex.map(unhex).sort((x, y) => Buffer.compare(x, y)));
+  let h = h256(cat(utf8(LABEL.safetyNumber), u16(version), u16(id.length), id, keys));
+  for (let i = 1; i < 1024; i++) h = h256(cat(h, keys));
+  let digits = '';
+  for (let c = 0; c < 6; c++) digits += String(Buffer.from(h.subarray(5 * c, 5 * c + 5)).readUIntBE(0, 5) % 100000).padStart(5, '0');
+  return digits;
+}
+
+describe('safety numbers', () => {
+  it.each(vectors.safetyNumbers.map((v) => [v.name, v] as const))('%s: recomputed from section 8, and by the core in either order', (_name, v) => {
+    expect(v.version).toBe(core.SAFETY_NUMBER_VERSION);
+    expect(v.safetyNumber).toMatch(/^\d{60}$/);
+    // JavaScript string order (UTF-16 code units) decides which side comes first.
+    const [first, second] = v.a.identity <= v.b.identity ? [v.a, v.b] : [v.b, v.a];
+    expect(fingerprint(v.version, first.identity, first.signPublicKeys) + fingerprint(v.version, second.identity, second.signPublicKeys)).toBe(v.safetyNumber);
+    const side = (x: typeof v.a) => ({ identity: x.identity, signPublicKeys: x.signPublicKeys.map(unhex) });
+    expect(core.safetyNumber(side(v.a), side(v.b))).toBe(v.safetyNumber);
+    expect(core.safetyNumber(side(v.b), side(v.a))).toBe(v.safetyNumber);
+  });
+
+  it('cover several keys on both sides, unsorted keys, sides given out of order, and UTF-16 against UTF-8 order', () => {
+    const all = vectors.safetyNumbers;
+    expect(all.some((v) => v.a.signPublicKeys.length > 1 && v.b.signPublicKeys.length > 1)).toBe(true);
+    const unsorted = (keys: string[]) => keys.some((k, i) => i > 0 && k < keys[i - 1]!);
+    expect(all.some((v) => unsorted(v.a.signPublicKeys) || unsorted(v.b.signPublicKeys))).toBe(true);
+    expect(all.some((v) => v.a.identity > v.b.identity)).toBe(true);
+    const utf8Order = (v: (typeof all)[number]) => Buffer.compare(Buffer.from(v.a.identity), Buffer.from(v.b.identity)) < 0;
+    expect(all.some((v) => v.a.identity > v.b.identity !== !utf8Order(v))).toBe(true);
+  });
+});
+
 describe('docs/PROTOCOL.md', () => {
   it('quotes every domain string and every error code', () => {
     for (const label of Object.values(LABEL)) expect(protocolDoc).toContain('`' + label.replace('\n', '\\n') + '`');
@@ -503,6 +545,24 @@ describe('docs/PROTOCOL.md', () => {
     for (const [key, value] of computed) expect(documented.get(key), key).toBe(value);
   });
 
+  it('section 10 gives every value of shared/limits.ts', () => {
+    const start = protocolDoc.indexOf('## 10. Limits');
+    const section = protocolDoc.slice(start, protocolDoc.indexOf('\n## ', start + 1));
+    // The format's limits, in the first table by what they limit.
+    const formatRows: Record<string, RegExp> = {
+      MAX_SNAPSHOT_BYTES: new RegExp(`^\\| snapshot \\| ${limits.MAX_SNAPSHOT_BYTES} bytes`, 'm'),
+      MAX_IDENTITY_CHARS: new RegExp(`^\\| \`identity\` \\| 1\\.\\.${limits.MAX_IDENTITY_CHARS} characters`, 'm'),
+      MAX_DEVICE_ID_CHARS: new RegExp(`^\\| \`deviceId\` \\| 1\\.\\.${limits.MAX_DEVICE_ID_CHARS} characters`, 'm'),
+      MAX_DEVICE_NAME_CHARS: new RegExp(`^\\| \`deviceName\` \\| 0\\.\\.${limits.MAX_DEVICE_NAME_CHARS} characters`, 'm'),
+      MAX_ENVELOPE_TEXT_CHARS: new RegExp(`^\\| envelope text \\| ${limits.MAX_ENVELOPE_TEXT_CHARS} characters`, 'm'),
+      MAX_RECIPIENTS: new RegExp(`^\\| recipients \`n\` \\| 1\\.\\.${limits.MAX_RECIPIENTS} \\|`, 'm'),
+    };
+    for (const [name, value] of Object.entries(limits)) {
+      const row = formatRows[name] ?? new RegExp(`^\\| \`${name}\` \\| ${typeof value === 'string' ? `\`${value}\`` : value} \\|`, 'm');
+      expect(section, name).toMatch(row);
+    }
+  });
+
   it('recipient table matches maxRecipientsForBody', () => {
     for (const body of [0, 256, 1024, 4096, 16384]) {
       expect(protocolDoc).toMatch(new RegExp(`^\\| ${body} \\| ${core.maxRecipientsForBody(body)} \\|`, 'm'));
@@ -510,7 +570,7 @@ describe('docs/PROTOCOL.md', () => {
   });
 
   it('names every vector', () => {
-    for (const list of [vectors.envelopes, vectors.invalidCards, vectors.invalidEnvelopes]) {
+    for (const list of [vectors.envelopes, vectors.invalidCards, vectors.invalidEnvelopes, vectors.safetyNumbers]) {
       for (const v of list) expect(protocolDoc).toContain('`' + v.name + '`');
     }
   });
