@@ -34,6 +34,7 @@ import tokenRoutes from './routes/tokens.js';
 import relayRoutes from './relay/routes.js';
 import historyRoutes from './routes/history.js';
 import preEventRoutes from './routes/pre-event.js';
+import { STORE_METHODS } from './store/index.js';
 import type { Store } from './store/types.js';
 
 export interface TwilioE2eeOptions {
@@ -78,17 +79,6 @@ const JWT_NAMESPACE = 'e2ee';
 /** Clock skew tolerated on app token `exp`/`nbf`, seconds (identity providers' clocks drift). */
 const JWT_CLOCK_TOLERANCE_SECONDS = 30;
 
-// Every method of Store (a stale or foreign object fails at start-up, not on some later request).
-const STORE_METHODS = [
-  'ping', 'close', 'getSetting', 'putSettingIfAbsent',
-  'registerCard', 'getCard', 'activeCards', 'revokeCard',
-  'addPendingDevice', 'getPendingDevice', 'pendingDevices', 'takePendingDevice', 'rejectPendingDevice',
-  'createConversation', 'getConversation', 'conversationsOf', 'addParticipant', 'removeParticipant', 'participants', 'isParticipant', 'updateParticipantAttributes',
-  'appendMessage', 'getMessage', 'messages', 'updateMessageBody',
-  'putHistory', 'history',
-] as const satisfies readonly (keyof Store)[];
-// Fails to compile when Store gains a method this list lacks.
-const STORE_METHODS_COMPLETE: [Exclude<keyof Store, 'kind' | (typeof STORE_METHODS)[number]>] extends [never] ? true : false = true;
 
 /** Checks the options before anything is decorated, naming what is wrong. */
 function checkOptions(options: unknown): TwilioE2eeOptions {

@@ -2,7 +2,7 @@
  * Opens the configured store: PostgreSQL when a database URL is given (several server instances),
  * the embedded SQLite file otherwise. The driver not chosen is never loaded.
  */
-import type { Store } from './types.js';
+import type { CardStore, HistoryStore, RelayStore, SettingsStore, Store } from './types.js';
 
 export type * from './types.js';
 export type { PostgresStoreOptions } from './postgres.js';
@@ -30,3 +30,26 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
   const { openSqliteStore } = await import('./sqlite.js');
   return openSqliteStore({ dataDir: options.dataDir });
 }
+
+/**
+ * Every method of Store, by concern: server/plugin.ts checks a given store has them all, so a
+ * stale or foreign object fails at start-up, not on some later request.
+ */
+export const STORE_METHODS = [
+  ...(['ping', 'close'] as const),
+  ...(['getSetting', 'putSettingIfAbsent'] as const satisfies readonly (keyof SettingsStore)[]),
+  ...([
+    'registerCard', 'getCard', 'activeCards', 'revokeCard',
+    'addPendingDevice', 'getPendingDevice', 'pendingDevices', 'takePendingDevice', 'rejectPendingDevice',
+  ] as const satisfies readonly (keyof CardStore)[]),
+  ...([
+    'createConversation', 'getConversation', 'conversationsOf',
+    'addParticipant', 'removeParticipant', 'participants', 'isParticipant', 'updateParticipantAttributes',
+    'appendMessage', 'getMessage', 'messages', 'updateMessageBody',
+  ] as const satisfies readonly (keyof RelayStore)[]),
+  ...(['putHistory', 'history'] as const satisfies readonly (keyof HistoryStore)[]),
+] as const;
+
+// Fails to compile when Store gains a method the list lacks.
+type Unlisted = Exclude<keyof Store, 'kind' | (typeof STORE_METHODS)[number]>;
+const STORE_METHODS_COMPLETE: [Unlisted] extends [never] ? true : false = true;

@@ -1,6 +1,7 @@
 /**
- * The one store interface. Two implementations (SQLite, PostgreSQL) pass the same contract tests
- * in test/server/store.contract.ts. Every method is async (pg is), and every multi-step change
+ * The store's interfaces, one per concern (settings, cards, relay, history), and Store, all of
+ * them together. Two implementations (SQLite, PostgreSQL) pass the same contract tests in
+ * test/server/store.contract.ts. Every method is async (pg is), and every multi-step change
  * that must be atomic is one method here, so the implementations own their transactions.
  * Times are unix seconds unless a name says Ms.
  */
@@ -107,19 +108,15 @@ export interface HistoryRecord {
   storedAtMs: number;
 }
 
-export interface Store {
-  /** 'sqlite' or 'postgres', for logs and /readyz. */
-  readonly kind: string;
-  /** Throws when the store is not reachable (used by /readyz). */
-  ping(): Promise<void>;
-  close(): Promise<void>;
-
-  // --- server settings (e.g. the OrgCard, made once and shared by all instances)
+/** Server settings, e.g. the OrgCard, made once and shared by all instances. */
+export interface SettingsStore {
   getSetting(key: string): Promise<string | null>;
   /** Stores value unless the key exists; returns the value now stored (the first writer wins). */
   putSettingIfAbsent(key: string, value: string): Promise<string>;
+}
 
-  // --- cards
+/** Cards, and the devices waiting for approval to get one (expired requests are never returned, and dropped on add). */
+export interface CardStore {
   /** Atomically: key uniqueness, supersede, active-card limit, insert. */
   registerCard(card: StoredCard, options: RegisterCardOptions): Promise<RegisterCardResult>;
   getCard(id: string): Promise<StoredCard | null>;
@@ -128,7 +125,6 @@ export interface Store {
   /** Sets revokedAt (keeps an earlier one); returns the card as now stored, or null when unknown. */
   revokeCard(id: string, now: number): Promise<StoredCard | null>;
 
-  // --- devices waiting for approval (expired requests are never returned, and dropped on add)
   /**
    * Atomically: drops the identity's expired requests and its other requests with the same sign
    * key, then returns the request already stored under this card id, or stores this one unless
@@ -142,17 +138,22 @@ export interface Store {
   takePendingDevice(cardId: string, identity: string, now: number): Promise<PendingDeviceRecord | null>;
   /** Marks the identity's unexpired pending request rejected (kept until it expires), or null. */
   rejectPendingDevice(cardId: string, identity: string, now: number): Promise<PendingDeviceRecord | null>;
+}
 
-  // --- local conversations relay
+/** A message to append: the store assigns its index. */
+export type NewRelayMessage = Omit<RelayMessage, 'index' | 'dateUpdatedMs'>;
+
+/** A participant to add: attributes default to `{}`. */
+export type NewRelayParticipant = Omit<RelayParticipant, 'attributes'> & { attributes?: string };
+
+/** The local conversations relay: conversations, their participants and messages. */
+export interface RelayStore {
   /** Creates a conversation; null when its sid or uniqueName is already taken (Twilio answers 409). */
   createConversation(conversation: RelayConversation): Promise<RelayConversation | null>;
   getConversation(sidOrUniqueName: string): Promise<RelayConversation | null>;
   conversationsOf(identity: string): Promise<RelayConversation[]>;
-  /**
-   * Adds a participant (attributes default `{}`); returns the existing one when already there.
-   * Rejects for an unknown conversation.
-   */
-  addParticipant(participant: Omit<RelayParticipant, 'attributes'> & { attributes?: string }): Promise<{ participant: RelayParticipant; created: boolean }>;
+  /** Adds a participant; returns the existing one when already there. Rejects for an unknown conversation. */
+  addParticipant(participant: NewRelayParticipant): Promise<{ participant: RelayParticipant; created: boolean }>;
   removeParticipant(conversationSid: string, identity: string): Promise<RelayParticipant | null>;
   participants(conversationSid: string): Promise<RelayParticipant[]>;
   isParticipant(conversationSid: string, identity: string): Promise<boolean>;
@@ -162,15 +163,26 @@ export interface Store {
    * Appends with the next index (atomic under concurrency); returns the stored message.
    * Rejects for an unknown conversation.
    */
-  appendMessage(message: Omit<RelayMessage, 'index' | 'dateUpdatedMs'>): Promise<RelayMessage>;
+  appendMessage(message: NewRelayMessage): Promise<RelayMessage>;
   getMessage(conversationSid: string, messageSid: string): Promise<RelayMessage | null>;
   /** A page in ascending index order. */
   messages(conversationSid: string, query: MessagePageQuery): Promise<RelayMessage[]>;
   updateMessageBody(conversationSid: string, messageSid: string, body: string, nowMs: number): Promise<RelayMessage | null>;
+}
 
-  // --- organization history
+/** The organization history: backed-up envelopes with their orgWraps. */
+export interface HistoryStore {
   /** Idempotent on (conversationSid, messageSid): 'created' the first time, 'exists' after. */
   putHistory(record: HistoryRecord): Promise<'created' | 'exists'>;
   /** Records with index > after, ascending, at most limit. */
   history(conversationSid: string, after: number, limit: number): Promise<HistoryRecord[]>;
+}
+
+/** The whole store: every concern on one connection (pool or file), opened and closed together. */
+export interface Store extends SettingsStore, CardStore, RelayStore, HistoryStore {
+  /** 'sqlite' or 'postgres', for logs and /readyz. */
+  readonly kind: string;
+  /** Throws when the store is not reachable (used by /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
 }

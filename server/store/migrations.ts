@@ -1,0 +1,148 @@
+/**
+ * The schema, written once for both databases: each migration renders its DDL for a dialect, so
+ * the SQLite and PostgreSQL tables cannot drift apart (test/server/store.schema.test.ts compares
+ * the two as built). Applied in order at open, each version recorded in schema_migrations; a
+ * version is never edited once released (the same DDL for an existing database), only followed
+ * by a new one.
+ */
+
+/** The few places where the two databases spell the same schema differently. */
+export interface Dialect {
+  /** A 64-bit integer column (unix seconds and ms, indexes): SQLite's INTEGER, PostgreSQL's BIGINT. */
+  readonly int: string;
+  /** After a CREATE TABLE's closing parenthesis: SQLite's STRICT (types enforced), or nothing. */
+  readonly tableOptions: string;
+  /**
+   * The insertion order of rows created in the same second: SQLite's implicit rowid, or a
+   * PostgreSQL identity column `seq`, which this adds as a first column (with its comma).
+   */
+  readonly orderColumn: string;
+  /** That order as the last key of an index (`, seq`); empty for SQLite, whose indexes end in rowid. */
+  readonly orderKey: string;
+}
+
+export const SQLITE_DIALECT: Dialect = { int: 'INTEGER', tableOptions: ' STRICT', orderColumn: '', orderKey: '' };
+
+export const POSTGRES_DIALECT: Dialect = {
+  int: 'BIGINT',
+  tableOptions: '',
+  orderColumn: 'seq BIGINT GENERATED ALWAYS AS IDENTITY,',
+  orderKey: ', seq',
+};
+
+export interface Migration {
+  version: number;
+  sql(dialect: Dialect): string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: ({ int, tableOptions, orderColumn, orderKey }) => `
+      CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      )${tableOptions};
+
+      -- The constraint names tell a PostgreSQL unique violation's cause (server/store/cards.postgres.ts).
+      CREATE TABLE cards (
+        ${orderColumn}
+        id TEXT CONSTRAINT cards_id_unique PRIMARY KEY,
+        identity TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        sign_key TEXT NOT NULL CONSTRAINT cards_sign_key_unique UNIQUE,
+        box_key TEXT NOT NULL CONSTRAINT cards_box_key_unique UNIQUE,
+        snapshot TEXT NOT NULL,
+        self_signature TEXT NOT NULL,
+        app_signature TEXT NOT NULL,
+        app_key_id TEXT NOT NULL,
+        created_at ${int} NOT NULL,
+        registered_at ${int} NOT NULL,
+        revoked_at ${int}
+      )${tableOptions};
+      CREATE INDEX cards_active ON cards (identity, registered_at${orderKey}) WHERE revoked_at IS NULL;
+
+      CREATE TABLE conversations (
+        sid TEXT PRIMARY KEY,
+        unique_name TEXT UNIQUE,
+        friendly_name TEXT,
+        attributes TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        date_created_ms ${int} NOT NULL,
+        next_message_index ${int} NOT NULL DEFAULT 0
+      )${tableOptions};
+
+      CREATE TABLE participants (
+        ${orderColumn}
+        sid TEXT PRIMARY KEY,
+        conversation_sid TEXT NOT NULL REFERENCES conversations (sid),
+        identity TEXT NOT NULL,
+        date_created_ms ${int} NOT NULL,
+        UNIQUE (conversation_sid, identity)
+      )${tableOptions};
+      CREATE INDEX participants_identity ON participants (identity);
+
+      CREATE TABLE messages (
+        sid TEXT PRIMARY KEY,
+        conversation_sid TEXT NOT NULL REFERENCES conversations (sid),
+        idx ${int} NOT NULL,
+        author TEXT NOT NULL,
+        body TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        date_created_ms ${int} NOT NULL,
+        date_updated_ms ${int},
+        UNIQUE (conversation_sid, idx)
+      )${tableOptions};
+
+      -- No foreign key to conversations: with Twilio, conversations live at Twilio, not here.
+      CREATE TABLE history (
+        conversation_sid TEXT NOT NULL,
+        message_sid TEXT NOT NULL,
+        idx ${int} NOT NULL,
+        author TEXT NOT NULL,
+        sender_card_id TEXT NOT NULL,
+        envelope TEXT NOT NULL,
+        org_wrap TEXT NOT NULL,
+        stored_at_ms ${int} NOT NULL,
+        PRIMARY KEY (conversation_sid, message_sid)
+      )${tableOptions};
+      CREATE INDEX history_order ON history (conversation_sid, idx);
+    `,
+  },
+  {
+    version: 2,
+    sql: ({ int, tableOptions, orderColumn, orderKey }) => `
+      -- New devices waiting for an existing device's approval (NEW_DEVICE_POLICY=approval).
+      CREATE TABLE pending_devices (
+        ${orderColumn}
+        card_id TEXT PRIMARY KEY,
+        identity TEXT NOT NULL,
+        device_name TEXT NOT NULL,
+        sign_key TEXT NOT NULL,
+        snapshot TEXT NOT NULL,
+        self_signature TEXT NOT NULL,
+        requested_at ${int} NOT NULL,
+        expires_at ${int} NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'rejected'))
+      )${tableOptions};
+      CREATE INDEX pending_devices_identity ON pending_devices (identity, requested_at${orderKey});
+    `,
+  },
+  {
+    version: 3,
+    sql: () => `
+      -- Participant attributes (the relay's participant.updateAttributes).
+      ALTER TABLE participants ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+    `,
+  },
+];
+
+/** The migrations table itself, created before anything else when missing. */
+export const migrationsTable = ({ int, tableOptions }: Dialect): string =>
+  `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms ${int} NOT NULL)${tableOptions}`;
+
+/** The versions not yet applied, in order. */
+export function pendingMigrations(applied: Iterable<number>): Migration[] {
+  const done = new Set(applied);
+  return MIGRATIONS.filter((migration) => !done.has(migration.version));
+}

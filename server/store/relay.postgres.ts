@@ -1,0 +1,103 @@
+/** RelayStore on PostgreSQL. */
+import type { PostgresConnection } from './connection.postgres.js';
+import { bool, toConversation, toMessage, toParticipant } from './rows.js';
+import { pageBounds } from './rules.js';
+import type { RelayStore } from './types.js';
+
+const SQL = {
+  insertConversation: `INSERT INTO conversations (sid, unique_name, friendly_name, attributes, created_by, date_created_ms)
+    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING *`,
+  // A sid wins over another conversation's uniqueName that happens to equal it.
+  getConversation: `SELECT * FROM conversations WHERE sid = $1 OR unique_name = $1
+    ORDER BY sid = $1 DESC LIMIT 1`,
+  conversationsOf: `SELECT c.* FROM conversations c JOIN participants p ON p.conversation_sid = c.sid
+    WHERE p.identity = $1 ORDER BY c.date_created_ms, c.sid`,
+
+  insertParticipant: `INSERT INTO participants (sid, conversation_sid, identity, attributes, date_created_ms)
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation_sid, identity) DO NOTHING RETURNING *`,
+  getParticipant: 'SELECT * FROM participants WHERE conversation_sid = $1 AND identity = $2',
+  removeParticipant: 'DELETE FROM participants WHERE conversation_sid = $1 AND identity = $2 RETURNING *',
+  participants: 'SELECT * FROM participants WHERE conversation_sid = $1 ORDER BY date_created_ms, seq',
+  isParticipant: 'SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_sid = $1 AND identity = $2) AS yes',
+  updateParticipantAttributes: 'UPDATE participants SET attributes = $3 WHERE conversation_sid = $1 AND identity = $2 RETURNING *',
+
+  // One statement: the counter row's lock orders concurrent appends, and a failed insert rolls the
+  // counter back with it, so indexes stay gap-free.
+  appendMessage: `WITH next AS (
+      UPDATE conversations SET next_message_index = next_message_index + 1
+      WHERE sid = $1 RETURNING next_message_index - 1 AS idx
+    )
+    INSERT INTO messages (sid, conversation_sid, idx, author, body, attributes, date_created_ms)
+    SELECT $2, $1, idx, $3, $4, $5, $6 FROM next
+    RETURNING *`,
+  getMessage: 'SELECT * FROM messages WHERE conversation_sid = $1 AND sid = $2',
+  messagesForward: 'SELECT * FROM messages WHERE conversation_sid = $1 AND idx >= $2 ORDER BY idx LIMIT $3',
+  messagesBackwards: `SELECT * FROM (
+      SELECT * FROM messages WHERE conversation_sid = $1 AND idx <= $2 ORDER BY idx DESC LIMIT $3
+    ) page ORDER BY idx`,
+  updateMessageBody: `UPDATE messages SET body = $1, date_updated_ms = $2
+    WHERE conversation_sid = $3 AND sid = $4 RETURNING *`,
+} as const;
+
+export function postgresRelay({ rows, first }: PostgresConnection): RelayStore {
+  return {
+    async createConversation(c) {
+      const row = await first(SQL.insertConversation, [
+        c.sid, c.uniqueName, c.friendlyName, c.attributes, c.createdBy, c.dateCreatedMs,
+      ]);
+      return row ? toConversation(row) : null;
+    },
+    async getConversation(sidOrUniqueName) {
+      const row = await first(SQL.getConversation, [sidOrUniqueName]);
+      return row ? toConversation(row) : null;
+    },
+    async conversationsOf(identity) {
+      return (await rows(SQL.conversationsOf, [identity])).map(toConversation);
+    },
+
+    async addParticipant(p) {
+      // Insert-or-read, retried: a concurrent remove can delete the row between the two statements.
+      for (;;) {
+        const inserted = await first(SQL.insertParticipant, [p.sid, p.conversationSid, p.identity, p.attributes ?? '{}', p.dateCreatedMs]);
+        if (inserted) return { participant: toParticipant(inserted), created: true };
+        const existing = await first(SQL.getParticipant, [p.conversationSid, p.identity]);
+        if (existing) return { participant: toParticipant(existing), created: false };
+      }
+    },
+    async removeParticipant(conversationSid, identity) {
+      const row = await first(SQL.removeParticipant, [conversationSid, identity]);
+      return row ? toParticipant(row) : null;
+    },
+    async participants(conversationSid) {
+      return (await rows(SQL.participants, [conversationSid])).map(toParticipant);
+    },
+    async isParticipant(conversationSid, identity) {
+      const row = await first(SQL.isParticipant, [conversationSid, identity]);
+      return row !== undefined && bool(row, 'yes');
+    },
+    async updateParticipantAttributes(conversationSid, identity, attributes) {
+      const row = await first(SQL.updateParticipantAttributes, [conversationSid, identity, attributes]);
+      return row ? toParticipant(row) : null;
+    },
+
+    async appendMessage(m) {
+      const row = await first(SQL.appendMessage, [m.conversationSid, m.sid, m.author, m.body, m.attributes, m.dateCreatedMs]);
+      if (row === undefined) throw new Error(`store: unknown conversation ${m.conversationSid}`);
+      return toMessage(row);
+    },
+    async getMessage(conversationSid, messageSid) {
+      const row = await first(SQL.getMessage, [conversationSid, messageSid]);
+      return row ? toMessage(row) : null;
+    },
+    async messages(conversationSid, query) {
+      const { backwards, anchor, limit } = pageBounds(query);
+      return (await rows(backwards ? SQL.messagesBackwards : SQL.messagesForward, [conversationSid, anchor, limit])).map(
+        toMessage,
+      );
+    },
+    async updateMessageBody(conversationSid, messageSid, body, nowMs) {
+      const row = await first(SQL.updateMessageBody, [body, nowMs, conversationSid, messageSid]);
+      return row ? toMessage(row) : null;
+    },
+  };
+}

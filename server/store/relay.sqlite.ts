@@ -1,0 +1,103 @@
+/** RelayStore on SQLite: message appends go through the group commit. */
+import type { SqliteConnection } from './connection.sqlite.js';
+import { bool, toConversation, toMessage, toParticipant } from './rows.js';
+import { pageBounds } from './rules.js';
+import type { NewRelayMessage, RelayParticipant, RelayStore } from './types.js';
+
+const SQL = {
+  insertConversation: `INSERT INTO conversations (sid, unique_name, friendly_name, attributes, created_by, date_created_ms)
+    VALUES (@sid, @uniqueName, @friendlyName, @attributes, @createdBy, @dateCreatedMs)
+    ON CONFLICT DO NOTHING RETURNING *`,
+  // A sid wins over another conversation's uniqueName that happens to equal it.
+  getConversation: `SELECT * FROM conversations WHERE sid = @key OR unique_name = @key
+    ORDER BY sid = @key DESC LIMIT 1`,
+  conversationsOf: `SELECT c.* FROM conversations c JOIN participants p ON p.conversation_sid = c.sid
+    WHERE p.identity = ? ORDER BY c.date_created_ms, c.sid`,
+
+  insertParticipant: `INSERT INTO participants (sid, conversation_sid, identity, attributes, date_created_ms)
+    VALUES (@sid, @conversationSid, @identity, @attributes, @dateCreatedMs)
+    ON CONFLICT (conversation_sid, identity) DO NOTHING RETURNING *`,
+  getParticipant: 'SELECT * FROM participants WHERE conversation_sid = ? AND identity = ?',
+  removeParticipant: 'DELETE FROM participants WHERE conversation_sid = ? AND identity = ? RETURNING *',
+  participants: 'SELECT * FROM participants WHERE conversation_sid = ? ORDER BY date_created_ms, rowid',
+  isParticipant: 'SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_sid = ? AND identity = ?) AS yes',
+  updateParticipantAttributes: 'UPDATE participants SET attributes = ? WHERE conversation_sid = ? AND identity = ? RETURNING *',
+
+  nextMessageIndex: `UPDATE conversations SET next_message_index = next_message_index + 1
+    WHERE sid = ? RETURNING next_message_index - 1 AS idx`,
+  insertMessage: `INSERT INTO messages (sid, conversation_sid, idx, author, body, attributes, date_created_ms)
+    VALUES (@sid, @conversationSid, @idx, @author, @body, @attributes, @dateCreatedMs) RETURNING *`,
+  getMessage: 'SELECT * FROM messages WHERE conversation_sid = ? AND sid = ?',
+  messagesForward: `SELECT * FROM messages WHERE conversation_sid = ? AND idx >= ? ORDER BY idx LIMIT ?`,
+  messagesBackwards: `SELECT * FROM (
+      SELECT * FROM messages WHERE conversation_sid = ? AND idx <= ? ORDER BY idx DESC LIMIT ?
+    ) ORDER BY idx`,
+  updateMessageBody: `UPDATE messages SET body = ?, date_updated_ms = ?
+    WHERE conversation_sid = ? AND sid = ? RETURNING *`,
+} as const;
+
+export function sqliteRelay(connection: SqliteConnection): RelayStore {
+  const stmt = connection.prepare(SQL);
+  const { one, must, all } = connection;
+
+  const addParticipant = connection.immediate((participant: RelayParticipant) => {
+    const inserted = one(stmt.insertParticipant, participant);
+    if (inserted) return { participant: toParticipant(inserted), created: true };
+    const existing = must(stmt.getParticipant, participant.conversationSid, participant.identity);
+    return { participant: toParticipant(existing), created: false };
+  });
+
+  const appendMessage = connection.grouped((message: NewRelayMessage) => {
+    const next = one(stmt.nextMessageIndex, message.conversationSid);
+    if (!next) throw new Error(`store: unknown conversation ${message.conversationSid}`);
+    return toMessage(must(stmt.insertMessage, { ...message, idx: next.idx }));
+  });
+
+  return {
+    async createConversation(conversation) {
+      const row = one(stmt.insertConversation, conversation);
+      return row ? toConversation(row) : null;
+    },
+    async getConversation(sidOrUniqueName) {
+      const row = one(stmt.getConversation, { key: sidOrUniqueName });
+      return row ? toConversation(row) : null;
+    },
+    async conversationsOf(identity) {
+      return all(stmt.conversationsOf, identity).map(toConversation);
+    },
+
+    async addParticipant(participant) {
+      return addParticipant({ ...participant, attributes: participant.attributes ?? '{}' });
+    },
+    async removeParticipant(conversationSid, identity) {
+      const row = one(stmt.removeParticipant, conversationSid, identity);
+      return row ? toParticipant(row) : null;
+    },
+    async participants(conversationSid) {
+      return all(stmt.participants, conversationSid).map(toParticipant);
+    },
+    async isParticipant(conversationSid, identity) {
+      return bool(must(stmt.isParticipant, conversationSid, identity), 'yes');
+    },
+    async updateParticipantAttributes(conversationSid, identity, attributes) {
+      const row = one(stmt.updateParticipantAttributes, attributes, conversationSid, identity);
+      return row ? toParticipant(row) : null;
+    },
+
+    async appendMessage(message) {
+      return appendMessage(message);
+    },
+    async getMessage(conversationSid, messageSid) {
+      const row = one(stmt.getMessage, conversationSid, messageSid);
+      return row ? toMessage(row) : null;
+    },
+    async messages(conversationSid, query) {
+      const { backwards, anchor, limit } = pageBounds(query);
+      return all(backwards ? stmt.messagesBackwards : stmt.messagesForward, conversationSid, anchor, limit).map(toMessage);
+    },
+    async updateMessageBody(conversationSid, messageSid, body, nowMs) {
+      const row = one(stmt.updateMessageBody, body, nowMs, conversationSid, messageSid);
+      return row ? toMessage(row) : null;
+    },
+  };
+}
