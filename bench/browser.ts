@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import { buildTestPage } from '../test/browser/page.js';
+import { buildTestPage } from '../test/support/test-page.js';
 import { round, summarize, type Summary } from './stats.js';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

@@ -1,19 +1,18 @@
 /**
- * Starts bench/server-child.ts as a separate Node process (node + the tsx loader, as the tests'
- * server processes run) with a fresh data directory, and stops it again. The child has an IPC
- * channel and exits by itself if this process goes away.
+ * Starts bench/server-child.ts as a separate Node process (through the tests' server-process
+ * launcher) with a fresh data directory, and stops it again. The child has an IPC channel and
+ * exits by itself if this process goes away.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { RATE_LIMITS_OFF } from '../test/support/env.js';
+import { spawnServer } from '../test/support/server-process.js';
 import type { ChildReady, ChildStats } from './server-child.js';
 
 const CHILD = fileURLToPath(new URL('./server-child.ts', import.meta.url));
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export interface BenchServer extends ChildReady {
   dataDir: string;
@@ -33,19 +32,13 @@ export interface BenchServer extends ChildReady {
  */
 export function benchEnv(dataDir: string, overrides: Record<string, string> = {}): Record<string, string> {
   return {
-    PATH: process.env.PATH ?? '',
     NODE_ENV: 'development',
     DATA_DIR: dataDir,
     APP_KEY: randomBytes(32).toString('base64url'),
     ORG_KEY: randomBytes(32).toString('base64url'),
     AUTH_JWT_SECRET: randomBytes(32).toString('base64url'),
     DEMO_MODE: 'true',
-    RATE_LIMIT_SESSION: '0',
-    RATE_LIMIT_CARD_REGISTRATION: '0',
-    RATE_LIMIT_LOOKUP: '0',
-    RATE_LIMIT_HISTORY_READ: '0',
-    RATE_LIMIT_HISTORY_BACKUP: '0',
-    RATE_LIMIT_RELAY: '0',
+    ...RATE_LIMITS_OFF,
     LOG_LEVEL: 'info',
     ...(process.env.BENCH_SERVER_BACKEND ? { BENCH_SERVER_BACKEND: process.env.BENCH_SERVER_BACKEND } : {}),
     ...overrides,
@@ -57,14 +50,11 @@ export async function startBenchServer(overrides: Record<string, string> = {}, t
   const env = benchEnv(dataDir, overrides);
   // BENCH_CPU_PROF=<dir>: the server writes a V8 CPU profile there when it stops (for finding where time goes).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : [];
-  const child: ChildProcess = fork(CHILD, [], { env, execArgv: ['--import', TSX_LOADER, ...profile], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-  let output = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-20_000);
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Its log (every request at info) is not read: the parent would spend the load generator's CPU on it.
+  const server = spawnServer({ entry: CHILD, env, ipc: true, captureStdout: false, execArgv: profile });
+  const { child, exited, output } = server;
   const ready = await new Promise<ChildReady>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bench server did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const timer = setTimeout(() => reject(new Error(`bench server did not start in ${timeoutMs} ms:\n${output()}`)), timeoutMs);
     child.on('message', (message: ChildReady) => {
       if (message?.type === 'ready') {
         clearTimeout(timer);
@@ -73,14 +63,14 @@ export async function startBenchServer(overrides: Record<string, string> = {}, t
     });
     void exited.then(() => {
       clearTimeout(timer);
-      reject(new Error(`bench server exited:\n${output}`));
+      reject(new Error(`bench server exited:\n${output()}`));
     });
   });
   return {
     ...ready,
     dataDir,
     env,
-    output: () => output,
+    output,
     stats() {
       return new Promise<ChildStats>((resolve) => {
         const listener = (message: ChildStats) => {

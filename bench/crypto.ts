@@ -13,7 +13,8 @@ import { ENVELOPE_NONCE_BYTES, ENVELOPE_PREFIX, MESSAGE_LABEL, PADDING_BLOCK, SI
 import { concatBytes, utf8 } from '../shared/encoding.js';
 import { maxRecipientsForBody, openEnvelope, parseEnvelope, sealEnvelope } from '../shared/envelope.js';
 import { blake2b256, chachaOpen, chachaSeal, randomBytes, sign, verify, x25519, x25519Base, xchachaOpen, xchachaSeal } from '../shared/sodium.js';
-import { CONVERSATION_SID, messageBody, type BenchDevice } from './fixtures.js';
+import type { DeviceFixture } from '../test/support/crypto.js';
+import { CONVERSATION_SID, messageBody } from './fixtures.js';
 import { interleaved, round, summarize, timeMs } from './stats.js';
 
 /** The recipient counts of the issue; the largest count that fits Twilio's body is added at run time. */
@@ -71,7 +72,7 @@ function paddedLength(payloadLength: number): number {
  * 500 devices never fit a Twilio body (a 1 KiB message reaches 413), so that row is sealed with
  * the body limit lifted and marked fitsTwilioBody: false.
  */
-export function benchEncrypt(sender: BenchDevice, devices: readonly BenchDevice[], plan: Plan): EncryptResult {
+export function benchEncrypt(sender: DeviceFixture, devices: readonly DeviceFixture[], plan: Plan): EncryptResult {
   const body = messageBody(MESSAGE_BYTES);
   const maxRecipients = maxRecipientsForBody(MESSAGE_BYTES);
   const counts = [...new Set([...RECIPIENT_COUNTS, maxRecipients])].sort((a, b) => a - b);
@@ -159,7 +160,7 @@ export interface DecryptResult {
  * body: parse, find the slot, unwrap, check the commitment, decrypt, verify the signature. The
  * device has the last slot (the slot search is linear; the worst case is measured).
  */
-export function benchDecrypt(sender: BenchDevice, devices: readonly BenchDevice[], plan: Plan, recipients = 100): DecryptResult {
+export function benchDecrypt(sender: DeviceFixture, devices: readonly DeviceFixture[], plan: Plan, recipients = 100): DecryptResult {
   const group = devices.slice(0, recipients);
   const me = group[group.length - 1]!;
   const sealed = sealEnvelope({ sender: sender.sender, recipients: group.map((d) => d.card), conversationSid: CONVERSATION_SID, body: messageBody(MESSAGE_BYTES) });
@@ -208,7 +209,7 @@ export function benchDecrypt(sender: BenchDevice, devices: readonly BenchDevice[
 /** Microseconds per call of each primitive (median of batches), for reading the floors. */
 export type PrimitiveTimes = Record<string, number>;
 
-export function benchPrimitives(sender: BenchDevice, peer: BenchDevice, plan: Plan): PrimitiveTimes {
+export function benchPrimitives(sender: DeviceFixture, peer: DeviceFixture, plan: Plan): PrimitiveTimes {
   const message = randomBytes(1300); // about what a 1 KiB message's signature covers
   const signature = sign(message, sender.keys.signSecretKey);
   const key = randomBytes(32);

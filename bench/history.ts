@@ -24,7 +24,8 @@ import { MAX_HISTORY_PAGE_MESSAGES } from '../shared/limits.js';
 import type { BenchServer } from './child.js';
 import { messageBody, newRegistration } from './fixtures.js';
 import { load, requireClean, type AutocannonRequest, type LoadResult } from './load.js';
-import { api, pool, registerCard, tokenFor, type ServerPlan } from './server.js';
+import { inParallel } from '../test/support/concurrency.js';
+import { api, registerCard, tokenFor, type ServerPlan } from './server.js';
 import { round, summarize, timeMsAsync } from './stats.js';
 
 /** The server's largest history page. */
@@ -108,7 +109,7 @@ export async function seedHistory(server: BenchServer, count: number, bodyChars:
     await store.close();
   }
   const appended = Date.now();
-  await pool(bodies, 4, async (body) => {
+  await inParallel(bodies, 4, async (body) => {
     const { status, json } = await api(server, 'POST', ApiPath.history, alice!.token, body);
     if (status !== 201) throw new Error(`history backup: ${status} ${JSON.stringify(json)}`);
   });

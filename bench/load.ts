@@ -1,54 +1,9 @@
 /** Runs autocannon against a loopback server, bounded in time, and summarizes what came back. */
-import { createRequire } from 'node:module';
+import { autocannon, type Options as AutocannonOptions, type RequestSpec, type Result as AutocannonResult } from '../test/support/autocannon.js';
 import { round } from './stats.js';
 
 /** One request of a run; autocannon cycles through them per connection. */
-export interface AutocannonRequest {
-  method?: string;
-  path?: string;
-  headers?: Record<string, string>;
-  body?: string | Buffer;
-  /** Returns the request to send next (see autocannon's README, "requests"). */
-  setupRequest?: (request: AutocannonRequest, context: Record<string, unknown>) => AutocannonRequest | null | undefined;
-}
-
-/** The options of autocannon 8 the benchmarks use (node_modules/autocannon/README.md, "API"). */
-export interface AutocannonOptions {
-  url: string;
-  connections?: number;
-  /** Seconds; ignored when `amount` is given. */
-  duration?: number;
-  amount?: number;
-  timeout?: number;
-  /** Milliseconds between samples; also how late autocannon notices the end of an `amount` run. */
-  sampleInt?: number;
-  requests?: AutocannonRequest[];
-}
-
-interface Histogram {
-  average: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-}
-
-interface AutocannonResult {
-  duration: number;
-  latency: Histogram;
-  errors: number;
-  non2xx: number;
-  '2xx': number;
-  statusCodeStats?: Record<string, { count: number }>;
-}
-
-interface AutocannonInstance extends PromiseLike<AutocannonResult> {
-  stop(): void;
-}
-
-// autocannon ships no types, and the long test suite declares the module for itself: loading it
-// through require keeps these typings local.
-const autocannon = createRequire(import.meta.url)('autocannon') as (options: AutocannonOptions) => AutocannonInstance;
+export type AutocannonRequest = RequestSpec;
 
 export interface LoadResult {
   /** Successful (2xx) responses per second over the run. */

@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { nodeCryptoBackend } from '../server/crypto-backend.js';
 import { maxRecipientsForBody } from '../shared/envelope.js';
 import { ready, setBackend, type CryptoBackend } from '../shared/sodium.js';
+import { makeApp, makeDevice, type DeviceFixture } from '../test/support/crypto.js';
 import { benchBrowser } from './browser.js';
 import { startBenchServer, type BenchServer } from './child.js';
 import { benchDecrypt, benchEncrypt, benchPrimitives, MESSAGE_BYTES, RECIPIENT_COUNTS, type Plan } from './crypto.js';
-import { localDevice, type BenchDevice } from './fixtures.js';
 import { benchHistoryPage, benchHistoryRewrap, seedHistory } from './history.js';
 import type { LoadResult } from './load.js';
 import { evaluateTargets, renderTables, type ClientResults, type Results } from './report.js';
@@ -68,7 +68,7 @@ function packageVersion(name: string): string {
   }
 }
 
-async function clientSide(backend: CryptoBackend | null, sender: BenchDevice, devices: BenchDevice[], plan: Plan): Promise<Omit<ClientResults, 'historyPage'>> {
+async function clientSide(backend: CryptoBackend | null, sender: DeviceFixture, devices: DeviceFixture[], plan: Plan): Promise<Omit<ClientResults, 'historyPage'>> {
   setBackend(backend);
   const name = backend?.name ?? 'libsodium';
   step(`${name}: primitives`);
@@ -94,8 +94,9 @@ async function main(): Promise<void> {
 
   // Fixtures (with the faster backend: setup is not measured).
   setBackend(nodeCryptoBackend);
-  const sender = localDevice('bench-sender', 'laptop');
-  const devices = Array.from({ length: 501 }, (_, i) => localDevice(`bench-user-${Math.floor(i / 5)}`, `device-${i % 5}`));
+  const app = makeApp();
+  const sender = makeDevice(app, 'bench-sender', { deviceId: 'laptop' });
+  const devices = Array.from({ length: 501 }, (_, i) => makeDevice(app, `bench-user-${Math.floor(i / 5)}`, { deviceId: `device-${i % 5}` }));
 
   const sodium = await clientSide(null, sender, devices, plan);
   const node = await clientSide(nodeCryptoBackend, sender, devices, plan);

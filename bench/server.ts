@@ -7,7 +7,9 @@ import { ApiPath } from '../shared/api.js';
 import type { CardRequest, CardWire } from '../shared/card.js';
 import { toB64u } from '../shared/encoding.js';
 import type { BenchServer } from './child.js';
-import { newRegistration, signAppToken } from './fixtures.js';
+import { inParallel } from '../test/support/concurrency.js';
+import { signJwt } from '../test/support/jwt.js';
+import { newRegistration } from './fixtures.js';
 import { load, requireClean, type AutocannonRequest, type LoadResult } from './load.js';
 import type { CeilingRequest } from './server-child.js';
 
@@ -25,22 +27,9 @@ export interface ServerPlan {
   warmupSeconds: number;
 }
 
-/** Runs fn over items with at most `concurrency` in flight. */
-export async function pool<T, R>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return out;
-}
-
+/** An HS256 app token for `identity`, as the team's identity provider would sign it (AUTH_JWT_SECRET). */
 export function tokenFor(server: BenchServer, identity: string): string {
-  return signAppToken(identity, server.env.AUTH_JWT_SECRET!);
+  return signJwt({ sub: identity }, 'HS256', server.env.AUTH_JWT_SECRET!);
 }
 
 export async function api<T>(server: BenchServer, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; json: T }> {
@@ -146,7 +135,7 @@ export interface LookupResult {
 export async function benchLookup(server: BenchServer, plan: ServerPlan, connections: number): Promise<LookupResult> {
   const identities = Array.from({ length: 100 }, (_, i) => `bench-peer-${i}`);
   const cardsPer = 3;
-  await pool(
+  await inParallel(
     identities.flatMap((identity) => Array.from({ length: cardsPer }, (_, d) => ({ identity, d }))),
     8,
     async ({ identity, d }) => registerCard(server, identity, newRegistration(identity, `device-${d}`).request),

@@ -9,7 +9,8 @@ import { rmSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ApiPath, fingerprintDigits, randomBytes, ready, toB64u, trustAppKeys, verifyCard } from '../../shared/index.js';
-import { describeWithChromium, launchBrowser, launchProfile, nodeDevice, postToRelay, screenshot, startDemoServer, tempProfileDir, watchErrors, type DemoServer } from './harness.js';
+import { describeWithChromium, launchBrowser, launchProfile, nodeDevice, screenshot, startDemoServer, tempProfileDir, watchErrors, type DemoServer } from '../support/browser.js';
+import { postToRelay } from '../support/demo-session.js';
 
 const WIDE = { width: 1200, height: 760 };
 const PHONE = { width: 390, height: 780 };

@@ -13,9 +13,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { E2EEClient, MemoryKeyStore, type E2EEConversation, type E2EEConversationsClient, type E2EEMessage } from '../../client/index.js';
 import { fromB64u, parseSnapshot, ready, toB64u, utf8, type CardWire } from '../../shared/index.js';
 import { signKeyPairFromSeed, verify } from '../../shared/sodium.js';
-import { nextEvents, waitFor } from '../client/harness.js';
-import { describeWithChromium, launchBrowser, launchProfile, startDemoServer, tempProfileDir, watchErrors, type DemoServer } from './harness.js';
-import { buildTestPage } from './page.js';
+import { nextEvents, waitFor } from '../support/concurrency.js';
+import { describeWithChromium, launchBrowser, launchProfile, startDemoServer, tempProfileDir, watchErrors, type DemoServer } from '../support/browser.js';
+import { buildTestPage } from '../support/test-page.js';
 
 interface RowReport {
   identity: string;

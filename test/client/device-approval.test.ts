@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, isE2EEError, type E2EEClient, type E2EEMessage, type KeyChange, type PendingDevice } from '../../client/index.js';
-import { device, nextEvents, startServer, type TestServer } from './harness.js';
+import { nextEvents } from '../support/concurrency.js';
+import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
 const FAST = { approvalPollMs: 20 };
 
@@ -21,11 +22,11 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe('NEW_DEVICE_POLICY=approval', () => {
-  let server: TestServer;
+  let server: LoopbackServer;
   let phone: E2EEClient;
   let bob: E2EEClient;
   beforeAll(async () => {
-    server = await startServer({ env: { NEW_DEVICE_POLICY: 'approval' } });
+    server = await startLoopbackServer({ env: { NEW_DEVICE_POLICY: 'approval' } });
     phone = await device(server, 'alice', { deviceName: 'phone', cardCacheTtlMs: 0 });
     bob = await device(server, 'bob', { deviceName: 'desktop', cardCacheTtlMs: 0 });
     await phone.register(); // the identity's first device: no approval needed
@@ -112,9 +113,9 @@ describe('NEW_DEVICE_POLICY=approval', () => {
 });
 
 describe('NEW_DEVICE_POLICY=open', () => {
-  let server: TestServer;
+  let server: LoopbackServer;
   beforeAll(async () => {
-    server = await startServer({ env: { NEW_DEVICE_POLICY: 'open' } });
+    server = await startLoopbackServer({ env: { NEW_DEVICE_POLICY: 'open' } });
   });
   afterAll(() => server?.close());
 

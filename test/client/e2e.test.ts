@@ -19,9 +19,10 @@ import {
   type KeyChange,
 } from '../../client/index.js';
 import { ENVELOPE_PREFIX, deviceKeysFromSecrets, sealEnvelope } from '../../shared/index.js';
-import { device, nextEvents, startServer, type TestServer } from './harness.js';
+import { nextEvents } from '../support/concurrency.js';
+import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
-let server: TestServer;
+let server: LoopbackServer;
 let aliceLaptop: E2EEClient;
 let alicePhone: E2EEClient;
 let bob: E2EEClient;
@@ -32,7 +33,7 @@ let conversation: E2EEConversation;
 const bobKeyStore = new MemoryKeyStore();
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startLoopbackServer();
   aliceLaptop = await device(server, 'alice', { deviceName: 'laptop', cardCacheTtlMs: 0 });
   alicePhone = await device(server, 'alice', { deviceName: 'phone' });
   bob = await device(server, 'bob', { deviceName: 'desktop', cardCacheTtlMs: 0, keyStore: bobKeyStore });

@@ -2,11 +2,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startServer, type TestServer } from './harness.js';
+import { startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
-let server: TestServer;
+let server: LoopbackServer;
 beforeAll(async () => {
-  server = await startServer();
+  server = await startLoopbackServer();
 });
 afterAll(async () => {
   await server?.close();

@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileKeyStore, type E2EEClient, type E2EEConversationsClient, type E2EEMessage, type LocalConversationsClient } from '../../client/index.js';
 import { createRewrap, parseEnvelope, sealEnvelope, verifyCard, trustAppKeys, deviceKeysFromSecrets } from '../../shared/index.js';
 import { ApiClient } from '../../client/api-client.js';
-import { device, nextEvents, startServer, waitFor, type TestServer } from './harness.js';
+import { nextEvents, waitFor } from '../support/concurrency.js';
+import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
-let server: TestServer;
+let server: LoopbackServer;
 let alice: E2EEClient;
 let bob: E2EEClient;
 let aliceChat: E2EEConversationsClient;
@@ -24,7 +25,7 @@ async function drained(...clients: E2EEClient[]): Promise<void> {
 }
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startLoopbackServer();
   alice = await device(server, 'alice');
   bob = await device(server, 'bob');
   await alice.register();
@@ -104,7 +105,7 @@ describe('history sync', () => {
 describe('the outbox', () => {
   it('keeps a backup through a server restart and delivers it afterwards', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-outbox-'));
-    let first: TestServer | null = await startServer({ dataDir });
+    let first: LoopbackServer | null = await startLoopbackServer({ dataDir });
     const port = first.port;
     const keyStore = new FileKeyStore(join(dataDir, 'carol-keys.json'));
     const carol = await device(first, 'carol', { keyStore, backup: 'off' });
@@ -127,7 +128,7 @@ describe('the outbox', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(await carol.outbox.pending()).toBe(1); // the server is down: kept, not dropped
 
-    const second = await startServer({ dataDir, port });
+    const second = await startLoopbackServer({ dataDir, port });
     try {
       await waitFor(async () => (await carol.outbox.pending()) === 0, 'the outbox to deliver after the restart');
       expect((await second.store.history(conversation.sid, -1, 10)).map((r) => r.messageSid)).toEqual([stored.sid]);

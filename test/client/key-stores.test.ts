@@ -32,7 +32,7 @@ import {
   type VerifiedCard,
 } from '../../shared/index.js';
 import { sign, verify, x25519, x25519Base } from '../../shared/sodium.js';
-import { CONVERSATION, lowOrderPoints, makeApp, makeDevice, type TestApp, type TestDevice } from '../shared/helpers.js';
+import { CONVERSATION, lowOrderPoints, makeApp, makeDevice, type AppKeyFixture, type DeviceFixture } from '../support/crypto.js';
 
 beforeAll(async () => {
   await ready();
@@ -290,8 +290,8 @@ describe('new devices by key store', () => {
 });
 
 describe('WebCrypto device keys in the protocol', () => {
-  let app: TestApp;
-  let libsodiumPeer: TestDevice;
+  let app: AppKeyFixture;
+  let libsodiumPeer: DeviceFixture;
   beforeAll(() => {
     app = makeApp();
     libsodiumPeer = makeDevice(app, 'bob');

@@ -53,16 +53,17 @@ import {
   type DeviceKeys,
   type SelfSignedCard,
 } from '../../shared/index.js';
-import { device, nextEvents, startServer, waitFor, type TestServer } from './harness.js';
+import { nextEvents, waitFor } from '../support/concurrency.js';
+import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
-let server: TestServer;
+let server: LoopbackServer;
 /** The server's own AppKey, read from its key file: what a compromised directory holds. */
 let appKey: AppKey;
 const chats: E2EEConversationsClient[] = [];
 let names = 0;
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startLoopbackServer();
   appKey = (await loadConfig({ DATA_DIR: server.dataDir, LOG_LEVEL: 'silent' })).appKey;
 });
 

@@ -4,11 +4,11 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { E2EEError, type BaseClient, type BaseConversation, type BaseParticipant } from '../../client/index.js';
-import { device, startServer, type TestServer } from './harness.js';
+import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
-let server: TestServer;
+let server: LoopbackServer;
 beforeAll(async () => {
-  server = await startServer();
+  server = await startLoopbackServer();
 });
 afterAll(async () => {
   await server?.close();

@@ -11,9 +11,10 @@ import { LocalConversationsClient, RelayRequestError, type LocalMessage, type Lo
 import { loadConfig } from '../../server/config.js';
 import { openStore } from '../../server/store/index.js';
 import { relayTokenSecret, signRelayToken } from '../../server/relay-token.js';
-import { device, nextEvents, startServer, waitFor, type TestServer } from './harness.js';
+import { nextEvents, waitFor } from '../support/concurrency.js';
+import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
-let server: TestServer;
+let server: LoopbackServer;
 const clients: LocalConversationsClient[] = [];
 
 async function relayToken(identity: string): Promise<{ relayUrl: string; token: string }> {
@@ -30,7 +31,7 @@ async function connect(identity: string): Promise<LocalConversationsClient> {
 }
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startLoopbackServer();
 });
 
 afterAll(async () => {
@@ -245,7 +246,7 @@ describe('delivery', () => {
 
   it('catches up on messages sent while it was disconnected', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-relay-'));
-    let relay = await startServer({ dataDir });
+    let relay = await startLoopbackServer({ dataDir });
     const previous = server;
     server = relay; // connect() and relayToken() use `server`
     try {
@@ -273,7 +274,7 @@ describe('delivery', () => {
       const offline = await openStore({ dataDir });
       await offline.appendMessage({ sid: 'IMmissed', conversationSid: conversation.sid, author: 'alice', body: 'e2ee1.while-you-were-away', attributes: '{}', dateCreatedMs: Date.now() });
       await offline.close();
-      relay = server = await startServer({ dataDir, port: relay.port });
+      relay = server = await startLoopbackServer({ dataDir, port: relay.port });
       await waitFor(() => alice.connectionState === 'connected' && bob.connectionState === 'connected', 'both clients to reconnect');
       expect((await missed)[0]!.body).toBe('e2ee1.while-you-were-away');
       // Catching up replays nothing old: only what was missed in a conversation it had read.

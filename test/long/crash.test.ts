@@ -26,25 +26,13 @@ import { describe, expect, it } from 'vitest';
 import { E2EEClient, MemoryKeyStore, type BackupFailure, type E2EEConversationsClient, type LocalConversationsClient } from '../../client/index.js';
 import type { FetchLike } from '../../client/api-client.js';
 import { SQLITE_FILENAME } from '../../server/store/sqlite.js';
-import { postgresReachable, SHOWN_DATABASE_URL, TEST_DATABASE_URL } from '../helpers/stores.js';
+import { postgresReachable, SHOWN_DATABASE_URL, TEST_DATABASE_URL } from '../support/stores.js';
 import { openStore } from '../../server/store/index.js';
 import { ApiPath, appKeyFromB64u, createRewrap, parseEnvelope, toB64u, verifyCard, type HistoryPostRequest } from '../../shared/index.js';
-import {
-  KEYS,
-  TRUSTED,
-  createWorld,
-  inParallel,
-  postHistory,
-  seedMessages,
-  servedKeys,
-  sleep,
-  startServerProcess,
-  stopServerProcess,
-  storedKeys,
-  writeResult,
-  type Post,
-  type ServerChild,
-} from './helpers.js';
+import { inParallel, sleep } from '../support/concurrency.js';
+import { TEST_APP_KEY } from '../support/env.js';
+import { quietServerEnv, startServerProcess, stopServerProcess, type ServerProcess } from '../support/server-process.js';
+import { TRUSTED, createWorld, postHistory, seedMessages, servedKeys, storedKeys, writeResult, type Post } from '../support/world.js';
 
 const run = promisify(execFile);
 const CI = process.env.CI === 'true';
@@ -69,10 +57,10 @@ interface RoundFigures {
 describe('SQLite: kill -9 during a history-post load', () => {
   it(`keeps every acknowledged post through ${ROUNDS} kills, and the database passes integrity_check after each restart`, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-crash-'));
-    let server: ServerChild | null = null;
+    let server: ServerProcess | null = null;
     const started = performance.now();
     try {
-      server = await startServerProcess({ DATA_DIR: dataDir });
+      server = await startServerProcess({ env: quietServerEnv({ DATA_DIR: dataDir }) });
       const world = await createWorld(server.url, { prefix: 'crash', identities: 6, conversations: 6, membersPerConversation: 3 });
       const posts = await seedMessages(server.url, world, Math.ceil((ROUNDS * POSTS_PER_ROUND) / 6));
       const acknowledged = new Map<string, Post>();
@@ -117,7 +105,7 @@ describe('SQLite: kill -9 during a history-post load', () => {
         expect(server.child.signalCode).toBe('SIGKILL');
 
         const restartStart = performance.now();
-        server = await startServerProcess({ DATA_DIR: dataDir });
+        server = await startServerProcess({ env: quietServerEnv({ DATA_DIR: dataDir }) });
         const restartMs = Math.round(performance.now() - restartStart);
 
         const db = new Database(join(dataDir, SQLITE_FILENAME), { readonly: true, fileMustExist: true });
@@ -244,13 +232,13 @@ describe.skipIf(!pgAvailable && !CI)('PostgreSQL: restarted under load', () => {
     const separator = TEST_DATABASE_URL.includes('?') ? '&' : '?';
     const databaseUrl = `${TEST_DATABASE_URL}${separator}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
     const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-crash-pg-'));
-    let server: ServerChild | null = null;
+    let server: ServerProcess | null = null;
     const clients: E2EEClient[] = [];
     const chats: E2EEConversationsClient[] = [];
     const started = performance.now();
     try {
       await admin((c) => c.query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`));
-      server = await startServerProcess({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl });
+      server = await startServerProcess({ env: quietServerEnv({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl }) });
       const url = server.url;
       const tables = await admin((c) => c.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [schema]));
       expect(tables.rows.map((r) => r.table_name)).toContain('history'); // the server's tables went into the fresh schema
@@ -277,7 +265,7 @@ describe.skipIf(!pgAvailable && !CI)('PostgreSQL: restarted under load', () => {
         const client = await E2EEClient.create({
           serverUrl: url,
           getAuthToken: () => token,
-          appPublicKeys: [toB64u(appKeyFromB64u(KEYS.APP_KEY).publicKey)],
+          appPublicKeys: [toB64u(appKeyFromB64u(TEST_APP_KEY).publicKey)],
           keyStore: new MemoryKeyStore(),
           fetch: countingFetch,
           backup: 'send',

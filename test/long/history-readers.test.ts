@@ -14,7 +14,9 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { expect, it } from 'vitest';
 import { ApiPath } from '../../shared/api.js';
-import { createWorld, inParallel, percentile, postHistory, seedMessages, sleep, startServerProcess, stopServerProcess, writeResult, type ServerChild } from './helpers.js';
+import { inParallel, sleep } from '../support/concurrency.js';
+import { quietServerEnv, startServerProcess, stopServerProcess, type ServerProcess } from '../support/server-process.js';
+import { createWorld, percentile, postHistory, seedMessages, writeResult } from '../support/world.js';
 
 const SECONDS = Number(process.env.HISTORY_READERS_SECONDS ?? 20);
 const READERS = 8;
@@ -81,9 +83,9 @@ function summary(latencies: readonly number[]) {
 
 it(`keeps /healthz under ${HEALTHZ_P99_BUDGET_MS} ms at p99 while ${READERS} readers loop over ${MESSAGES} messages of 24 KB`, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-history-readers-'));
-  let server: ServerChild | null = null;
+  let server: ServerProcess | null = null;
   try {
-    server = await startServerProcess({ DATA_DIR: dataDir, RATE_LIMIT_HISTORY_READ: '0', RATE_LIMIT_HISTORY_BACKUP: '0' });
+    server = await startServerProcess({ env: quietServerEnv({ DATA_DIR: dataDir }) });
     const { url } = server;
     const world = await createWorld(url, { prefix: 'reader', identities: READERS, conversations: 1, membersPerConversation: READERS });
     const posts = await seedMessages(url, world, MESSAGES, { bodyChars: BODY_CHARS });

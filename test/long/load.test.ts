@@ -14,8 +14,9 @@ import { performance } from 'node:perf_hooks';
 import { expect, it } from 'vitest';
 import { openStore } from '../../server/store/index.js';
 import { ApiPath } from '../../shared/api.js';
-import { autocannon, type Request as LoadRequest } from './autocannon.js';
-import { createWorld, percentile, type ServerChild, seedMessages, startServerProcess, stopServerProcess, storedKeys, writeResult, type Post } from './helpers.js';
+import { autocannon, type Request as LoadRequest } from '../support/autocannon.js';
+import { quietServerEnv, startServerProcess, stopServerProcess, type ServerProcess } from '../support/server-process.js';
+import { createWorld, percentile, seedMessages, storedKeys, writeResult, type Post } from '../support/world.js';
 
 const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 60);
 const CONNECTIONS = 50;
@@ -30,9 +31,9 @@ const SEEDED_POSTS_PER_SECOND = Number(process.env.LOAD_POSTS_PER_SECOND ?? 2000
 
 it(`serves ${CONNECTIONS} connections for ${LOAD_SECONDS} s of card lookups and history posts without an error, losing no acknowledged post`, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-load-'));
-  let server: ServerChild | null = null;
+  let server: ServerProcess | null = null;
   try {
-    server = await startServerProcess({ DATA_DIR: dataDir });
+    server = await startServerProcess({ env: quietServerEnv({ DATA_DIR: dataDir }) });
     const setupStart = performance.now();
     const world = await createWorld(server.url, { prefix: 'load', identities: CONVERSATIONS, conversations: CONVERSATIONS, membersPerConversation: 2 });
     const posts = await seedMessages(server.url, world, Math.ceil((LOAD_SECONDS * SEEDED_POSTS_PER_SECOND) / CONVERSATIONS));

@@ -20,12 +20,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signRelayToken } from '../../server/relay-token.js';
 import { ApiPath, trustAppKeys, toB64u, verifyCard, type VerifiedCard } from '../../shared/index.js';
 import type { InjectOptions } from 'fastify';
-import { bearer, newDevice, postCard, proved, type ProvingDevice, type TestUser } from '../helpers/app.js';
-import { backupOf, localConversation, localMessage, seal, withDevice, type Member } from '../helpers/history.js';
-import { nowSeconds, signJwt } from '../helpers/jwt.js';
-import { RelaySocket } from '../helpers/relay-socket.js';
-import { baseUrl, securityServer, type SecurityServer } from '../helpers/security.js';
-import { JWT_SECRET, PUBLIC_URL, TWILIO, twilioEnv } from '../helpers/twilio.js';
+import { bearer, newDevice, postCard, proved, type ProvingDevice, type TestUser } from '../support/app.js';
+import { backupOf, localConversation, localMessage, seal, withDevice, type Member } from '../support/history.js';
+import { nowSeconds, signJwt } from '../support/jwt.js';
+import { RelaySocket } from '../support/relay-socket.js';
+import { baseUrl, securityServer, type SecurityServer } from '../support/security.js';
+import { JWT_SECRET, PUBLIC_URL, TWILIO, twilioEnv } from '../support/twilio.js';
 
 const SECRET = 'authorization-matrix-identity-provider-secret-0123';
 const OTHER_SECRET = 'not-the-identity-provider-secret-at-all-0123456';

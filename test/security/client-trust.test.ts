@@ -10,7 +10,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  LocalConversationsClient,
   MemoryKeyStore,
   type BackupFailure,
   type E2EEClient,
@@ -41,16 +40,18 @@ import {
   type CardWire,
   type DeviceKeys,
 } from '../../shared/index.js';
-import { device, nextEvents, startServer, waitFor, type TestServer } from '../client/harness.js';
+import { nextEvents, waitFor } from '../support/concurrency.js';
+import { postToRelay } from '../support/demo-session.js';
+import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
-let server: TestServer;
+let server: LoopbackServer;
 let appKey: AppKey;
 let orgBoxKey: string;
 const chats: E2EEConversationsClient[] = [];
 let names = 0;
 
 beforeAll(async () => {
-  server = await startServer();
+  server = await startLoopbackServer();
   const config = await loadConfig({ DATA_DIR: server.dataDir, LOG_LEVEL: 'silent' });
   appKey = config.appKey;
   orgBoxKey = toB64u(config.orgKey!.keys.boxPublicKey);
@@ -86,20 +87,6 @@ async function pair(options: { keyStore?: MemoryKeyStore; cardCacheTtlMs?: numbe
   return { alice, bob, bobKeys, aliceChat, bobChat, conversation };
 }
 
-/** Posts `body` into a conversation through the relay as `identity` (what any holder of its app token can do). */
-async function postAs(identity: string, conversationSid: string, body: string): Promise<void> {
-  const token = await server.session(identity);
-  const response = await fetch(`${server.url}${ApiPath.twilioToken}`, { headers: { authorization: `Bearer ${token}` } });
-  const relay = (await response.json()) as { token: string; relayUrl: string };
-  const client = await LocalConversationsClient.connect({ relayUrl: relay.relayUrl, token: relay.token });
-  try {
-    await (await client.getConversationBySid(conversationSid)).sendMessage(body);
-  } finally {
-    await client.shutdown();
-  }
-}
-
-/** A card for `identity` stored directly by whoever runs the directory (it holds the AppKey). */
 async function storeCard(identity: string, revokedAt: (createdAt: number) => number | null): Promise<{ wire: CardWire; keys: DeviceKeys }> {
   const keys = generateDeviceKeys();
   const card = parseCardRequest(createCardRequest(keys, { identity, deviceId: 'laptop', deviceName: "Bob's laptop" }));
@@ -161,7 +148,7 @@ describe('ghost senders', () => {
     const { wire, keys } = await storeCard(bob.identity, (createdAt) => createdAt + 10 * 365 * 86_400);
     const aliceCards = await bob.cardsOf(conversation.createdBy);
     const sealed = sealEnvelope({ sender: { cardId: wire.id, signSecretKey: keys.signSecretKey }, recipients: aliceCards, conversationSid: conversation.sid, body: 'ghost' });
-    await postAs(bob.identity, conversation.sid, sealed.text);
+    await postToRelay(server, bob.identity, conversation.sid, sealed.text);
     const [message] = await newest(conversation);
     expect(message!.e2ee).toMatchObject({ status: 'failed', error: { code: 'CARD_LIFETIME_INVALID' } });
     expect(message!.body).not.toContain('ghost');
@@ -172,7 +159,7 @@ describe('ghost senders', () => {
     const { wire, keys } = await storeCard(bob.identity, (createdAt) => createdAt);
     const aliceCards = await bob.cardsOf(conversation.createdBy);
     const sealed = sealEnvelope({ sender: { cardId: wire.id, signSecretKey: keys.signSecretKey }, recipients: aliceCards, conversationSid: conversation.sid, body: 'ghost', sentAt: (wire.revokedAt! - 1) * 1000 });
-    await postAs(bob.identity, conversation.sid, sealed.text);
+    await postToRelay(server, bob.identity, conversation.sid, sealed.text);
     const [message] = await newest(conversation);
     expect(message!.e2ee).toMatchObject({ status: 'failed', error: { code: 'CARD_LIFETIME_INVALID' } });
   });

@@ -29,8 +29,8 @@ import {
 } from '../../shared/index.js';
 import { deviceProofMessage, DEVICE_PROOF_HEADER } from '../../shared/device-proof.js';
 import { sign } from '../../shared/sodium.js';
-import { newDevice, proved, session, type TestUser } from '../helpers/app.js';
-import { backupOf, localConversation, localMessage, seal, withDevice, type HistoryServer, type Member } from '../helpers/history.js';
+import { newDevice, proved, session, type TestUser } from '../support/app.js';
+import { backupOf, localConversation, localMessage, seal, withDevice, type HistoryServer, type Member } from '../support/history.js';
 import {
   CONTENT_TYPES,
   PATH_TRICKS,
@@ -44,11 +44,11 @@ import {
   invalidB64u,
   invalidHex,
   percentEncode,
-} from '../helpers/hostile.js';
-import { Tally, answerProblem, prototypeFingerprint, securityServer, type AnswerRules, type SecurityServer } from '../helpers/security.js';
-import { runPostgres } from '../helpers/stores.js';
-import { signJwt } from '../helpers/jwt.js';
-import { JWT_SECRET, PUBLIC_URL, TWILIO, twilioEnv } from '../helpers/twilio.js';
+} from '../support/hostile.js';
+import { Tally, answerProblem, prototypeFingerprint, securityServer, type AnswerRules, type SecurityServer } from '../support/security.js';
+import { runPostgres } from '../support/stores.js';
+import { signJwt } from '../support/jwt.js';
+import { JWT_SECRET, PUBLIC_URL, TWILIO, twilioEnv } from '../support/twilio.js';
 
 /** Generated requests per route and store: a few hundred on SQLite, fewer on PostgreSQL (slower round trips). */
 const RUNS = { sqlite: 200, postgres: 80 } as const;

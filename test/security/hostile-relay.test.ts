@@ -10,10 +10,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiPath } from '../../shared/api.js';
 import { RELAY_LIMITS } from '../../shared/relay-protocol.js';
-import { session } from '../helpers/app.js';
-import { PROTO_KEYS, deepNesting, hostileString, hostileValue } from '../helpers/hostile.js';
-import { RelaySocket, type RelayAnswer } from '../helpers/relay-socket.js';
-import { baseUrl, prototypeFingerprint, securityServer, type SecurityServer } from '../helpers/security.js';
+import { session } from '../support/app.js';
+import { PROTO_KEYS, deepNesting, hostileString, hostileValue } from '../support/hostile.js';
+import { RelaySocket, type RelayAnswer } from '../support/relay-socket.js';
+import { baseUrl, prototypeFingerprint, securityServer, type SecurityServer } from '../support/security.js';
 
 const OPS = ['auth', 'updateToken', 'createConversation', 'getConversation', 'listConversations', 'join', 'add', 'removeParticipant', 'getParticipants', 'updateParticipantAttributes', 'sendMessage', 'getMessages', 'updateMessageBody'];
 const PARAMS = ['token', 'uniqueName', 'friendlyName', 'attributes', 'sid', 'conversationSid', 'identity', 'body', 'messageSid', 'pageSize', 'anchor', 'direction'];

@@ -39,13 +39,13 @@ import {
   openAs,
   seal,
   CONVERSATION,
-  type TestApp,
-  type TestDevice,
-} from '../shared/helpers.js';
+  type AppKeyFixture,
+  type DeviceFixture,
+} from '../support/crypto.js';
 
-let app: TestApp;
-let alice: TestDevice;
-let bob: TestDevice;
+let app: AppKeyFixture;
+let alice: DeviceFixture;
+let bob: DeviceFixture;
 let org: OrgKey;
 let sealed: SealedEnvelope;
 let orgWrap: string;

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiPath } from '../../shared/api.js';
-import { session } from '../helpers/app.js';
-import { rawGet, rawRequest, type RawResponse } from '../helpers/raw-http.js';
-import { answerProblem, securityServer, type SecurityServer } from '../helpers/security.js';
+import { session } from '../support/app.js';
+import { rawGet, rawRequest, type RawResponse } from '../support/raw-http.js';
+import { answerProblem, securityServer, type SecurityServer } from '../support/security.js';
 
 let server: SecurityServer;
 let port: number;

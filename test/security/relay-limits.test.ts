@@ -11,9 +11,9 @@ import { relayHubOf } from '../../server/relay/routes.js';
 import { relayTokenSecret, signRelayToken } from '../../server/relay-token.js';
 import { ApiPath } from '../../shared/api.js';
 import { RELAY_CLOSE, RELAY_LIMITS } from '../../shared/relay-protocol.js';
-import { session } from '../helpers/app.js';
-import { RelaySocket } from '../helpers/relay-socket.js';
-import { baseUrl, securityServer, type SecurityServer } from '../helpers/security.js';
+import { session } from '../support/app.js';
+import { RelaySocket } from '../support/relay-socket.js';
+import { baseUrl, securityServer, type SecurityServer } from '../support/security.js';
 
 const MiB = 1024 * 1024;
 let server: SecurityServer;

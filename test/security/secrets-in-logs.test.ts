@@ -38,12 +38,12 @@ import {
   type AppKey,
   type OrgKey,
 } from '../../shared/index.js';
-import { newDevice } from '../helpers/app.js';
-import { backupOf, seal, tokenUser, withDevice, type HistoryServer } from '../helpers/history.js';
-import { rawRequest } from '../helpers/raw-http.js';
-import { RelaySocket } from '../helpers/relay-socket.js';
-import { baseUrl, captureLog, securityServer, type CapturedLog } from '../helpers/security.js';
-import { JWT_SECRET, PUBLIC_URL, TWILIO, messageFetch, newSid, participantsList, twilioEnv } from '../helpers/twilio.js';
+import { newDevice } from '../support/app.js';
+import { backupOf, seal, tokenUser, withDevice, type HistoryServer } from '../support/history.js';
+import { rawRequest } from '../support/raw-http.js';
+import { RelaySocket } from '../support/relay-socket.js';
+import { baseUrl, captureLog, securityServer, type CapturedLog } from '../support/security.js';
+import { JWT_SECRET, PUBLIC_URL, TWILIO, messageFetch, newSid, participantsList, twilioEnv } from '../support/twilio.js';
 
 /** label → value; each value must appear in no log line. */
 const secrets = new Map<string, string>();

@@ -10,9 +10,9 @@ import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REQUEST_TIMEOUT_MS, HEADERS_TIMEOUT_MS, serverOptions } from '../../server/app.js';
 import { ApiPath } from '../../shared/api.js';
-import { session } from '../helpers/app.js';
-import { rawGet, rawRequest } from '../helpers/raw-http.js';
-import { securityServer, type SecurityServer } from '../helpers/security.js';
+import { session } from '../support/app.js';
+import { rawGet, rawRequest } from '../support/raw-http.js';
+import { securityServer, type SecurityServer } from '../support/security.js';
 
 const REQUEST_TIMEOUT_S = 1;
 /** A byte every this many ms: the connection never goes idle, the request never completes. */

@@ -7,15 +7,15 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signRelayToken } from '../../server/relay-token.js';
 import { ApiPath } from '../../shared/api.js';
-import { bearer, errorCode, session, testApp, uid, type TestApp } from '../helpers/app.js';
-import { jwtClaims, nowSeconds, signJwt } from '../helpers/jwt.js';
-import { describeEachStore } from '../helpers/stores.js';
+import { bearer, errorCode, session, testApp, uid, type ServerApp } from '../support/app.js';
+import { jwtClaims, nowSeconds, signJwt } from '../support/jwt.js';
+import { describeEachStore } from '../support/stores.js';
 
 const SECRET = 'test-secret-of-the-identity-provider-0123456789';
 
 describeEachStore('auth', (stores) => {
   describe('demo mode sessions', () => {
-    let t: TestApp;
+    let t: ServerApp;
     beforeAll(async () => {
       t = await testApp(stores());
     });
@@ -70,7 +70,7 @@ describeEachStore('auth', (stores) => {
   });
 
   describe('identity provider with an HS256 secret', () => {
-    let t: TestApp;
+    let t: ServerApp;
     beforeAll(async () => {
       t = await testApp(stores(), { env: { AUTH_JWT_SECRET: SECRET, AUTH_JWT_ISSUER: 'https://idp.example', AUTH_JWT_AUDIENCE: 'chat' } });
     });
@@ -125,7 +125,7 @@ describeEachStore('auth', (stores) => {
     ['ES256', () => generateKeyPairSync('ec', { namedCurve: 'P-256' })],
     ['EdDSA', () => generateKeyPairSync('ed25519')],
   ] as const)('identity provider with an %s public key', (alg, makeKeys) => {
-    let t: TestApp;
+    let t: ServerApp;
     let keys: { publicKey: KeyObject; privateKey: KeyObject };
     let pem: string;
     beforeAll(async () => {

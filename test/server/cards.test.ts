@@ -11,8 +11,8 @@ import { CARD_SELF_LABEL } from '../../shared/constants.js';
 import { concatBytes, toB64u, utf8 } from '../../shared/encoding.js';
 import { trustAppKeys, verifyCard, type CardRequest, type CardWire, type DeviceKeys } from '../../shared/index.js';
 import { sign } from '../../shared/sodium.js';
-import { errorCode, newDevice, postCard, revokeCard, session, testApp, type ProvingDevice, type TestApp, type TestUser } from '../helpers/app.js';
-import { describeEachStore } from '../helpers/stores.js';
+import { errorCode, newDevice, postCard, revokeCard, session, testApp, type ProvingDevice, type ServerApp, type TestUser } from '../support/app.js';
+import { describeEachStore } from '../support/stores.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -36,7 +36,7 @@ function snapshotOf(keys: DeviceKeys, identity: string, extra: Record<string, un
 }
 
 describeEachStore('cards', (stores) => {
-  let t: TestApp;
+  let t: ServerApp;
   beforeAll(async () => {
     t = await testApp(stores());
   });

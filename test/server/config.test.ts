@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, loadOrCreateKeyFile } from '../../server/config.js';
 import { seedToB64u, toB64u } from '../../shared/index.js';
-import { TEST_APP_KEY, TEST_ORG_KEY } from '../helpers/app.js';
+import { TEST_APP_KEY, TEST_ORG_KEY } from '../support/env.js';
 
 const dirs: string[] = [];
 function tempDir(): string {

@@ -20,18 +20,18 @@ import {
   session,
   testApp,
   testEnv,
-  TEST_APP_KEY,
   type ProvingDevice,
-  type TestApp,
+  type ServerApp,
   type TestUser,
-} from '../helpers/app.js';
-import { describeEachStore } from '../helpers/stores.js';
+} from '../support/app.js';
+import { TEST_APP_KEY } from '../support/env.js';
+import { describeEachStore } from '../support/stores.js';
 
 const unixNow = () => Math.floor(Date.now() / 1000);
 
 describeEachStore('device proofs', (stores) => {
-  let approval: TestApp;
-  let open: TestApp;
+  let approval: ServerApp;
+  let open: ServerApp;
   beforeAll(async () => {
     approval = await testApp(stores(), { env: { NEW_DEVICE_POLICY: 'approval' } });
     open = await testApp(stores(), { env: { NEW_DEVICE_POLICY: 'open' } });
@@ -42,7 +42,7 @@ describeEachStore('device proofs', (stores) => {
   });
 
   /** Registers a device of `user` (with `approver`'s proof once the identity has a device). */
-  async function addDevice(t: TestApp, user: TestUser, approver?: ProvingDevice): Promise<ProvingDevice & { card: CardWire }> {
+  async function addDevice(t: ServerApp, user: TestUser, approver?: ProvingDevice): Promise<ProvingDevice & { card: CardWire }> {
     const device = await newDevice(user.identity);
     const res = await postCard(t.app, user, device.request, approver);
     expect(res.statusCode, res.body).toBe(201);
@@ -50,7 +50,7 @@ describeEachStore('device proofs', (stores) => {
     return { keys: device.keys, cardId: card.id, card };
   }
 
-  async function activeIds(t: TestApp, user: TestUser): Promise<string[]> {
+  async function activeIds(t: ServerApp, user: TestUser): Promise<string[]> {
     const res = await t.app.inject({ url: `${ApiPath.cards}?identity=${encodeURIComponent(user.identity)}`, headers: user.headers });
     return res.json<{ cards: Record<string, CardWire[]> }>().cards[user.identity]!.map((c) => c.id);
   }

@@ -9,8 +9,8 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOCS_CSP } from '../../server/app.js';
 import { seedToB64u } from '../../shared/index.js';
-import { errorCode } from '../helpers/app.js';
-import { historyServer, type HistoryServer } from '../helpers/history.js';
+import { errorCode } from '../support/app.js';
+import { historyServer, type HistoryServer } from '../support/history.js';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PRODUCTION = { NODE_ENV: 'production', APP_KEY: seedToB64u(randomBytes(32)), AUTH_JWT_SECRET: 'docs-test-secret-0123456789abcdefghij' };

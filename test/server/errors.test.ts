@@ -4,12 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiPath } from '../../shared/api.js';
-import { errorCode, newDevice, postCard, session, testApp, type TestApp } from '../helpers/app.js';
-import { describeEachStore } from '../helpers/stores.js';
+import { errorCode, newDevice, postCard, session, testApp, type ServerApp } from '../support/app.js';
+import { describeEachStore } from '../support/stores.js';
 
 describeEachStore('errors', (stores) => {
   describe('request errors', () => {
-    let t: TestApp;
+    let t: ServerApp;
     beforeAll(async () => {
       t = await testApp(stores(), { env: { BODY_LIMIT: '4096' } });
     });
@@ -60,7 +60,7 @@ describeEachStore('errors', (stores) => {
   });
 
   describe('rate limits', () => {
-    let t: TestApp;
+    let t: ServerApp;
     beforeAll(async () => {
       t = await testApp(stores(), { env: { RATE_LIMIT_SESSION: '3', RATE_LIMIT_CARD_REGISTRATION: '2', RATE_LIMIT_LOOKUP: '2' } });
     });

@@ -30,7 +30,7 @@ import {
   type SealedEnvelope,
   type VerifiedCard,
 } from '../../shared/index.js';
-import { errorCode, revokeCard, session, uid, type TestUser } from '../helpers/app.js';
+import { errorCode, revokeCard, session, uid, type TestUser } from '../support/app.js';
 import {
   backupOf,
   historyServer,
@@ -46,7 +46,7 @@ import {
   withDevice,
   type HistoryServer,
   type Member,
-} from '../helpers/history.js';
+} from '../support/history.js';
 
 /** The base64url alphabet, in value order. */
 const B64U = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

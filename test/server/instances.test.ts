@@ -6,12 +6,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { MAX_ACTIVE_CARDS_PER_IDENTITY } from '../../server/limits.js';
 import { ApiPath } from '../../shared/api.js';
 import type { CardWire } from '../../shared/index.js';
-import { errorCode, newDevice, postCard, revokeCard, session, testApp, type TestApp } from '../helpers/app.js';
-import { describeEachStore } from '../helpers/stores.js';
+import { errorCode, newDevice, postCard, revokeCard, session, testApp, type ServerApp } from '../support/app.js';
+import { describeEachStore } from '../support/stores.js';
 
 describeEachStore('two instances, one database', (stores) => {
-  let a: TestApp;
-  let b: TestApp;
+  let a: ServerApp;
+  let b: ServerApp;
   beforeAll(async () => {
     [a, b] = await Promise.all([testApp(stores()), testApp(stores())]);
     expect(a.store).not.toBe(b.store);

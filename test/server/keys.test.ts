@@ -5,11 +5,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ApiPath, type AppKeyResponse } from '../../shared/api.js';
 import { toB64u, trustAppKeys, verifyCard, type CardWire } from '../../shared/index.js';
-import { errorCode, testApp, TEST_APP_KEY, type TestApp } from '../helpers/app.js';
-import { describeEachStore } from '../helpers/stores.js';
+import { errorCode, testApp, type ServerApp } from '../support/app.js';
+import { TEST_APP_KEY } from '../support/env.js';
+import { describeEachStore } from '../support/stores.js';
 
 describeEachStore('keys, health and docs', (stores) => {
-  let t: TestApp;
+  let t: ServerApp;
   beforeAll(async () => {
     t = await testApp(stores());
   });

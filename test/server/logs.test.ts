@@ -15,8 +15,8 @@ import { ApiPath } from '../../shared/api.js';
 import { DEVICE_PROOF_HEADER, signDeviceProof } from '../../shared/device-proof.js';
 import { appKeyFromB64u, toB64u } from '../../shared/index.js';
 import { sign } from '../../shared/sodium.js';
-import { newDevice } from '../helpers/app.js';
-import { startServer, type ServerProcess } from '../helpers/server-process.js';
+import { newDevice } from '../support/app.js';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -120,7 +120,7 @@ it('never logs tokens, Authorization headers, seeds, secrets or bodies (demo and
   ];
   let output = '';
   for (const env of runs) {
-    const server = await startServer({ env });
+    const server = await startServerProcess({ env });
     try {
       await exercise(server);
     } finally {

@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ApiPath } from '../../shared/api.js';
 import { toB64u, trustAppKeys, verifyCard } from '../../shared/index.js';
-import { newDevice } from '../helpers/app.js';
-import { runToExit, startServer } from '../helpers/server-process.js';
+import { newDevice } from '../support/app.js';
+import { runToExit, startServerProcess } from '../support/server-process.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -30,7 +30,7 @@ const PROCESS_TEST = { timeout: 120_000 };
 describe('npm start', PROCESS_TEST, () => {
   it('serves sessions, tokens, cards, app key, org card, health and docs in local demo mode', async () => {
     const port = String(20_000 + Math.floor(Math.random() * 20_000));
-    const server = await startServer({ env: { PORT: port, DATA_DIR: tempDir() }, npmStart: true });
+    const server = await startServerProcess({ env: { PORT: port, DATA_DIR: tempDir() }, npmStart: true });
     try {
       expect(server.url).toBe(`http://127.0.0.1:${port}`);
       expect(server.output()).toContain('DEMO MODE');
@@ -68,13 +68,13 @@ describe('the standalone server', PROCESS_TEST, () => {
   it('reads .env from its working directory and keeps its generated keys across restarts', async () => {
     const cwd = tempDir();
     writeFileSync(join(cwd, '.env'), 'ORG_NAME=from-dotenv\nLOG_LEVEL=info\n');
-    const first = await startServer({ env: {}, cwd });
+    const first = await startServerProcess({ env: {}, cwd });
     const appKey = await (await fetch(first.url + ApiPath.appKey)).json();
     const orgCard = await (await fetch(first.url + ApiPath.orgCard)).json();
     expect(first.output()).toContain(`keys generated into ${join(cwd, '.data', 'keys.json')}`);
     await first.stop();
 
-    const second = await startServer({ env: {}, cwd });
+    const second = await startServerProcess({ env: {}, cwd });
     try {
       expect(second.output()).toContain('keys loaded from');
       expect(await (await fetch(second.url + ApiPath.appKey)).json()).toEqual(appKey);
@@ -87,7 +87,7 @@ describe('the standalone server', PROCESS_TEST, () => {
   });
 
   it('shuts down gracefully on SIGTERM (exit 0, store closed)', async () => {
-    const server = await startServer({ env: { DATA_DIR: tempDir() } });
+    const server = await startServerProcess({ env: { DATA_DIR: tempDir() } });
     expect((await fetch(server.url + ApiPath.healthz)).status).toBe(200);
     expect(await server.stop('SIGTERM')).toBe(0);
     expect(server.output()).toContain('SIGTERM: closing');
@@ -107,7 +107,7 @@ describe('the standalone server', PROCESS_TEST, () => {
   });
 
   it('starts in production mode with explicit keys and an identity provider key', async () => {
-    const server = await startServer({
+    const server = await startServerProcess({
       env: { NODE_ENV: 'production', APP_KEY: toB64u(new Uint8Array(32).fill(7)), AUTH_JWT_SECRET: 'p'.repeat(40), DATA_DIR: tempDir() },
     });
     try {

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest'
 import { loadConfig, type Config } from '../../server/config.js';
 import { twilioE2ee, type E2eeContext } from '../../server/index.js';
 import { ApiPath } from '../../shared/api.js';
-import { bearer, errorCode, newDevice, postCard, session, testEnv } from '../helpers/app.js';
-import { describeEachStore } from '../helpers/stores.js';
+import { bearer, errorCode, newDevice, postCard, session, testEnv } from '../support/app.js';
+import { describeEachStore } from '../support/stores.js';
 
 const HOST_SECRET = 'the-host-apps-own-jwt-secret-0123456789';
 

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../server/store/index.js';
 import { openPostgresStore } from '../../server/store/postgres.js';
-import { postgresAvailable, runPostgres, TEST_DATABASE_URL } from '../helpers/stores.js';
+import { postgresAvailable, runPostgres, TEST_DATABASE_URL } from '../support/stores.js';
 import type { Store } from '../../server/store/types.js';
 import { makeCard, makeConversation, makeMessage, registerOptions, storeContract, uid } from './store.contract.js';
 

@@ -8,9 +8,9 @@ import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyRelayToken } from '../../server/relay-token.js';
 import { ApiPath, type TwilioTokenResponse } from '../../shared/api.js';
-import { errorCode, session, testApp, type TestApp } from '../helpers/app.js';
-import { jwtClaims, jwtHeader } from '../helpers/jwt.js';
-import { describeEachStore } from '../helpers/stores.js';
+import { errorCode, session, testApp, type ServerApp } from '../support/app.js';
+import { jwtClaims, jwtHeader } from '../support/jwt.js';
+import { describeEachStore } from '../support/stores.js';
 
 const TWILIO = {
   TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
@@ -21,7 +21,7 @@ const TWILIO = {
 
 describeEachStore('twilio token', (stores) => {
   describe('Twilio mode', () => {
-    let t: TestApp;
+    let t: ServerApp;
     beforeAll(async () => {
       // Only local connections (the test database) are allowed: no request may reach Twilio.
       nock.disableNetConnect();
@@ -61,7 +61,7 @@ describeEachStore('twilio token', (stores) => {
   });
 
   describe('local mode', () => {
-    let t: TestApp;
+    let t: ServerApp;
     beforeAll(async () => {
       t = await testApp(stores());
     });

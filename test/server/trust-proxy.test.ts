@@ -12,8 +12,8 @@ import { buildApp } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
 import { openStore } from '../../server/store/index.js';
 import { ApiPath } from '../../shared/api.js';
-import { errorCode, testEnv, uid } from '../helpers/app.js';
-import { historyServer, type HistoryServer } from '../helpers/history.js';
+import { errorCode, testEnv, uid } from '../support/app.js';
+import { historyServer, type HistoryServer } from '../support/history.js';
 
 const PROXY = '10.0.0.1';
 const SESSIONS_PER_MINUTE = 2;

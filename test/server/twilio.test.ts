@@ -7,7 +7,7 @@ import nock from 'nock';
 import twilio from 'twilio';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiPath, fromB64u, parseEnvelope, toB64u, type HistoryResponse } from '../../shared/index.js';
-import { errorCode } from '../helpers/app.js';
+import { errorCode } from '../support/app.js';
 import {
   backupOf,
   historyServer,
@@ -19,7 +19,7 @@ import {
   withDevice,
   type HistoryServer,
   type Member,
-} from '../helpers/history.js';
+} from '../support/history.js';
 import {
   JWT_SECRET,
   PUBLIC_URL,
@@ -33,7 +33,7 @@ import {
   twilioEnv,
   twilioError,
   type TwilioMessage,
-} from '../helpers/twilio.js';
+} from '../support/twilio.js';
 
 let server: HistoryServer;
 let alice: Member;

@@ -36,10 +36,10 @@ import {
   signSnapshot,
   snapshotMembers,
   textBytes,
-  type TestApp,
-} from './helpers.js';
+  type AppKeyFixture,
+} from '../support/crypto.js';
 
-let app: TestApp;
+let app: AppKeyFixture;
 let alice: DeviceKeys;
 let mallory: DeviceKeys;
 let otherApp: AppKey;

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { E2EEError, ErrorCode, equalBytes, fromB64u, fromB64uExact, fromHex, fromUtf8, toB64u, toHex, utf8 } from '../../shared/index.js';
-import { expectCode, nonCanonicalB64u, refB64u } from './helpers.js';
+import { expectCode, nonCanonicalB64u, refB64u } from '../support/crypto.js';
 
 describe('toB64u / fromB64u', () => {
   it('agrees with Node base64url on known values (RFC 4648 test strings)', () => {

@@ -40,17 +40,17 @@ import {
   refB64u,
   seal,
   textBytes,
-  type TestApp,
-  type TestDevice,
-} from './helpers.js';
+  type AppKeyFixture,
+  type DeviceFixture,
+} from '../support/crypto.js';
 
-let app: TestApp;
+let app: AppKeyFixture;
 /** 432 devices: one more than the most that fit in one envelope with an empty body. Three devices per identity. */
-let pool: TestDevice[];
-let alice: TestDevice;
-let bob: TestDevice;
-let carol: TestDevice;
-let outsider: TestDevice;
+let pool: DeviceFixture[];
+let alice: DeviceFixture;
+let bob: DeviceFixture;
+let carol: DeviceFixture;
+let outsider: DeviceFixture;
 
 beforeAll(async () => {
   await ready();
@@ -61,11 +61,11 @@ beforeAll(async () => {
 });
 
 /** The sender's card as a receiving client has it: verified against the pinned AppKey. */
-function verifiedSenderCard(sender: TestDevice): VerifiedCard {
+function verifiedSenderCard(sender: DeviceFixture): VerifiedCard {
   return verifyCard(JSON.parse(JSON.stringify(sender.wire)), { trustedAppKeys: app.trusted, identity: sender.identity, allowRevoked: true });
 }
 
-function expectEveryRecipientOpens(sealed: SealedEnvelope, sender: TestDevice, recipients: readonly TestDevice[], body: string): void {
+function expectEveryRecipientOpens(sealed: SealedEnvelope, sender: DeviceFixture, recipients: readonly DeviceFixture[], body: string): void {
   const senderCard = verifiedSenderCard(sender);
   for (const me of recipients) {
     const opened = openAs(sealed.text, me, sender, { senderCard, author: sender.identity });
@@ -433,7 +433,7 @@ describe('verification', () => {
 describe('rewrap', () => {
   let sealed: SealedEnvelope;
   let other: SealedEnvelope;
-  let dave: TestDevice; // a device added later: not a recipient of the original envelope
+  let dave: DeviceFixture; // a device added later: not a recipient of the original envelope
   beforeAll(() => {
     sealed = seal(alice, [bob], 'history');
     other = seal(alice, [bob], 'another message');

@@ -37,14 +37,14 @@ import {
   snapshotMembers,
   textBytes,
   typedOutcome,
-  type TestApp,
-  type TestDevice,
-} from './helpers.js';
+  type AppKeyFixture,
+  type DeviceFixture,
+} from '../support/crypto.js';
 
-let app: TestApp;
-let alice: TestDevice;
-let bob: TestDevice;
-let carol: TestDevice;
+let app: AppKeyFixture;
+let alice: DeviceFixture;
+let bob: DeviceFixture;
+let carol: DeviceFixture;
 let sealed: SealedEnvelope;
 let openOptions: OpenOptions;
 

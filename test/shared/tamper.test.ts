@@ -6,14 +6,14 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENVELOPE_PREFIX, ErrorCode, createRewrap, parseEnvelope, ready, type SealedEnvelope } from '../../shared/index.js';
-import { ENVELOPE_OPEN_CODES, makeApp, makeDevice, openAs, refB64u, seal, typedOutcome, type TestDevice } from './helpers.js';
+import { ENVELOPE_OPEN_CODES, makeApp, makeDevice, openAs, refB64u, seal, typedOutcome, type DeviceFixture } from '../support/crypto.js';
 
 const B64U = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-let alice: TestDevice;
-let bob: TestDevice;
-let carol: TestDevice;
-let dave: TestDevice;
+let alice: DeviceFixture;
+let bob: DeviceFixture;
+let carol: DeviceFixture;
+let dave: DeviceFixture;
 let sealed: SealedEnvelope;
 
 beforeAll(async () => {

@@ -21,7 +21,7 @@ import {
   type CryptoBackend,
 } from '../../shared/sodium.js';
 import { nodeCryptoBackend } from '../../server/crypto-backend.js';
-import { bytesToHex, hexToBytes, loadWycheproof } from './helpers.js';
+import { bytesToHex, hexToBytes, loadWycheproof } from '../support/crypto.js';
 
 type Result = 'valid' | 'acceptable' | 'invalid';
 

@@ -1,7 +1,8 @@
 /**
  * autocannon 8 (the package ships no types), loaded with require and typed here for the part of
- * its programmatic API the load test uses (node_modules/autocannon/README.md, "API"). A module,
- * not an ambient `declare module`, so it cannot clash with another declaration of the package.
+ * its programmatic API the long load test and the benchmarks use (node_modules/autocannon/README.md,
+ * "API"). A module, not an ambient `declare module`, so it cannot clash with another declaration
+ * of the package.
  */
 import { createRequire } from 'node:module';
 
@@ -22,6 +23,8 @@ export interface Options {
   duration?: number;
   amount?: number;
   timeout?: number;
+  /** Milliseconds between samples; also how late autocannon notices the end of an `amount` run. */
+  sampleInt?: number;
   pipelining?: number;
   requests?: RequestSpec[];
   headers?: Record<string, string>;

@@ -1,19 +1,14 @@
 /**
- * Shared pieces of the long tests (npm run test:long):
- * - the standalone server as a child process (server/main.ts through tsx, as `npm start` runs
- *   it), so the load generator and the server do not share an event loop;
- * - a seeded world: identities with cards registered through POST /v1/cards, conversations on
- *   the local relay, and messages sealed by the shared core and sent through the relay, whose
- *   backups (envelope + orgWrap for the served OrgCard) are valid, distinct history posts;
+ * A seeded world for the long tests (npm run test:long), on a server process
+ * (test/support/server-process.ts):
+ * - identities with cards registered through POST /v1/cards, conversations on the local relay,
+ *   and messages sealed by the shared core and sent through the relay, whose backups (envelope +
+ *   orgWrap for the served OrgCard) are valid, distinct history posts;
  * - reading back what the store holds, and writing the figures to test/long/results/.
  * Everything talks to the real server over loopback; nothing of ours is mocked.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer, type AddressInfo } from 'node:net';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { LocalConversationsClient } from '../../client/local/relay-client.js';
 import type { Store } from '../../server/store/types.js';
 import {
@@ -25,7 +20,6 @@ import {
   parseEnvelope,
   ready,
   sealEnvelope,
-  seedToB64u,
   toB64u,
   trustAppKeys,
   verifyCard,
@@ -34,113 +28,13 @@ import {
   type TrustedAppKey,
   type VerifiedCard,
 } from '../../shared/index.js';
+import { inParallel } from './concurrency.js';
+import { TEST_APP_KEY } from './env.js';
 
-export const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
-
-/** One AppKey and OrgKey per test process: every server process of a test shares them. */
-export const KEYS = { APP_KEY: seedToB64u(randomBytes(32)), ORG_KEY: seedToB64u(randomBytes(32)) };
-
-/** The environment of a server process: demo sessions, explicit keys, rate limits off, no web client. */
-export function serverEnv(extra: Record<string, string>): Record<string, string> {
-  return {
-    ...KEYS,
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_SESSION: '0',
-    RATE_LIMIT_CARD_REGISTRATION: '0',
-    RATE_LIMIT_LOOKUP: '0',
-    RATE_LIMIT_HISTORY_READ: '0',
-    RATE_LIMIT_HISTORY_BACKUP: '0',
-    RATE_LIMIT_RELAY: '0',
-    SERVE_DEMO: 'false',
-    ...extra,
-  };
-}
-
-export interface ServerChild {
-  /** http://127.0.0.1:<port> */
-  url: string;
-  port: number;
-  child: ChildProcess;
-  /** The last 64 KB the process wrote (stdout and stderr). */
-  output(): string;
-  /** Resolves once the process has exited. */
-  exited: Promise<void>;
-}
-
-const MAIN = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-// tsx as a loader of this node: signals (SIGKILL included) reach the server itself, not a wrapper.
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-
-/** A loopback port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * Starts server/main.ts in a child process (nothing inherited from this environment but PATH)
- * on `port` (default a free one), and resolves once GET /healthz answers. At LOG_LEVEL=warn the
- * server does not log its address, so readiness is polled, at most `timeoutMs`.
- */
-export async function startServerProcess(extra: Record<string, string>, port?: number, timeoutMs = 60_000): Promise<ServerChild> {
-  const listenOn = port ?? (await freePort());
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, MAIN], {
-    cwd: REPO,
-    env: { PATH: process.env.PATH ?? '', ...serverEnv(extra), PORT: String(listenOn), HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let text = '';
-  const keep = (chunk: Buffer) => {
-    text = (text + chunk.toString()).slice(-65_536);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const server: ServerChild = { url: `http://127.0.0.1:${listenOn}`, port: listenOn, child, output: () => text, exited };
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 0; ; attempt++) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited while starting:\n${text}`);
-    try {
-      const response = await fetch(server.url + ApiPath.healthz, { signal: AbortSignal.timeout(2_000) });
-      if (response.ok) return server;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline || attempt > 10_000) {
-      child.kill('SIGKILL');
-      throw new Error(`server did not become healthy within ${timeoutMs} ms:\n${text}`);
-    }
-    await sleep(100);
-  }
-}
-
-/** Kills a server process with `signal` and waits for it to exit. */
-export async function killServerProcess(server: ServerChild, signal: NodeJS.Signals): Promise<void> {
-  if (server.child.exitCode !== null || server.child.signalCode !== null) return;
-  server.child.kill(signal);
-  await server.exited;
-}
-
-/** Stops a server process if it still runs: SIGTERM (graceful), SIGKILL after 15 s. */
-export async function stopServerProcess(server: ServerChild | null | undefined): Promise<void> {
-  if (!server || server.child.exitCode !== null || server.child.signalCode !== null) return;
-  const timer = setTimeout(() => server.child.kill('SIGKILL'), 15_000);
-  try {
-    await killServerProcess(server, 'SIGTERM');
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export const RESULTS_DIR = fileURLToPath(new URL('../long/results/', import.meta.url));
 
 await ready();
-export const TRUSTED: TrustedAppKey[] = trustAppKeys([toB64u(appKeyFromB64u(KEYS.APP_KEY).publicKey)]);
+export const TRUSTED: TrustedAppKey[] = trustAppKeys([toB64u(appKeyFromB64u(TEST_APP_KEY).publicKey)]);
 
 export interface Identity {
   name: string;
@@ -196,18 +90,6 @@ async function relayClient(url: string, who: Identity): Promise<LocalConversatio
   const token = await json<{ mode: string; token: string; relayUrl?: string }>(url + ApiPath.twilioToken, { headers: { authorization: who.authorization } });
   if (token.mode !== 'local' || !token.relayUrl) throw new Error(`expected local mode, got ${token.mode}`);
   return LocalConversationsClient.connect({ relayUrl: token.relayUrl, token: token.token });
-}
-
-/** Runs `work` on every item with at most `limit` at a time. */
-export async function inParallel<T>(items: readonly T[], limit: number, work: (item: T, i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      await work(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /**
@@ -339,5 +221,3 @@ export function percentile(samples: readonly number[], p: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -33,10 +33,11 @@ import {
   type TrustedAppKey,
   type VerifiedCard,
 } from '../../shared/index.js';
-import { bearer, newDevice, postCard, type TestApp, type TestUser } from './app.js';
+import { bearer, newDevice, postCard, type ServerApp, type TestUser } from './app.js';
+import { RATE_LIMITS_OFF } from './env.js';
 import { signJwt } from './jwt.js';
 
-export interface HistoryServer extends TestApp {
+export interface HistoryServer extends ServerApp {
   /** The served OrgCard, verified against the AppKey; null when history is disabled. */
   orgCard: VerifiedCard | null;
   /** The AppKey as a client pins it. */
@@ -53,9 +54,7 @@ export async function historyServer(env: Record<string, string | undefined> = {}
   const config = await loadConfig({
     DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',
-    RATE_LIMIT_SESSION: '0',
-    RATE_LIMIT_CARD_REGISTRATION: '0',
-    RATE_LIMIT_LOOKUP: '0',
+    ...RATE_LIMITS_OFF,
     ...env,
   });
   const store = await openStore({ dataDir });

@@ -17,6 +17,7 @@ import type { LogLevel } from '../../server/config.js';
 import { openStore } from '../../server/store/index.js';
 import { SQLITE_FILENAME } from '../../server/store/sqlite.js';
 import type { Store } from '../../server/store/types.js';
+import { RATE_LIMITS_OFF } from './env.js';
 import { dropSchema, TEST_DATABASE_URL, type StoreKind } from './stores.js';
 
 /** Every line a pino logger writes, kept in order (pino writes one JSON line per call). */
@@ -109,9 +110,7 @@ export async function securityServer(options: SecurityServerOptions = {}): Promi
   const config = await loadConfig({
     DATA_DIR: dataDir,
     LOG_LEVEL: options.log?.level ?? 'silent',
-    RATE_LIMIT_SESSION: '0',
-    RATE_LIMIT_CARD_REGISTRATION: '0',
-    RATE_LIMIT_LOOKUP: '0',
+    ...RATE_LIMITS_OFF,
     ...options.env,
   });
   const store = kind === 'sqlite' ? await openStore({ dataDir }) : await openStore({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 4 });

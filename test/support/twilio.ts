@@ -6,7 +6,7 @@
  * basic auth), in Twilio's JSON shapes.
  */
 import nock from 'nock';
-import { TEST_APP_KEY, TEST_ORG_KEY } from './app.js';
+import { TEST_APP_KEY, TEST_ORG_KEY } from './env.js';
 
 export const TWILIO = {
   accountSid: `AC${'a1'.repeat(16)}`,

@@ -2,7 +2,7 @@
  * Real server instances for the tests: the real config loader, plugin, store and crypto (no
  * mocks of our own code). Requests go through app.inject.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -11,14 +11,11 @@ import { loadConfig, type Config } from '../../server/config.js';
 import type { LoggerSettings } from '../../server/logging.js';
 import type { Store } from '../../server/store/types.js';
 import { ApiPath } from '../../shared/api.js';
-import { createCardRequest, generateDeviceKeys, ready, seedToB64u, type CardRequest, type DeviceKeys, type NewCardFields } from '../../shared/index.js';
+import { createCardRequest, generateDeviceKeys, ready, type CardRequest, type DeviceKeys, type NewCardFields } from '../../shared/index.js';
 import { DEVICE_PROOF_HEADER, signDeviceProof } from '../../shared/device-proof.js';
 import { sign } from '../../shared/sodium.js';
+import { RATE_LIMITS_OFF, TEST_APP_KEY, TEST_ORG_KEY } from './env.js';
 import type { TestStores } from './stores.js';
-
-/** One AppKey and OrgKey for the whole test process, so several instances agree as in production. */
-export const TEST_APP_KEY = seedToB64u(randomBytes(32));
-export const TEST_ORG_KEY = seedToB64u(randomBytes(32));
 
 /**
  * The base environment: demo mode (no auth settings), explicit keys (so no key file), rate limits
@@ -29,14 +26,13 @@ export function testEnv(overrides: Record<string, string | undefined> = {}): Rec
     DATA_DIR: join(tmpdir(), `twilio-e2ee-unused-${randomUUID()}`), // never written: the keys are explicit
     APP_KEY: TEST_APP_KEY,
     ORG_KEY: TEST_ORG_KEY,
-    RATE_LIMIT_SESSION: '0',
-    RATE_LIMIT_CARD_REGISTRATION: '0',
-    RATE_LIMIT_LOOKUP: '0',
+    ...RATE_LIMITS_OFF,
     ...overrides,
   };
 }
 
-export interface TestApp {
+/** A ready app (requests through app.inject) with its configuration and store. */
+export interface ServerApp {
   app: FastifyInstance;
   config: Config;
   store: Store;
@@ -49,7 +45,7 @@ export interface TestAppOptions {
 }
 
 /** A ready app on a new connection to the suite's store. Close it with `app.close()`. */
-export async function testApp(stores: TestStores, options: TestAppOptions = {}): Promise<TestApp> {
+export async function testApp(stores: TestStores, options: TestAppOptions = {}): Promise<ServerApp> {
   const config = await loadConfig(testEnv(options.env));
   const store = await stores.open();
   const app = await buildApp({ config, store, logger: options.log ?? false });
@@ -77,13 +73,14 @@ export async function session(app: FastifyInstance, identity = uid('user')): Pro
   return { identity, token, headers: bearer(token) };
 }
 
-export interface TestDevice {
+/** A new device's keys and the request that registers its card. */
+export interface DeviceRegistration {
   keys: DeviceKeys;
   request: CardRequest;
 }
 
 /** A new device of `identity` and its registration request, made by the shared core. */
-export async function newDevice(identity: string, fields: Partial<NewCardFields> = {}): Promise<TestDevice> {
+export async function newDevice(identity: string, fields: Partial<NewCardFields> = {}): Promise<DeviceRegistration> {
   await ready();
   const keys = generateDeviceKeys();
   return { keys, request: createCardRequest(keys, { identity, deviceId: uid('device'), deviceName: 'test device', ...fields }) };

@@ -9,16 +9,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type LaunchOptions, type Page } from 'playwright-core';
 import { describe, it } from 'vitest';
-import { E2EEClient, LocalConversationsClient, MemoryKeyStore } from '../../client/index.js';
+import { E2EEClient, MemoryKeyStore } from '../../client/index.js';
 import { buildApp } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
 import { buildDemo, demoRoot } from '../../server/demo.js';
 import { openStore } from '../../server/store/index.js';
 import type { Store } from '../../server/store/types.js';
 import { ApiPath } from '../../shared/api.js';
+import { demoToken } from './demo-session.js';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const SCREENSHOTS = fileURLToPath(new URL('./screenshots/', import.meta.url));
+export const SCREENSHOTS = fileURLToPath(new URL('../browser/screenshots/', import.meta.url));
 
 const LAUNCH: LaunchOptions = {
   executablePath: CHROMIUM_PATH,
@@ -101,29 +102,6 @@ export function watchErrors(page: Page, into: string[]): void {
   page.on('console', (message) => {
     if (message.type() === 'error') into.push(`${page.url()} console: ${message.text()}`);
   });
-}
-
-/** An app token for `identity` from the demo login, as the sign-in screen gets one. */
-export async function demoToken(server: DemoServer, identity: string): Promise<string> {
-  const response = await fetch(`${server.url}${ApiPath.session}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ identity }) });
-  if (response.status !== 200) throw new Error(`demo login as ${identity}: ${response.status} ${await response.text()}`);
-  return ((await response.json()) as { token: string }).token;
-}
-
-/**
- * Posts `body` as `identity` straight to the relay, past the wrapper: what a client without
- * end-to-end encryption (or anyone holding that user's sign-in) can do.
- */
-export async function postToRelay(server: DemoServer, identity: string, conversationSid: string, body: string): Promise<void> {
-  const token = await demoToken(server, identity);
-  const response = await fetch(`${server.url}${ApiPath.twilioToken}`, { headers: { authorization: `Bearer ${token}` } });
-  const relay = (await response.json()) as { token: string; relayUrl: string };
-  const client = await LocalConversationsClient.connect({ relayUrl: relay.relayUrl, token: relay.token });
-  try {
-    await (await client.getConversationBySid(conversationSid)).sendMessage(body);
-  } finally {
-    await client.shutdown();
-  }
 }
 
 /** A device of `identity` in Node (keys in memory), which no browser of the test has seen. */

@@ -16,7 +16,7 @@ export async function buildTestPage(): Promise<string> {
   const stub = here('../../client/demo/src/node-stub.ts');
   await vite.build({
     configFile: false,
-    root: here('./page/'),
+    root: here('../browser/page/'),
     base: '/',
     logLevel: 'warn',
     // Node-only paths of the client library, never taken in a browser (as in the demo's build).

@@ -178,17 +178,19 @@ export const ENVELOPE_OPEN_CODES: ReadonlySet<string> = new Set(
 // ---------------------------------------------------------------------------------------------
 // Apps, devices, cards
 
-export interface TestApp {
+/** An AppKey made for the test, and the trust list that pins it. */
+export interface AppKeyFixture {
   key: AppKey;
   trusted: TrustedAppKey[];
 }
 
-export function makeApp(): TestApp {
+export function makeApp(): AppKeyFixture {
   const key = generateAppKey();
   return { key, trusted: trustAppKeys([toB64u(key.publicKey)]) };
 }
 
-export interface TestDevice {
+/** A device with a card countersigned offline by an AppKeyFixture (no server): what sealing and opening need. */
+export interface DeviceFixture {
   identity: string;
   keys: DeviceKeys;
   request: CardRequest;
@@ -202,7 +204,7 @@ export interface TestDevice {
 let deviceCounter = 0;
 
 /** A device with fresh keys, registered (countersigned by `app`) and verified. */
-export function makeDevice(app: TestApp, identity: string, options: { deviceId?: string; revokedAt?: number | null } = {}): TestDevice {
+export function makeDevice(app: AppKeyFixture, identity: string, options: { deviceId?: string; revokedAt?: number | null } = {}): DeviceFixture {
   const keys = generateDeviceKeys();
   const request = createCardRequest(keys, { identity, deviceId: options.deviceId ?? `device-${++deviceCounter}`, deviceName: 'test device' });
   const wire = countersignCard(parseCardRequest(request), app.key, options.revokedAt ?? null);
@@ -274,12 +276,12 @@ export function signSnapshot(snapshot: Uint8Array | string, keys: DeviceKeys, ap
 export const CONVERSATION = 'CH0123456789abcdef0123456789abcdef';
 export const OTHER_CONVERSATION = 'CHfedcba9876543210fedcba9876543210';
 
-export function seal(sender: TestDevice, recipients: readonly TestDevice[], body: string, extra: Partial<SealInput> = {}): SealedEnvelope {
+export function seal(sender: DeviceFixture, recipients: readonly DeviceFixture[], body: string, extra: Partial<SealInput> = {}): SealedEnvelope {
   return sealEnvelope({ sender: sender.sender, recipients: recipients.map((d) => d.card), conversationSid: CONVERSATION, body, ...extra });
 }
 
 /** Opens as `me`, verifying against `sender`'s card, in CONVERSATION, posted by the sender's identity. */
-export function openAs(envelope: Parameters<typeof openEnvelope>[0], me: TestDevice, sender: TestDevice, extra: Partial<OpenOptions> = {}): OpenedEnvelope {
+export function openAs(envelope: Parameters<typeof openEnvelope>[0], me: DeviceFixture, sender: DeviceFixture, extra: Partial<OpenOptions> = {}): OpenedEnvelope {
   return openEnvelope(envelope, {
     recipient: me.opener,
     senderCard: sender.card,
