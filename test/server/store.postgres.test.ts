@@ -9,7 +9,8 @@ import { openStore } from '../../server/store/index.js';
 import { openPostgresStore } from '../../server/store/postgres.js';
 import { postgresAvailable, runPostgres, TEST_DATABASE_URL } from '../support/stores.js';
 import type { Store } from '../../server/store/types.js';
-import { makeCard, makeConversation, makeMessage, registerOptions, storeContract, uid } from './store.contract.js';
+import { makeCard, makeConversation, makeMessage, registerOptions, uid } from './store.fixtures.js';
+import { storeContract } from './store.contract.js';
 
 const url = TEST_DATABASE_URL;
 const schema = `store_test_${randomBytes(6).toString('hex')}`;

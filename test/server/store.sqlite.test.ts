@@ -6,7 +6,8 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../server/store/index.js';
 import { openSqliteStore, SQLITE_FILENAME } from '../../server/store/sqlite.js';
-import { makeCard, makeConversation, makeMessage, registerOptions, storeContract, uid } from './store.contract.js';
+import { makeCard, makeConversation, makeMessage, registerOptions, uid } from './store.fixtures.js';
+import { storeContract } from './store.contract.js';
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
