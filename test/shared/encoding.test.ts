@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { E2EEError, ErrorCode, equalBytes, fromB64u, fromB64uExact, fromHex, fromUtf8, toB64u, toHex, utf8 } from '../../shared/index.js';
 import { expectCode, nonCanonicalB64u, refB64u } from '../support/crypto.js';
+import { runs } from '../support/fast-check.js';
 
 describe('toB64u / fromB64u', () => {
   it('agrees with Node base64url on known values (RFC 4648 test strings)', () => {
@@ -34,7 +35,7 @@ describe('toB64u / fromB64u', () => {
         expect(text).toBe(refB64u(bytes));
         expect(fromB64u(text)).toEqual(bytes);
       }),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 
@@ -69,7 +70,7 @@ describe('toB64u / fromB64u', () => {
           expectCode(() => fromB64u(nonCanonicalB64u(toB64u(bytes))), ErrorCode.ENCODING_INVALID);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -89,7 +90,7 @@ describe('toB64u / fromB64u', () => {
         }
         expect(toB64u(decoded)).toBe(text);
       }),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 
@@ -116,7 +117,7 @@ describe('toHex / fromHex', () => {
         expect(text).toBe(Buffer.from(bytes).toString('hex'));
         expect(fromHex(text)).toEqual(bytes);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
     expect(toHex(Uint8Array.of(0xab, 0x01, 0xff))).toBe('ab01ff');
   });
@@ -155,7 +156,7 @@ describe('UTF-8 and byte helpers', () => {
         expect(fromUtf8(utf8(text))).toBe(text);
         expect(fromUtf8(utf8(`\ufeff${text}`))).toBe(`\ufeff${text}`);
       }),
-      { numRuns: 200 },
+      { numRuns: runs(200) },
     );
   });
 

@@ -40,6 +40,7 @@ import {
   type AppKeyFixture,
   type DeviceFixture,
 } from '../support/crypto.js';
+import { runs } from '../support/fast-check.js';
 
 let app: AppKeyFixture;
 let alice: DeviceFixture;
@@ -95,7 +96,7 @@ describe('fromB64u', () => {
         const outcome = typedOutcome(() => fromB64u(text), ENCODING_CODES);
         if (outcome.ok) expect(toB64u(outcome.value)).toBe(text);
       }),
-      { numRuns: 1500 },
+      { numRuns: runs(1500) },
     );
   });
 });
@@ -107,7 +108,7 @@ describe('parseEnvelope and openEnvelope on random input', () => {
         typedOutcome(() => parseEnvelope(text), ENVELOPE_PARSE_CODES);
         mustNotOpen(text);
       }),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 
@@ -117,7 +118,7 @@ describe('parseEnvelope and openEnvelope on random input', () => {
         typedOutcome(() => parseEnvelope(bytes), ENVELOPE_PARSE_CODES);
         mustNotOpen(bytes);
       }),
-      { numRuns: 700 },
+      { numRuns: runs(700) },
     );
   });
 
@@ -145,7 +146,7 @@ describe('parseEnvelope and openEnvelope on random input', () => {
         if (h.lengthSkew === 0) expect(outcome.ok).toBe(true);
         mustNotOpen(h.asText ? ENVELOPE_PREFIX + refB64u(b) : b);
       }),
-      { numRuns: 700 },
+      { numRuns: runs(700) },
     );
   });
 
@@ -157,7 +158,7 @@ describe('parseEnvelope and openEnvelope on random input', () => {
         b.set(tail, cut);
         mustNotOpen(b);
       }),
-      { numRuns: 700 },
+      { numRuns: runs(700) },
     );
   });
 
@@ -172,7 +173,7 @@ describe('parseEnvelope and openEnvelope on random input', () => {
         fc.pre(b.some((x, i) => x !== sealed.binary[i]));
         mustNotOpen(b);
       }),
-      { numRuns: 700 },
+      { numRuns: runs(700) },
     );
   });
 });
@@ -187,7 +188,7 @@ describe('openEnvelope on correctly encrypted and signed envelopes with random c
         const outcome = typedOutcome(() => openEnvelope(build(payload, extraPadding), openOptions), new Set([ErrorCode.ENVELOPE_MALFORMED]));
         expect(outcome.ok).toBe(false);
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
   });
 
@@ -252,7 +253,7 @@ describe('cards from random input', () => {
         expect(typedOutcome(() => verifyCard(value, verifyOptions()), CARD_CODES).ok).toBe(false);
         expect(typedOutcome(() => parseCardRequest(value as never), CARD_CODES).ok).toBe(false);
       }),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 
@@ -281,7 +282,7 @@ describe('cards from random input', () => {
           expect(w).toEqual({ ...alice.wire, revokedAt: null });
         }
       }),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 
@@ -394,7 +395,7 @@ describe('cards from random input', () => {
       fc.property(anyText, fc.oneof(anyText, fc.uint8Array({ minLength: 64, maxLength: 64 }).map(refB64u)), (snapshot, selfSignature) => {
         expect(typedOutcome(() => parseCardRequest({ snapshot, selfSignature }), CARD_CODES).ok).toBe(false);
       }),
-      { numRuns: 700 },
+      { numRuns: runs(700) },
     );
   });
 });
