@@ -13,7 +13,7 @@ import {
 import type { CardRequest, CardWire } from '../shared/card.js';
 import { DEVICE_PROOF_HEADER, signDeviceProof } from '../shared/device-proof.js';
 import { utf8 } from '../shared/encoding.js';
-import { E2EEError, ErrorCode } from '../shared/errors.js';
+import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 
 export type AuthTokenSource = () => Promise<string> | string;
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
@@ -76,12 +76,7 @@ export class ApiClient {
     } catch {
       // non-JSON error bodies are reported by status below
     }
-    if (!response.ok) {
-      const error = (json as { error?: { code?: string; message?: string } } | null)?.error;
-      throw new E2EEError(ErrorCode.SERVER_ERROR, `${method} ${path} failed with ${response.status}: ${error?.message ?? response.statusText}`, {
-        details: { status: response.status, serverCode: error?.code ?? null },
-      });
-    }
+    if (!response.ok) throw answerError(method, path, response, json);
     return { status: response.status, json: json as T };
   }
 
@@ -140,4 +135,23 @@ export class ApiClient {
     const query = `cardId=${encodeURIComponent(cardId)}&after=${after}&limit=${limit}`;
     return this.request('GET', `${ApiPath.historyOf(conversationSid)}?${query}`);
   }
+}
+
+/**
+ * The error of a failed answer. One in the error shape keeps the service's code unchanged
+ * (`err.code === ErrorCode.KEY_IN_USE`; a code newer than this client's catalogue too);
+ * anything else (a proxy's error page) is SERVER_ERROR. Either way `details.status` is the status.
+ */
+function answerError(method: string, path: string, response: Response, json: unknown): E2EEError {
+  const error = (json as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const details = { status: response.status };
+  if (typeof error?.code === 'string' && typeof error.message === 'string') {
+    return new E2EEError(error.code as ErrorCode, `${method} ${path} failed with ${response.status}: ${error.message}`, { details });
+  }
+  return new E2EEError(ErrorCode.SERVER_ERROR, `${method} ${path} failed with ${response.status}: ${response.statusText}`, { details });
+}
+
+/** The HTTP status when `err` is the card service's answer, else null (network trouble, a client-side error). */
+export function answerStatus(err: unknown): number | null {
+  return isE2EEError(err) && typeof err.details?.status === 'number' ? err.details.status : null;
 }

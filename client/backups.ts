@@ -8,7 +8,7 @@ import type { VerifiedCard } from '../shared/card.js';
 import { parseEnvelope, type ParsedEnvelope } from '../shared/envelope.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { BaseConversation, BaseMessage } from './conversations.js';
-import { orgWrapFor, type BackupFailure, type HistoryOutbox } from './history.js';
+import { failureOf, orgWrapFor, type BackupFailure, type HistoryOutbox } from './history.js';
 import type { OrgKeyTrust } from './org-key.js';
 
 /** Backups held in memory while a changed OrgCard waits for the app's decision; beyond this they are reported failed. */
@@ -91,7 +91,7 @@ export class Backups {
         this.held.push({ conversationSid, message, envelope, cek });
         return;
       }
-      if (!orgCard) throw new E2EEError(ErrorCode.SERVER_ERROR, 'the service runs without organization history', { details: { serverCode: 'HISTORY_DISABLED' } });
+      if (!orgCard) throw new E2EEError(ErrorCode.HISTORY_DISABLED, 'the service runs without organization history');
       await this.outbox.add({
         conversationSid,
         messageSid: message.sid,
@@ -112,7 +112,6 @@ export class Backups {
   }
 
   private report(conversationSid: string, messageSid: string, err: unknown): void {
-    const error = isE2EEError(err) ? { code: String(err.details?.serverCode ?? err.code), message: err.message } : { code: 'UNKNOWN', message: String(err) };
-    this.onFailure({ conversationSid, messageSid, error });
+    this.onFailure({ conversationSid, messageSid, error: failureOf(err) });
   }
 }

@@ -11,7 +11,7 @@ import type { AsyncDeviceKeys } from '../shared/keys.js';
 import { DEFAULT_CARD_CACHE_TTL_MS } from '../shared/limits.js';
 import { safetyNumber } from '../shared/safety-number.js';
 import { randomBytes, ready } from '../shared/sodium.js';
-import { ApiClient, type AuthTokenSource, type DeviceProver, type FetchLike } from './api-client.js';
+import { answerStatus, ApiClient, type AuthTokenSource, type DeviceProver, type FetchLike } from './api-client.js';
 import { CardDirectory, type KeyChange, type RejectedCard } from './card-directory.js';
 import type { BaseClient } from './conversations.js';
 import { Emitter } from './emitter.js';
@@ -147,7 +147,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
         else stored.card = current;
       } catch (err) {
         // Offline: keep using the stored card; a 404 means the service forgot it, so register again.
-        if (isE2EEError(err, ErrorCode.SERVER_ERROR) && err.details?.status === 404) stored.card = null;
+        if (isE2EEError(err, ErrorCode.NOT_FOUND)) stored.card = null;
         else if (!isE2EEError(err, ErrorCode.NETWORK_ERROR)) throw err;
       }
     }
@@ -159,7 +159,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
       } catch (err) {
         // The keys were registered before but the answer was lost (or they are otherwise taken):
         // every card needs fresh keys, so this device starts over with new ones.
-        if (!(isE2EEError(err, ErrorCode.SERVER_ERROR) && err.details?.serverCode === 'KEY_IN_USE')) throw err;
+        if (!isE2EEError(err, ErrorCode.KEY_IN_USE)) throw err;
         record = await this.newDevice();
         record.card = await this.registerKeys(record, pollMs);
       }
@@ -194,7 +194,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
       return 'card' in registration ? registration.card : await this.awaitApproval(registration.pending, approvalPollMs);
     } catch (err) {
       // The very same card was registered, but its answer was lost: fetch it.
-      if (!(isE2EEError(err, ErrorCode.SERVER_ERROR) && err.details?.serverCode === 'CARD_EXISTS')) throw err;
+      if (!isE2EEError(err, ErrorCode.CARD_EXISTS)) throw err;
       return this.api.getCard(cardIdOf(fromB64u(request.snapshot)));
     }
   }
@@ -217,8 +217,8 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
         if (status === 'approved' && card?.id === pending.cardId) return card;
       } catch (err) {
         if (isE2EEError(err, ErrorCode.DEVICE_NOT_APPROVED)) throw err;
-        const status = isE2EEError(err, ErrorCode.SERVER_ERROR) ? (err.details?.status as number) : null;
-        if (status === 404) throw notApproved('expired');
+        if (isE2EEError(err, ErrorCode.NOT_FOUND)) throw notApproved('expired');
+        const status = answerStatus(err);
         if (status !== null && status !== 429 && status < 500) throw err;
       }
       if (Date.now() / 1000 > pending.expiresAt) throw notApproved('expired');

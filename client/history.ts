@@ -8,7 +8,7 @@ import { verifyCard, type TrustedAppKey, type VerifiedCard } from '../shared/car
 import { createRewrap, looksLikeEnvelope, parseEnvelope, type ParsedEnvelope } from '../shared/envelope.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import { MAX_HISTORY_PAGE_MESSAGES, ORG_IDENTITY_PREFIX } from '../shared/limits.js';
-import type { ApiClient } from './api-client.js';
+import { answerStatus, type ApiClient } from './api-client.js';
 import type { BaseMessage } from './conversations.js';
 import type { KeyStore } from './key-store.js';
 import type { RewrapSource } from './message-crypto.js';
@@ -24,11 +24,20 @@ export interface BackupFailure {
 
 const RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000];
 
-/** Is a failed post worth retrying? Network trouble, 5xx, 408 and 429 are; other 4xx are final. */
+/**
+ * Is a failed post worth retrying? Network trouble, 5xx, 408 and 429 are; other 4xx are final,
+ * and so is HISTORY_DISABLED (a 503): a service without an OrgKey would be asked forever.
+ */
 function isTransient(err: unknown): boolean {
   if (isE2EEError(err, ErrorCode.NETWORK_ERROR)) return true;
-  const status = isE2EEError(err, ErrorCode.SERVER_ERROR) ? (err.details?.status as number) : 0;
+  if (isE2EEError(err, ErrorCode.HISTORY_DISABLED)) return false;
+  const status = answerStatus(err) ?? 0;
   return status >= 500 || status === 408 || status === 429;
+}
+
+/** A failure as BackupFailure reports it: the error's code unchanged. */
+export function failureOf(err: unknown): BackupFailure['error'] {
+  return isE2EEError(err) ? err.toJSON() : { code: 'UNKNOWN', message: String(err) };
 }
 
 /**
@@ -96,8 +105,7 @@ export class HistoryOutbox {
             this.timer = setTimeout(() => void this.flush(), delay);
             return;
           }
-          const error = isE2EEError(err) ? { code: String(err.details?.serverCode ?? err.code), message: err.message } : { code: 'UNKNOWN', message: String(err) };
-          this.onFailure({ conversationSid: entry.conversationSid, messageSid: entry.messageSid, error });
+          this.onFailure({ conversationSid: entry.conversationSid, messageSid: entry.messageSid, error: failureOf(err) });
         }
         this.attempt = 0;
         await this.update((entries) => entries.filter((e) => !(e.conversationSid === entry.conversationSid && e.messageSid === entry.messageSid)));
@@ -119,7 +127,7 @@ export async function fetchOrgCard(api: ApiClient, trusted: readonly TrustedAppK
   try {
     wire = await api.orgCard();
   } catch (err) {
-    if (isE2EEError(err, ErrorCode.SERVER_ERROR) && err.details?.status === 404) return null; // history disabled
+    if (isE2EEError(err, ErrorCode.HISTORY_DISABLED)) return null; // no OrgKey: no backups at all
     throw err;
   }
   const card = verifyCard(wire, { trustedAppKeys: trusted });

@@ -11,7 +11,7 @@ export { MemoryKeyStore, type KeyStore, type DeviceRecord, type StoredDevice, ty
 export type { WebCryptoDeviceKeys } from './webcrypto-device-keys.js';
 export { FileKeyStore } from './file-key-store.js';
 export { IndexedDbKeyStore, type IndexedDbKeyStoreOptions } from './indexeddb-key-store.js';
-export { LocalConversationsClient, LocalConversation, LocalMessage, LocalParticipant, RelayRequestError } from './local/relay-client.js';
+export { LocalConversationsClient, LocalConversation, LocalMessage, LocalParticipant } from './local/relay-client.js';
 export type { BaseClient, BaseConversation, BaseMessage, BaseParticipant, BasePaginator } from './conversations.js';
 export { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 export { SAFETY_NUMBER_VERSION } from '../shared/constants.js';

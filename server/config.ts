@@ -9,26 +9,13 @@
  * - production (NODE_ENV=production): explicit APP_KEY and an auth secret or public key are
  *   required, and DEMO_MODE must be off.
  */
-import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
-import { isIP } from 'node:net';
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import {
-  appKeyFromB64u,
-  generateAppKey,
-  generateOrgKey,
-  orgKeyFromB64u,
-  ready,
-  seedToB64u,
-  toB64u,
-  type AppKey,
-  type OrgKey,
-} from '../shared/index.js';
-import { DEMO_SESSION_SECRET_LABEL, deriveAppSecret } from './secrets.js';
+import { resolve } from 'node:path';
+import { E2EEError, ErrorCode } from '../shared/errors.js';
+import { ready, type AppKey, type OrgKey } from '../shared/index.js';
+import { EnvReader, loadPublicUrl, loadTrustProxy, loadTwilio, type Env } from './config-env.js';
+import { loadAuth, loadKeys, type JwtAlgorithm } from './config-keys.js';
 
-/** JWT algorithms accepted for app tokens: HS256 with a shared secret, or asymmetric public keys. */
-export const JWT_ALGORITHMS = ['HS256', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
-export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+export { JWT_ALGORITHMS, MIN_JWT_SECRET_CHARS, loadOrCreateKeyFile, type JwtAlgorithm } from './config-keys.js';
 
 export const NEW_DEVICE_POLICIES = ['approval', 'open'] as const;
 export type NewDevicePolicy = (typeof NEW_DEVICE_POLICIES)[number];
@@ -38,8 +25,6 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Twilio access tokens live at most 24 hours (Twilio's own limit). */
 export const MAX_TWILIO_TOKEN_TTL = 86_400;
-/** An HS256 key shorter than its 256-bit output would be the weakest link. */
-export const MIN_JWT_SECRET_CHARS = 32;
 
 export interface AuthConfig {
   /** The only algorithm accepted: pinning it rules out algorithm-confusion attacks. */
@@ -125,74 +110,10 @@ export interface Config {
   serveDocs: boolean;
 }
 
-/** A start-up configuration error; `problems` has one line per variable at fault. */
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'ConfigError';
-  }
-}
-
-type Env = Record<string, string | undefined>;
-
-/** Collects problems while reading variables, so all of them are reported at once. */
-class EnvReader {
-  readonly problems: string[] = [];
-  constructor(private readonly env: Env) {}
-
-  /** The trimmed value, or undefined when unset or empty (as in an untouched .env template). */
-  string(name: string): string | undefined {
-    const value = this.env[name]?.trim();
-    return value ? value : undefined;
-  }
-
-  int(name: string, fallback: number, min: number, max: number): number {
-    const text = this.string(name);
-    if (text === undefined) return fallback;
-    const value = Number(text);
-    if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
-      this.problems.push(`${name} must be an integer from ${min} to ${max}, got "${text}"`);
-      return fallback;
-    }
-    return value;
-  }
-
-  bool(name: string): boolean | undefined {
-    const text = this.string(name)?.toLowerCase();
-    if (text === undefined) return undefined;
-    if (['1', 'true', 'yes', 'on'].includes(text)) return true;
-    if (['0', 'false', 'no', 'off'].includes(text)) return false;
-    this.problems.push(`${name} must be true or false, got "${text}"`);
-    return undefined;
-  }
-
-  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
-    const text = this.string(name);
-    if (text === undefined) return fallback;
-    if ((allowed as readonly string[]).includes(text)) return text as T;
-    this.problems.push(`${name} must be one of ${allowed.join(', ')}, got "${text}"`);
-    return fallback;
-  }
-
-  /** Runs a parser, turning its exception into a problem naming the variable (never the value: it may be a secret). */
-  parse<T>(name: string, parser: () => T): T | undefined {
-    try {
-      return parser();
-    } catch (err) {
-      this.problems.push(`${name} is invalid: ${(err as Error).message}`);
-      return undefined;
-    }
-  }
-
-  fail(problem: string): void {
-    this.problems.push(problem);
-  }
-}
-
 /**
  * Reads and validates the configuration. In demo mode (and outside production without APP_KEY)
  * it loads the keys from DATA_DIR/keys.json, creating that file once with fresh keys.
- * @throws ConfigError listing every problem.
+ * @throws E2EEError CONFIG_INVALID, with every problem in `details.problems`.
  */
 export async function loadConfig(env: Env = process.env): Promise<Config> {
   await ready();
@@ -249,236 +170,11 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     requestTimeoutMs: r.int('REQUEST_TIMEOUT', 30, 1, 3600) * 1000,
     serveDocs: r.bool('SERVE_DOCS') ?? demoMode,
   };
-  if (r.problems.length > 0 || !keys || !auth) throw new ConfigError(r.problems);
+  if (r.problems.length > 0 || !keys || !auth) throw configInvalid(r.problems);
   return { ...config, ...keys, auth };
 }
 
-interface LoadedKeys {
-  appKey: AppKey;
-  orgKey: OrgKey | null;
-  keySource: Config['keySource'];
-}
-
-function loadKeys(r: EnvReader, opts: { dataDir: string; demoMode: boolean }): LoadedKeys | undefined {
-  const appText = r.string('APP_KEY');
-  const orgText = r.string('ORG_KEY');
-  const appKey = appText === undefined ? undefined : r.parse('APP_KEY', () => appKeyFromB64u(appText));
-  const orgKey = orgText === undefined ? undefined : r.parse('ORG_KEY', () => orgKeyFromB64u(orgText));
-  if ((appText !== undefined && !appKey) || (orgText !== undefined && !orgKey)) return undefined;
-  if (r.problems.length > 0) return undefined; // e.g. production without APP_KEY: do not write a key file
-
-  // The key file is a convenience for local runs: the app key when APP_KEY is unset, and the
-  // org key when demo mode needs one. Outside demo mode a missing ORG_KEY disables history.
-  const useFileForApp = appKey === undefined;
-  const useFileForOrg = orgKey === undefined && (opts.demoMode || useFileForApp);
-  if (!useFileForApp && !useFileForOrg) {
-    return { appKey: appKey!, orgKey: orgKey ?? null, keySource: { appKey: 'APP_KEY', orgKey: orgKey ? 'ORG_KEY' : 'none', keyFile: null, keyFileCreated: false } };
-  }
-  const file = r.parse('DATA_DIR', () => loadOrCreateKeyFile(opts.dataDir));
-  if (!file) return undefined;
-  return {
-    appKey: appKey ?? file.appKey,
-    orgKey: orgKey ?? (useFileForOrg ? file.orgKey : null),
-    keySource: {
-      appKey: useFileForApp ? 'key file' : 'APP_KEY',
-      orgKey: orgKey ? 'ORG_KEY' : useFileForOrg ? 'key file' : 'none',
-      keyFile: file.path,
-      keyFileCreated: file.created,
-    },
-  };
-}
-
-/**
- * DATA_DIR/keys.json: `{"appKey","orgKey"}` as b64u seeds, mode 0600. Written to a temporary
- * file and hard-linked into place, so concurrent first starts agree on one key pair (the link
- * fails for all but the first) and nobody reads a half-written file.
- */
-export function loadOrCreateKeyFile(dataDir: string): { appKey: AppKey; orgKey: OrgKey; path: string; created: boolean } {
-  const path = join(dataDir, 'keys.json');
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  let created = false;
-  const tmp = `${path}.${randomUUID()}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    const fresh = { appKey: seedToB64u(generateAppKey().seed), orgKey: seedToB64u(generateOrgKey().seed) };
-    writeSync(fd, `${JSON.stringify(fresh, null, 2)}\n`);
-    closeSync(fd);
-    try {
-      linkSync(tmp, path);
-      created = true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-  } finally {
-    unlinkSync(tmp);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch {
-    throw new Error(`${path} is not valid JSON; delete it to generate new keys`);
-  }
-  const { appKey, orgKey } = (parsed ?? {}) as { appKey?: unknown; orgKey?: unknown };
-  if (typeof appKey !== 'string' || typeof orgKey !== 'string') throw new Error(`${path} lacks "appKey" or "orgKey"`);
-  return { appKey: appKeyFromB64u(appKey), orgKey: orgKeyFromB64u(orgKey), path, created };
-}
-
-function loadAuth(
-  r: EnvReader,
-  opts: { demoMode: boolean; secret: string | undefined; publicKeyPem: string | undefined; appKey: AppKey | undefined },
-): AuthConfig | undefined {
-  const issuer = r.string('AUTH_JWT_ISSUER') ?? null;
-  const audience = r.string('AUTH_JWT_AUDIENCE') ?? null;
-  const algorithmText = r.string('AUTH_JWT_ALGORITHM');
-  if (algorithmText !== undefined && !(JWT_ALGORITHMS as readonly string[]).includes(algorithmText)) {
-    r.fail(`AUTH_JWT_ALGORITHM must be one of ${JWT_ALGORITHMS.join(', ')}, got "${algorithmText}"`);
-    return undefined;
-  }
-  const algorithm = algorithmText as JwtAlgorithm | undefined;
-
-  if (opts.secret !== undefined && opts.publicKeyPem !== undefined) {
-    r.fail('set only one of AUTH_JWT_SECRET and AUTH_JWT_PUBLIC_KEY');
-    return undefined;
-  }
-  if (opts.secret !== undefined) {
-    if (opts.secret.length < MIN_JWT_SECRET_CHARS) r.fail(`AUTH_JWT_SECRET must be at least ${MIN_JWT_SECRET_CHARS} characters`);
-    if (algorithm !== undefined && algorithm !== 'HS256') r.fail(`AUTH_JWT_ALGORITHM must be HS256 with AUTH_JWT_SECRET, got "${algorithm}"`);
-    return { algorithm: 'HS256', key: opts.secret, canSign: true, issuer, audience, source: 'AUTH_JWT_SECRET' };
-  }
-  if (opts.publicKeyPem !== undefined) {
-    if (opts.demoMode) {
-      r.fail('DEMO_MODE issues its own session tokens and needs AUTH_JWT_SECRET (or nothing), not AUTH_JWT_PUBLIC_KEY');
-      return undefined;
-    }
-    // .env files often carry a PEM on one line with literal \n.
-    const pem = opts.publicKeyPem.replace(/\\n/g, '\n');
-    const key = r.parse('AUTH_JWT_PUBLIC_KEY', () => createPublicKey(pem));
-    if (!key) return undefined;
-    const inferred = algorithmFor(key);
-    if (!inferred) {
-      r.fail(`AUTH_JWT_PUBLIC_KEY has an unsupported key type "${key.asymmetricKeyType}" (use RSA, EC P-256/384/521 or Ed25519)`);
-      return undefined;
-    }
-    if (algorithm !== undefined && !fitsKey(algorithm, inferred)) {
-      r.fail(`AUTH_JWT_ALGORITHM ${algorithm} does not fit the ${key.asymmetricKeyType} key in AUTH_JWT_PUBLIC_KEY`);
-      return undefined;
-    }
-    return { algorithm: algorithm ?? inferred, key: pem, canSign: false, issuer, audience, source: 'AUTH_JWT_PUBLIC_KEY' };
-  }
-  if (opts.demoMode && opts.appKey) {
-    // Every instance with the same APP_KEY derives the same secret, so any of them verifies any session.
-    const derived = toB64u(deriveAppSecret(opts.appKey, DEMO_SESSION_SECRET_LABEL));
-    return { algorithm: 'HS256', key: derived, canSign: true, issuer, audience, source: 'derived from APP_KEY (demo)' };
-  }
-  return undefined; // the missing-auth problem is already recorded
-}
-
-function algorithmFor(key: KeyObject): JwtAlgorithm | undefined {
-  switch (key.asymmetricKeyType) {
-    case 'rsa':
-      return 'RS256';
-    case 'rsa-pss':
-      return 'PS256';
-    case 'ed25519':
-      return 'EdDSA';
-    case 'ec': {
-      const curve = key.asymmetricKeyDetails?.namedCurve;
-      if (curve === 'prime256v1') return 'ES256';
-      if (curve === 'secp384r1') return 'ES384';
-      if (curve === 'secp521r1') return 'ES512';
-      return undefined;
-    }
-    default:
-      return undefined;
-  }
-}
-
-function fitsKey(algorithm: JwtAlgorithm, inferred: JwtAlgorithm): boolean {
-  if (inferred === 'RS256') return algorithm.startsWith('RS') || algorithm.startsWith('PS');
-  if (inferred === 'PS256') return algorithm.startsWith('PS');
-  return algorithm === inferred; // EC curves and Ed25519 each fix their algorithm
-}
-
-const TWILIO_VARS = {
-  TWILIO_ACCOUNT_SID: /^AC[0-9a-fA-F]{32}$/,
-  TWILIO_API_KEY: /^SK[0-9a-fA-F]{32}$/,
-  TWILIO_API_SECRET: /^.{16,}$/,
-  TWILIO_CONVERSATIONS_SERVICE_SID: /^IS[0-9a-fA-F]{32}$/,
-} as const;
-
-function loadTwilio(r: EnvReader): TwilioConfig | null {
-  const names = Object.keys(TWILIO_VARS) as (keyof typeof TWILIO_VARS)[];
-  const values = Object.fromEntries(names.map((name) => [name, r.string(name)])) as Record<keyof typeof TWILIO_VARS, string | undefined>;
-  const authToken = r.string('TWILIO_AUTH_TOKEN') ?? null;
-  const missing = names.filter((name) => values[name] === undefined);
-  if (missing.length === names.length) {
-    if (authToken !== null) r.fail(`TWILIO_AUTH_TOKEN is set but ${missing.join(', ')} are not: set all of them for Twilio mode, or none for local mode`);
-    return null;
-  }
-  if (missing.length > 0) {
-    r.fail(`Twilio mode needs ${names.join(', ')}; missing ${missing.join(', ')} (unset them all for local mode)`);
-    return null;
-  }
-  for (const name of names) {
-    if (!TWILIO_VARS[name].test(values[name]!)) r.fail(`${name} does not look like a Twilio ${name === 'TWILIO_API_SECRET' ? 'API secret' : 'SID'}`);
-  }
-  return {
-    accountSid: values.TWILIO_ACCOUNT_SID!,
-    apiKey: values.TWILIO_API_KEY!,
-    apiSecret: values.TWILIO_API_SECRET!,
-    conversationsServiceSid: values.TWILIO_CONVERSATIONS_SERVICE_SID!,
-    authToken,
-  };
-}
-
-function loadPublicUrl(r: EnvReader): string | null {
-  const text = r.string('PUBLIC_URL');
-  if (text === undefined) return null;
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    r.fail(`PUBLIC_URL must be an absolute http(s) URL, got "${text}"`);
-    return null;
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') r.fail(`PUBLIC_URL must be an http(s) URL, got "${text}"`);
-  if (url.search || url.hash) r.fail('PUBLIC_URL must not have a query or fragment');
-  return url.href.replace(/\/+$/, '');
-}
-
-/** proxy-addr's names for address ranges, accepted in TRUST_PROXY like addresses. */
-const TRUST_PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
-
-/**
- * TRUST_PROXY: which X-Forwarded-For entries name the client. `true` trusts whoever sends the
- * header, so any client could pick the address its rate limits count against: demo mode only.
- */
-function loadTrustProxy(r: EnvReader, demoMode: boolean): boolean | string | number {
-  const text = r.string('TRUST_PROXY');
-  if (text === undefined || text.toLowerCase() === 'false') return false;
-  if (text.toLowerCase() === 'true') {
-    if (!demoMode) r.fail('TRUST_PROXY=true trusts X-Forwarded-For from any client (who then picks its own rate-limit address): list the proxies\' addresses/CIDRs or give a hop count');
-    return true;
-  }
-  if (/^\d+$/.test(text)) {
-    const hops = Number(text);
-    if (hops >= 1 && hops <= 10) return hops;
-    r.fail(`TRUST_PROXY as a hop count must be from 1 to 10, got "${text}"`);
-    return false;
-  }
-  const entries = text.split(',').map((entry) => entry.trim());
-  const invalid = entries.filter((entry) => !TRUST_PROXY_RANGES.includes(entry) && !isAddressOrCidr(entry));
-  if (invalid.length > 0) {
-    r.fail(`TRUST_PROXY must be false, a hop count, or comma-separated proxy addresses/CIDRs; not valid: ${invalid.map((e) => `"${e}"`).join(', ')}`);
-    return false;
-  }
-  return entries.join(',');
-}
-
-function isAddressOrCidr(text: string): boolean {
-  const [address = '', prefix, ...rest] = text.split('/');
-  const version = isIP(address);
-  if (version === 0 || rest.length > 0) return false;
-  if (prefix === undefined) return true;
-  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128);
+/** A start-up configuration error: one problem per variable at fault, in the message and in `details.problems`. */
+function configInvalid(problems: string[]): E2EEError {
+  return new E2EEError(ErrorCode.CONFIG_INVALID, `invalid configuration:\n  - ${problems.join('\n  - ')}`, { details: { problems } });
 }

@@ -2,11 +2,11 @@
  * Where the server learns who takes part in a conversation and what a message's body is, to
  * authorize history reads and check history posts: the local relay's store in mode "local",
  * Twilio's REST API in mode "twilio" (participants cached briefly; Twilio is the authority).
+ * Twilio's failures are E2EEError TWILIO_UNAVAILABLE, with the cause attached.
  */
 import twilio from 'twilio';
-import { ApiErrorCode } from '../shared/api.js';
+import { E2EEError, ErrorCode } from '../shared/errors.js';
 import type { TwilioConfig } from './config.js';
-import { httpError } from './errors.js';
 import type { Store } from './store/types.js';
 
 export interface SourceMessage {
@@ -43,9 +43,10 @@ function isNotFound(err: unknown): boolean {
   return (err as { status?: number })?.status === 404;
 }
 
-function unavailable(err: unknown): Error {
+/** Twilio failed: a catalogue error, which the HTTP layer answers with its status. */
+function unavailable(err: unknown): E2EEError {
   const status = (err as { status?: number })?.status;
-  return httpError(503, ApiErrorCode.TWILIO_UNAVAILABLE, `Twilio did not answer as expected${status ? ` (status ${status})` : ''}; try again`);
+  return new E2EEError(ErrorCode.TWILIO_UNAVAILABLE, `Twilio did not answer as expected${status ? ` (status ${status})` : ''}; try again`, { cause: err });
 }
 
 export function twilioSource(credentials: TwilioConfig): ConversationSource {

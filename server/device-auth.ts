@@ -6,12 +6,11 @@
  * and key, cannot do it.
  */
 import { Type } from '@fastify/type-provider-typebox';
+import { E2EEError, ErrorCode } from '../shared/errors.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiErrorCode } from '../shared/api.js';
 import { DEVICE_PROOF_MAX_SKEW_SECONDS } from '../shared/limits.js';
 import { DEVICE_PROOF_HEADER, parseDeviceProof, verifyDeviceProof } from '../shared/device-proof.js';
 import { fromB64u, utf8 } from '../shared/encoding.js';
-import { httpError } from './errors.js';
 import type { Store, StoredCard } from './store/types.js';
 
 /** How long a new device's request waits for approval, seconds. */
@@ -63,25 +62,25 @@ export async function provenDevice(request: FastifyRequest, store: Store): Promi
   if (header === undefined) return null;
   const proof = typeof header === 'string' ? parseDeviceProof(header) : null;
   if (!proof) {
-    throw httpError(401, ApiErrorCode.DEVICE_PROOF_INVALID, `${DEVICE_PROOF_HEADER} must be <cardId>.<unix seconds>.<b64u signature>, once`);
+    throw new E2EEError(ErrorCode.DEVICE_PROOF_INVALID, `${DEVICE_PROOF_HEADER} must be <cardId>.<unix seconds>.<b64u signature>, once`);
   }
   if (Math.abs(unixNow() - proof.timestamp) > DEVICE_PROOF_MAX_SKEW_SECONDS) {
-    throw httpError(401, ApiErrorCode.DEVICE_PROOF_EXPIRED, `the device proof's time must be within ${DEVICE_PROOF_MAX_SKEW_SECONDS} seconds of the server clock`);
+    throw new E2EEError(ErrorCode.DEVICE_PROOF_EXPIRED, `the device proof's time must be within ${DEVICE_PROOF_MAX_SKEW_SECONDS} seconds of the server clock`);
   }
   const card = await store.getCard(proof.cardId);
-  if (!card) throw httpError(401, ApiErrorCode.DEVICE_PROOF_INVALID, 'the device proof names no registered card');
+  if (!card) throw new E2EEError(ErrorCode.DEVICE_PROOF_INVALID, 'the device proof names no registered card');
   const signed = { method: request.method, path: request.url, body: rawBodies.get(request) };
   if (!verifyDeviceProof(proof, fromB64u(card.signKey), signed)) {
-    throw httpError(401, ApiErrorCode.DEVICE_PROOF_INVALID, 'the device proof\'s signature does not match this request and card');
+    throw new E2EEError(ErrorCode.DEVICE_PROOF_INVALID, 'the device proof\'s signature does not match this request and card');
   }
-  if (card.identity !== request.identity) throw httpError(403, ApiErrorCode.FORBIDDEN, 'the device proof\'s card belongs to another identity');
-  if (card.revokedAt !== null) throw httpError(403, ApiErrorCode.DEVICE_REVOKED, 'the device proof\'s card is revoked; register as a new device');
+  if (card.identity !== request.identity) throw new E2EEError(ErrorCode.FORBIDDEN, 'the device proof\'s card belongs to another identity');
+  if (card.revokedAt !== null) throw new E2EEError(ErrorCode.DEVICE_REVOKED, 'the device proof\'s card is revoked; register as a new device');
   return card;
 }
 
 /** provenDevice, with 401 DEVICE_PROOF_REQUIRED when the request carries no proof. */
 export async function requireDevice(request: FastifyRequest, store: Store): Promise<StoredCard> {
   const card = await provenDevice(request, store);
-  if (!card) throw httpError(401, ApiErrorCode.DEVICE_PROOF_REQUIRED, `this request needs an ${DEVICE_PROOF_HEADER} proof by an active device of the identity`);
+  if (!card) throw new E2EEError(ErrorCode.DEVICE_PROOF_REQUIRED, `this request needs an ${DEVICE_PROOF_HEADER} proof by an active device of the identity`);
   return card;
 }

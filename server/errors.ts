@@ -1,96 +1,90 @@
 /**
  * HTTP errors: every 4xx/5xx the service answers is `{"error": {"code", "message"}}` with a
- * stable code (shared/api.ts ApiErrorCode, or the core's CARD_* / ENCODING_* codes). Route code
- * throws `httpError(...)` or lets an E2EEError through; `errorHandler` maps everything else
- * (Fastify's own errors, @fastify/jwt, rate limits) and hides the internals of the unexpected.
+ * stable code and the status the catalogue (shared/errors.ts) gives it. Route code throws an
+ * E2EEError; `errorHandler` maps everything else (Fastify's own errors, @fastify/jwt) and hides
+ * the internals of the unexpected.
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiErrorCode, type ApiErrorBody } from '../shared/api.js';
-import { isE2EEError } from '../shared/errors.js';
+import type { ApiErrorBody } from '../shared/api.js';
+import { ErrorCode, errorStatus, isE2EEError } from '../shared/errors.js';
 
-/** An error with the status and code the client gets. */
-export class HttpError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'HttpError';
-  }
+/** What the client gets: a status and the body's code and message. */
+export interface HttpAnswer {
+  status: number;
+  code: ErrorCode;
+  message: string;
 }
 
-export function httpError(statusCode: number, code: string, message: string): HttpError {
-  return new HttpError(statusCode, code, message);
-}
-
-export function errorBody(code: string, message: string): ApiErrorBody {
+export function errorBody(code: ErrorCode, message: string): ApiErrorBody {
   return { error: { code, message } };
+}
+
+function answer(code: ErrorCode, message: string, status = errorStatus(code)): HttpAnswer {
+  return { status, code, message };
 }
 
 /**
  * Fastify's error codes that map to a specific API code, and where given, the message to send
  * instead of Fastify's own (the URL errors quote the raw path, which may carry a secret).
  */
-const FASTIFY_CODES: Record<string, [number, ApiErrorCode, string?]> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: [413, ApiErrorCode.PAYLOAD_TOO_LARGE],
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, ApiErrorCode.UNSUPPORTED_MEDIA_TYPE],
-  FST_ERR_CTP_INVALID_JSON_BODY: [400, ApiErrorCode.BAD_REQUEST],
-  FST_ERR_CTP_EMPTY_JSON_BODY: [400, ApiErrorCode.BAD_REQUEST],
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, ApiErrorCode.BAD_REQUEST],
-  FST_ERR_VALIDATION: [400, ApiErrorCode.BAD_REQUEST],
+const FASTIFY_CODES: Record<string, [number, ErrorCode, string?]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: [413, ErrorCode.PAYLOAD_TOO_LARGE],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, ErrorCode.UNSUPPORTED_MEDIA_TYPE],
+  FST_ERR_CTP_INVALID_JSON_BODY: [400, ErrorCode.BAD_REQUEST],
+  FST_ERR_CTP_EMPTY_JSON_BODY: [400, ErrorCode.BAD_REQUEST],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, ErrorCode.BAD_REQUEST],
+  FST_ERR_VALIDATION: [400, ErrorCode.BAD_REQUEST],
   // Raised by the router before any route runs (see `frameworkErrors` in server/app.ts).
-  FST_ERR_BAD_URL: [400, ApiErrorCode.BAD_REQUEST, 'the URL path is not valid (malformed percent-encoding)'],
-  FST_ERR_MAX_PARAM_LENGTH: [414, ApiErrorCode.BAD_REQUEST, 'a path parameter is too long'],
+  FST_ERR_BAD_URL: [400, ErrorCode.BAD_REQUEST, 'the URL path is not valid (malformed percent-encoding)'],
+  FST_ERR_MAX_PARAM_LENGTH: [414, ErrorCode.BAD_REQUEST, 'a path parameter is too long'],
 };
 
 /** A generic code for other client errors Fastify raises (bad URLs, proto poisoning, ...). */
-function codeForStatus(status: number): ApiErrorCode {
-  if (status === 401) return ApiErrorCode.UNAUTHORIZED;
-  if (status === 403) return ApiErrorCode.FORBIDDEN;
-  if (status === 404) return ApiErrorCode.NOT_FOUND;
-  if (status === 413) return ApiErrorCode.PAYLOAD_TOO_LARGE;
-  if (status === 415) return ApiErrorCode.UNSUPPORTED_MEDIA_TYPE;
-  if (status === 429) return ApiErrorCode.RATE_LIMITED;
-  return ApiErrorCode.BAD_REQUEST;
+function codeForStatus(status: number): ErrorCode {
+  if (status === 401) return ErrorCode.UNAUTHORIZED;
+  if (status === 403) return ErrorCode.FORBIDDEN;
+  if (status === 404) return ErrorCode.NOT_FOUND;
+  if (status === 413) return ErrorCode.PAYLOAD_TOO_LARGE;
+  if (status === 415) return ErrorCode.UNSUPPORTED_MEDIA_TYPE;
+  if (status === 429) return ErrorCode.RATE_LIMITED;
+  return ErrorCode.BAD_REQUEST;
 }
 
 /** Maps any thrown value to the status, code and message the client sees. */
-export function toHttpError(err: unknown): HttpError {
-  if (err instanceof HttpError) return err;
-  // The core's typed errors (CARD_*, ENCODING_INVALID, ...) are the client's fault and say exactly what.
-  if (isE2EEError(err)) return httpError(400, err.code, err.message);
+export function toHttpAnswer(err: unknown): HttpAnswer {
+  // Ours, and the core's (CARD_*, ENCODING_INVALID, ...): the catalogue gives the status.
+  if (isE2EEError(err)) return answer(err.code, err.message);
   const e = err as Partial<FastifyError> | null;
   const code = typeof e?.code === 'string' ? e.code : '';
   const mapped = FASTIFY_CODES[code];
-  if (mapped) return httpError(mapped[0], mapped[1], mapped[2] ?? e?.message ?? 'bad request');
+  if (mapped) return answer(mapped[1], mapped[2] ?? e?.message ?? 'bad request', mapped[0]);
   // @fastify/jwt (FST_JWT_*) and fast-jwt (FAST_JWT_*): missing, malformed, expired, wrongly signed.
   if (code.startsWith('FST_JWT_') || code.startsWith('FAST_JWT_')) {
-    return httpError(401, ApiErrorCode.UNAUTHORIZED, e?.message ?? 'invalid bearer token');
+    return answer(ErrorCode.UNAUTHORIZED, e?.message ?? 'invalid bearer token');
   }
   const status = typeof e?.statusCode === 'number' ? e.statusCode : 500;
-  if (status >= 400 && status < 500) return httpError(status, codeForStatus(status), e?.message ?? 'bad request');
-  return httpError(500, ApiErrorCode.INTERNAL, 'internal error');
+  if (status >= 400 && status < 500) return answer(codeForStatus(status), e?.message ?? 'bad request', status);
+  return answer(ErrorCode.INTERNAL, 'internal error');
 }
 
 /** The error handler of every twilio-e2ee route. */
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const mapped = toHttpError(err);
-  if (mapped.statusCode >= 500) {
+  const mapped = toHttpAnswer(err);
+  if (mapped.status >= 500) {
     // Only here does the original error (and its stack) go anywhere: the log, never the client.
     request.log.error({ err }, 'request failed');
   } else {
-    request.log.info({ statusCode: mapped.statusCode, code: mapped.code }, 'request rejected');
+    request.log.info({ statusCode: mapped.status, code: mapped.code }, 'request rejected');
   }
-  return reply.code(mapped.statusCode).send(errorBody(mapped.code, mapped.message));
+  return reply.code(mapped.status).send(errorBody(mapped.code, mapped.message));
 }
 
 /** 404 for unknown routes, in the same shape. The query string is left out: it may hold secrets. */
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const path = request.url.split('?')[0] ?? '';
-  return reply.code(404).send(errorBody(ApiErrorCode.NOT_FOUND, `no route ${request.method} ${path}`));
+  return reply.code(errorStatus(ErrorCode.NOT_FOUND)).send(errorBody(ErrorCode.NOT_FOUND, `no route ${request.method} ${path}`));
 }
 
 /**
@@ -110,7 +104,7 @@ export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoExcep
         : [400, 'the request is not valid HTTP'];
   this.log.debug({ code: err.code, statusCode: status }, 'client error');
   if (socket.writable) {
-    const body = JSON.stringify(errorBody(ApiErrorCode.BAD_REQUEST, message));
+    const body = JSON.stringify(errorBody(ErrorCode.BAD_REQUEST, message));
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
         `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,

@@ -11,7 +11,6 @@
 export { twilioE2ee, twilioE2ee as default, type E2eeContext, type TwilioE2eeOptions } from './plugin.js';
 export { buildApp, DOCS_PATH, serverOptions, timeoutOptions, type BuildAppOptions } from './app.js';
 export {
-  ConfigError,
   loadConfig,
   loadOrCreateKeyFile,
   type AuthConfig,
@@ -20,7 +19,7 @@ export {
   type RateLimitConfig,
   type TwilioConfig,
 } from './config.js';
-export { HttpError, httpError } from './errors.js';
-export { relayTokenSecret, relayUrl, signRelayToken, verifyRelayToken, RelayTokenError, RELAY_TOKEN_AUDIENCE } from './relay-token.js';
+export { E2EEError, ErrorCode, errorStatus, isE2EEError } from '../shared/errors.js';
+export { relayTokenSecret, relayUrl, signRelayToken, verifyRelayToken, RELAY_TOKEN_AUDIENCE } from './relay-token.js';
 export { openStore, type OpenStoreOptions } from './store/index.js';
 export type * from './store/types.js';

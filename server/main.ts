@@ -5,7 +5,8 @@
  */
 import { config as loadDotenv } from 'dotenv';
 import { buildApp } from './app.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { isE2EEError, ErrorCode } from '../shared/errors.js';
+import { loadConfig, type Config } from './config.js';
 import { prepareDemo, type DemoOptions } from './demo.js';
 import { openStore } from './store/index.js';
 
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   try {
     config = await loadConfig();
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
+    if (!isE2EEError(err, ErrorCode.CONFIG_INVALID)) throw err;
     console.error(`twilio-e2ee: ${err.message}`);
     process.exit(1);
   }

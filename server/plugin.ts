@@ -11,19 +11,19 @@
  * handler, the body limit, rate limits, and the 404 handler for unknown /v1 paths.
  */
 import fastifyJwt, { type JWT, type JwtVerifyFunction } from '@fastify/jwt';
+import { E2EEError, ErrorCode } from '../shared/errors.js';
 import fastifyRateLimit from '@fastify/rate-limit';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiErrorCode } from '../shared/api.js';
 import { MAX_IDENTITY_CHARS } from '../shared/limits.js';
 import type { AppKey, CardWire, OrgKey } from '../shared/index.js';
 import type { Config } from './config.js';
 import { useNodeCrypto } from './crypto-backend.js';
-import { errorHandler, httpError, notFoundHandler } from './errors.js';
+import { errorHandler, notFoundHandler } from './errors.js';
 import { loadOrgCard } from './org-card.js';
 import { rateLimitError } from './rate-limits.js';
-import { isStorableText } from './schemas.js';
+import { isStorableText } from './storable-text.js';
 import { relayTokenSecret } from './relay-token.js';
 import cardRoutes from './routes/cards.js';
 import deviceRequestRoutes from './routes/device-requests.js';
@@ -133,13 +133,13 @@ async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions):
     } catch (err) {
       // fast-jwt formats the date of a rejected exp/nbf with toISOString, which throws a
       // RangeError (a 500) when the claim is out of Date's range, e.g. exp = -1e20.
-      if (err instanceof RangeError) throw httpError(401, ApiErrorCode.UNAUTHORIZED, 'token "exp" or "nbf" is out of range');
+      if (err instanceof RangeError) throw new E2EEError(ErrorCode.UNAUTHORIZED, 'token "exp" or "nbf" is out of range');
       throw err;
     }
     const sub = payload.sub;
     // An identity the store cannot hold exactly (NUL, a lone surrogate) is no Twilio identity either.
     if (typeof sub !== 'string' || sub.length === 0 || [...sub].length > MAX_IDENTITY_CHARS || !isStorableText(sub)) {
-      throw httpError(401, ApiErrorCode.UNAUTHORIZED, `token "sub" must be a Twilio identity of 1..${MAX_IDENTITY_CHARS} characters (no NUL, well-formed Unicode)`);
+      throw new E2EEError(ErrorCode.UNAUTHORIZED, `token "sub" must be a Twilio identity of 1..${MAX_IDENTITY_CHARS} characters (no NUL, well-formed Unicode)`);
     }
     request.identity = sub;
   }

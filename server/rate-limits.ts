@@ -4,9 +4,8 @@
  * up to N times the configured one, which is acceptable for limits meant to stop floods.
  */
 import type { FastifyRequest } from 'fastify';
+import { E2EEError, ErrorCode } from '../shared/errors.js';
 import type { RateLimitOptions } from '@fastify/rate-limit';
-import { ApiErrorCode } from '../shared/api.js';
-import { httpError } from './errors.js';
 
 export const RATE_LIMIT_WINDOW_MS = 60_000;
 
@@ -26,5 +25,5 @@ export function rateLimitConfig(perMinute: number, by: 'address' | 'identity'): 
 }
 
 export function rateLimitError(_request: FastifyRequest, context: { after: string }): Error {
-  return httpError(429, ApiErrorCode.RATE_LIMITED, `rate limit exceeded, retry in ${context.after}`);
+  return new E2EEError(ErrorCode.RATE_LIMITED, `rate limit exceeded, retry in ${context.after}`);
 }

@@ -7,6 +7,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { AppKey } from '../shared/index.js';
 import { ApiPath } from '../shared/api.js';
+import { E2EEError, ErrorCode } from '../shared/errors.js';
 import { RELAY_TOKEN_SECRET_LABEL, deriveAppSecret } from './secrets.js';
 
 export const RELAY_TOKEN_AUDIENCE = 'twilio-e2ee-relay';
@@ -29,34 +30,32 @@ export function signRelayToken(secret: Uint8Array, identity: string, ttl: number
   return `${signingInput}.${mac(secret, signingInput).toString('base64url')}`;
 }
 
-export class RelayTokenError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RelayTokenError';
-  }
+/** A refused relay token: UNAUTHORIZED, or TOKEN_EXPIRED for one that was valid until `exp`. */
+function refused(message: string, code: ErrorCode = ErrorCode.UNAUTHORIZED): E2EEError {
+  return new E2EEError(code, message);
 }
 
 /**
  * Verifies a relay token: exactly our header (so no algorithm is ever taken from the token),
  * the MAC in constant time, then audience, expiry and subject.
  * @returns the identity and the expiry in unix ms (the relay's RelayTokenVerifier shape).
- * @throws RelayTokenError
+ * @throws E2EEError UNAUTHORIZED, or TOKEN_EXPIRED
  */
 export function verifyRelayToken(secret: Uint8Array, token: string, now = Math.floor(Date.now() / 1000)): { identity: string; expiresAtMs: number } {
   const parts = typeof token === 'string' ? token.split('.') : [];
-  if (parts.length !== 3 || parts[0] !== HEADER) throw new RelayTokenError('malformed relay token');
+  if (parts.length !== 3 || parts[0] !== HEADER) throw refused('malformed relay token');
   const given = Buffer.from(parts[2]!, 'base64url');
   const expected = mac(secret, `${parts[0]}.${parts[1]}`);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new RelayTokenError('relay token signature is invalid');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw refused('relay token signature is invalid');
   let claims: { sub?: unknown; aud?: unknown; exp?: unknown };
   try {
     claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as typeof claims;
   } catch {
-    throw new RelayTokenError('malformed relay token');
+    throw refused('malformed relay token');
   }
-  if (claims.aud !== RELAY_TOKEN_AUDIENCE) throw new RelayTokenError('relay token has the wrong audience');
-  if (typeof claims.exp !== 'number' || claims.exp <= now) throw new RelayTokenError('relay token expired');
-  if (typeof claims.sub !== 'string' || claims.sub.length === 0) throw new RelayTokenError('relay token has no subject');
+  if (claims.aud !== RELAY_TOKEN_AUDIENCE) throw refused('relay token has the wrong audience');
+  if (typeof claims.exp !== 'number' || claims.exp <= now) throw refused('relay token expired', ErrorCode.TOKEN_EXPIRED);
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0) throw refused('relay token has no subject');
   return { identity: claims.sub, expiresAtMs: claims.exp * 1000 };
 }
 

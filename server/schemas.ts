@@ -5,6 +5,7 @@
  */
 import { Type, type TSchema } from '@fastify/type-provider-typebox';
 import { MAX_IDENTITY_CHARS, MAX_SNAPSHOT_BYTES } from '../shared/limits.js';
+import { STORABLE_TEXT_PATTERN } from './storable-text.js';
 
 export const ErrorSchema = Type.Object(
   {
@@ -19,20 +20,6 @@ export const ErrorSchema = Type.Object(
 /** Response entries for the given error statuses, for the OpenAPI document. */
 export function errorResponses(...statuses: number[]): Record<number, TSchema> {
   return Object.fromEntries(statuses.map((status) => [status, ErrorSchema]));
-}
-
-/**
- * Well-formed UTF-16 without NUL (a pattern for JSON schema, so written with escapes). Both
- * stores write text as UTF-8: a lone surrogate would be stored as U+FFFD, so two identities would
- * share one row, and PostgreSQL text cannot hold NUL at all (it was a 500). No real identity
- * contains either.
- */
-export const STORABLE_TEXT_PATTERN = '^(?:[^\\u0000\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])*$';
-const STORABLE_TEXT = new RegExp(STORABLE_TEXT_PATTERN);
-
-/** Whether `text` is stored exactly as given (see STORABLE_TEXT_PATTERN). */
-export function isStorableText(text: string): boolean {
-  return STORABLE_TEXT.test(text);
 }
 
 /** A Twilio identity: 1..256 characters (Twilio's limit, and the card's), storable as given. */

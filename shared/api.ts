@@ -1,38 +1,11 @@
 /**
  * HTTP API types shared by the server and the client (docs/API.md). Bodies are JSON;
- * every error is `{"error": {"code", "message"}}` with a 4xx/5xx status and a stable code.
+ * every error is `{"error": {"code", "message"}}` with a 4xx/5xx status and a stable code
+ * (shared/errors.ts).
  */
 import type { CardWire } from './card.js';
 
-/** Stable HTTP error codes, besides the core's card codes (CARD_*, ENCODING_INVALID) and envelope codes. */
-export const ApiErrorCode = {
-  BAD_REQUEST: 'BAD_REQUEST', // malformed JSON, schema validation failure
-  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
-  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  UNAUTHORIZED: 'UNAUTHORIZED', // missing, malformed, expired or wrongly signed bearer token
-  FORBIDDEN: 'FORBIDDEN', // authenticated, but not allowed (not the owner, not a participant)
-  NOT_FOUND: 'NOT_FOUND',
-  RATE_LIMITED: 'RATE_LIMITED',
-  CARD_STALE: 'CARD_STALE', // createdAt more than 10 minutes from the server clock
-  CARD_EXISTS: 'CARD_EXISTS',
-  KEY_IN_USE: 'KEY_IN_USE', // sign or box key already registered
-  TOO_MANY_CARDS: 'TOO_MANY_CARDS', // identity already has the maximum of active cards
-  DEVICE_PROOF_REQUIRED: 'DEVICE_PROOF_REQUIRED', // 401: the route needs an X-E2EE-Device proof
-  DEVICE_PROOF_INVALID: 'DEVICE_PROOF_INVALID', // 401: malformed header, unknown card or wrong signature
-  DEVICE_PROOF_EXPIRED: 'DEVICE_PROOF_EXPIRED', // 401: the proof's timestamp is too far from the server clock
-  DEVICE_REVOKED: 'DEVICE_REVOKED', // 403: the proof's card is revoked
-  TOO_MANY_PENDING_DEVICES: 'TOO_MANY_PENDING_DEVICES', // 409: the identity has the maximum of pending device requests
-  HISTORY_DISABLED: 'HISTORY_DISABLED', // this instance holds no OrgKey
-  NOT_PARTICIPANT: 'NOT_PARTICIPANT', // the caller is not a participant of the conversation
-  HISTORY_MISMATCH: 'HISTORY_MISMATCH', // the posted envelope or index is not the conversation's message
-  SENDER_CARD_UNKNOWN: 'SENDER_CARD_UNKNOWN', // the envelope names a card the directory never issued
-  ENVELOPE_REQUIRED: 'ENVELOPE_REQUIRED', // pre-event webhook: a message body that is not an envelope
-  TWILIO_UNAVAILABLE: 'TWILIO_UNAVAILABLE',
-  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
-  INTERNAL: 'INTERNAL',
-} as const;
-export type ApiErrorCode = (typeof ApiErrorCode)[keyof typeof ApiErrorCode];
-
+/** The body of every error answer; `code` is one of shared/errors.ts ErrorCode (clients also meet codes newer than theirs). */
 export interface ApiErrorBody {
   error: { code: string; message: string };
 }

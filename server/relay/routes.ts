@@ -5,9 +5,10 @@
  */
 import websocket from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
-import { ApiErrorCode, ApiPath } from '../../shared/api.js';
+import { ApiPath } from '../../shared/api.js';
+import { ErrorCode } from '../../shared/errors.js';
 import { RELAY_LIMITS } from '../../shared/relay-protocol.js';
-import { httpError } from '../errors.js';
+import { errorBody } from '../errors.js';
 import { verifyRelayToken } from '../relay-token.js';
 import { RelayHub } from './hub.js';
 
@@ -45,10 +46,12 @@ export default async function relayRoutes(app: FastifyInstance): Promise<void> {
     schema: { hide: true },
     wsHandler: (socket) => hub.accept(socket),
     // A plain HTTP request (no WebSocket upgrade) gets the error shape, not @fastify/websocket's empty 404.
-    handler: async (_request, reply) => {
-      reply.header('upgrade', 'websocket');
-      throw httpError(426, ApiErrorCode.BAD_REQUEST, 'this is the local relay\'s WebSocket endpoint: connect with a WebSocket upgrade');
-    },
+    // 426 Upgrade Required, a status of this route alone: the code stays BAD_REQUEST.
+    handler: async (_request, reply) =>
+      reply
+        .code(426)
+        .header('upgrade', 'websocket')
+        .send(errorBody(ErrorCode.BAD_REQUEST, 'this is the local relay\'s WebSocket endpoint: connect with a WebSocket upgrade')),
   });
   app.addHook('preClose', async () => hub.close());
 }

@@ -5,7 +5,8 @@
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { FastifyBaseLogger } from 'fastify';
-import { ApiErrorCode, ApiPath, type CardsLookupResponse, type PendingDevice } from '../../shared/api.js';
+import { ApiPath, type CardsLookupResponse, type PendingDevice } from '../../shared/api.js';
+import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { countersignCard, parseCardRequest, type CardWire, type SelfSignedCard } from '../../shared/card.js';
 import type { AppKey } from '../../shared/keys.js';
 import {
@@ -16,7 +17,6 @@ import {
   provenDevice,
   requireDevice,
 } from '../device-auth.js';
-import { httpError } from '../errors.js';
 import { CARD_MAX_CLOCK_SKEW_SECONDS, MAX_LOOKUP_IDENTITIES, ORG_IDENTITY_PREFIX } from '../../shared/limits.js';
 import { MAX_ACTIVE_CARDS_PER_IDENTITY } from '../limits.js';
 import { rateLimitConfig } from '../rate-limits.js';
@@ -43,9 +43,9 @@ export const now = (): number => Math.floor(Date.now() / 1000);
 
 /** Why a store refused a card, as the client sees it. */
 const REFUSALS = {
-  CARD_EXISTS: [ApiErrorCode.CARD_EXISTS, 'this card is already registered'],
-  KEY_IN_USE: [ApiErrorCode.KEY_IN_USE, 'the sign or box key of this card is already registered (every card needs fresh keys)'],
-  TOO_MANY_CARDS: [ApiErrorCode.TOO_MANY_CARDS, `an identity may have at most ${MAX_ACTIVE_CARDS_PER_IDENTITY} active cards; revoke one first`],
+  CARD_EXISTS: [ErrorCode.CARD_EXISTS, 'this card is already registered'],
+  KEY_IN_USE: [ErrorCode.KEY_IN_USE, 'the sign or box key of this card is already registered (every card needs fresh keys)'],
+  TOO_MANY_CARDS: [ErrorCode.TOO_MANY_CARDS, `an identity may have at most ${MAX_ACTIVE_CARDS_PER_IDENTITY} active cards; revoke one first`],
 } as const;
 
 /**
@@ -73,7 +73,7 @@ export async function storeCard(
   if (!result.ok) {
     if (result.reason === 'HAS_ACTIVE_CARDS') return null;
     const [code, message] = REFUSALS[result.reason];
-    throw httpError(409, code, message);
+    throw new E2EEError(code, message);
   }
   options.log.info({ cardId: wire.id, superseded: result.superseded, approvedBy: options.approvedBy ?? null }, 'card registered');
   return wire;
@@ -113,14 +113,14 @@ export default async function cardRoutes(scope: FastifyInstance): Promise<void> 
       const card = parseCardRequest(request.body);
       const { identity, createdAt } = card.fields;
       if (identity !== request.identity) {
-        throw httpError(403, ApiErrorCode.FORBIDDEN, 'the card\'s identity is not the authenticated identity');
+        throw new E2EEError(ErrorCode.FORBIDDEN, 'the card\'s identity is not the authenticated identity');
       }
       if (identity.startsWith(ORG_IDENTITY_PREFIX)) {
-        throw httpError(403, ApiErrorCode.FORBIDDEN, `identities starting with "${ORG_IDENTITY_PREFIX}" are reserved for organization cards`);
+        throw new E2EEError(ErrorCode.FORBIDDEN, `identities starting with "${ORG_IDENTITY_PREFIX}" are reserved for organization cards`);
       }
       const requestedAt = now();
       if (Math.abs(requestedAt - createdAt) > CARD_MAX_CLOCK_SKEW_SECONDS) {
-        throw httpError(400, ApiErrorCode.CARD_STALE, `card createdAt must be within ${CARD_MAX_CLOCK_SKEW_SECONDS / 60} minutes of the server clock`);
+        throw new E2EEError(ErrorCode.CARD_STALE, `card createdAt must be within ${CARD_MAX_CLOCK_SKEW_SECONDS / 60} minutes of the server clock`);
       }
       // An identity's first device needs no approval; later ones need a proof, or the open policy.
       const firstOnly = approver === null && config.newDevicePolicy === 'approval';
@@ -142,7 +142,7 @@ export default async function cardRoutes(scope: FastifyInstance): Promise<void> 
         { maxPerIdentity: MAX_PENDING_DEVICES_PER_IDENTITY, now: requestedAt },
       );
       if (pending === 'TOO_MANY_PENDING') {
-        throw httpError(409, ApiErrorCode.TOO_MANY_PENDING_DEVICES, `an identity may have at most ${MAX_PENDING_DEVICES_PER_IDENTITY} devices waiting for approval`);
+        throw new E2EEError(ErrorCode.TOO_MANY_PENDING_DEVICES, `an identity may have at most ${MAX_PENDING_DEVICES_PER_IDENTITY} devices waiting for approval`);
       }
       request.log.warn({ cardId: card.id }, 'new device waits for approval by an existing device');
       return reply.code(202).send(toPendingDevice(pending));
@@ -190,7 +190,7 @@ export default async function cardRoutes(scope: FastifyInstance): Promise<void> 
     },
     async (request) => {
       const card = await store.getCard(request.params.id);
-      if (!card) throw httpError(404, ApiErrorCode.NOT_FOUND, 'no such card');
+      if (!card) throw new E2EEError(ErrorCode.NOT_FOUND, 'no such card');
       return toWire(card);
     },
   );
@@ -212,10 +212,10 @@ export default async function cardRoutes(scope: FastifyInstance): Promise<void> 
     async (request) => {
       const revoker = await requireDevice(request, store);
       const card = await store.getCard(request.params.id);
-      if (!card) throw httpError(404, ApiErrorCode.NOT_FOUND, 'no such card');
-      if (card.identity !== request.identity) throw httpError(403, ApiErrorCode.FORBIDDEN, 'only the card\'s identity may revoke it');
+      if (!card) throw new E2EEError(ErrorCode.NOT_FOUND, 'no such card');
+      if (card.identity !== request.identity) throw new E2EEError(ErrorCode.FORBIDDEN, 'only the card\'s identity may revoke it');
       const revoked = await store.revokeCard(card.id, now());
-      if (!revoked) throw httpError(404, ApiErrorCode.NOT_FOUND, 'no such card');
+      if (!revoked) throw new E2EEError(ErrorCode.NOT_FOUND, 'no such card');
       request.log.info({ cardId: card.id, revokedBy: revoker.id }, 'card revoked');
       return toWire(revoked);
     },

@@ -5,10 +5,10 @@
  */
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { ApiErrorCode, ApiPath, type DeviceRequestStatus, type DeviceRequestsResponse } from '../../shared/api.js';
+import { ApiPath, type DeviceRequestStatus, type DeviceRequestsResponse } from '../../shared/api.js';
+import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { parseCardRequest } from '../../shared/card.js';
 import { keepRawJsonBodies, PendingDeviceSchema, requireDevice } from '../device-auth.js';
-import { httpError } from '../errors.js';
 import { rateLimitConfig } from '../rate-limits.js';
 import { CardIdSchema, CardSchema, bearerAuth, errorResponses } from '../schemas.js';
 import { now, storeCard, toPendingDevice, toWire } from './cards.js';
@@ -29,7 +29,7 @@ export default async function deviceRequestRoutes(scope: FastifyInstance): Promi
   keepRawJsonBodies(scope); // device proofs sign the body bytes
   const changeLimit = rateLimitConfig(app.e2ee.config.rateLimit.cardRegistration, 'identity');
   const lookupLimit = rateLimitConfig(app.e2ee.config.rateLimit.lookup, 'identity');
-  const notPending = () => httpError(404, ApiErrorCode.NOT_FOUND, 'no such pending device request (unknown, expired, or already decided)');
+  const notPending = () => new E2EEError(ErrorCode.NOT_FOUND, 'no such pending device request (unknown, expired, or already decided)');
 
   app.get(
     ApiPath.deviceRequests,

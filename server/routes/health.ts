@@ -1,8 +1,8 @@
 /** GET /healthz (liveness: the process answers) and GET /readyz (readiness: the store answers too). */
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { ApiErrorCode, ApiPath } from '../../shared/api.js';
-import { httpError } from '../errors.js';
+import { ApiPath } from '../../shared/api.js';
+import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { errorResponses } from '../schemas.js';
 
 /** Probes come every few seconds: their request lines would drown the log. Failures still log. */
@@ -33,7 +33,7 @@ export default async function healthRoutes(scope: FastifyInstance): Promise<void
         await store.ping();
       } catch (err) {
         request.log.warn({ err }, 'store ping failed');
-        throw httpError(503, ApiErrorCode.STORE_UNAVAILABLE, 'the store is not reachable');
+        throw new E2EEError(ErrorCode.STORE_UNAVAILABLE, 'the store is not reachable');
       }
       return { status: 'ready' as const, store: store.kind };
     },

@@ -8,13 +8,13 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { ApiErrorCode, ApiPath, type HistoryMessage, type HistoryResponse } from '../../shared/api.js';
+import { ApiPath, type HistoryMessage, type HistoryResponse } from '../../shared/api.js';
+import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { REWRAP_BYTES } from '../../shared/constants.js';
 import { fromB64u } from '../../shared/encoding.js';
 import { createRewrapper, decryptWithContentKey, openRewrap, parseEnvelope, verifyDecrypted } from '../../shared/envelope.js';
 import { MAX_ENVELOPE_TEXT_CHARS, MAX_HISTORY_PAGE_MESSAGES } from '../../shared/limits.js';
 import { localSource, twilioSource, type ConversationSource } from '../conversation-source.js';
-import { httpError } from '../errors.js';
 import { HISTORY_PAGES_AT_ONCE, HISTORY_PAGES_WAITING, HISTORY_PAGE_MAX_BYTES, HISTORY_REWRAP_CHUNK } from '../limits.js';
 import { rateLimitConfig } from '../rate-limits.js';
 import { CardIdSchema, bearerAuth, errorResponses } from '../schemas.js';
@@ -56,13 +56,13 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
   const pageQueue = new WorkQueue(HISTORY_PAGES_AT_ONCE, HISTORY_PAGES_WAITING);
 
   function requireOrgKey() {
-    if (!orgKey) throw httpError(503, ApiErrorCode.HISTORY_DISABLED, 'this instance holds no OrgKey: history is served by the history service');
+    if (!orgKey) throw new E2EEError(ErrorCode.HISTORY_DISABLED, 'this instance holds no OrgKey: history is served by the history service');
     return orgKey;
   }
 
   async function requireParticipant(conversationSid: string, identity: string): Promise<void> {
     if (!(await source.isParticipant(conversationSid, identity))) {
-      throw httpError(403, ApiErrorCode.NOT_PARTICIPANT, 'you are not a participant of this conversation');
+      throw new E2EEError(ErrorCode.NOT_PARTICIPANT, 'you are not a participant of this conversation');
     }
   }
 
@@ -116,14 +116,14 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
       const { conversationSid, messageSid, index, envelope, orgWrap } = request.body;
       await requireParticipant(conversationSid, request.identity);
       const message = await source.getMessage(conversationSid, messageSid);
-      if (!message) throw httpError(404, ApiErrorCode.NOT_FOUND, 'the conversation has no such message');
+      if (!message) throw new E2EEError(ErrorCode.NOT_FOUND, 'the conversation has no such message');
       if (message.body !== envelope || message.index !== index) {
-        throw httpError(400, ApiErrorCode.HISTORY_MISMATCH, 'the envelope and index must be exactly the message as the conversation holds it');
+        throw new E2EEError(ErrorCode.HISTORY_MISMATCH, 'the envelope and index must be exactly the message as the conversation holds it');
       }
       const parsed = parseEnvelope(envelope);
       const decrypted = decryptWithContentKey(parsed, openRewrap(orgWrap, parsed, keys));
       const sender = await store.getCard(parsed.senderCardId);
-      if (!sender) throw httpError(400, ApiErrorCode.SENDER_CARD_UNKNOWN, 'the envelope names a sender card the directory does not know');
+      if (!sender) throw new E2EEError(ErrorCode.SENDER_CARD_UNKNOWN, 'the envelope names a sender card the directory does not know');
       // Revoked cards count for messages sent before the revocation (by the service's own clock).
       verifyDecrypted(parsed, decrypted, {
         senderCard: { id: sender.id, identity: sender.identity, signPublicKey: fromB64u(sender.signKey), revokedAt: sender.revokedAt },
@@ -184,13 +184,13 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
       await requireParticipant(conversationSid, request.identity);
       const card = await store.getCard(cardId);
       if (!card || card.identity !== request.identity || card.revokedAt !== null) {
-        throw httpError(403, ApiErrorCode.FORBIDDEN, 'cardId must be one of your active cards');
+        throw new E2EEError(ErrorCode.FORBIDDEN, 'cardId must be one of your active cards');
       }
       return pageQueue.run(
         () => historyPage(conversationSid, after, limit, fromB64u(card.boxKey), keys),
         () => {
           reply.header('retry-after', String(BUSY_RETRY_SECONDS));
-          return httpError(429, ApiErrorCode.RATE_LIMITED, `the history service is busy, retry in ${BUSY_RETRY_SECONDS} second`);
+          return new E2EEError(ErrorCode.RATE_LIMITED, `the history service is busy, retry in ${BUSY_RETRY_SECONDS} second`);
         },
       );
     },

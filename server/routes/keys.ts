@@ -4,9 +4,9 @@
  */
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { ApiErrorCode, ApiPath, type AppKeyResponse } from '../../shared/api.js';
+import { ApiPath, type AppKeyResponse } from '../../shared/api.js';
+import { E2EEError, ErrorCode, errorStatus } from '../../shared/errors.js';
 import { toB64u } from '../../shared/encoding.js';
-import { httpError } from '../errors.js';
 import { CardSchema, errorResponses } from '../schemas.js';
 
 export default async function keyRoutes(scope: FastifyInstance): Promise<void> {
@@ -32,11 +32,11 @@ export default async function keyRoutes(scope: FastifyInstance): Promise<void> {
       schema: {
         tags: ['keys'],
         summary: 'The OrgCard (identity org:<name>), countersigned by the AppKey',
-        response: { 200: CardSchema, ...errorResponses(404) },
+        response: { 200: CardSchema, ...errorResponses(errorStatus(ErrorCode.HISTORY_DISABLED)) },
       },
     },
     async () => {
-      if (!orgCard) throw httpError(404, ApiErrorCode.HISTORY_DISABLED, 'this server has no ORG_KEY: organization history is disabled');
+      if (!orgCard) throw new E2EEError(ErrorCode.HISTORY_DISABLED, 'this server has no ORG_KEY: organization history is disabled');
       return orgCard;
     },
   );

@@ -6,10 +6,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import twilio from 'twilio';
-import { ApiErrorCode, ApiPath } from '../../shared/api.js';
+import { ApiPath } from '../../shared/api.js';
 import { parseEnvelope } from '../../shared/envelope.js';
-import { isE2EEError } from '../../shared/errors.js';
-import { httpError } from '../errors.js';
+import { E2EEError, ErrorCode, isE2EEError } from '../../shared/errors.js';
 import { errorResponses } from '../schemas.js';
 
 const MESSAGE_EVENTS = new Set(['onMessageAdd', 'onMessageUpdate']);
@@ -56,20 +55,20 @@ export default async function preEventRoutes(app: FastifyInstance): Promise<void
     async (request) => {
       const authToken = config.twilio?.authToken;
       if (!authToken || !config.publicUrl) {
-        throw httpError(503, ApiErrorCode.TWILIO_UNAVAILABLE, 'the pre-event webhook needs TWILIO_AUTH_TOKEN and PUBLIC_URL');
+        throw new E2EEError(ErrorCode.TWILIO_UNAVAILABLE, 'the pre-event webhook needs TWILIO_AUTH_TOKEN and PUBLIC_URL');
       }
       const params = (request.body ?? {}) as FormParams;
       const signature = request.headers['x-twilio-signature'];
       const url = config.publicUrl + request.url;
       if (typeof signature !== 'string' || !twilio.validateRequest(authToken, signature, url, params)) {
-        throw httpError(403, ApiErrorCode.FORBIDDEN, 'X-Twilio-Signature does not match');
+        throw new E2EEError(ErrorCode.FORBIDDEN, 'X-Twilio-Signature does not match');
       }
       const { EventType: eventType, Body: body } = params;
-      if (Array.isArray(eventType)) throw httpError(400, ApiErrorCode.BAD_REQUEST, 'EventType must appear once');
+      if (Array.isArray(eventType)) throw new E2EEError(ErrorCode.BAD_REQUEST, 'EventType must appear once');
       const problem = MESSAGE_EVENTS.has(eventType ?? '') ? envelopeProblem(body) : null;
       if (problem !== null) {
         request.log.info({ event: eventType, conversationSid: params.ConversationSid }, 'pre-event: rejected a message that is not an envelope');
-        throw httpError(403, ApiErrorCode.ENVELOPE_REQUIRED, `this conversation is end-to-end encrypted: the message body must be an envelope (${problem})`);
+        throw new E2EEError(ErrorCode.ENVELOPE_REQUIRED, `this conversation is end-to-end encrypted: the message body must be an envelope (${problem})`);
       }
       return {};
     },

@@ -4,8 +4,8 @@
  */
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { ApiErrorCode, ApiPath } from '../../shared/api.js';
-import { httpError } from '../errors.js';
+import { ApiPath } from '../../shared/api.js';
+import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { ORG_IDENTITY_PREFIX } from '../../shared/limits.js';
 import { rateLimitConfig } from '../rate-limits.js';
 import { IdentitySchema, errorResponses } from '../schemas.js';
@@ -29,7 +29,7 @@ export default async function sessionRoutes(scope: FastifyInstance): Promise<voi
     async (request) => {
       const { identity } = request.body;
       if (identity.startsWith(ORG_IDENTITY_PREFIX)) {
-        throw httpError(400, ApiErrorCode.BAD_REQUEST, `identities starting with "${ORG_IDENTITY_PREFIX}" are reserved for organization cards`);
+        throw new E2EEError(ErrorCode.BAD_REQUEST, `identities starting with "${ORG_IDENTITY_PREFIX}" are reserved for organization cards`);
       }
       return { token: signSession(identity) };
     },

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { LocalConversationsClient, RelayRequestError, type LocalMessage, type LocalParticipant } from '../../client/index.js';
+import { E2EEError, LocalConversationsClient, type LocalMessage, type LocalParticipant } from '../../client/index.js';
 import { loadConfig } from '../../server/config.js';
 import { openStore } from '../../server/store/index.js';
 import { relayTokenSecret, signRelayToken } from '../../server/relay-token.js';
@@ -43,8 +43,8 @@ describe('authentication', () => {
   it('refuses a bad token', async () => {
     const { relayUrl } = await relayToken('alice');
     const error = await LocalConversationsClient.connect({ relayUrl, token: 'not-a-token' }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(RelayRequestError);
-    expect((error as RelayRequestError).code).toBe('UNAUTHORIZED');
+    expect(error).toBeInstanceOf(E2EEError);
+    expect((error as E2EEError).code).toBe('UNAUTHORIZED');
   });
 
   it('refuses requests before auth and malformed frames', async () => {
@@ -81,7 +81,7 @@ describe('authorization', () => {
       () => mallory.request('add', { conversationSid: conversation.sid, identity: 'mallory' }),
     ]) {
       const error = await attempt().catch((e: unknown) => e);
-      expect((error as RelayRequestError).code).toBe('FORBIDDEN');
+      expect((error as E2EEError).code).toBe('FORBIDDEN');
     }
     expect((await conversation.getParticipants()).map((p) => p.identity)).toEqual(['alice']);
   });
@@ -107,7 +107,7 @@ describe('authorization', () => {
       () => alice.request('sendMessage', { conversationSid: conversation.sid, body: 'e2ee1.after' }),
     ]) {
       const error = await attempt().catch((e: unknown) => e);
-      expect((error as RelayRequestError).code).toBe('FORBIDDEN');
+      expect((error as E2EEError).code).toBe('FORBIDDEN');
     }
     const bobsView = await bob.getConversationBySid(conversation.sid);
     await bobsView.sendMessage('e2ee1.without-alice');
@@ -126,11 +126,11 @@ describe('authorization', () => {
     const mallory = await connect('mallory');
     const conversation = await alice.createConversation();
     const error = await mallory.request('join', { conversationSid: conversation.sid }).catch((e: unknown) => e);
-    expect((error as RelayRequestError).code).toBe('FORBIDDEN');
+    expect((error as E2EEError).code).toBe('FORBIDDEN');
     await conversation.add('bob');
     // From now on the conversation is in use: being its creator grants nothing.
     const late = await conversation.join().catch((e: unknown) => e);
-    expect((late as RelayRequestError).code).toBe('FORBIDDEN');
+    expect((late as E2EEError).code).toBe('FORBIDDEN');
   });
 
   it('lets only the author edit a message', async () => {
@@ -142,7 +142,7 @@ describe('authorization', () => {
     await conversation.sendMessage('e2ee1.original');
     const page = await (await bob.getConversationBySid(conversation.sid)).getMessages(1);
     const error = await (page.items[0] as LocalMessage).updateBody('e2ee1.tampered').catch((e: unknown) => e);
-    expect((error as RelayRequestError).code).toBe('FORBIDDEN');
+    expect((error as E2EEError).code).toBe('FORBIDDEN');
   });
 });
 
@@ -188,7 +188,7 @@ describe('participant attributes', () => {
     ];
     for (const [participant, attributes, code] of cases) {
       const error = await participant.updateAttributes(attributes as never).catch((e: unknown) => e);
-      expect((error as RelayRequestError).code).toBe(code);
+      expect((error as E2EEError).code).toBe(code);
     }
     expect((await (await bob.getConversationBySid(conversation.sid)).getParticipants()).map((p) => p.attributes)).toEqual([{}, {}]);
   });
@@ -239,7 +239,7 @@ describe('delivery', () => {
     ];
     for (const [body, attributes] of cases) {
       const error = await conversation.sendMessage(body, attributes as never).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(RelayRequestError);
+      expect(error).toBeInstanceOf(E2EEError);
     }
     expect((await conversation.getMessages(10)).items).toEqual([]);
   });

@@ -6,7 +6,7 @@
  * token expires unless the client refreshed it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalConversationsClient, RelayRequestError } from '../../client/index.js';
+import { E2EEError, LocalConversationsClient } from '../../client/index.js';
 import { relayHubOf } from '../../server/relay/routes.js';
 import { relayTokenSecret, signRelayToken } from '../../server/relay-token.js';
 import { ApiPath } from '../../shared/api.js';
@@ -279,7 +279,7 @@ describe('rate limits and deadlines (findings 6 and 7)', () => {
       await expired;
       expect(client.connectionState).toBe('disconnected');
       const refused = await client.createConversation().catch((e: unknown) => e);
-      expect((refused as RelayRequestError).code).toBe('DISCONNECTED');
+      expect((refused as E2EEError).code).toBe('DISCONNECTED');
       await client.updateToken(signRelayToken(secret, 'late', 60));
       expect(client.connectionState).toBe('connected');
       const conversation = await client.createConversation();

@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, loadOrCreateKeyFile } from '../../server/config.js';
+import { loadConfig, loadOrCreateKeyFile } from '../../server/config.js';
+import { E2EEError, ErrorCode, isE2EEError } from '../../shared/errors.js';
 import { seedToB64u, toB64u } from '../../shared/index.js';
 import { TEST_APP_KEY, TEST_ORG_KEY } from '../support/env.js';
 
@@ -25,8 +26,9 @@ async function problems(env: Record<string, string>): Promise<string[]> {
   try {
     await loadConfig(env);
   } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
+    expect(err).toBeInstanceOf(E2EEError);
+    if (!isE2EEError(err, ErrorCode.CONFIG_INVALID)) throw err;
+    return err.details!.problems;
   }
   throw new Error('loadConfig accepted the configuration');
 }

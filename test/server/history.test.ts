@@ -387,9 +387,9 @@ describe('history disabled (no ORG_KEY outside demo mode)', () => {
     }
   });
 
-  it('serves no OrgCard (404)', async () => {
+  it('serves no OrgCard (503 HISTORY_DISABLED, as the history routes)', async () => {
     expect(disabled.orgCard).toBeNull();
-    expect((await disabled.app.inject({ url: ApiPath.orgCard })).statusCode).toBe(404);
+    expect((await disabled.app.inject({ url: ApiPath.orgCard })).statusCode).toBe(503);
   });
 });
 

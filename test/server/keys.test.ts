@@ -49,12 +49,12 @@ describeEachStore('keys, health and docs', (stores) => {
     }
   });
 
-  it('answers 404 HISTORY_DISABLED for the OrgCard when there is no ORG_KEY', async () => {
+  it('answers 503 HISTORY_DISABLED for the OrgCard when there is no ORG_KEY, as the history routes do', async () => {
     const noOrg = await testApp(stores(), { env: { ORG_KEY: undefined, AUTH_JWT_SECRET: 'x'.repeat(40), APP_KEY: TEST_APP_KEY } });
     try {
       expect(noOrg.config.orgKey).toBeNull();
       const res = await noOrg.app.inject({ url: ApiPath.orgCard });
-      expect(res.statusCode).toBe(404);
+      expect(res.statusCode).toBe(503);
       expect(errorCode(res)).toBe('HISTORY_DISABLED');
     } finally {
       await noOrg.app.close();

@@ -114,7 +114,7 @@ describe('the standalone server', PROCESS_TEST, () => {
       expect(server.output()).not.toContain('DEMO MODE');
       const session = await fetch(server.url + ApiPath.session, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"identity":"a"}' });
       expect(session.status).toBe(404);
-      expect((await fetch(server.url + ApiPath.orgCard)).status).toBe(404);
+      expect((await fetch(server.url + ApiPath.orgCard)).status).toBe(503); // HISTORY_DISABLED
     } finally {
       await server.stop();
     }

@@ -1,5 +1,5 @@
 /** Errors in words people act on: who has no device, whether anything was sent, what to do. */
-import { ErrorCode, isE2EEError, RelayRequestError } from '../../index.js';
+import { ErrorCode, isE2EEError } from '../../index.js';
 import { listNames } from './format.js';
 
 export type Problem = 'no-cards' | 'offline' | 'expired' | 'revoked' | 'other';
@@ -14,7 +14,7 @@ export function describeError(err: unknown): Described {
   if (isE2EEError(err)) {
     switch (err.code) {
       case ErrorCode.NO_CARDS: {
-        const who = (err.details?.identities as string[] | undefined) ?? [];
+        const who = isE2EEError(err, ErrorCode.NO_CARDS) ? (err.details?.identities ?? []) : [];
         return {
           kind: 'no-cards',
           title: `${listNames(who) || 'Someone here'} ${who.length > 1 ? 'have' : 'has'} no device yet`,
@@ -30,17 +30,16 @@ export function describeError(err: unknown): Described {
         return { kind: 'revoked', title: 'This device was revoked', detail: 'Its keys can no longer send. Sign in again to register a new device.' };
       case ErrorCode.NETWORK_ERROR:
         return { kind: 'offline', title: 'The server cannot be reached', detail: 'Check your connection; nothing was sent.' };
+      case ErrorCode.DISCONNECTED:
+        return { kind: 'offline', title: 'Not connected', detail: 'Nothing was sent; try again once the connection is back.' };
+      case ErrorCode.UNAUTHORIZED:
+      case ErrorCode.TOKEN_EXPIRED:
+        return { kind: 'expired', title: 'Your session expired', detail: 'Sign in again to continue.' };
       case ErrorCode.SERVER_ERROR:
-        if (err.details?.status === 401) return { kind: 'expired', title: 'Your session expired', detail: 'Sign in again to continue.' };
         return { kind: 'other', title: 'The server refused the request', detail: err.message };
       default:
         return { kind: 'other', title: err.code.replace(/_/g, ' ').toLowerCase().replace(/^./, (c) => c.toUpperCase()), detail: err.message };
     }
-  }
-  if (err instanceof RelayRequestError) {
-    if (err.code === 'DISCONNECTED' || err.code === 'NETWORK_ERROR') return { kind: 'offline', title: 'Not connected', detail: 'Nothing was sent; try again once the connection is back.' };
-    if (err.code === 'UNAUTHORIZED') return { kind: 'expired', title: 'Your session expired', detail: 'Sign in again to continue.' };
-    return { kind: 'other', title: 'The conversation service refused the request', detail: err.message };
   }
   return { kind: 'other', title: 'Something went wrong', detail: err instanceof Error ? err.message : String(err) };
 }

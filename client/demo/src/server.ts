@@ -4,6 +4,8 @@
  * session kept in localStorage so that a reload stays signed in.
  */
 
+import { E2EEError, ErrorCode } from '../../index.js';
+
 const STORAGE = 'twilio-e2ee-demo';
 
 export type Role = 'member' | 'agent';
@@ -16,22 +18,12 @@ export interface Session {
   deviceName: string;
 }
 
-/** A failure the sign-in screen explains. */
-export class LoginError extends Error {
-  constructor(
-    readonly kind: 'disabled' | 'invalid' | 'offline' | 'server',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 async function fetchJson(path: string, init?: RequestInit): Promise<{ status: number; body: unknown }> {
   let response: Response;
   try {
     response = await fetch(path, init);
   } catch {
-    throw new LoginError('offline', 'The server cannot be reached. Is `npm start` still running?');
+    throw new E2EEError(ErrorCode.NETWORK_ERROR, 'The server cannot be reached. Is `npm start` still running?');
   }
   let body: unknown = null;
   try {
@@ -46,7 +38,10 @@ function errorMessage(body: unknown): string | undefined {
   return (body as { error?: { message?: string } } | null)?.error?.message;
 }
 
-/** The demo login: an app token for any identity (the server must be in demo mode). */
+/**
+ * The demo login: an app token for any identity (the server must be in demo mode). A refusal is
+ * an E2EEError with a message the sign-in screen shows as it is.
+ */
 export async function demoLogin(identity: string): Promise<string> {
   const { status, body } = await fetchJson('/v1/session', {
     method: 'POST',
@@ -55,10 +50,10 @@ export async function demoLogin(identity: string): Promise<string> {
   });
   if (status === 200) return (body as { token: string }).token;
   if (status === 404) {
-    throw new LoginError('disabled', 'Demo sign-in is off on this server (DEMO_MODE is not on). Your app signs users in with its own identity provider.');
+    throw new E2EEError(ErrorCode.NOT_FOUND, 'Demo sign-in is off on this server (DEMO_MODE is not on). Your app signs users in with its own identity provider.', { details: { status } });
   }
-  if (status === 400) throw new LoginError('invalid', errorMessage(body) ?? 'That name cannot be used.');
-  throw new LoginError('server', `The server refused the sign-in (${status}${errorMessage(body) ? `: ${errorMessage(body)}` : ''}).`);
+  if (status === 400) throw new E2EEError(ErrorCode.BAD_REQUEST, errorMessage(body) ?? 'That name cannot be used.', { details: { status } });
+  throw new E2EEError(ErrorCode.SERVER_ERROR, `The server refused the sign-in (${status}${errorMessage(body) ? `: ${errorMessage(body)}` : ''}).`, { details: { status } });
 }
 
 /** The `exp` of a JWT in ms, or null. Decoded only: the server verifies tokens. */

@@ -1,7 +1,8 @@
 /** The sign-in screen: the demo login (any name), as a chat user or as a support agent. */
 import { h, icon, mount } from '../dom.js';
 import { defaultDeviceName, fingerprint } from '../format.js';
-import { demoLogin, LoginError, type PinnedKey, type Role, type Session } from '../server.js';
+import { isE2EEError } from '../../../index.js';
+import { demoLogin, type PinnedKey, type Role, type Session } from '../server.js';
 
 export interface SignInOptions {
   appKey: PinnedKey;
@@ -75,7 +76,7 @@ export function signInView(options: SignInOptions): HTMLElement {
     demoLogin(identity)
       .then((token) => options.onSignedIn({ identity, token, role: identity.startsWith(AGENT_PREFIX) ? 'agent' : 'member', deviceName: device.value.trim() }))
       .catch((err: unknown) => {
-        mount(error, err instanceof LoginError ? err.message : `Sign-in failed: ${(err as Error).message}`);
+        mount(error, isE2EEError(err) ? err.message : `Sign-in failed: ${(err as Error).message}`);
         submit.disabled = false;
         mount(submit, 'Sign in');
       });

@@ -1,0 +1,199 @@
+/**
+ * The local relay's operations after `auth`: what each request does to the store, who may make
+ * it, and which sockets are told (through the hub's `push`). Sessions and sockets are the hub's
+ * (server/relay/hub.ts).
+ */
+import { E2EEError, ErrorCode } from '../../shared/errors.js';
+import {
+  RELAY_LIMITS,
+  type RelayEventName,
+  type RelayEvents,
+  type RelayOp,
+  type RelayOps,
+  type RelayParticipantData,
+} from '../../shared/relay-protocol.js';
+import type { RelayConversation, Store } from '../store/types.js';
+import { attributesText, newSid, str, toConversationData, toMessageData, toParticipantData, withinAnswerBytes } from './data.js';
+
+/** Every request but `auth` and `updateToken`, which the hub handles itself. */
+export type RelayOperation = Exclude<RelayOp, 'auth' | 'updateToken'>;
+
+/** Sends an event to every socket of the given identities. */
+export type RelayPushFn = <K extends RelayEventName>(identities: Iterable<string>, event: K, data: RelayEvents[K]) => void;
+
+export class RelayOperations {
+  constructor(
+    private readonly store: Store,
+    private readonly push: RelayPushFn,
+  ) {}
+
+  /** Whether `op` names one of the operations. */
+  has(op: string): op is RelayOperation {
+    return Object.prototype.hasOwnProperty.call(this.handlers, op);
+  }
+
+  /**
+   * The conversation, if the caller may act on it: a current participant, or its creator while
+   * the conversation is new (nobody in it, no messages: between createConversation and the first
+   * join). Being the creator grants nothing once the conversation is in use.
+   */
+  private async accessible(identity: string, conversationSid: unknown): Promise<RelayConversation> {
+    const sid = str(conversationSid, 'conversationSid', 256);
+    const conversation = await this.store.getConversation(sid);
+    if (!conversation) throw new E2EEError(ErrorCode.NOT_FOUND, `conversation ${sid} not found`);
+    if (await this.store.isParticipant(conversation.sid, identity)) return conversation;
+    if (conversation.createdBy === identity && (await this.isNew(conversation.sid))) return conversation;
+    throw new E2EEError(ErrorCode.FORBIDDEN, 'not a participant of this conversation');
+  }
+
+  private async isNew(conversationSid: string): Promise<boolean> {
+    if ((await this.store.participants(conversationSid)).length > 0) return false;
+    return (await this.store.messages(conversationSid, { direction: 'backwards', limit: 1 })).length === 0;
+  }
+
+  private async participantIdentities(conversationSid: string): Promise<string[]> {
+    return (await this.store.participants(conversationSid)).map((p) => p.identity);
+  }
+
+  private async addParticipant(conversation: RelayConversation, identity: string): Promise<RelayParticipantData> {
+    const current = await this.store.participants(conversation.sid);
+    if (current.length >= RELAY_LIMITS.participantsPerConversation && !current.some((p) => p.identity === identity)) {
+      throw new E2EEError(ErrorCode.TOO_MANY_PARTICIPANTS, `a conversation has at most ${RELAY_LIMITS.participantsPerConversation} participants`);
+    }
+    const { participant, created } = await this.store.addParticipant({
+      sid: newSid('MB'),
+      conversationSid: conversation.sid,
+      identity,
+      dateCreatedMs: Date.now(),
+    });
+    const data = toParticipantData(participant);
+    if (created) {
+      this.push([identity], 'conversationAdded', toConversationData(conversation));
+      this.push([...current.map((p) => p.identity), identity], 'participantJoined', data);
+    }
+    return data;
+  }
+
+  /** One handler per operation: `caller` is the authenticated identity of the socket. */
+  readonly handlers: { [K in RelayOperation]: (caller: string, params: Partial<RelayOps[K][0]>) => Promise<RelayOps[K][1]> } = {
+    createConversation: async (caller, p) => {
+      const uniqueName = p.uniqueName === undefined ? null : str(p.uniqueName, 'uniqueName', 256);
+      const friendlyName = p.friendlyName === undefined ? null : str(p.friendlyName, 'friendlyName', 256, 0);
+      const conversation = await this.store.createConversation({
+        sid: newSid('CH'),
+        uniqueName,
+        friendlyName,
+        attributes: attributesText(p.attributes),
+        createdBy: caller,
+        dateCreatedMs: Date.now(),
+      });
+      if (!conversation) throw new E2EEError(ErrorCode.CONFLICT, `a conversation named "${uniqueName}" exists`);
+      return toConversationData(conversation);
+    },
+
+    getConversation: async (caller, p) => toConversationData(await this.accessible(caller, p.sid)),
+
+    listConversations: async (caller, p) => {
+      const all = await this.store.conversationsOf(caller);
+      const start = Number.isSafeInteger(p.pageToken) && p.pageToken! > 0 ? p.pageToken! : 0;
+      const items = withinAnswerBytes(all.slice(start, start + RELAY_LIMITS.pageSize).map(toConversationData));
+      const next = start + items.length;
+      return { items, nextPageToken: next < all.length ? next : null };
+    },
+
+    join: async (caller, p) => this.addParticipant(await this.accessible(caller, p.conversationSid), caller),
+
+    add: async (caller, p) => {
+      const conversation = await this.accessible(caller, p.conversationSid);
+      return this.addParticipant(conversation, str(p.identity, 'identity', RELAY_LIMITS.identityChars));
+    },
+
+    removeParticipant: async (caller, p) => {
+      const conversation = await this.accessible(caller, p.conversationSid);
+      const identity = str(p.identity, 'identity', RELAY_LIMITS.identityChars);
+      const before = await this.participantIdentities(conversation.sid);
+      const removed = await this.store.removeParticipant(conversation.sid, identity);
+      if (removed) {
+        this.push(before, 'participantLeft', toParticipantData(removed));
+        this.push([identity], 'conversationRemoved', { conversationSid: conversation.sid });
+      }
+      return { removed: removed !== null };
+    },
+
+    getParticipants: async (caller, p) => {
+      const conversation = await this.accessible(caller, p.conversationSid);
+      return (await this.store.participants(conversation.sid)).map(toParticipantData);
+    },
+
+    updateParticipantAttributes: async (caller, p) => {
+      const conversation = await this.accessible(caller, p.conversationSid);
+      const identity = str(p.identity, 'identity', RELAY_LIMITS.identityChars);
+      if (identity !== caller) throw new E2EEError(ErrorCode.FORBIDDEN, 'a participant may update only its own attributes');
+      if (p.attributes === undefined) throw new E2EEError(ErrorCode.BAD_REQUEST, '"attributes" is required');
+      const updated = await this.store.updateParticipantAttributes(conversation.sid, identity, attributesText(p.attributes));
+      if (!updated) throw new E2EEError(ErrorCode.FORBIDDEN, 'not a participant of this conversation');
+      const data = toParticipantData(updated);
+      this.push(await this.participantIdentities(conversation.sid), 'participantUpdated', data);
+      return data;
+    },
+
+    sendMessage: async (caller, p) => {
+      const conversation = await this.accessible(caller, p.conversationSid);
+      const identities = await this.participantIdentities(conversation.sid);
+      if (!identities.includes(caller)) throw new E2EEError(ErrorCode.FORBIDDEN, 'join the conversation before sending');
+      const body = str(p.body, 'body', RELAY_LIMITS.bodyChars, 0);
+      const message = await this.store.appendMessage({
+        sid: newSid('IM'),
+        conversationSid: conversation.sid,
+        author: caller,
+        body,
+        attributes: attributesText(p.attributes),
+        dateCreatedMs: Date.now(),
+      });
+      const data = toMessageData(message);
+      this.push(identities, 'messageAdded', data);
+      return data;
+    },
+
+    getMessages: async (caller, p) => {
+      const conversation = await this.accessible(caller, p.conversationSid);
+      const pageSize = Number.isSafeInteger(p.pageSize) && p.pageSize! > 0 ? Math.min(p.pageSize!, RELAY_LIMITS.pageSize) : 30;
+      const direction = p.direction === 'forward' ? 'forward' : 'backwards';
+      const anchor = Number.isSafeInteger(p.anchor) ? p.anchor : undefined;
+      const rows = await this.store.messages(conversation.sid, { anchor, direction, limit: pageSize + 1 });
+      // One extra row tells whether there is more in the paging direction.
+      let more = rows.length > pageSize;
+      if (more) {
+        if (direction === 'backwards') rows.shift();
+        else rows.pop();
+      }
+      // The answer holds the messages nearest the anchor that fit in answerBytes; the page then
+      // says there is more, and the client pages on from where it stopped.
+      const nearestFirst = rows.map(toMessageData);
+      if (direction === 'backwards') nearestFirst.reverse();
+      const items = withinAnswerBytes(nearestFirst);
+      if (items.length < nearestFirst.length) more = true;
+      if (direction === 'backwards') items.reverse();
+      const first = items[0]?.index;
+      const last = items[items.length - 1]?.index;
+      const newest = (await this.store.messages(conversation.sid, { direction: 'backwards', limit: 1 }))[0]?.index ?? -1;
+      return {
+        items,
+        hasPrev: direction === 'backwards' ? more : first !== undefined && first > 0,
+        hasNext: direction === 'forward' ? more : last !== undefined && last < newest,
+      };
+    },
+
+    updateMessageBody: async (caller, p) => {
+      const conversation = await this.accessible(caller, p.conversationSid);
+      const messageSid = str(p.messageSid, 'messageSid', 64);
+      const existing = await this.store.getMessage(conversation.sid, messageSid);
+      if (!existing) throw new E2EEError(ErrorCode.NOT_FOUND, `message ${messageSid} not found`);
+      if (existing.author !== caller) throw new E2EEError(ErrorCode.FORBIDDEN, 'only the author may edit a message');
+      const updated = await this.store.updateMessageBody(conversation.sid, messageSid, str(p.body, 'body', RELAY_LIMITS.bodyChars, 0), Date.now());
+      const data = toMessageData(updated!);
+      this.push(await this.participantIdentities(conversation.sid), 'messageUpdated', data);
+      return data;
+    },
+  };
+}
