@@ -12,6 +12,7 @@ import { loadConfig, loadOrCreateKeyFile } from '../../server/config.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../../shared/errors.js';
 import { seedToB64u, toB64u } from '../../shared/index.js';
 import { TEST_APP_KEY, TEST_ORG_KEY } from '../support/env.js';
+import { TWILIO_CREDENTIALS_ENV as TWILIO } from '../support/twilio.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -35,12 +36,6 @@ async function problems(env: Record<string, string>): Promise<string[]> {
 
 const SECRET = 's'.repeat(40);
 const PRODUCTION = { NODE_ENV: 'production', APP_KEY: TEST_APP_KEY, AUTH_JWT_SECRET: SECRET };
-const TWILIO = {
-  TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
-  TWILIO_API_KEY: `SK${'b'.repeat(32)}`,
-  TWILIO_API_SECRET: 'api-secret-0123456789abcdef',
-  TWILIO_CONVERSATIONS_SERVICE_SID: `IS${'c'.repeat(32)}`,
-};
 
 describe('local demo mode (nothing set)', () => {
   it('generates the keys once into DATA_DIR/keys.json (mode 0600) and loads the same keys next time', async () => {

@@ -11,13 +11,7 @@ import { ApiPath, type TwilioTokenResponse } from '../../shared/api.js';
 import { errorCode, session, testApp, type ServerApp } from '../support/app.js';
 import { jwtClaims, jwtHeader } from '../support/jwt.js';
 import { describeEachStore } from '../support/stores.js';
-
-const TWILIO = {
-  TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
-  TWILIO_API_KEY: `SK${'b'.repeat(32)}`,
-  TWILIO_API_SECRET: 'api-secret-0123456789abcdef',
-  TWILIO_CONVERSATIONS_SERVICE_SID: `IS${'c'.repeat(32)}`,
-};
+import { TWILIO_CREDENTIALS_ENV as TWILIO } from '../support/twilio.js';
 
 describeEachStore('twilio token', (stores) => {
   describe('Twilio mode', () => {

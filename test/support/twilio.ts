@@ -15,6 +15,13 @@ export const TWILIO = {
   serviceSid: `IS${'c3'.repeat(16)}`,
   authToken: 'auth-token-for-the-tests',
 };
+/** The Twilio credentials as the server reads them from its environment. */
+export const TWILIO_CREDENTIALS_ENV = {
+  TWILIO_ACCOUNT_SID: TWILIO.accountSid,
+  TWILIO_API_KEY: TWILIO.apiKey,
+  TWILIO_API_SECRET: TWILIO.apiSecret,
+  TWILIO_CONVERSATIONS_SERVICE_SID: TWILIO.serviceSid,
+};
 export const PUBLIC_URL = 'https://chat.example.com';
 export const JWT_SECRET = 'twilio-mode-test-secret-0123456789abcdef';
 
@@ -24,10 +31,7 @@ export function twilioEnv(overrides: Record<string, string | undefined> = {}): R
     APP_KEY: TEST_APP_KEY,
     ORG_KEY: TEST_ORG_KEY,
     AUTH_JWT_SECRET: JWT_SECRET,
-    TWILIO_ACCOUNT_SID: TWILIO.accountSid,
-    TWILIO_API_KEY: TWILIO.apiKey,
-    TWILIO_API_SECRET: TWILIO.apiSecret,
-    TWILIO_CONVERSATIONS_SERVICE_SID: TWILIO.serviceSid,
+    ...TWILIO_CREDENTIALS_ENV,
     TWILIO_AUTH_TOKEN: TWILIO.authToken,
     PUBLIC_URL,
     ...overrides,
