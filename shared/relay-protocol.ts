@@ -17,6 +17,8 @@ export interface RelayConversationData {
   attributes: unknown;
   createdBy: string;
   dateCreated: number; // unix ms
+  /** The caller's read horizon, in answers (absent in pushes, which go to every participant). */
+  lastReadMessageIndex?: number | null;
 }
 
 export interface RelayParticipantData {
@@ -26,6 +28,8 @@ export interface RelayParticipantData {
   type: 'chat';
   attributes: unknown;
   dateCreated: number;
+  /** The index of the last message this participant read; null when it never said. */
+  lastReadMessageIndex: number | null;
 }
 
 export interface RelayMessageData {
@@ -47,8 +51,11 @@ export interface RelayOps {
   getConversation: [{ sid: string }, RelayConversationData];
   /** The caller's conversations, a page at a time (pageSize, and answerBytes): pass nextPageToken on. */
   listConversations: [{ pageToken?: number }, { items: RelayConversationData[]; nextPageToken: number | null }];
+  /** Any participant; the fields given change (pushes conversationUpdated). */
+  updateConversation: [{ conversationSid: string; friendlyName?: string; attributes?: unknown }, RelayConversationData];
   join: [{ conversationSid: string }, RelayParticipantData];
   add: [{ conversationSid: string; identity: string }, RelayParticipantData];
+  /** `identity`: an identity or a participant sid. Any participant may remove any, itself included (leave). */
   removeParticipant: [{ conversationSid: string; identity: string }, { removed: boolean }];
   getParticipants: [{ conversationSid: string }, RelayParticipantData[]];
   /** Only the participant itself (identity = the caller). */
@@ -62,7 +69,20 @@ export interface RelayOps {
     { conversationSid: string; pageSize: number; anchor?: number; direction: 'backwards' | 'forward' },
     { items: RelayMessageData[]; hasPrev: boolean; hasNext: boolean },
   ];
+  /** The author only, as updateMessageAttributes and removeMessage. */
   updateMessageBody: [{ conversationSid: string; messageSid: string; body: string }, RelayMessageData];
+  updateMessageAttributes: [{ conversationSid: string; messageSid: string; attributes: unknown }, RelayMessageData];
+  /** Deletes the message and its organization history copy (pushes messageRemoved). */
+  removeMessage: [{ conversationSid: string; messageSid: string }, RelayMessageData];
+  /** Tells the other participants the caller is typing (pushes typingStarted); nothing is stored. */
+  typing: [{ conversationSid: string }, { timeoutMs: number }];
+  /**
+   * Sets the caller's read horizon: an index, 'newest' (the newest message: setAllMessagesRead),
+   * or null (none: setAllMessagesUnread). Answers the unread count after it.
+   */
+  updateLastReadMessageIndex: [{ conversationSid: string; index: number | null | 'newest' }, { unreadCount: number; participant: RelayParticipantData }];
+  /** Messages after the caller's read horizon; null when it has none. */
+  getUnreadMessagesCount: [{ conversationSid: string }, { count: number | null }];
 }
 
 export type RelayOp = keyof RelayOps;
@@ -77,10 +97,15 @@ export interface RelayEvents {
   conversationRemoved: { conversationSid: string };
   participantJoined: RelayParticipantData;
   participantLeft: RelayParticipantData;
-  /** A participant's attributes changed (the client adds the SDK's updateReasons: ['attributes']). */
-  participantUpdated: RelayParticipantData;
+  /** A participant's attributes or read horizon changed, with the SDK's updateReasons. */
+  participantUpdated: RelayParticipantData & { updateReasons: Array<'attributes' | 'lastReadMessageIndex'> };
+  /** A conversation's friendlyName or attributes changed, with the SDK's updateReasons. */
+  conversationUpdated: RelayConversationData & { updateReasons: Array<'friendlyName' | 'attributes'> };
   messageAdded: RelayMessageData;
-  messageUpdated: RelayMessageData;
+  messageUpdated: RelayMessageData & { updateReasons: Array<'body' | 'attributes'> };
+  messageRemoved: RelayMessageData;
+  /** To the other participants: typing ends `timeoutMs` after the last of these, or at its author's next message. */
+  typingStarted: { participant: RelayParticipantData; timeoutMs: number };
   tokenAboutToExpire: Record<string, never>;
 }
 
@@ -90,6 +115,9 @@ export interface RelayPush<K extends RelayEventName = RelayEventName> {
   event: K;
   data: RelayEvents[K];
 }
+
+/** How long typing lasts without a further typing(): the SDK's typingIndicatorTimeoutDefault. */
+export const TYPING_TIMEOUT_MS = 5_000;
 
 /** Relay limits, mirroring Twilio's where Twilio has one. */
 export const RELAY_LIMITS = {

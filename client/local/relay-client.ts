@@ -1,8 +1,10 @@
 /**
  * LocalConversationsClient: the local relay's client (local mode, no Twilio account). It offers
- * the subset of the @twilio/conversations Client API that the E2EE wrapper uses, without any
- * encryption of its own, so the wrapper runs unchanged on the relay and on Twilio. It is also the
- * conversations fake in tests: a real client of a real relay.
+ * the part of the @twilio/conversations Client API that the E2EE wrapper and the demo use (typing,
+ * read horizons, message removal and attributes, conversation updates included), with the SDK's
+ * names and event payloads and without any encryption of its own, so the wrapper runs unchanged
+ * on the relay and on Twilio. It is also the conversations fake in tests: a real client of a real
+ * relay.
  */
 import {
   RELAY_CLOSE,
@@ -19,7 +21,7 @@ import {
 import { E2EEError, ErrorCode, isE2EEError } from '../../shared/errors.js';
 import type { BaseClient, BasePaginator, JSONValue } from '../conversations.js';
 import { Emitter } from '../emitter.js';
-import { LocalParticipant, LocalMessage, LocalConversation, LocalPaginator } from './relay-conversation.js';
+import { LocalParticipant, LocalMessage, LocalConversation, LocalPaginator, type LocalConversationEvents } from './relay-conversation.js';
 
 export { LocalConversation, LocalMessage, LocalParticipant, type LocalConversationEvents } from './relay-conversation.js';
 
@@ -43,9 +45,14 @@ export type LocalConnectionState = 'connecting' | 'connected' | 'disconnecting' 
 export interface LocalClientEvents {
   conversationAdded(conversation: LocalConversation): void;
   conversationJoined(conversation: LocalConversation): void;
+  conversationLeft(conversation: LocalConversation): void;
   conversationRemoved(conversation: LocalConversation): void;
+  conversationUpdated(data: { conversation: LocalConversation; updateReasons: string[] }): void;
   messageAdded(message: LocalMessage): void;
   messageUpdated(data: { message: LocalMessage; updateReasons: string[] }): void;
+  messageRemoved(message: LocalMessage): void;
+  typingStarted(participant: LocalParticipant): void;
+  typingEnded(participant: LocalParticipant): void;
   participantJoined(participant: LocalParticipant): void;
   participantLeft(participant: LocalParticipant): void;
   participantUpdated(data: { participant: LocalParticipant; updateReasons: string[] }): void;
@@ -175,8 +182,22 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
   private deliverMessage(message: LocalMessage): void {
     message.conversation.observed = true;
     message.conversation.lastDeliveredIndex = Math.max(message.conversation.lastDeliveredIndex, message.index);
-    message.conversation.deliver('messageAdded', message);
-    this.emit('messageAdded', message);
+    message.conversation.endTyping(message.author);
+    this.announce(message.conversation, 'messageAdded', message);
+  }
+
+  /**
+   * @internal Emits a conversation's event on the conversation and on the client, as the SDK
+   * does (the conversation's `updated` is the client's `conversationUpdated`).
+   */
+  announce<K extends keyof LocalConversationEvents & (keyof LocalClientEvents | 'updated')>(
+    conversation: LocalConversation,
+    event: K,
+    ...args: Parameters<LocalConversationEvents[K]>
+  ): void {
+    conversation.deliver(event, ...args);
+    const clientEvent = (event === 'updated' ? 'conversationUpdated' : event) as keyof LocalClientEvents;
+    this.emit(clientEvent, ...(args as unknown as Parameters<LocalClientEvents[typeof clientEvent]>));
   }
 
   private onFrame(text: string): void {
@@ -208,11 +229,21 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
         break;
       }
       case 'messageUpdated': {
+        const { updateReasons, ...d } = data as RelayEvents['messageUpdated'];
+        const conversation = await this.conversationFor(d.conversationSid);
+        this.announce(conversation, 'messageUpdated', { message: new LocalMessage(d, conversation), updateReasons });
+        break;
+      }
+      case 'messageRemoved': {
         const d = data as RelayMessageData;
         const conversation = await this.conversationFor(d.conversationSid);
-        const update = { message: new LocalMessage(d, conversation), updateReasons: ['body'] };
-        conversation.deliver('messageUpdated', update);
-        this.emit('messageUpdated', update);
+        this.announce(conversation, 'messageRemoved', new LocalMessage(d, conversation));
+        break;
+      }
+      case 'typingStarted': {
+        const { participant, timeoutMs } = data as RelayEvents['typingStarted'];
+        const conversation = await this.conversationFor(participant.conversationSid);
+        conversation.startTyping(new LocalParticipant(participant, this, conversation), timeoutMs);
         break;
       }
       case 'participantJoined':
@@ -225,11 +256,22 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
         break;
       }
       case 'participantUpdated': {
-        const d = data as RelayParticipantData;
+        const { updateReasons, ...d } = data as RelayEvents['participantUpdated'];
         const conversation = await this.conversationFor(d.conversationSid);
-        const update = { participant: new LocalParticipant(d, this, conversation), updateReasons: ['attributes'] };
-        conversation.deliver('participantUpdated', update);
-        this.emit('participantUpdated', update);
+        this.announce(conversation, 'participantUpdated', { participant: new LocalParticipant(d, this, conversation), updateReasons });
+        // This user's own read horizon is also the conversation's (the SDK's conversationUpdated).
+        if (d.identity === this.identity && updateReasons.includes('lastReadMessageIndex')) {
+          conversation.lastReadMessageIndex = d.lastReadMessageIndex;
+          this.announce(conversation, 'updated', { conversation, updateReasons: ['lastReadMessageIndex'] });
+        }
+        break;
+      }
+      case 'conversationUpdated': {
+        const { updateReasons, ...d } = data as RelayEvents['conversationUpdated'];
+        const conversation = this.conversations.get(d.sid);
+        if (!conversation) break;
+        conversation.apply(d);
+        this.announce(conversation, 'updated', { conversation, updateReasons });
         break;
       }
       case 'conversationAdded': {
@@ -243,7 +285,10 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
         const sid = (data as { conversationSid: string }).conversationSid;
         const conversation = this.conversations.get(sid);
         this.conversations.delete(sid);
-        if (conversation) this.emit('conversationRemoved', conversation);
+        if (conversation) {
+          this.emit('conversationLeft', conversation);
+          this.emit('conversationRemoved', conversation);
+        }
         break;
       }
       case 'tokenAboutToExpire':
@@ -268,6 +313,7 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
   private conversationObject(data: RelayConversationData): LocalConversation {
     let conversation = this.conversations.get(data.sid);
     if (!conversation) this.conversations.set(data.sid, (conversation = new LocalConversation(data, this)));
+    else conversation.apply(data);
     return conversation;
   }
 
@@ -285,6 +331,11 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
 
   async getConversationByUniqueName(uniqueName: string): Promise<LocalConversation> {
     return this.conversationObject(await this.request('getConversation', { sid: uniqueName }));
+  }
+
+  /** A conversation this user can see (a participant of it), without subscribing: here the same as getConversationBySid. */
+  async peekConversationBySid(sid: string): Promise<LocalConversation> {
+    return this.conversationObject(await this.request('getConversation', { sid }));
   }
 
   async getSubscribedConversations(): Promise<BasePaginator<LocalConversation>> {

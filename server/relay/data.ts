@@ -65,6 +65,7 @@ export const toParticipantData = (p: RelayParticipant): RelayParticipantData => 
   type: 'chat',
   attributes: parseAttributes(p.attributes),
   dateCreated: p.dateCreatedMs,
+  lastReadMessageIndex: p.lastReadMessageIndex,
 });
 
 export const toMessageData = (m: RelayMessage): RelayMessageData => ({

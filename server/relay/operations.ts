@@ -6,13 +6,16 @@
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import {
   RELAY_LIMITS,
+  TYPING_TIMEOUT_MS,
+  type RelayConversationData,
   type RelayEventName,
   type RelayEvents,
+  type RelayMessageData,
   type RelayOp,
   type RelayOps,
   type RelayParticipantData,
 } from '../../shared/relay-protocol.js';
-import type { RelayConversation, Store } from '../store/types.js';
+import type { RelayConversation, RelayMessage, RelayParticipant, Store } from '../store/types.js';
 import { attributesText, newSid, str, toConversationData, toMessageData, toParticipantData, withinAnswerBytes } from './data.js';
 
 /** Every request but `auth` and `updateToken`, which the hub handles itself. */
@@ -55,6 +58,40 @@ export class RelayOperations {
     return (await this.store.participants(conversationSid)).map((p) => p.identity);
   }
 
+  /** The caller as a current participant of an accessible conversation (a creator not yet joined is not one). */
+  private async asParticipant(identity: string, conversationSid: unknown): Promise<{ conversation: RelayConversation; me: RelayParticipant }> {
+    const conversation = await this.accessible(identity, conversationSid);
+    const me = await this.store.getParticipant(conversation.sid, identity);
+    if (!me) throw new E2EEError(ErrorCode.FORBIDDEN, 'join the conversation first');
+    return { conversation, me };
+  }
+
+  /** A message of an accessible conversation that the caller wrote: only its author may change or remove it. */
+  private async ownMessage(caller: string, p: { conversationSid?: unknown; messageSid?: unknown }): Promise<RelayMessage> {
+    const conversation = await this.accessible(caller, p.conversationSid);
+    const messageSid = str(p.messageSid, 'messageSid', 64);
+    const message = await this.store.getMessage(conversation.sid, messageSid);
+    if (!message) throw new E2EEError(ErrorCode.NOT_FOUND, `message ${messageSid} not found`);
+    if (message.author !== caller) throw new E2EEError(ErrorCode.FORBIDDEN, 'only the author may change or remove a message');
+    return message;
+  }
+
+  /** Changes the caller's own message and tells every participant (messageUpdated). */
+  private async updateMessage(message: RelayMessage, change: { body: string } | { attributes: string }): Promise<RelayMessageData> {
+    const updated = await this.store.updateMessage(message.conversationSid, message.sid, change, Date.now());
+    if (!updated) throw new E2EEError(ErrorCode.NOT_FOUND, `message ${message.sid} not found`);
+    const data = toMessageData(updated);
+    const updateReasons: Array<'body' | 'attributes'> = ['body' in change ? 'body' : 'attributes'];
+    this.push(await this.participantIdentities(message.conversationSid), 'messageUpdated', { ...data, updateReasons });
+    return data;
+  }
+
+  /** The conversation as the caller sees it: with its read horizon there. */
+  private async forCaller(caller: string, conversation: RelayConversation): Promise<RelayConversationData> {
+    const me = await this.store.getParticipant(conversation.sid, caller);
+    return { ...toConversationData(conversation), lastReadMessageIndex: me?.lastReadMessageIndex ?? null };
+  }
+
   private async addParticipant(conversation: RelayConversation, identity: string): Promise<RelayParticipantData> {
     const current = await this.store.participants(conversation.sid);
     if (current.length >= RELAY_LIMITS.participantsPerConversation && !current.some((p) => p.identity === identity)) {
@@ -88,17 +125,36 @@ export class RelayOperations {
         dateCreatedMs: Date.now(),
       });
       if (!conversation) throw new E2EEError(ErrorCode.CONFLICT, `a conversation named "${uniqueName}" exists`);
-      return toConversationData(conversation);
+      return { ...toConversationData(conversation), lastReadMessageIndex: null };
     },
 
-    getConversation: async (caller, p) => toConversationData(await this.accessible(caller, p.sid)),
+    getConversation: async (caller, p) => this.forCaller(caller, await this.accessible(caller, p.sid)),
 
     listConversations: async (caller, p) => {
       const all = await this.store.conversationsOf(caller);
       const start = Number.isSafeInteger(p.pageToken) && p.pageToken! > 0 ? p.pageToken! : 0;
-      const items = withinAnswerBytes(all.slice(start, start + RELAY_LIMITS.pageSize).map(toConversationData));
+      const page = await Promise.all(all.slice(start, start + RELAY_LIMITS.pageSize).map((c) => this.forCaller(caller, c)));
+      const items = withinAnswerBytes(page);
       const next = start + items.length;
       return { items, nextPageToken: next < all.length ? next : null };
+    },
+
+    updateConversation: async (caller, p) => {
+      const conversation = await this.accessible(caller, p.conversationSid);
+      const friendlyName = p.friendlyName === undefined ? undefined : str(p.friendlyName, 'friendlyName', 256, 0);
+      const attributes = p.attributes === undefined ? undefined : attributesText(p.attributes);
+      if (friendlyName === undefined && attributes === undefined) {
+        throw new E2EEError(ErrorCode.BAD_REQUEST, '"friendlyName" or "attributes" is required');
+      }
+      const updated = await this.store.updateConversation(conversation.sid, { friendlyName, attributes });
+      if (!updated) throw new E2EEError(ErrorCode.NOT_FOUND, `conversation ${conversation.sid} not found`);
+      const updateReasons: Array<'friendlyName' | 'attributes'> = [];
+      if (updated.friendlyName !== conversation.friendlyName) updateReasons.push('friendlyName');
+      if (updated.attributes !== conversation.attributes) updateReasons.push('attributes');
+      if (updateReasons.length > 0) {
+        this.push(await this.participantIdentities(conversation.sid), 'conversationUpdated', { ...toConversationData(updated), updateReasons });
+      }
+      return this.forCaller(caller, updated);
     },
 
     join: async (caller, p) => this.addParticipant(await this.accessible(caller, p.conversationSid), caller),
@@ -110,8 +166,11 @@ export class RelayOperations {
 
     removeParticipant: async (caller, p) => {
       const conversation = await this.accessible(caller, p.conversationSid);
-      const identity = str(p.identity, 'identity', RELAY_LIMITS.identityChars);
-      const before = await this.participantIdentities(conversation.sid);
+      const who = str(p.identity, 'identity', RELAY_LIMITS.identityChars);
+      const participants = await this.store.participants(conversation.sid);
+      const before = participants.map((q) => q.identity);
+      // An identity, or else a participant sid (as the SDK's removeParticipant takes either).
+      const identity = before.includes(who) ? who : (participants.find((q) => q.sid === who)?.identity ?? who);
       const removed = await this.store.removeParticipant(conversation.sid, identity);
       if (removed) {
         this.push(before, 'participantLeft', toParticipantData(removed));
@@ -133,7 +192,7 @@ export class RelayOperations {
       const updated = await this.store.updateParticipantAttributes(conversation.sid, identity, attributesText(p.attributes));
       if (!updated) throw new E2EEError(ErrorCode.FORBIDDEN, 'not a participant of this conversation');
       const data = toParticipantData(updated);
-      this.push(await this.participantIdentities(conversation.sid), 'participantUpdated', data);
+      this.push(await this.participantIdentities(conversation.sid), 'participantUpdated', { ...data, updateReasons: ['attributes'] });
       return data;
     },
 
@@ -176,24 +235,71 @@ export class RelayOperations {
       if (direction === 'backwards') items.reverse();
       const first = items[0]?.index;
       const last = items[items.length - 1]?.index;
+      // Removed messages leave gaps: what is before or after a page is asked, not inferred from 0.
       const newest = (await this.store.messages(conversation.sid, { direction: 'backwards', limit: 1 }))[0]?.index ?? -1;
+      const oldest = (await this.store.messages(conversation.sid, { direction: 'forward', limit: 1 }))[0]?.index ?? 0;
       return {
         items,
-        hasPrev: direction === 'backwards' ? more : first !== undefined && first > 0,
+        hasPrev: direction === 'backwards' ? more : first !== undefined && first > oldest,
         hasNext: direction === 'forward' ? more : last !== undefined && last < newest,
       };
     },
 
     updateMessageBody: async (caller, p) => {
-      const conversation = await this.accessible(caller, p.conversationSid);
-      const messageSid = str(p.messageSid, 'messageSid', 64);
-      const existing = await this.store.getMessage(conversation.sid, messageSid);
-      if (!existing) throw new E2EEError(ErrorCode.NOT_FOUND, `message ${messageSid} not found`);
-      if (existing.author !== caller) throw new E2EEError(ErrorCode.FORBIDDEN, 'only the author may edit a message');
-      const updated = await this.store.updateMessageBody(conversation.sid, messageSid, str(p.body, 'body', RELAY_LIMITS.bodyChars, 0), Date.now());
-      const data = toMessageData(updated!);
-      this.push(await this.participantIdentities(conversation.sid), 'messageUpdated', data);
+      const message = await this.ownMessage(caller, p);
+      return this.updateMessage(message, { body: str(p.body, 'body', RELAY_LIMITS.bodyChars, 0) });
+    },
+
+    updateMessageAttributes: async (caller, p) => {
+      const message = await this.ownMessage(caller, p);
+      if (p.attributes === undefined) throw new E2EEError(ErrorCode.BAD_REQUEST, '"attributes" is required');
+      return this.updateMessage(message, { attributes: attributesText(p.attributes) });
+    },
+
+    removeMessage: async (caller, p) => {
+      const message = await this.ownMessage(caller, p);
+      // The organization's copy first: a retry after a failure in between still finds the message.
+      await this.store.deleteHistory(message.conversationSid, message.sid);
+      const removed = await this.store.removeMessage(message.conversationSid, message.sid);
+      if (!removed) throw new E2EEError(ErrorCode.NOT_FOUND, `message ${message.sid} not found`);
+      const data = toMessageData(removed);
+      this.push(await this.participantIdentities(message.conversationSid), 'messageRemoved', data);
       return data;
+    },
+
+    typing: async (caller, p) => {
+      const { conversation, me } = await this.asParticipant(caller, p.conversationSid);
+      const others = (await this.participantIdentities(conversation.sid)).filter((identity) => identity !== caller);
+      this.push(others, 'typingStarted', { participant: toParticipantData(me), timeoutMs: TYPING_TIMEOUT_MS });
+      return { timeoutMs: TYPING_TIMEOUT_MS };
+    },
+
+    updateLastReadMessageIndex: async (caller, p) => {
+      const { conversation, me } = await this.asParticipant(caller, p.conversationSid);
+      let index: number | null;
+      if (p.index === 'newest') {
+        index = (await this.store.messages(conversation.sid, { direction: 'backwards', limit: 1 }))[0]?.index ?? me.lastReadMessageIndex;
+      } else if (p.index === null || (Number.isSafeInteger(p.index) && (p.index as number) >= 0)) {
+        index = p.index as number | null;
+      } else {
+        throw new E2EEError(ErrorCode.BAD_REQUEST, '"index" must be a message index (an integer of 0 or more), null or "newest"');
+      }
+      let participant = me;
+      if (index !== me.lastReadMessageIndex) {
+        const updated = await this.store.setLastReadMessageIndex(conversation.sid, caller, index);
+        if (!updated) throw new E2EEError(ErrorCode.FORBIDDEN, 'not a participant of this conversation');
+        participant = updated;
+        const data = toParticipantData(updated);
+        this.push(await this.participantIdentities(conversation.sid), 'participantUpdated', { ...data, updateReasons: ['lastReadMessageIndex'] });
+      }
+      const unreadCount = await this.store.countMessagesAfter(conversation.sid, index ?? -1);
+      return { unreadCount, participant: toParticipantData(participant) };
+    },
+
+    getUnreadMessagesCount: async (caller, p) => {
+      const { conversation, me } = await this.asParticipant(caller, p.conversationSid);
+      if (me.lastReadMessageIndex === null) return { count: null };
+      return { count: await this.store.countMessagesAfter(conversation.sid, me.lastReadMessageIndex) };
     },
   };
 }

@@ -9,6 +9,7 @@ const SQL = {
       org_wrap, stored_at_ms)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (conversation_sid, message_sid) DO NOTHING`,
   history: 'SELECT * FROM history WHERE conversation_sid = $1 AND idx > $2 ORDER BY idx, message_sid LIMIT $3',
+  deleteHistory: 'DELETE FROM history WHERE conversation_sid = $1 AND message_sid = $2',
 } as const;
 
 export function postgresHistory({ pool, rows }: PostgresConnection): HistoryStore {
@@ -21,6 +22,9 @@ export function postgresHistory({ pool, rows }: PostgresConnection): HistoryStor
     },
     async history(conversationSid, after, limit) {
       return (await rows(SQL.history, [conversationSid, after, clampLimit(limit)])).map(toHistory);
+    },
+    async deleteHistory(conversationSid, messageSid) {
+      return (await pool.query(SQL.deleteHistory, [conversationSid, messageSid])).rowCount === 1;
     },
   };
 }

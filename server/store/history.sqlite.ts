@@ -11,6 +11,7 @@ const SQL = {
     ON CONFLICT (conversation_sid, message_sid) DO NOTHING`,
   history: `SELECT * FROM history WHERE conversation_sid = ? AND idx > ?
     ORDER BY idx, message_sid LIMIT ?`,
+  deleteHistory: 'DELETE FROM history WHERE conversation_sid = ? AND message_sid = ?',
 } as const;
 
 export function sqliteHistory(connection: SqliteConnection): HistoryStore {
@@ -24,6 +25,9 @@ export function sqliteHistory(connection: SqliteConnection): HistoryStore {
     },
     async history(conversationSid, after, limit) {
       return connection.all(stmt.history, conversationSid, after, clampLimit(limit)).map(toHistory);
+    },
+    async deleteHistory(conversationSid, messageSid) {
+      return stmt.deleteHistory.run(conversationSid, messageSid).changes === 1;
     },
   };
 }

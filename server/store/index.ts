@@ -43,11 +43,11 @@ export const STORE_METHODS = [
     'addPendingDevice', 'getPendingDevice', 'pendingDevices', 'takePendingDevice', 'rejectPendingDevice',
   ] as const satisfies readonly (keyof CardStore)[]),
   ...([
-    'createConversation', 'getConversation', 'conversationsOf',
-    'addParticipant', 'removeParticipant', 'participants', 'isParticipant', 'updateParticipantAttributes',
-    'appendMessage', 'getMessage', 'messages', 'updateMessageBody',
+    'createConversation', 'getConversation', 'conversationsOf', 'updateConversation',
+    'addParticipant', 'removeParticipant', 'participants', 'isParticipant', 'getParticipant', 'updateParticipantAttributes', 'setLastReadMessageIndex',
+    'appendMessage', 'getMessage', 'messages', 'updateMessage', 'removeMessage', 'countMessagesAfter',
   ] as const satisfies readonly (keyof RelayStore)[]),
-  ...(['putHistory', 'history'] as const satisfies readonly (keyof HistoryStore)[]),
+  ...(['putHistory', 'history', 'deleteHistory'] as const satisfies readonly (keyof HistoryStore)[]),
 ] as const;
 
 // Fails to compile when Store gains a method the list lacks.

@@ -135,6 +135,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE participants ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
     `,
   },
+  {
+    version: 4,
+    sql: ({ int }) => `
+      -- Each participant's read horizon (the relay's updateLastReadMessageIndex); NULL: not set.
+      ALTER TABLE participants ADD COLUMN last_read_message_index ${int};
+    `,
+  },
 ];
 
 /** The migrations table itself, created before anything else when missing. */

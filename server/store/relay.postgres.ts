@@ -1,6 +1,6 @@
 /** RelayStore on PostgreSQL. */
 import type { PostgresConnection } from './connection.postgres.js';
-import { bool, toConversation, toMessage, toParticipant } from './rows.js';
+import { bool, int, required, toConversation, toMessage, toParticipant } from './rows.js';
 import { pageBounds } from './rules.js';
 import type { RelayStore } from './types.js';
 
@@ -12,6 +12,11 @@ const SQL = {
     ORDER BY sid = $1 DESC LIMIT 1`,
   conversationsOf: `SELECT c.* FROM conversations c JOIN participants p ON p.conversation_sid = c.sid
     WHERE p.identity = $1 ORDER BY c.date_created_ms, c.sid`,
+  // A field not given keeps its value; friendlyName may be set to NULL.
+  updateConversation: `UPDATE conversations SET
+      friendly_name = CASE WHEN $2 THEN $3 ELSE friendly_name END,
+      attributes = COALESCE($4, attributes)
+    WHERE sid = $1 RETURNING *`,
 
   insertParticipant: `INSERT INTO participants (sid, conversation_sid, identity, attributes, date_created_ms)
     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation_sid, identity) DO NOTHING RETURNING *`,
@@ -20,6 +25,7 @@ const SQL = {
   participants: 'SELECT * FROM participants WHERE conversation_sid = $1 ORDER BY date_created_ms, seq',
   isParticipant: 'SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_sid = $1 AND identity = $2) AS yes',
   updateParticipantAttributes: 'UPDATE participants SET attributes = $3 WHERE conversation_sid = $1 AND identity = $2 RETURNING *',
+  setLastReadMessageIndex: 'UPDATE participants SET last_read_message_index = $3 WHERE conversation_sid = $1 AND identity = $2 RETURNING *',
 
   // One statement: the counter row's lock orders concurrent appends, and a failed insert rolls the
   // counter back with it, so indexes stay gap-free.
@@ -35,8 +41,10 @@ const SQL = {
   messagesBackwards: `SELECT * FROM (
       SELECT * FROM messages WHERE conversation_sid = $1 AND idx <= $2 ORDER BY idx DESC LIMIT $3
     ) page ORDER BY idx`,
-  updateMessageBody: `UPDATE messages SET body = $1, date_updated_ms = $2
-    WHERE conversation_sid = $3 AND sid = $4 RETURNING *`,
+  updateMessage: `UPDATE messages SET body = COALESCE($1, body), attributes = COALESCE($2, attributes), date_updated_ms = $3
+    WHERE conversation_sid = $4 AND sid = $5 RETURNING *`,
+  removeMessage: 'DELETE FROM messages WHERE conversation_sid = $1 AND sid = $2 RETURNING *',
+  countMessagesAfter: 'SELECT COUNT(*)::int AS n FROM messages WHERE conversation_sid = $1 AND idx > $2',
 } as const;
 
 export function postgresRelay({ rows, first }: PostgresConnection): RelayStore {
@@ -53,6 +61,10 @@ export function postgresRelay({ rows, first }: PostgresConnection): RelayStore {
     },
     async conversationsOf(identity) {
       return (await rows(SQL.conversationsOf, [identity])).map(toConversation);
+    },
+    async updateConversation(sid, change) {
+      const row = await first(SQL.updateConversation, [sid, change.friendlyName !== undefined, change.friendlyName ?? null, change.attributes ?? null]);
+      return row ? toConversation(row) : null;
     },
 
     async addParticipant(p) {
@@ -75,8 +87,16 @@ export function postgresRelay({ rows, first }: PostgresConnection): RelayStore {
       const row = await first(SQL.isParticipant, [conversationSid, identity]);
       return row !== undefined && bool(row, 'yes');
     },
+    async getParticipant(conversationSid, identity) {
+      const row = await first(SQL.getParticipant, [conversationSid, identity]);
+      return row ? toParticipant(row) : null;
+    },
     async updateParticipantAttributes(conversationSid, identity, attributes) {
       const row = await first(SQL.updateParticipantAttributes, [conversationSid, identity, attributes]);
+      return row ? toParticipant(row) : null;
+    },
+    async setLastReadMessageIndex(conversationSid, identity, index) {
+      const row = await first(SQL.setLastReadMessageIndex, [conversationSid, identity, index]);
       return row ? toParticipant(row) : null;
     },
 
@@ -95,9 +115,16 @@ export function postgresRelay({ rows, first }: PostgresConnection): RelayStore {
         toMessage,
       );
     },
-    async updateMessageBody(conversationSid, messageSid, body, nowMs) {
-      const row = await first(SQL.updateMessageBody, [body, nowMs, conversationSid, messageSid]);
+    async updateMessage(conversationSid, messageSid, change, nowMs) {
+      const row = await first(SQL.updateMessage, [change.body ?? null, change.attributes ?? null, nowMs, conversationSid, messageSid]);
       return row ? toMessage(row) : null;
+    },
+    async removeMessage(conversationSid, messageSid) {
+      const row = await first(SQL.removeMessage, [conversationSid, messageSid]);
+      return row ? toMessage(row) : null;
+    },
+    async countMessagesAfter(conversationSid, after) {
+      return int(required(await first(SQL.countMessagesAfter, [conversationSid, after])), 'n');
     },
   };
 }

@@ -1,8 +1,8 @@
 /** RelayStore on SQLite: message appends go through the group commit. */
 import type { SqliteConnection } from './connection.sqlite.js';
-import { bool, toConversation, toMessage, toParticipant } from './rows.js';
+import { bool, int, toConversation, toMessage, toParticipant } from './rows.js';
 import { pageBounds } from './rules.js';
-import type { NewRelayMessage, RelayParticipant, RelayStore } from './types.js';
+import type { NewRelayMessage, NewRelayParticipant, RelayStore } from './types.js';
 
 const SQL = {
   insertConversation: `INSERT INTO conversations (sid, unique_name, friendly_name, attributes, created_by, date_created_ms)
@@ -13,6 +13,11 @@ const SQL = {
     ORDER BY sid = @key DESC LIMIT 1`,
   conversationsOf: `SELECT c.* FROM conversations c JOIN participants p ON p.conversation_sid = c.sid
     WHERE p.identity = ? ORDER BY c.date_created_ms, c.sid`,
+  // A field not given (NULL flag) keeps its value; friendlyName may be set to NULL.
+  updateConversation: `UPDATE conversations SET
+      friendly_name = CASE WHEN @setFriendlyName THEN @friendlyName ELSE friendly_name END,
+      attributes = COALESCE(@attributes, attributes)
+    WHERE sid = @sid RETURNING *`,
 
   insertParticipant: `INSERT INTO participants (sid, conversation_sid, identity, attributes, date_created_ms)
     VALUES (@sid, @conversationSid, @identity, @attributes, @dateCreatedMs)
@@ -22,6 +27,7 @@ const SQL = {
   participants: 'SELECT * FROM participants WHERE conversation_sid = ? ORDER BY date_created_ms, rowid',
   isParticipant: 'SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_sid = ? AND identity = ?) AS yes',
   updateParticipantAttributes: 'UPDATE participants SET attributes = ? WHERE conversation_sid = ? AND identity = ? RETURNING *',
+  setLastReadMessageIndex: 'UPDATE participants SET last_read_message_index = ? WHERE conversation_sid = ? AND identity = ? RETURNING *',
 
   nextMessageIndex: `UPDATE conversations SET next_message_index = next_message_index + 1
     WHERE sid = ? RETURNING next_message_index - 1 AS idx`,
@@ -32,15 +38,17 @@ const SQL = {
   messagesBackwards: `SELECT * FROM (
       SELECT * FROM messages WHERE conversation_sid = ? AND idx <= ? ORDER BY idx DESC LIMIT ?
     ) ORDER BY idx`,
-  updateMessageBody: `UPDATE messages SET body = ?, date_updated_ms = ?
+  updateMessage: `UPDATE messages SET body = COALESCE(?, body), attributes = COALESCE(?, attributes), date_updated_ms = ?
     WHERE conversation_sid = ? AND sid = ? RETURNING *`,
+  removeMessage: 'DELETE FROM messages WHERE conversation_sid = ? AND sid = ? RETURNING *',
+  countMessagesAfter: 'SELECT COUNT(*) AS n FROM messages WHERE conversation_sid = ? AND idx > ?',
 } as const;
 
 export function sqliteRelay(connection: SqliteConnection): RelayStore {
   const stmt = connection.prepare(SQL);
   const { one, must, all } = connection;
 
-  const addParticipant = connection.immediate((participant: RelayParticipant) => {
+  const addParticipant = connection.immediate((participant: NewRelayParticipant & { attributes: string }) => {
     const inserted = one(stmt.insertParticipant, participant);
     if (inserted) return { participant: toParticipant(inserted), created: true };
     const existing = must(stmt.getParticipant, participant.conversationSid, participant.identity);
@@ -65,6 +73,15 @@ export function sqliteRelay(connection: SqliteConnection): RelayStore {
     async conversationsOf(identity) {
       return all(stmt.conversationsOf, identity).map(toConversation);
     },
+    async updateConversation(sid, change) {
+      const row = one(stmt.updateConversation, {
+        sid,
+        setFriendlyName: change.friendlyName === undefined ? 0 : 1,
+        friendlyName: change.friendlyName ?? null,
+        attributes: change.attributes ?? null,
+      });
+      return row ? toConversation(row) : null;
+    },
 
     async addParticipant(participant) {
       return addParticipant({ ...participant, attributes: participant.attributes ?? '{}' });
@@ -79,8 +96,16 @@ export function sqliteRelay(connection: SqliteConnection): RelayStore {
     async isParticipant(conversationSid, identity) {
       return bool(must(stmt.isParticipant, conversationSid, identity), 'yes');
     },
+    async getParticipant(conversationSid, identity) {
+      const row = one(stmt.getParticipant, conversationSid, identity);
+      return row ? toParticipant(row) : null;
+    },
     async updateParticipantAttributes(conversationSid, identity, attributes) {
       const row = one(stmt.updateParticipantAttributes, attributes, conversationSid, identity);
+      return row ? toParticipant(row) : null;
+    },
+    async setLastReadMessageIndex(conversationSid, identity, index) {
+      const row = one(stmt.setLastReadMessageIndex, index, conversationSid, identity);
       return row ? toParticipant(row) : null;
     },
 
@@ -95,9 +120,16 @@ export function sqliteRelay(connection: SqliteConnection): RelayStore {
       const { backwards, anchor, limit } = pageBounds(query);
       return all(backwards ? stmt.messagesBackwards : stmt.messagesForward, conversationSid, anchor, limit).map(toMessage);
     },
-    async updateMessageBody(conversationSid, messageSid, body, nowMs) {
-      const row = one(stmt.updateMessageBody, body, nowMs, conversationSid, messageSid);
+    async updateMessage(conversationSid, messageSid, change, nowMs) {
+      const row = one(stmt.updateMessage, change.body ?? null, change.attributes ?? null, nowMs, conversationSid, messageSid);
       return row ? toMessage(row) : null;
+    },
+    async removeMessage(conversationSid, messageSid) {
+      const row = one(stmt.removeMessage, conversationSid, messageSid);
+      return row ? toMessage(row) : null;
+    },
+    async countMessagesAfter(conversationSid, after) {
+      return int(must(stmt.countMessagesAfter, conversationSid, after), 'n');
     },
   };
 }

@@ -79,6 +79,7 @@ export function toParticipant(row: Row): RelayParticipant {
     identity: text(row, 'identity'),
     attributes: text(row, 'attributes'),
     dateCreatedMs: int(row, 'date_created_ms'),
+    lastReadMessageIndex: intOrNull(row, 'last_read_message_index'),
   };
 }
 

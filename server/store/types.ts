@@ -75,6 +75,8 @@ export interface RelayParticipant {
   /** JSON text, as for conversations and messages. */
   attributes: string;
   dateCreatedMs: number;
+  /** The participant's read horizon: the index of the last message it read; null when never set. */
+  lastReadMessageIndex: number | null;
 }
 
 export interface RelayMessage {
@@ -143,8 +145,22 @@ export interface CardStore {
 /** A message to append: the store assigns its index. */
 export type NewRelayMessage = Omit<RelayMessage, 'index' | 'dateUpdatedMs'>;
 
-/** A participant to add: attributes default to `{}`. */
-export type NewRelayParticipant = Omit<RelayParticipant, 'attributes'> & { attributes?: string };
+/** A participant to add: attributes default to `{}`, with no read horizon. */
+export type NewRelayParticipant = Omit<RelayParticipant, 'attributes' | 'lastReadMessageIndex'> & { attributes?: string };
+
+/** What updateConversation changes: the fields given. */
+export interface RelayConversationChange {
+  friendlyName?: string | null;
+  /** JSON text. */
+  attributes?: string;
+}
+
+/** What updateMessage changes: the fields given. */
+export interface RelayMessageChange {
+  body?: string;
+  /** JSON text. */
+  attributes?: string;
+}
 
 /** The local conversations relay: conversations, their participants and messages. */
 export interface RelayStore {
@@ -152,13 +168,18 @@ export interface RelayStore {
   createConversation(conversation: RelayConversation): Promise<RelayConversation | null>;
   getConversation(sidOrUniqueName: string): Promise<RelayConversation | null>;
   conversationsOf(identity: string): Promise<RelayConversation[]>;
+  /** Changes a conversation's friendlyName and/or attributes; null for an unknown conversation. */
+  updateConversation(sid: string, change: RelayConversationChange): Promise<RelayConversation | null>;
   /** Adds a participant; returns the existing one when already there. Rejects for an unknown conversation. */
   addParticipant(participant: NewRelayParticipant): Promise<{ participant: RelayParticipant; created: boolean }>;
   removeParticipant(conversationSid: string, identity: string): Promise<RelayParticipant | null>;
   participants(conversationSid: string): Promise<RelayParticipant[]>;
   isParticipant(conversationSid: string, identity: string): Promise<boolean>;
+  getParticipant(conversationSid: string, identity: string): Promise<RelayParticipant | null>;
   /** Replaces a participant's attributes (JSON text); null when it is not a participant. */
   updateParticipantAttributes(conversationSid: string, identity: string, attributes: string): Promise<RelayParticipant | null>;
+  /** Sets a participant's read horizon (null: none); null when it is not a participant. */
+  setLastReadMessageIndex(conversationSid: string, identity: string, index: number | null): Promise<RelayParticipant | null>;
   /**
    * Appends with the next index (atomic under concurrency); returns the stored message.
    * Rejects for an unknown conversation.
@@ -167,7 +188,12 @@ export interface RelayStore {
   getMessage(conversationSid: string, messageSid: string): Promise<RelayMessage | null>;
   /** A page in ascending index order. */
   messages(conversationSid: string, query: MessagePageQuery): Promise<RelayMessage[]>;
-  updateMessageBody(conversationSid: string, messageSid: string, body: string, nowMs: number): Promise<RelayMessage | null>;
+  /** Changes a message's body and/or attributes and sets dateUpdatedMs; null for an unknown message. */
+  updateMessage(conversationSid: string, messageSid: string, change: RelayMessageChange, nowMs: number): Promise<RelayMessage | null>;
+  /** Deletes a message (its index is not reused); returns it, or null when unknown. */
+  removeMessage(conversationSid: string, messageSid: string): Promise<RelayMessage | null>;
+  /** How many messages have an index above `after`. */
+  countMessagesAfter(conversationSid: string, after: number): Promise<number>;
 }
 
 /** The organization history: backed-up envelopes with their orgWraps. */
@@ -176,6 +202,8 @@ export interface HistoryStore {
   putHistory(record: HistoryRecord): Promise<'created' | 'exists'>;
   /** Records with index > after, ascending, at most limit. */
   history(conversationSid: string, after: number, limit: number): Promise<HistoryRecord[]>;
+  /** Deletes a message's record (the message was removed); whether there was one. */
+  deleteHistory(conversationSid: string, messageSid: string): Promise<boolean>;
 }
 
 /** The whole store: every concern on one connection (pool or file), opened and closed together. */

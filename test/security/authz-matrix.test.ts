@@ -352,6 +352,26 @@ const rows: Row[] = [
     },
     run: (cell) => relayOutcome(cell, 'sendMessage', { conversationSid, body: 'e2ee1.AAAA' }),
   },
+  ...(
+    [
+      ['updateMessageAttributes', "alice's message", RELAY_FORBIDDEN, () => ({ messageSid: aliceMessageSid, attributes: { seen: true } })], // only the author
+      ['updateConversation', 'the conversation', { status: 'ok' }, () => ({ friendlyName: 'renamed' })],
+      ['typing', 'the conversation', { status: 'ok' }, () => ({})],
+      ['updateLastReadMessageIndex', 'the conversation', { status: 'ok' }, () => ({ index: 0 })],
+      ['getUnreadMessagesCount', 'the conversation', { status: 'ok' }, () => ({})],
+    ] as const
+  ).map(([op, what, otherIdentity, params]): Row => ({
+    route: `relay ${op} (${what})`,
+    expected: {
+      'no token': RELAY_UNAUTHORIZED,
+      expired: RELAY_UNAUTHORIZED,
+      'wrong signature': RELAY_UNAUTHORIZED,
+      'other identity': otherIdentity, // bob takes part
+      'non-participant': RELAY_FORBIDDEN,
+      owner: { status: 'ok' },
+    },
+    run: (cell) => relayOutcome(cell, op, { conversationSid, ...params() }),
+  })),
   {
     route: 'GET /v1/twilio-token (Twilio mode)',
     expected: authenticated({ status: 200 }, { status: 200 }, { status: 200 }),

@@ -300,7 +300,7 @@ describe('replay and rollback by the transport', () => {
     await waitFor(async () => (await newest(bobView))[0]!.body === 'hello (edited)', 'bob reading the edit');
     await bobChat.shutdown();
 
-    await server.store.updateMessageBody(conversation.sid, before.sid, before.body, Date.now());
+    await server.store.updateMessage(conversation.sid, before.sid, { body: before.body }, Date.now());
     const reloaded = await device(server, bob.identity, { keyStore: bobKeys });
     await reloaded.register();
     const view = await (await connect(reloaded)).getConversationBySid(conversation.sid);

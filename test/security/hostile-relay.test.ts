@@ -15,8 +15,8 @@ import { PROTO_KEYS, deepNesting, hostileString, hostileValue } from '../support
 import { RelaySocket, type RelayAnswer } from '../support/relay-socket.js';
 import { baseUrl, prototypeFingerprint, securityServer, type SecurityServer } from '../support/security.js';
 
-const OPS = ['auth', 'updateToken', 'createConversation', 'getConversation', 'listConversations', 'join', 'add', 'removeParticipant', 'getParticipants', 'updateParticipantAttributes', 'sendMessage', 'getMessages', 'updateMessageBody'];
-const PARAMS = ['token', 'uniqueName', 'friendlyName', 'attributes', 'sid', 'conversationSid', 'identity', 'body', 'messageSid', 'pageSize', 'anchor', 'direction'];
+const OPS = ['auth', 'updateToken', 'createConversation', 'getConversation', 'listConversations', 'join', 'add', 'removeParticipant', 'getParticipants', 'updateParticipantAttributes', 'sendMessage', 'getMessages', 'updateMessageBody', 'updateConversation', 'updateMessageAttributes', 'removeMessage', 'typing', 'updateLastReadMessageIndex', 'getUnreadMessagesCount'];
+const PARAMS = ['token', 'uniqueName', 'friendlyName', 'attributes', 'sid', 'conversationSid', 'identity', 'body', 'messageSid', 'pageSize', 'anchor', 'direction', 'index', 'pageToken'];
 const RUNS = 500;
 
 let server: SecurityServer;
@@ -96,7 +96,7 @@ async function probe(socket: RelaySocket, f: Frame): Promise<RelayAnswer> {
     const op = f.request?.op;
     if (op === 'add') expect(result.identity, what).toBe(params.identity);
     if (op === 'sendMessage' || op === 'updateMessageBody') expect(result.body, what).toBe(params.body);
-    if (op === 'createConversation') {
+    if (op === 'createConversation' || op === 'updateConversation') {
       if (params.friendlyName !== undefined) expect(result.friendlyName, what).toBe(params.friendlyName);
       if (params.uniqueName !== undefined) expect(result.uniqueName, what).toBe(params.uniqueName);
     }
@@ -149,6 +149,9 @@ describe('hostile relay frames', () => {
     ['add', { identity: 'a\u0000b' }],
     ['createConversation', { friendlyName: '\udfff' }],
     ['createConversation', { uniqueName: 'x\ud800y' }],
+    ['updateConversation', { friendlyName: 'x\udc00' }],
+    ['updateLastReadMessageIndex', { index: 2 ** 53 }],
+    ['updateLastReadMessageIndex', { index: '0' }],
     ['sendMessage', { body: 'e2ee1.\ud800' }],
     ['sendMessage', { body: 'e2ee1.\u0000' }],
   ])('%s with %j: refused, or stored exactly as sent', async (op, params) => {
@@ -173,6 +176,8 @@ describe('hostile relay frames', () => {
     ['sendMessage', { body: 'e2ee1.AAAA' }, 'ATTRIBUTES_TOO_DEEP', deepNesting(5_000, 'object')],
     ['sendMessage', { body: 'e2ee1.AAAA' }, 'ATTRIBUTES_TOO_DEEP', JSON.stringify(nested(RELAY_LIMITS.attributesDepth + 1, 'array'))],
     ['createConversation', {}, 'ATTRIBUTES_TOO_DEEP', deepNesting(5_000, 'array')],
+    ['updateConversation', {}, 'ATTRIBUTES_TOO_DEEP', deepNesting(5_000, 'object')],
+    ['updateConversation', {}, 'ATTRIBUTES_TOO_LARGE', JSON.stringify({ big: 'x'.repeat(RELAY_LIMITS.attributesBytes) })],
     ['updateParticipantAttributes', { identity: 'alice' }, 'ATTRIBUTES_TOO_DEEP', deepNesting(5_000, 'object')],
     ['updateParticipantAttributes', { identity: 'alice' }, 'ATTRIBUTES_TOO_LARGE', JSON.stringify({ big: 'x'.repeat(RELAY_LIMITS.attributesBytes) })],
   ])('%s %j with attributes too deep or too large: %s', async (op, params, code, attributes) => {

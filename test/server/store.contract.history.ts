@@ -55,5 +55,16 @@ export function historyContract(current: () => Store): void {
       }
       expect(walked).toEqual(range(0, 6));
     });
+
+    it("deletes one message's record and no other", async () => {
+      const conversationSid = uid('CH');
+      const [a, b] = [makeHistory(conversationSid, 0), makeHistory(conversationSid, 1)];
+      await store.putHistory(a);
+      await store.putHistory(b);
+      expect(await store.deleteHistory(conversationSid, a.messageSid)).toBe(true);
+      expect(await store.deleteHistory(conversationSid, a.messageSid)).toBe(false);
+      expect(await store.deleteHistory(uid('CH'), b.messageSid)).toBe(false);
+      expect(await store.history(conversationSid, -1, 10)).toEqual([b]);
+    });
   });
 }

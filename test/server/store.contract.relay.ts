@@ -190,15 +190,59 @@ export function relayContract(current: () => Store): void {
       expect(seen).toEqual(range(0, 10));
     });
 
-    it('updates a body, sets dateUpdatedMs and keeps the index', async () => {
+    it('updates a body or attributes, sets dateUpdatedMs and keeps the index and the other field', async () => {
       const { sid } = await newConversation();
       await store.appendMessage(makeMessage(sid));
-      const message = await store.appendMessage(makeMessage(sid, { body: 'before' }));
-      const updated = await store.updateMessageBody(sid, message.sid, 'after', NOW_MS + 500);
+      const message = await store.appendMessage(makeMessage(sid, { body: 'before', attributes: '{"a":1}' }));
+      const updated = await store.updateMessage(sid, message.sid, { body: 'after' }, NOW_MS + 500);
       expect(updated).toEqual({ ...message, body: 'after', dateUpdatedMs: NOW_MS + 500 });
       expect(await store.getMessage(sid, message.sid)).toEqual(updated);
-      expect(await store.updateMessageBody(sid, uid('IM'), 'x', NOW_MS)).toBeNull();
-      expect(await store.updateMessageBody(uid('CH'), message.sid, 'x', NOW_MS)).toBeNull();
+      const retagged = await store.updateMessage(sid, message.sid, { attributes: '{"b":2}' }, NOW_MS + 600);
+      expect(retagged).toEqual({ ...message, body: 'after', attributes: '{"b":2}', dateUpdatedMs: NOW_MS + 600 });
+      expect(await store.updateMessage(sid, uid('IM'), { body: 'x' }, NOW_MS)).toBeNull();
+      expect(await store.updateMessage(uid('CH'), message.sid, { body: 'x' }, NOW_MS)).toBeNull();
+    });
+
+    it('removes a message: gone from pages and counts, its index not reused', async () => {
+      const sid = await conversationWithMessages(3);
+      const [, middle] = await store.messages(sid, { direction: 'forward', limit: 10 });
+      expect(await store.removeMessage(sid, middle!.sid)).toEqual(middle);
+      expect(await store.removeMessage(sid, middle!.sid)).toBeNull();
+      expect(await store.removeMessage(uid('CH'), middle!.sid)).toBeNull();
+      expect(await store.getMessage(sid, middle!.sid)).toBeNull();
+      expect(indexes(await store.messages(sid, { direction: 'forward', limit: 10 }))).toEqual([0, 2]);
+      expect((await store.appendMessage(makeMessage(sid))).index).toBe(3);
+      expect(await store.countMessagesAfter(sid, -1)).toBe(3);
+      expect(await store.countMessagesAfter(sid, 0)).toBe(2);
+      expect(await store.countMessagesAfter(sid, 3)).toBe(0);
+      expect(await store.countMessagesAfter(uid('CH'), -1)).toBe(0);
+    });
+  });
+
+  describe('conversation updates and read horizons', () => {
+    it('updates friendlyName and attributes, each alone, friendlyName to null too', async () => {
+      const conversation = await newConversation();
+      const renamed = await store.updateConversation(conversation.sid, { friendlyName: 'renamed' });
+      expect(renamed).toEqual({ ...conversation, friendlyName: 'renamed' });
+      const tagged = await store.updateConversation(conversation.sid, { attributes: '{"topic":"x"}' });
+      expect(tagged).toEqual({ ...conversation, friendlyName: 'renamed', attributes: '{"topic":"x"}' });
+      expect(await store.updateConversation(conversation.sid, { friendlyName: null })).toEqual({ ...tagged, friendlyName: null });
+      expect(await store.getConversation(conversation.sid)).toEqual({ ...tagged, friendlyName: null });
+      expect(await store.updateConversation(uid('CH'), { friendlyName: 'x' })).toBeNull();
+    });
+
+    it("sets and clears a participant's read horizon, for that participant only", async () => {
+      const { sid } = await newConversation();
+      const alice = makeParticipant(sid, uid('alice'));
+      const bob = makeParticipant(sid, uid('bob'));
+      await store.addParticipant(alice);
+      await store.addParticipant(bob);
+      expect(await store.setLastReadMessageIndex(sid, alice.identity, 7)).toEqual({ ...alice, lastReadMessageIndex: 7 });
+      expect(await store.participants(sid)).toEqual([{ ...alice, lastReadMessageIndex: 7 }, bob]);
+      expect(await store.getParticipant(sid, alice.identity)).toEqual({ ...alice, lastReadMessageIndex: 7 });
+      expect(await store.getParticipant(sid, uid('nobody'))).toBeNull();
+      expect(await store.setLastReadMessageIndex(sid, alice.identity, null)).toEqual(alice);
+      expect(await store.setLastReadMessageIndex(sid, uid('nobody'), 1)).toBeNull();
     });
   });
 }

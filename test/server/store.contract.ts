@@ -104,7 +104,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
           expect(stored.body).toHaveLength(65_536);
           expect(await store.getMessage(conversation.sid, input.sid)).toEqual({ ...input, index: stored.index, dateUpdatedMs: null });
         }
-        const updated = await store.updateMessageBody(conversation.sid, ascii.sid, big(`${awkward}!`), maxMs);
+        const updated = await store.updateMessage(conversation.sid, ascii.sid, { body: big(`${awkward}!`) }, maxMs);
         expect(updated?.body).toBe(big(`${awkward}!`));
         expect(updated?.dateUpdatedMs).toBe(maxMs);
       });

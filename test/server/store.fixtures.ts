@@ -52,7 +52,7 @@ export function makeMessage(conversationSid: string, overrides: Partial<RelayMes
 }
 
 export function makeParticipant(conversationSid: string, identity: string, overrides: Partial<RelayParticipant> = {}) {
-  return { sid: uid('MB'), conversationSid, identity, attributes: '{}', dateCreatedMs: NOW_MS, ...overrides };
+  return { sid: uid('MB'), conversationSid, identity, attributes: '{}', dateCreatedMs: NOW_MS, lastReadMessageIndex: null, ...overrides };
 }
 
 export function makeHistory(conversationSid: string, index: number, overrides: Partial<HistoryRecord> = {}): HistoryRecord {

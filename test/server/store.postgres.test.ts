@@ -104,7 +104,7 @@ describe.skipIf(!runPostgres)('postgres store', () => {
     const versions = await admin((client) =>
       client.query(`SELECT version FROM ${pg.escapeIdentifier(fresh)}.schema_migrations ORDER BY version`),
     );
-    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
   });
 
   describe('dropped connections', () => {

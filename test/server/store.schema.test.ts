@@ -208,7 +208,7 @@ const RELEASED_ROWS = [
 async function expectReleasedDataServed(store: Store): Promise<void> {
   expect(await store.getCard(released.card.id)).toEqual(released.card);
   expect(await store.participants(released.conversationSid)).toEqual([
-    { sid: released.participantSid, conversationSid: released.conversationSid, identity: 'alice', attributes: '{}', dateCreatedMs: 1 },
+    { sid: released.participantSid, conversationSid: released.conversationSid, identity: 'alice', attributes: '{}', dateCreatedMs: 1, lastReadMessageIndex: null },
   ]);
   expect((await store.appendMessage(makeMessage(released.conversationSid))).index).toBe(0);
   expect((await store.registerCard(makeCard(uid('bob')), registerOptions())).ok).toBe(true);
@@ -238,7 +238,7 @@ describe('store schema', () => {
     } finally {
       await store.close();
     }
-    readSqlite(path, (db) => expect(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual([1, 2, 3]));
+    readSqlite(path, (db) => expect(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual([1, 2, 3, 4]));
     expect(readSqlite(path, sqliteShape)).toEqual(await freshSqliteShape());
   });
 
@@ -264,7 +264,7 @@ describe('store schema', () => {
       await freshPostgresShape(),
       (await client.query(`SELECT version FROM ${pg.escapeIdentifier(schema)}.schema_migrations ORDER BY version`)).rows,
     ] as const);
-    expect(versions).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    expect(versions).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
     expect(migrated).toEqual(fresh);
   });
 });
