@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalConversationsClient, type E2EEError, type LocalConversation, type LocalMessage, type LocalParticipant } from '../../client/index.js';
 import { nextEvents } from '../support/concurrency.js';
+import { relayToken } from '../support/local-relay.js';
 import { startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
 let server: LoopbackServer;
@@ -13,8 +14,7 @@ const clients: LocalConversationsClient[] = [];
 let run = 0;
 
 async function connect(identity: string): Promise<LocalConversationsClient> {
-  const response = await fetch(`${server.url}/v1/twilio-token`, { headers: { authorization: `Bearer ${await server.session(identity)}` } });
-  const client = await LocalConversationsClient.connect((await response.json()) as { relayUrl: string; token: string });
+  const client = await LocalConversationsClient.connect(await relayToken(server, identity));
   clients.push(client);
   return client;
 }

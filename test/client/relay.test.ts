@@ -12,14 +12,14 @@ import { loadConfig } from '../../server/config.js';
 import { openStore } from '../../server/store/index.js';
 import { relayTokenSecret, signRelayToken } from '../../server/relay-token.js';
 import { nextEvents, waitFor } from '../support/concurrency.js';
+import { relayToken as localRelayToken } from '../support/local-relay.js';
 import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
 let server: LoopbackServer;
 const clients: LocalConversationsClient[] = [];
 
 async function relayToken(identity: string): Promise<{ relayUrl: string; token: string }> {
-  const response = await fetch(`${server.url}/v1/twilio-token`, { headers: { authorization: `Bearer ${await server.session(identity)}` } });
-  const body = (await response.json()) as { relayUrl: string; token: string; mode: string };
+  const body = await localRelayToken(server, identity);
   expect(body.mode).toBe('local');
   return body;
 }
