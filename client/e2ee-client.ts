@@ -57,6 +57,12 @@ export interface E2EEClientOptions {
    * this device sends, 'send+receive' also every message it receives verified, 'off' none.
    */
   backup?: BackupMode;
+  /**
+   * Top-level message attribute keys sent in the clear, e.g. a ticket id the backend routes by:
+   * Twilio holds these (and only these) as the message's attributes. Every other key is encrypted;
+   * all are signed. Default none.
+   */
+  clearAttributes?: string[];
 }
 
 export interface E2EEClientEventMap {
@@ -253,7 +259,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   /** Wraps a conversations client the app built itself (e.g. `new Client(token)`). */
   wrap(client: BaseClient): E2EEConversationsClient {
     const { keys, card } = this.requireDevice();
-    const crypto = new MessageCrypto(this.identity, keys, card, this.directory, new ReplayMemory(this.keyStore, this.identity));
+    const crypto = new MessageCrypto(this.identity, keys, card, this.directory, new ReplayMemory(this.keyStore, this.identity), this.options.clearAttributes);
     const rewraps = new HistoryRewraps(this.api, () => card.id, (parsed) => !crypto.hasSlot(parsed));
     crypto.rewraps = rewraps;
     const mode = this.options.backup ?? 'send';

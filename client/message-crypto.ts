@@ -5,7 +5,22 @@
  */
 import type { VerifiedCard } from '../shared/card.js';
 import { MAX_SENT_AT_SKEW_MS } from '../shared/limits.js';
-import { findSlots, openEnvelopeAsync, parseEnvelope, looksLikeEnvelope, sealEnvelopeAsync, type ParsedEnvelope, type SealedEnvelope } from '../shared/envelope.js';
+import {
+  clearAttributesMatch,
+  findSlots,
+  looksLikeEnvelope,
+  openEnvelopeAsync,
+  parseEnvelope,
+  payloadAttributes,
+  payloadEdit,
+  sealEnvelopeAsync,
+  splitAttributes,
+  type EditMarker,
+  type EnvelopePayload,
+  type JsonValue,
+  type ParsedEnvelope,
+  type SealedEnvelope,
+} from '../shared/envelope.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { AsyncDeviceKeys } from '../shared/keys.js';
 import type { CardDirectory } from './card-directory.js';
@@ -25,9 +40,33 @@ export interface E2EEInfo {
 export interface OpenedBody {
   /** The plaintext; for failed messages a fixed notice, never the unverified text. */
   body: string | null;
+  /**
+   * The attributes apps see: the signed, decrypted ones (version 2 payloads); Twilio's, unverified,
+   * for version 1 payloads and unencrypted messages; `{}` for failed messages.
+   */
+  attributes: unknown;
   e2ee: E2EEInfo;
   /** For verified messages: the envelope and its CEK, so a backup can be made (never shown to apps). */
-  opened?: { envelope: ParsedEnvelope; cek: Uint8Array; messageId: string; sentAt: number };
+  opened?: {
+    envelope: ParsedEnvelope;
+    cek: Uint8Array;
+    messageId: string;
+    sentAt: number;
+    /** The messageId of the message's first version (editOf for an edit), and this version's edit counter (0: the original). */
+    original: string;
+    edit: number;
+    /** The signer's identity. */
+    signer: string;
+    /** A version 2 payload: its edits are bound to their original (editOf, edit). */
+    bound: boolean;
+  };
+}
+
+/** What a message carries beyond its body. */
+export interface SealContent {
+  attributes?: JsonValue;
+  /** For an edit: the version edited (its `opened`), whose original it is bound to. */
+  edit?: EditMarker;
 }
 
 /** The body apps see for a message that failed verification: never the attacker's text. */
@@ -48,13 +87,19 @@ export class MessageCrypto {
     private readonly directory: CardDirectory,
     /** Which messages were shown (persisted): decides replays and rollbacks. */
     private readonly shown: ReplayMemory,
+    /** Top-level attribute keys sent in the clear (still signed): the clearAttributes option. */
+    private readonly clearKeys: readonly string[] = [],
   ) {}
 
-  /** Seals a body for every device of every participant and the sender's other devices. */
-  async seal(conversation: BaseConversation, body: unknown): Promise<SealedEnvelope> {
+  /**
+   * Seals a body and attributes (a version 2 payload; an edit when `content.edit` is given) for
+   * every device of every participant and the sender's other devices.
+   */
+  async seal(conversation: BaseConversation, body: unknown, content: SealContent = {}): Promise<SealedEnvelope> {
     if (typeof body !== 'string') {
       throw new E2EEError(ErrorCode.UNSUPPORTED_CONTENT, 'only text bodies can be sent end-to-end encrypted (media and email content are refused)');
     }
+    splitAttributes(content.attributes, this.clearKeys); // ATTRIBUTES_TOO_LARGE before any network call
     const participants = await conversation.getParticipants();
     const nonChat = participants.filter((p) => p.identity === null || (p.type !== undefined && p.type !== 'chat'));
     if (nonChat.length > 0) {
@@ -75,7 +120,8 @@ export class MessageCrypto {
       throw new E2EEError(ErrorCode.DEVICE_NOT_REGISTERED, "this device's card is no longer active (revoked?): register again");
     }
     const recipients = [...cards.values()].flat();
-    return sealEnvelopeAsync({ sender: { cardId: this.card.id, keys: this.keys }, recipients, conversationSid: conversation.sid, body });
+    const payloadContent = { attributes: content.attributes, clearKeys: this.clearKeys, ...(content.edit && { edit: content.edit }) };
+    return sealEnvelopeAsync({ sender: { cardId: this.card.id, keys: this.keys }, recipients, conversationSid: conversation.sid, body, content: payloadContent });
   }
 
   /** True when the envelope has a slot addressed to this device. */
@@ -94,7 +140,7 @@ export class MessageCrypto {
    */
   async decrypt(conversationSid: string, message: BaseMessage): Promise<OpenedBody> {
     const text = message.body;
-    if (!looksLikeEnvelope(text)) return { body: text, e2ee: { status: 'unencrypted', via: 'direct' } };
+    if (!looksLikeEnvelope(text)) return { body: text, attributes: message.attributes, e2ee: { status: 'unencrypted', via: 'direct' } };
     let via: E2EEInfo['via'] = 'direct';
     let senderCard: VerifiedCard | undefined;
     try {
@@ -107,26 +153,40 @@ export class MessageCrypto {
         if (found === null) throw new E2EEError(ErrorCode.ENVELOPE_NOT_FOR_ME, 'this message was not sealed for this device and no history copy is available');
         rewrap = found;
       }
-      const sentAt = (message.dateUpdated ?? message.dateCreated)?.getTime();
       const opened = await openEnvelopeAsync(parsed, {
         recipient: { cardId: this.card.id, keys: this.keys },
         rewrap,
         senderCard,
         conversationSid,
         author: message.author,
-        sentAt,
+        sentAt: (payload) => transportTime(payload, message),
       });
-      checkSentAt(opened.payload.sentAt, message);
+      const { payload } = opened;
+      checkSentAt(payload, message);
+      if (!clearAttributesMatch(payload, message.attributes)) {
+        throw new E2EEError(ErrorCode.ENVELOPE_ATTRIBUTES_MISMATCH, "the message's attributes on the service are not the clear attributes its sender signed");
+      }
+      const edit = payloadEdit(payload);
       return {
-        body: opened.payload.body,
+        body: payload.body,
+        attributes: payloadAttributes(payload) ?? message.attributes,
         e2ee: { status: 'verified', via, senderCardId: senderCard.id, senderDeviceName: senderCard.fields.deviceName },
-        opened: { envelope: parsed, cek: opened.cek, messageId: opened.payload.messageId, sentAt: opened.payload.sentAt },
+        opened: {
+          envelope: parsed,
+          cek: opened.cek,
+          messageId: payload.messageId,
+          sentAt: payload.sentAt,
+          original: edit?.of ?? payload.messageId,
+          edit: edit?.n ?? 0,
+          signer: senderCard.identity,
+          bound: payload.v === 2,
+        },
       };
     } catch (err) {
       const error = isE2EEError(err) ? err.toJSON() : { code: ErrorCode.ENVELOPE_MALFORMED, message: (err as Error).message };
       const e2ee: E2EEInfo = { status: 'failed', via, error };
       if (senderCard) e2ee.senderCardId = senderCard.id;
-      return { body: FAILED_BODY, e2ee };
+      return { body: FAILED_BODY, attributes: {}, e2ee };
     }
   }
 
@@ -139,25 +199,51 @@ export class MessageCrypto {
    */
   async admit(conversationSid: string, message: BaseMessage, result: OpenedBody): Promise<OpenedBody> {
     if (result.e2ee.status !== 'verified' || !result.opened) return result;
-    const { messageId, sentAt } = result.opened;
-    const refusal = await this.shown.admit(conversationSid, { messageId, messageSid: message.sid, index: message.index, sentAt });
+    const { messageId, sentAt, original, edit, signer, bound } = result.opened;
+    const refusal = await this.shown.admit(conversationSid, { messageId, messageSid: message.sid, index: message.index, sentAt, original, edit, signer, bound });
     if (refusal === null) return result;
-    const why = refusal === ErrorCode.ENVELOPE_REPLAY ? 'this message was already delivered in this conversation' : 'this is an older version of a message already shown edited';
-    const e2ee: E2EEInfo = { status: 'failed', via: result.e2ee.via, error: new E2EEError(refusal, why).toJSON() };
+    const e2ee: E2EEInfo = { status: 'failed', via: result.e2ee.via, error: new E2EEError(refusal, REFUSALS[refusal]).toJSON() };
     if (result.e2ee.senderCardId !== undefined) e2ee.senderCardId = result.e2ee.senderCardId;
-    return { body: FAILED_BODY, e2ee };
+    return { body: FAILED_BODY, attributes: {}, e2ee };
   }
 }
 
+const REFUSALS = {
+  [ErrorCode.ENVELOPE_REPLAY]: 'this message was already delivered in this conversation',
+  [ErrorCode.ENVELOPE_ROLLBACK]: 'this is an older version of a message already shown edited',
+  [ErrorCode.ENVELOPE_EDIT_MISMATCH]: 'this edit is bound to another message than the one it replaces',
+  [ErrorCode.ENVELOPE_SENDER_NOT_AUTHOR]: 'this edit is signed by someone other than the author of the message',
+} as const;
+
+/** Whether a payload is an edit: signed as one (version 2), or, version 1, signed too long after the message was created to be its original. */
+function isEdit(payload: EnvelopePayload, created: number): boolean {
+  return payload.v === 2 ? payload.edit !== undefined : payload.sentAt > created + MAX_SENT_AT_SKEW_MS;
+}
+
 /**
- * The signed sentAt must lie within MAX_SENT_AT_SKEW_MS of the transport's own timestamps (from
- * dateCreated to dateUpdated, for edits): an old envelope posted again as a new message is not
- * "sent now", whatever its signature says.
+ * The transport's time of this version, for the revocation check: dateCreated for an original,
+ * and for an edit the time of the last update (dateUpdated, never earlier than the edit). A
+ * later update of an original's attributes (a reaction) therefore does not move its time.
  */
-function checkSentAt(sentAt: number, message: BaseMessage): void {
+function transportTime(payload: EnvelopePayload, message: BaseMessage): number | undefined {
+  const created = message.dateCreated?.getTime();
+  if (created === undefined || Number.isNaN(created)) return undefined;
+  const updated = message.dateUpdated?.getTime();
+  return isEdit(payload, created) && updated !== undefined && !Number.isNaN(updated) ? Math.max(created, updated) : created;
+}
+
+/**
+ * The signed sentAt must lie within MAX_SENT_AT_SKEW_MS of the transport's own timestamps: of
+ * dateCreated for an original (version 2), from dateCreated to dateUpdated for an edit or a version
+ * 1 payload. An old envelope posted again as a new message is not "sent now", whatever its
+ * signature says.
+ */
+function checkSentAt(payload: EnvelopePayload, message: BaseMessage): void {
+  const { sentAt } = payload;
   const created = message.dateCreated?.getTime();
   if (created === undefined || Number.isNaN(created)) return; // a transport without timestamps: nothing to compare with
-  const updated = Math.max(created, message.dateUpdated?.getTime() ?? created);
+  const original = payload.v === 2 && payload.edit === undefined;
+  const updated = original ? created : Math.max(created, message.dateUpdated?.getTime() ?? created);
   if (sentAt < created - MAX_SENT_AT_SKEW_MS || sentAt > updated + MAX_SENT_AT_SKEW_MS) {
     throw new E2EEError(
       ErrorCode.ENVELOPE_SENT_AT_MISMATCH,

@@ -1,9 +1,10 @@
 /**
  * What a device remembers of the messages it has shown, per conversation, across reloads (in the
- * key store): which message sid and index each signed messageId first appeared at, and the newest
- * signed sentAt shown for each message sid. It decides replays (the same messageId under another
- * message: the one at the lower index is the original) and rollbacks (an edited message going
- * back to an older version).
+ * key store): which message sid and index each signed messageId first appeared at, and for each
+ * message sid the newest version shown (its edit counter and signed sentAt), its original
+ * messageId and its author. It decides replays (the same messageId under another message: the one
+ * at the lower index is the original), rollbacks (an edited message going back to an older
+ * version), edits bound to another message, and edits by someone other than the author.
  *
  * The memory is bounded (REPLAY_WINDOW_MESSAGES per conversation, oldest forgotten first). Older
  * messages are still protected by the sentAt check (MAX_SENT_AT_SKEW_MS): a copy of a message
@@ -17,9 +18,17 @@ import type { KeyStore } from './key-store.js';
 interface ConversationMemory {
   /** messageId → [message sid, index] where it first appeared (lowest index wins). */
   ids: Record<string, [string, number]>;
-  /** message sid → the newest signed sentAt shown for it (edits must move forward). */
-  versions: Record<string, number>;
+  /**
+   * message sid → the newest version shown for it: [edit counter, signed sentAt, original
+   * messageId, author]. Versions move forward by (counter, sentAt). A bare number is the sentAt
+   * written by earlier releases (counter 0, no original or author known).
+   */
+  versions: Record<string, Version | number>;
 }
+
+type Version = [edit: number, sentAt: number, original: string, author: string];
+
+type Refusal = typeof ErrorCode.ENVELOPE_REPLAY | typeof ErrorCode.ENVELOPE_ROLLBACK | typeof ErrorCode.ENVELOPE_EDIT_MISMATCH | typeof ErrorCode.ENVELOPE_SENDER_NOT_AUTHOR;
 
 export interface Sighting {
   messageId: string;
@@ -27,6 +36,14 @@ export interface Sighting {
   index: number;
   /** The signed sentAt, unix ms. */
   sentAt: number;
+  /** The messageId of the message's first version (the signed editOf of an edit; else messageId). */
+  original: string;
+  /** The signed edit counter: 0 for an original and for every version 1 payload. */
+  edit: number;
+  /** The identity that signed this version. */
+  signer: string;
+  /** A version 2 payload, whose original and counter are signed (a version 1 payload's are not). */
+  bound: boolean;
 }
 
 export class ReplayMemory {
@@ -43,22 +60,30 @@ export class ReplayMemory {
 
   /**
    * Records a verified message and says whether it may be shown: null, or ENVELOPE_REPLAY (its
-   * messageId appeared first at a lower index, under another sid) or ENVELOPE_ROLLBACK (an older
-   * version of a message already shown newer). Called in delivery order.
+   * messageId appeared first at a lower index, under another sid), ENVELOPE_SENDER_NOT_AUTHOR (a
+   * version of a message signed by another identity than the one shown), ENVELOPE_EDIT_MISMATCH
+   * (an edit bound to another original) or ENVELOPE_ROLLBACK (an older version of a message
+   * already shown newer). Called in delivery order.
    */
-  async admit(conversationSid: string, sighting: Sighting): Promise<typeof ErrorCode.ENVELOPE_REPLAY | typeof ErrorCode.ENVELOPE_ROLLBACK | null> {
+  async admit(conversationSid: string, sighting: Sighting): Promise<Refusal | null> {
     const memory = await this.memory(conversationSid);
-    const { messageId, messageSid, index, sentAt } = sighting;
+    const { messageId, messageSid, index, sentAt, original, edit, signer, bound } = sighting;
     const first = memory.ids[messageId];
     if (first !== undefined && first[0] !== messageSid && first[1] <= index) return ErrorCode.ENVELOPE_REPLAY;
-    const newest = memory.versions[messageSid];
-    if (newest !== undefined && sentAt < newest) return ErrorCode.ENVELOPE_ROLLBACK;
+    const shown = memory.versions[messageSid];
+    const [shownEdit, shownSentAt, shownOriginal, shownAuthor] = typeof shown === 'number' ? [0, shown, '', ''] : (shown ?? [0, 0, '', '']);
+    if (shown !== undefined) {
+      if (shownAuthor !== '' && shownAuthor !== signer) return ErrorCode.ENVELOPE_SENDER_NOT_AUTHOR;
+      if (bound && shownOriginal !== '' && shownOriginal !== original) return ErrorCode.ENVELOPE_EDIT_MISMATCH;
+      if (edit < shownEdit || (edit === shownEdit && sentAt < shownSentAt)) return ErrorCode.ENVELOPE_ROLLBACK;
+    }
     if (first === undefined || first[0] !== messageSid) {
       delete memory.ids[messageId]; // re-inserted at the end: the newest entries are kept longest
       memory.ids[messageId] = [messageSid, index];
     }
     delete memory.versions[messageSid];
-    memory.versions[messageSid] = sentAt;
+    // A version 1 payload's original is not signed: the record follows it until a bound version comes.
+    memory.versions[messageSid] = [edit, sentAt, bound ? shownOriginal || original : original, shownAuthor || signer];
     forgetOldest(memory.ids);
     forgetOldest(memory.versions);
     this.save(conversationSid, memory);

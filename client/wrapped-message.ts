@@ -2,7 +2,7 @@
  * The wrapped message (plaintext `body`, `e2ee` status) and the paginator that maps the SDK's
  * pages to wrapped items.
  */
-import type { BaseMessage, BasePaginator } from './conversations.js';
+import type { BaseMessage, BasePaginator, JSONValue } from './conversations.js';
 import type { E2EEInfo, OpenedBody } from './message-crypto.js';
 import type { E2EEConversation } from './wrapper.js';
 
@@ -16,6 +16,8 @@ export class E2EEMessage {
   readonly dateCreated: Date | null;
   readonly dateUpdated: Date | null;
   readonly e2ee: E2EEInfo;
+  /** The version shown, for edits: its original messageId and edit counter. */
+  private readonly version: { of: string; n: number } | undefined;
 
   constructor(
     /** The SDK's message: its body is the envelope, exactly what Twilio stores. */
@@ -26,16 +28,22 @@ export class E2EEMessage {
     this.sid = raw.sid;
     this.index = raw.index;
     this.author = raw.author;
-    this.attributes = raw.attributes;
+    this.attributes = opened.attributes;
     this.dateCreated = raw.dateCreated;
     this.dateUpdated = raw.dateUpdated;
     this.body = opened.body;
     this.e2ee = opened.e2ee;
+    this.version = opened.opened && { of: opened.opened.original, n: opened.opened.edit };
   }
 
-  /** Re-encrypts the new body for the current participants and updates the message. */
+  /**
+   * Re-encrypts the new body, with the message's attributes, for the current participants and
+   * updates the message. The edit is bound to the original message and numbered one above the
+   * version shown, so an older version put back by the service shows failed (ENVELOPE_ROLLBACK).
+   */
   async updateBody(body: string): Promise<void> {
-    const sealed = await this.conversation.sealBody(body);
+    const edit = this.version && { of: this.version.of, n: this.version.n + 1 };
+    const sealed = await this.conversation.sealBody(body, { attributes: this.attributes as JSONValue, ...(edit && { edit }) });
     await this.raw.updateBody(sealed.text);
   }
 }

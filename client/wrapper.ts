@@ -7,7 +7,7 @@
  */
 import type { BaseClient, BaseConversation, BaseMessage, BasePaginator, BaseParticipant, JSONValue } from './conversations.js';
 import { Emitter } from './emitter.js';
-import type { MessageCrypto, OpenedBody } from './message-crypto.js';
+import type { MessageCrypto, OpenedBody, SealContent } from './message-crypto.js';
 import type { SealedEnvelope } from '../shared/envelope.js';
 import { E2EEMessage, WrappedPaginator } from './wrapped-message.js';
 
@@ -108,19 +108,21 @@ export class E2EEConversation extends Emitter<E2EEConversationEvents> {
     return this.raw.getParticipants();
   }
 
-  /** @internal Seals a body for everyone in this conversation now. */
-  sealBody(body: unknown): Promise<SealedEnvelope> {
-    return this.crypto.seal(this.raw, body);
+  /** @internal Seals a body and its attributes (or an edit) for everyone in this conversation now. */
+  sealBody(body: unknown, content?: SealContent): Promise<SealedEnvelope> {
+    return this.crypto.seal(this.raw, body, content);
   }
 
   /**
-   * Encrypts `body` for every device of every participant (and the sender's other devices) and
-   * sends the envelope. Attributes pass through unencrypted (Twilio's 4 KB limit applies).
-   * Refuses, sending nothing, when a participant has no device (NO_CARDS) or is not a chat user.
+   * Encrypts `body` and `attributes` for every device of every participant (and the sender's
+   * other devices) and sends the envelope. The attributes are signed, and encrypted but for the
+   * keys of the clearAttributes option: Twilio holds only those. Refuses, sending nothing, when a
+   * participant has no device (NO_CARDS) or is not a chat user, or when either part of the
+   * attributes exceeds Twilio's 4 KB limit (ATTRIBUTES_TOO_LARGE).
    */
   async sendMessage(body: string, attributes?: JSONValue): Promise<number> {
-    const sealed = await this.sealBody(body);
-    const index = await this.raw.sendMessage(sealed.text, attributes);
+    const sealed = await this.sealBody(body, { attributes });
+    const index = await this.raw.sendMessage(sealed.text, JSON.parse(sealed.payload.clearAttributes ?? '{}') as JSONValue);
     this.hooks.afterSend(this.raw, sealed, index);
     return index;
   }

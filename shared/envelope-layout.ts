@@ -19,15 +19,7 @@ import { E2EEError, ErrorCode } from './errors.js';
 import { MAX_ENVELOPE_TEXT_CHARS, MAX_RECIPIENTS } from './limits.js';
 import { blake2b256 } from './sodium.js';
 
-/** The signed content of a message. */
-export interface EnvelopePayload {
-  conversationSid: string;
-  /** hex of 16 random bytes; unique per conversation (replay detection). */
-  messageId: string;
-  /** Unix milliseconds, as claimed by the sender. */
-  sentAt: number;
-  body: string;
-}
+export type { EnvelopePayload } from './payload.js';
 
 /** An envelope whose layout parsed; nothing is decrypted or verified yet. */
 export interface ParsedEnvelope {

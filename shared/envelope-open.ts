@@ -7,8 +7,8 @@ import { COMMIT_LABEL, ENVELOPE_NONCE_BYTES, KEY_BYTES, KEY_ID_BYTES, MESSAGE_LA
 import { checkBytes, concatBytes, equalBytes, fromUtf8 } from './encoding.js';
 import { WRAP_NONCE, deriveKek, findSlots, malformed, parseEnvelope, type EnvelopePayload, type ParsedEnvelope } from './envelope-layout.js';
 import { E2EEError, ErrorCode } from './errors.js';
-import { parseFlatObject } from './json.js';
 import type { AsyncDeviceKeys } from './keys.js';
+import { parsePayload } from './payload.js';
 import { openRewrap, openRewrapAsync } from './envelope-rewrap.js';
 import { blake2b256, chachaOpen, verify, x25519, xchachaOpen } from './sodium.js';
 
@@ -68,32 +68,17 @@ export function decryptWithContentKey(parsed: ParsedEnvelope, cek: Uint8Array): 
   while (end > SIGNATURE_BYTES && plaintext[end - 1] === 0) end--;
   if (plaintext.length - end >= PADDING_BLOCK) throw malformed('envelope padding is longer than one block');
   const payloadBytes = plaintext.subarray(SIGNATURE_BYTES, end);
-  return { cek, signature: plaintext.subarray(0, SIGNATURE_BYTES), payloadBytes, payload: parsePayload(payloadBytes) };
+  return { cek, signature: plaintext.subarray(0, SIGNATURE_BYTES), payloadBytes, payload: payloadOf(payloadBytes) };
 }
 
-function parsePayload(bytes: Uint8Array): EnvelopePayload {
-  let obj;
+function payloadOf(bytes: Uint8Array): EnvelopePayload {
+  let text: string;
   try {
-    obj = parseFlatObject(fromUtf8(bytes));
+    text = fromUtf8(bytes);
   } catch {
-    obj = null;
+    throw malformed('envelope payload is not UTF-8');
   }
-  if (!obj) throw malformed('envelope payload is not a flat JSON object');
-  const keys = Object.keys(obj);
-  const { conversationSid, messageId, sentAt, body } = obj;
-  if (
-    keys.length !== 4 ||
-    typeof conversationSid !== 'string' ||
-    typeof messageId !== 'string' ||
-    !/^[0-9a-f]{32}$/.test(messageId) ||
-    typeof sentAt !== 'number' ||
-    !Number.isSafeInteger(sentAt) ||
-    sentAt < 0 ||
-    typeof body !== 'string'
-  ) {
-    throw malformed('envelope payload must have exactly conversationSid, messageId (32 hex), sentAt (unix ms) and body');
-  }
-  return { conversationSid, messageId, sentAt, body };
+  return parsePayload(text);
 }
 
 /** The sender's card as the verifier knows it (a VerifiedCard fits, revoked or not). */
@@ -113,9 +98,10 @@ export interface VerifyContext {
   author?: string | null;
   /**
    * When the message was sent, unix ms, preferably the transport's own timestamp (Twilio's
-   * dateCreated); defaults to the payload's sentAt. Decides whether a revoked card still counts.
+   * dateCreated; for an edit, the edit's time), or a function of the payload that gives it;
+   * defaults to the payload's sentAt. Decides whether a revoked card still counts.
    */
-  sentAt?: number;
+  sentAt?: number | ((payload: EnvelopePayload) => number | undefined);
   /** Returns true when this messageId was already seen in this conversation (and records it). */
   seenBefore?: (conversationSid: string, messageId: string) => boolean;
 }
@@ -137,7 +123,7 @@ export function verifyDecrypted(parsed: ParsedEnvelope, decrypted: DecryptedEnve
   if (ctx.author !== undefined && ctx.author !== card.identity) {
     throw new E2EEError(ErrorCode.ENVELOPE_SENDER_NOT_AUTHOR, `signed by "${card.identity}" but posted by "${ctx.author ?? '(none)'}"`);
   }
-  const sentAt = ctx.sentAt ?? decrypted.payload.sentAt;
+  const sentAt = (typeof ctx.sentAt === 'function' ? ctx.sentAt(decrypted.payload) : ctx.sentAt) ?? decrypted.payload.sentAt;
   if (card.revokedAt !== null && sentAt >= card.revokedAt * 1000) {
     throw new E2EEError(ErrorCode.ENVELOPE_SENDER_REVOKED, 'the sender card was revoked before this message was sent');
   }

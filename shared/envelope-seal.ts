@@ -22,6 +22,7 @@ import { WRAP_NONCE, envelopeBinaryLength, maxBinaryBytes, paddedLength, textLen
 import { E2EEError, ErrorCode } from './errors.js';
 import type { AsyncDeviceKeys } from './keys.js';
 import { MAX_ENVELOPE_TEXT_CHARS, MAX_RECIPIENTS } from './limits.js';
+import { buildPayload, type PayloadContent } from './payload.js';
 import { blake2b256, chachaSeal, randomBytes, sign, x25519, x25519Base, xchachaSeal } from './sodium.js';
 
 /** A recipient device: a (verified) card's id and box key. A VerifiedCard fits. */
@@ -49,6 +50,8 @@ export interface SealInput {
   body: string;
   /** Defaults to Date.now(). */
   sentAt?: number;
+  /** Attributes (split into encrypted and clear parts) and an edit marker: a version 2 payload. Without it, version 1. */
+  content?: PayloadContent;
   /**
    * The largest text form to produce; default Twilio's chat body limit (32,768). Only for a
    * transport that carries larger bodies: Twilio refuses anything longer, and openers refuse
@@ -158,7 +161,7 @@ function sealUnsigned(input: Omit<SealInput, 'sender'> & { sender: { cardId: str
   if (input.sentAt !== undefined && !(Number.isSafeInteger(input.sentAt) && input.sentAt >= 0)) {
     throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"sentAt" expected unix milliseconds (a non-negative integer)');
   }
-  const payload: EnvelopePayload = { conversationSid, messageId: randomness.messageId, sentAt: input.sentAt ?? Date.now(), body };
+  const payload = buildPayload({ conversationSid, messageId: randomness.messageId, sentAt: input.sentAt ?? Date.now(), body }, input.content);
   const payloadBytes = utf8(JSON.stringify(payload));
   const binaryLength = envelopeBinaryLength(n, payloadBytes.length);
   const textChars = textLength(binaryLength);

@@ -1,7 +1,7 @@
 /**
  * Message envelope v1 and rewrap (docs/PROTOCOL.md sections 5 and 6), one module per step:
  * envelope-layout.ts (sizes, parsing, slot lookup), envelope-seal.ts, envelope-open.ts (unwrap,
- * decrypt, verify) and envelope-rewrap.ts. Deterministic sealing for test vectors is in testing.ts,
+ * decrypt, verify), envelope-rewrap.ts and payload.ts (the signed payload). Deterministic sealing for test vectors is in testing.ts,
  * deliberately not here.
  */
 export { findSlots, looksLikeEnvelope, maxRecipientsForBody, parseEnvelope, type EnvelopePayload, type ParsedEnvelope } from './envelope-layout.js';
@@ -31,3 +31,13 @@ export {
   type VerifyContext,
 } from './envelope-open.js';
 export { createRewrap, createRewrapper, openRewrap } from './envelope-rewrap.js';
+export {
+  clearAttributesMatch,
+  payloadAttributes,
+  payloadEdit,
+  splitAttributes,
+  type EditMarker,
+  type JsonObject,
+  type JsonValue,
+  type PayloadContent,
+} from './payload.js';

@@ -56,6 +56,10 @@ const CATALOGUE = {
   ENVELOPE_SENT_AT_MISMATCH: { status: 400 },
   /** An edited message went back to an earlier version (an older signed sentAt) than one already shown. */
   ENVELOPE_ROLLBACK: { status: 400 },
+  /** The clear attributes Twilio holds for the message are not the ones the sender signed. */
+  ENVELOPE_ATTRIBUTES_MISMATCH: { status: 400 },
+  /** An edit is bound to another message than the one it replaces (its signed editOf). */
+  ENVELOPE_EDIT_MISMATCH: { status: 400 },
   REWRAP_MALFORMED: { status: 400 },
 
   // ---- The card service's HTTP API (docs/API.md "Errors").

@@ -25,6 +25,12 @@ export const ORG_IDENTITY_PREFIX = 'org:';
 
 /** Twilio Conversations refuses a message body longer than 32 KB (32,768 characters). */
 export const MAX_ENVELOPE_TEXT_CHARS = 32 * 1024;
+/**
+ * Twilio refuses message attributes above 4 KB. The clear attributes Twilio holds and the
+ * encrypted attributes in the payload are each held to it, so an app meets the same limit as
+ * without encryption (ATTRIBUTES_TOO_LARGE, before anything is sent; never truncated).
+ */
+export const MAX_ATTRIBUTES_BYTES = 4 * 1024;
 /** The u16 recipient count is capped well below 65535 to bound parsing work. */
 export const MAX_RECIPIENTS = 4096;
 

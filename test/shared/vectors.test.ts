@@ -118,7 +118,9 @@ describe('docs/test-vectors.json', () => {
     for (const d of vectors.devices) expect(Object.keys(d)).toEqual(['name', 'signSeed', 'boxSecret', 'card']);
     for (const e of vectors.envelopes) {
       expect(Object.keys(e)).toEqual(['name', 'sender', 'recipients', 'payload', 'cek', 'ephemeralSecret', 'nonce', 'envelope']);
-      expect(Object.keys(e.payload)).toEqual(['conversationSid', 'messageId', 'sentAt', 'body']);
+      const v1 = ['conversationSid', 'messageId', 'sentAt', 'body'];
+      const v2 = ['v', ...v1, 'attributes', 'clearAttributes'];
+      expect([v1, v2, [...v2, 'editOf', 'edit']]).toContainEqual(Object.keys(e.payload));
     }
     for (const r of vectors.rewraps) expect(Object.keys(r)).toEqual(['envelope', 'recipientBoxSecret', 'ephemeralSecret', 'rewrap']);
     for (const c of vectors.invalidCards) {
@@ -250,7 +252,7 @@ function rebuildEnvelope(v: EnvelopeVector): { binary: Uint8Array; E: Uint8Array
     header.set(sodium.crypto_aead_chacha20poly1305_ietf_encrypt(cek, null, null, ZERO12, kek), o + 8);
   });
   const p = v.payload;
-  const payloadBytes = utf8(JSON.stringify({ conversationSid: p.conversationSid, messageId: p.messageId, sentAt: p.sentAt, body: p.body }));
+  const payloadBytes = utf8(JSON.stringify(p));
   const signature = sodium.crypto_sign_detached(cat(utf8(LABEL.msg), h256(header), payloadBytes), edSecret(unb64u(sender.signSeed)));
   const plaintext = new Uint8Array(Math.ceil((64 + payloadBytes.length) / 128) * 128);
   plaintext.set(signature, 0);
@@ -431,7 +433,7 @@ function workedExample(): Map<string, string> {
   const rebuilt = rebuildEnvelope(env);
   const header = rebuilt.binary.subarray(0, rebuilt.headerEnd);
   const p = env.payload;
-  const payloadBytes = utf8(JSON.stringify({ conversationSid: p.conversationSid, messageId: p.messageId, sentAt: p.sentAt, body: p.body }));
+  const payloadBytes = utf8(JSON.stringify(p));
   const plaintextLength = Math.ceil((64 + payloadBytes.length) / 128) * 128;
   put('headerHash', hex(h256(header)));
   put('payload', Buffer.from(payloadBytes).toString('utf8'));
