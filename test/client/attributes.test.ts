@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FetchLike } from '../../client/api-client.js';
 import type { JSONValue } from '../../client/conversations.js';
-import type { BaseMessage, E2EEClient, E2EEConversation, E2EEConversationsClient, E2EEMessage } from '../../client/index.js';
+import type { BaseMessage, E2EEClient, E2EEConversation, E2EEConversationsClient, E2EEMessage, LocalMessage } from '../../client/index.js';
 import { MAX_ATTRIBUTES_BYTES } from '../../shared/index.js';
 import { nextEvents, sleep } from '../support/concurrency.js';
 import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
@@ -225,7 +225,32 @@ describe('revocation time', () => {
     const edited = await p.bobConversation.open(served(raw, { body: edit, dateUpdated: later }));
     expect(edited.e2ee.error?.code).toBe('ENVELOPE_SENDER_REVOKED');
   });
+
+  it('on the relay: an attribute update after the revocation keeps the message verified, a changed value fails it', async () => {
+    const p = await pair();
+    await send(p, 'sent in time', { ticketId: 'T-6', note: 'n' });
+    await sleep(1100);
+    await p.alice.revokeDevice(p.alice.card!.id);
+    await sleep(50);
+    let updated = nextEvents<{ message: E2EEMessage; updateReasons: string[] }>(p.bobChat, 'messageUpdated');
+    await (await aliceRaw(p)).updateAttributes({ ticketId: 'T-6' }); // the same clear attributes, written again
+    let [update] = await updated;
+    expect(update!.updateReasons).toEqual(['attributes']);
+    expect(update!.message.dateUpdated!.getTime()).toBeGreaterThan(update!.message.dateCreated!.getTime());
+    expect(update!.message.e2ee.status).toBe('verified');
+    expect(update!.message.attributes).toEqual({ ticketId: 'T-6', note: 'n' });
+
+    updated = nextEvents<{ message: E2EEMessage; updateReasons: string[] }>(p.bobChat, 'messageUpdated');
+    await (await aliceRaw(p)).updateAttributes({ ticketId: 'T-6', reaction: '👍' });
+    [update] = await updated;
+    expect(update!.message.e2ee.error?.code).toBe('ENVELOPE_ATTRIBUTES_MISMATCH');
+  });
 });
+
+/** Alice's newest message on the relay, through her own raw client (the author may update it). */
+async function aliceRaw(p: Pair): Promise<LocalMessage> {
+  return (await p.conversation.raw.getMessages(1)).items[0] as LocalMessage;
+}
 
 /** The envelope `message.updateBody(body)` seals (bound to the message), kept from the service. */
 async function sealedEdit(message: E2EEMessage, body: string): Promise<string> {
