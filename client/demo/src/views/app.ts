@@ -515,7 +515,7 @@ export class ChatApp {
       (dialog) =>
         dialogForm(
           [
-            h('label', { class: 'field' }, h('span', { class: 'label' }, 'Name (optional)'), name),
+            h('label', { class: 'field' }, h('span', { class: 'label' }, 'Name (optional)'), name, h('span', { class: 'hint', 'data-testid': 'conversation-name-hint' }, 'Not encrypted: Twilio and the server can read conversation names.')),
             h('label', { class: 'field' }, h('span', { class: 'label' }, 'People'), people, h('span', { class: 'hint' }, 'Their sign-in names, separated by commas. Support agents are agent-<name>.')),
           ],
           'Create',
