@@ -185,7 +185,8 @@ describeWithChromium('demo web client (Chromium)', () => {
     await screenshot(alice, 'chat-with-agent');
   });
 
-  it('warns inline when a contact adds or removes a device, and the safety number changes', async () => {
+  // Three browsers and two devices' worth of steps: more than the default 30 s when the suite loads both cores.
+  it('warns inline when a contact adds or removes a device, and the safety number changes', { timeout: 90_000 }, async () => {
     await alice.getByTestId('details-button').click();
     await alice.getByTestId('participant').filter({ hasText: 'bob' }).getByTestId('safety-button').click();
     const before = await alice.getByTestId('safety-number').textContent();
@@ -220,7 +221,10 @@ describeWithChromium('demo web client (Chromium)', () => {
     bob.once('dialog', (d) => void d.accept());
     await bob.getByTestId('device').filter({ hasText: 'Bob’s tablet' }).getByTestId('revoke').click();
     // The revocation, the announcement in bob's conversations and the list's fresh lookup take a while on two loaded cores.
-    await expect.poll(() => bob.getByTestId('device-list').getByTestId('device').count(), { timeout: 30_000 }).toBe(1);
+    const t0 = Date.now();
+    await expect.poll(() => bob.getByTestId('device-list').getByTestId('device').count(), { timeout: 30_000 }).toBe(1).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nafter ${Date.now() - t0} ms, bob's page shows:\n${await bob.locator('body').innerText()}`);
+    });
     await screenshot(bob, 'devices-phone');
     await bob.getByTestId('devices-dialog').getByRole('button', { name: 'Close' }).click();
     await alice.getByTestId('safety-panel').getByRole('button', { name: 'People' }).click();
