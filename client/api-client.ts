@@ -69,7 +69,13 @@ export class ApiClient {
     } catch (err) {
       throw new E2EEError(ErrorCode.NETWORK_ERROR, `cannot reach the card service at ${this.baseUrl}: ${(err as Error).message}`, { cause: err });
     }
-    const text = await response.text();
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (err) {
+      // The connection broke while the answer was being read: as unreachable as a refused connection.
+      throw new E2EEError(ErrorCode.NETWORK_ERROR, `the answer of the card service at ${this.baseUrl} was cut off: ${(err as Error).message}`, { cause: err });
+    }
     let json: unknown = null;
     try {
       json = text ? JSON.parse(text) : null;

@@ -40,7 +40,8 @@ export function openDevicesDialog(session: ChatSession, onRevokedSelf: () => voi
               })
               .catch((err: unknown) => {
                 revoke.disabled = false;
-                mount(error, describeError(err).title);
+                const { title, detail } = describeError(err);
+                mount(error, detail ? `${title}: ${detail}` : title);
               });
           });
           return h(
