@@ -215,24 +215,17 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
       new E2EEError(ErrorCode.DEVICE_NOT_APPROVED, `no existing device approved this one (${reason}); call register() to ask again`, {
         details: { reason, cardId: pending.cardId },
       });
-    // An approval takes the request and then stores the card: a poll in between finds neither, so
-    // a request is taken as gone only when two polls in a row do not find it.
-    let missing = 0;
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, pollMs));
       try {
         const { status, card } = await this.api.deviceRequestStatus(pending.cardId);
-        missing = 0;
         if (status === 'rejected') throw notApproved('rejected');
         if (status === 'approved' && card?.id === pending.cardId) return card;
       } catch (err) {
         if (isE2EEError(err, ErrorCode.DEVICE_NOT_APPROVED)) throw err;
-        if (isE2EEError(err, ErrorCode.NOT_FOUND)) {
-          if (++missing >= 2) throw notApproved('expired');
-        } else {
-          const status = answerStatus(err);
-          if (status !== null && status !== 429 && status < 500) throw err;
-        }
+        if (isE2EEError(err, ErrorCode.NOT_FOUND)) throw notApproved('expired');
+        const status = answerStatus(err);
+        if (status !== null && status !== 429 && status < 500) throw err;
       }
       if (Date.now() / 1000 > pending.expiresAt) throw notApproved('expired');
     }

@@ -65,10 +65,11 @@ export default async function deviceRequestRoutes(scope: FastifyInstance): Promi
     },
     async (request): Promise<DeviceRequestStatus> => {
       const { cardId } = request.params;
-      const pending = await store.getPendingDevice(cardId, now());
-      if (pending?.identity === request.identity) return { status: pending.status, card: null };
+      // The card first: an approval stores it before it ends the request.
       const card = await store.getCard(cardId);
       if (card?.identity === request.identity) return { status: 'approved', card: toWire(card) };
+      const pending = await store.getPendingDevice(cardId, now());
+      if (pending?.identity === request.identity) return { status: pending.status, card: null };
       throw notPending();
     },
   );
@@ -89,11 +90,14 @@ export default async function deviceRequestRoutes(scope: FastifyInstance): Promi
     },
     async (request, reply) => {
       const approver = await requireDevice(request, store);
-      const pending = await store.takePendingDevice(request.params.cardId, request.identity, now());
-      if (!pending) throw notPending();
+      const { cardId } = request.params;
+      const pending = await store.getPendingDevice(cardId, now());
+      if (pending?.identity !== request.identity || pending.status !== 'pending') throw notPending();
       // Checked when it was asked for; parsed again so the card is built from the stored bytes only.
       const card = parseCardRequest({ snapshot: pending.snapshot, selfSignature: pending.selfSignature });
+      // Stored before the request ends, so a poll never finds neither (and a failed store leaves the request to approve again).
       const wire = await storeCard(store, appKey, card, { firstOnly: false, log: request.log, approvedBy: approver.id });
+      await store.takePendingDevice(cardId, request.identity, now());
       return reply.code(201).send(wire!);
     },
   );
