@@ -6,6 +6,7 @@ import {
   type DeviceRequestStatus,
   type DeviceRequestsResponse,
   type PendingDevice,
+  type HistoryDeleteResponse,
   type HistoryPostRequest,
   type HistoryResponse,
   type TwilioTokenResponse,
@@ -140,6 +141,11 @@ export class ApiClient {
   history(conversationSid: string, cardId: string, after: number, limit: number): Promise<HistoryResponse> {
     const query = `cardId=${encodeURIComponent(cardId)}&after=${after}&limit=${limit}`;
     return this.request('GET', `${ApiPath.historyOf(conversationSid)}?${query}`);
+  }
+
+  /** Deletes the history copy of a message the conversation no longer holds (after `message.remove()`). */
+  deleteHistory(conversationSid: string, messageSid: string): Promise<HistoryDeleteResponse> {
+    return this.request('DELETE', ApiPath.historyMessage(conversationSid, messageSid));
   }
 }
 

@@ -24,6 +24,7 @@ export interface BaseMessage {
   /** The conversation the message belongs to (the SDK and the relay client both link it). */
   readonly conversation: { readonly sid: string };
   updateBody(body: string): Promise<unknown>;
+  updateAttributes?(attributes: JSONValue): Promise<unknown>;
 }
 
 export interface BaseParticipant {
@@ -62,10 +63,12 @@ export interface BaseConversation extends EventSource {
   readonly attributes: unknown;
   readonly dateCreated: Date | null;
   join(): Promise<unknown>;
-  add(identity: string): Promise<unknown>;
+  add(identity: string, attributes?: JSONValue): Promise<unknown>;
   getParticipants(): Promise<BaseParticipant[]>;
   sendMessage(body: string, attributes?: JSONValue): Promise<number>;
   getMessages(pageSize?: number, anchor?: number, direction?: 'backwards' | 'forward'): Promise<BasePaginator<BaseMessage>>;
+  /** The SDK's builder; only its presence matters (the wrapper builds what is sent). */
+  prepareMessage?(): unknown;
 }
 
 export interface BaseClient extends EventSource {

@@ -3,6 +3,7 @@
  * directory, and wraps a conversations client (the real @twilio/conversations Client, or the
  * local relay client) so that app code keeps calling sendMessage and reading message.body.
  */
+import type { Client } from '@twilio/conversations';
 import type { PendingDevice } from '../shared/api.js';
 import { cardIdOf, createCardRequestAsync, parseCardRequest, trustAppKeys, verifyCard, type CardWire, type VerifiedCard } from '../shared/card.js';
 import { fromB64u, toHex } from '../shared/encoding.js';
@@ -24,7 +25,7 @@ import { MessageCrypto } from './message-crypto.js';
 import { checkOrgPins, OrgKeyTrust, type OrganizationKeyInfo, type OrgKeyChange } from './org-key.js';
 import { ReplayMemory } from './replay-memory.js';
 import { deviceKeysOf, newDeviceKeys } from './webcrypto-device-keys.js';
-import { E2EEConversationsClient, type WrapperHooks } from './wrapper.js';
+import { ClientWrapper, type Engine, type MessageGap } from './wrapper.js';
 
 export interface E2EEClientOptions {
   /** The card service, e.g. "https://chat.example.com". */
@@ -82,6 +83,12 @@ export interface E2EEClientEventMap {
    * would read backed-up history. Backups wait until `acceptOrganizationKey(current.cardId)`.
    */
   orgKeyChange(change: OrgKeyChange): void;
+  /** Message indexes that never arrived in a conversation of a wrapped client (withheld or deleted). */
+  messageGap(gap: MessageGap): void;
+  /** A wrapped client's token was refreshed by the wrapper (on the SDK's tokenAboutToExpire or tokenExpired). */
+  tokenUpdated(): void;
+  /** A token refresh failed; the app may need to sign in again. */
+  tokenRefreshFailed(error: Error): void;
 }
 
 export interface RegisterOptions {
@@ -96,7 +103,9 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   private readonly orgKeys: OrgKeyTrust;
   private readonly backups: Backups;
   /** Wrapped clients: a device change is announced in their conversations. */
-  private readonly wrappedClients = new Set<E2EEConversationsClient>();
+  private readonly wrappedClients = new Set<ClientWrapper>();
+  /** The registration in progress: concurrent register() calls (and wrap()) share it. */
+  private registering: Promise<CardWire> | null = null;
 
   private constructor(
     /** The Twilio identity (the app JWT's `sub`). */
@@ -142,7 +151,12 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
    * of an identity may need an existing device's approval: register() then emits
    * `deviceApprovalPending` and resolves once approved, or throws DEVICE_NOT_APPROVED.
    */
-  async register(options: RegisterOptions = {}): Promise<CardWire> {
+  register(options: RegisterOptions = {}): Promise<CardWire> {
+    this.registering ??= this.registerDevice(options).finally(() => (this.registering = null));
+    return this.registering;
+  }
+
+  private async registerDevice(options: RegisterOptions): Promise<CardWire> {
     const trusted = trustAppKeys(this.options.appPublicKeys);
     let record = await this.keyStore.loadDevice(this.identity);
     if (record?.card) {
@@ -244,40 +258,59 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
 
   /**
    * Gets a conversations token from the service and connects: the real @twilio/conversations
-   * Client in mode "twilio", the local relay in mode "local"; returns it wrapped.
+   * Client in mode "twilio", the local relay in mode "local"; returns it wrapped. Registers this
+   * device first if the app did not.
    */
-  async connect(): Promise<E2EEConversationsClient> {
-    this.requireDevice();
+  async connect(): Promise<Client> {
+    if (!this.device) await this.register();
     const token = await this.api.twilioToken();
     if (token.mode === 'local') {
       return this.wrap(await LocalConversationsClient.connect({ relayUrl: token.relayUrl, token: token.token, WebSocket: this.options.WebSocket }));
     }
     const { Client } = await import('@twilio/conversations');
-    return this.wrap(new Client(token.token) as unknown as BaseClient);
+    return this.wrap(new Client(token.token));
   }
 
-  /** Wraps a conversations client the app built itself (e.g. `new Client(token)`). */
-  wrap(client: BaseClient): E2EEConversationsClient {
+  /**
+   * Wraps a conversations client the app built itself (`new Client(token)`), synchronously: the
+   * result is that same client, typed and behaving as the SDK's Client, with every body sealed and
+   * opened. If this device is not registered yet, it is registered in the background; sends and
+   * deliveries wait for it, and a failure is reported as the client's `initFailed` event.
+   * The local relay client is accepted too (typed as the SDK's Client; `instanceof` holds on Twilio only).
+   */
+  wrap(client: Client | BaseClient): Client {
+    const wrapper = new ClientWrapper(client as unknown as BaseClient, (w) => this.engineFor(w));
+    e2eeClients.set(wrapper.client, Promise.resolve(this));
+    return wrapper.client;
+  }
+
+  /** @internal The crypto and hooks of a wrapped client, once this device is registered. */
+  async engineFor(wrapper: ClientWrapper): Promise<Engine> {
+    if (!this.device) await this.register();
     const { keys, card } = this.requireDevice();
     const crypto = new MessageCrypto(this.identity, keys, card, this.directory, new ReplayMemory(this.keyStore, this.identity), this.options.clearAttributes);
     const rewraps = new HistoryRewraps(this.api, () => card.id, (parsed) => !crypto.hasSlot(parsed));
     crypto.rewraps = rewraps;
     const mode = this.options.backup ?? 'send';
-    const hooks: WrapperHooks = {
-      refreshToken: async () => (await this.api.twilioToken()).token,
-      afterSend: (conversation, sealed, index) => {
-        if (mode !== 'off') void this.backups.afterSend(conversation, sealed.binary, sealed.cek, index);
+    this.wrappedClients.add(wrapper);
+    return {
+      crypto,
+      hooks: {
+        refreshToken: async () => (await this.api.twilioToken()).token,
+        afterSend: (conversation, sealed, index) => {
+          if (mode !== 'off') void this.backups.afterSend(conversation, sealed.binary, sealed.cek, index);
+        },
+        afterVerifiedReceive: (raw, opened) => {
+          if (mode === 'send+receive') void this.backups.backUp(raw.conversation.sid, raw, opened.envelope, opened.cek);
+        },
+        participantsChanged: (identity) => this.directory.invalidate(identity ?? undefined),
+        prefetchRewraps: (conversationSid, messages) => rewraps.prefetch(conversationSid, messages),
+        gap: (gap) => this.emit('messageGap', gap),
+        tokenUpdated: () => this.emit('tokenUpdated'),
+        tokenRefreshFailed: (error) => this.emit('tokenRefreshFailed', error),
+        shutdown: (w) => this.wrappedClients.delete(w),
       },
-      afterVerifiedReceive: (raw, opened) => {
-        if (mode === 'send+receive') void this.backups.backUp(raw.conversation.sid, raw, opened.envelope, opened.cek);
-      },
-      participantsChanged: (identity) => this.directory.invalidate(identity ?? undefined),
-      shutdown: (wrapped) => this.wrappedClients.delete(wrapped),
-      prefetchRewraps: (conversationSid, messages) => rewraps.prefetch(conversationSid, messages),
     };
-    const wrapped = new E2EEConversationsClient(client, crypto, hooks);
-    this.wrappedClients.add(wrapped);
-    return wrapped;
   }
 
   /**
@@ -287,7 +320,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
    * be updated is skipped.
    */
   private async announceDeviceChange(): Promise<void> {
-    await Promise.all([...this.wrappedClients].map((wrapped) => wrapped.announceDeviceChange().catch(() => undefined)));
+    await Promise.all([...this.wrappedClients].map((wrapper) => wrapper.announceDeviceChange(this.identity).catch(() => undefined)));
   }
 
   /**
@@ -372,4 +405,32 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     const side = async (i: string) => ({ identity: i, signPublicKeys: await this.directory.seenSignKeys(i) });
     return safetyNumber(await side(this.identity), await side(identity));
   }
+}
+
+/** The E2EE client behind each wrapped client (for wrap(client, options), made in the background). */
+const e2eeClients = new WeakMap<object, Promise<E2EEClient>>();
+
+/**
+ * The one line an app changes: `const client = wrap(new Client(token), options)`. Returns the
+ * same client at once, typed as the SDK's Client; the E2EE client is created and this device
+ * registered in the background (sends and deliveries wait for it; a failure is the client's
+ * `initFailed` event). `e2eeClientOf(client)` gives the E2EE client (safety numbers, devices).
+ */
+export function wrap(client: Client | BaseClient, options: E2EEClientOptions & { register?: RegisterOptions }): Client {
+  const e2ee = E2EEClient.create(options);
+  const wrapper = new ClientWrapper(client as unknown as BaseClient, async (w) => {
+    const created = await e2ee;
+    await created.register(options.register);
+    return created.engineFor(w);
+  });
+  e2eeClients.set(wrapper.client, e2ee);
+  e2ee.catch(() => undefined); // reported as initFailed
+  return wrapper.client;
+}
+
+/** The E2EE client of a wrapped client (for safety numbers, devices, key-change events). */
+export function e2eeClientOf(client: Client): Promise<E2EEClient> {
+  const e2ee = e2eeClients.get(client);
+  if (!e2ee) return Promise.reject(new E2EEError(ErrorCode.INVALID_ARGUMENT, 'this client was not wrapped by twilio-e2ee'));
+  return e2ee;
 }

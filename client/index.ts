@@ -1,7 +1,9 @@
 /** twilio-e2ee/client: the E2EE wrapper for @twilio/conversations, key stores, the local relay client. */
-export { E2EEClient, type E2EEClientOptions, type E2EEClientEventMap, type RegisterOptions } from './e2ee-client.js';
+export { E2EEClient, wrap, e2eeClientOf, type E2EEClientOptions, type E2EEClientEventMap, type RegisterOptions } from './e2ee-client.js';
 export type { PendingDevice } from '../shared/api.js';
-export { E2EEConversationsClient, E2EEConversation, E2EEMessage, GAP_WAIT_MS, type E2EEClientEvents, type E2EEConversationEvents, type MessageGap } from './wrapper.js';
+export { GAP_WAIT_MS, type MessageGap } from './wrapper.js';
+export { unwrap } from './intercept.js';
+export { e2eeInfo } from './wrapped-message.js';
 export { FAILED_BODY, type E2EEInfo } from './message-crypto.js';
 export type { KeyChange, RejectedCard } from './card-directory.js';
 export type { OrganizationKeyInfo, OrgKeyChange } from './org-key.js';
@@ -15,3 +17,15 @@ export { LocalConversationsClient, LocalConversation, LocalMessage, LocalPartici
 export type { BaseClient, BaseConversation, BaseMessage, BaseParticipant, BasePaginator } from './conversations.js';
 export { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 export { SAFETY_NUMBER_VERSION } from '../shared/constants.js';
+
+import type { E2EEInfo } from './message-crypto.js';
+
+declare module '@twilio/conversations' {
+  interface Message {
+    /**
+     * How this message was verified (twilio-e2ee): `verified`, `unencrypted` or `failed`, and by
+     * which device. Set on the messages of a wrapped client; undefined on an unwrapped one's.
+     */
+    readonly e2ee?: E2EEInfo;
+  }
+}

@@ -1,70 +1,125 @@
 /**
- * The wrapped message (plaintext `body`, `e2ee` status) and the paginator that maps the SDK's
- * pages to wrapped items.
+ * Messages as the app sees them (the SDK's Message, intercepted: plaintext `body`, signed
+ * `attributes`, `e2ee`), and the SDK's MessageBuilder, intercepted so that what it sends is
+ * sealed and what cannot be encrypted is refused.
  */
-import type { BaseMessage, BasePaginator, JSONValue } from './conversations.js';
+import type { Message, MessageBuilder, UnsentMessage } from '@twilio/conversations';
+import { E2EEError, ErrorCode } from '../shared/errors.js';
+import type { BaseMessage, JSONValue } from './conversations.js';
+import { AppListeners, FORWARD, intercept } from './intercept.js';
 import type { E2EEInfo, OpenedBody } from './message-crypto.js';
-import type { E2EEConversation } from './wrapper.js';
+import type { ConversationWrapper } from './wrapper.js';
 
-/** A message as the app sees it: plaintext `body`, and `e2ee` telling how it was verified. */
-export class E2EEMessage {
-  readonly sid: string;
-  readonly index: number;
-  readonly author: string | null;
-  readonly body: string | null;
-  readonly attributes: unknown;
-  readonly dateCreated: Date | null;
-  readonly dateUpdated: Date | null;
-  readonly e2ee: E2EEInfo;
-  /** The version shown, for edits: its original messageId and edit counter. */
-  private readonly version: { of: string; n: number } | undefined;
+/** The `updated` event of a message is emitted by the wrapper, once the new version is opened. */
+const MESSAGE_OBJECT_EVENTS = new Set(['updated']);
+
+/** One message the app may hold: its latest real object and opened version. */
+export class MessageWrapper {
+  readonly proxy: Message;
+  readonly listeners: AppListeners;
 
   constructor(
     /** The SDK's message: its body is the envelope, exactly what Twilio stores. */
-    readonly raw: BaseMessage,
-    readonly conversation: E2EEConversation,
-    opened: OpenedBody,
+    public raw: BaseMessage,
+    /** The version shown; null while a message reached outside the wrapper's own paths is being opened. */
+    public opened: OpenedBody | null,
+    private readonly conversation: ConversationWrapper,
   ) {
-    this.sid = raw.sid;
-    this.index = raw.index;
-    this.author = raw.author;
-    this.attributes = opened.attributes;
-    this.dateCreated = raw.dateCreated;
-    this.dateUpdated = raw.dateUpdated;
-    this.body = opened.body;
-    this.e2ee = opened.e2ee;
-    this.version = opened.opened && { of: opened.opened.original, n: opened.opened.edit };
+    const present = conversation.owner.present;
+    this.listeners = new AppListeners(() => this.raw as never, MESSAGE_OBJECT_EVENTS, present, () => this.proxy);
+    this.proxy = intercept(raw as unknown as Message, () => this.raw as unknown as Message, (key) => this.member(key), present);
   }
 
-  /**
-   * Re-encrypts the new body, with the message's attributes, for the current participants and
-   * updates the message. The edit is bound to the original message and numbered one above the
-   * version shown, so an older version put back by the service shows failed (ENVELOPE_ROLLBACK).
-   */
-  async updateBody(body: string): Promise<void> {
-    const edit = this.version && { of: this.version.of, n: this.version.n + 1 };
-    const sealed = await this.conversation.sealBody(body, { attributes: this.attributes as JSONValue, ...(edit && { edit }) });
-    await this.raw.updateBody(sealed.text);
+  /** Shows a newer version (an edit, or the relay's fresh object for the same message). */
+  show(raw: BaseMessage, opened: OpenedBody): void {
+    this.raw = raw;
+    this.opened = opened;
+  }
+
+  private member(key: PropertyKey): unknown {
+    const listener = this.listeners.member(key);
+    if (listener !== FORWARD) return listener;
+    switch (key) {
+      case 'body':
+        return this.opened?.body ?? null;
+      case 'attributes':
+        return this.opened ? this.opened.attributes : {};
+      case 'e2ee':
+        return this.opened?.e2ee;
+      case 'conversation':
+        return this.conversation.proxy;
+      case 'updateBody':
+        return (body: string) => {
+          if (typeof body !== 'string') return Promise.reject(new E2EEError(ErrorCode.INVALID_ARGUMENT, 'a message body must be a string'));
+          return this.conversation.edit(this, { body });
+        };
+      case 'updateAttributes':
+        return (attributes: JSONValue) => this.conversation.edit(this, { attributes });
+      default:
+        return FORWARD;
+    }
   }
 }
 
-/** @internal The SDK's Paginator over wrapped items: each page mapped as it is fetched. */
-export class WrappedPaginator<T> implements BasePaginator<T> {
-  constructor(
-    readonly items: T[],
-    private readonly raw: BasePaginator<unknown>,
-    private readonly mapPage: (page: BasePaginator<unknown>) => Promise<BasePaginator<T>>,
-  ) {}
-  get hasNextPage(): boolean {
-    return this.raw.hasNextPage;
-  }
-  get hasPrevPage(): boolean {
-    return this.raw.hasPrevPage;
-  }
-  async nextPage(): Promise<BasePaginator<T>> {
-    return this.mapPage(await this.raw.nextPage());
-  }
-  async prevPage(): Promise<BasePaginator<T>> {
-    return this.mapPage(await this.raw.prevPage());
-  }
+/** Refuses content that cannot be encrypted, naming why; nothing is sent. */
+export function refuseContent(why: string): never {
+  throw new E2EEError(ErrorCode.UNSUPPORTED_CONTENT, `refused, nothing was sent: ${why}`);
+}
+
+/**
+ * The SDK's MessageBuilder, intercepted: setBody and setAttributes are kept for the sealed send;
+ * media, subjects, email bodies and content templates are refused at once (they would reach
+ * Twilio or email recipients in the clear). Any other member is the real builder's, whose own
+ * content is never sent: what the builder sends is only what the wrapper sealed.
+ */
+export function wrapBuilder(conversation: ConversationWrapper, raw: unknown): MessageBuilder {
+  let body: string | null = null;
+  let attributes: JSONValue | undefined;
+  const send = () => conversation.sendMessage(body ?? '', attributes);
+  const cancellable = <T>(promise: Promise<T>) => Object.assign(promise, { cancel: () => undefined });
+  const target = (raw ?? {}) as MessageBuilder;
+  const builder: MessageBuilder = intercept(
+    target,
+    () => target,
+    (key) => {
+      switch (key) {
+        case 'setBody':
+          return (text: string) => ((body = text), builder);
+        case 'setAttributes':
+          return (value: JSONValue) => ((attributes = value), builder);
+        case 'addMedia':
+          return () => refuseContent('media are not encrypted by this version');
+        case 'setSubject':
+          return () => refuseContent('a subject reaches email recipients in the clear');
+        case 'setEmailBody':
+        case 'setEmailHistory':
+          return () => refuseContent('an email body reaches email recipients in the clear');
+        case 'setContentTemplate':
+        case 'setContentVariables':
+          return () => refuseContent('content templates are rendered by Twilio, which would read them');
+        case 'build':
+          return (): UnsentMessage => {
+            // The SDK's own UnsentMessage, whose send() is the sealed send.
+            const real = (target.build?.() ?? {}) as UnsentMessage;
+            return intercept(real, () => real, (k) => (k === 'send' ? () => cancellable(send()) : FORWARD), conversation.owner.present);
+          };
+        case 'buildAndSend':
+          return () => cancellable(send());
+        default:
+          return FORWARD;
+      }
+    },
+    conversation.owner.present,
+  );
+  return builder;
+}
+
+/**
+ * How a message of a wrapped client was verified: the same as `message.e2ee`, typed without
+ * `undefined`. Throws INVALID_ARGUMENT for a message that does not come from a wrapped client.
+ */
+export function e2eeInfo(message: Message): E2EEInfo {
+  const info = (message as { e2ee?: E2EEInfo }).e2ee;
+  if (!info) throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'this message does not come from a wrapped client (or is still being opened)');
+  return info;
 }

@@ -101,6 +101,8 @@ const CATALOGUE = {
   NOT_PARTICIPANT: { status: 403 },
   /** The posted envelope or index is not the conversation's message. */
   HISTORY_MISMATCH: { status: 400 },
+  /** A history copy may be deleted only once its message is gone from the conversation. */
+  MESSAGE_NOT_REMOVED: { status: 409 },
   /** The envelope names a card the directory never issued. */
   SENDER_CARD_UNKNOWN: { status: 400 },
   /** Pre-event webhook: a message body that is not an envelope. */
@@ -132,6 +134,8 @@ const CATALOGUE = {
   NON_CHAT_PARTICIPANT: { status: 409 },
   /** Only text bodies can be encrypted (media and email content are refused). */
   UNSUPPORTED_CONTENT: { status: 415 },
+  /** Only the author may edit a message end-to-end (its body and attributes are signed by the author). */
+  NOT_MESSAGE_AUTHOR: { status: 403 },
   /** This device has no card yet: call register() first. */
   DEVICE_NOT_REGISTERED: { status: 409 },
   /** An existing device did not approve this new one: `details.reason` is 'rejected' or 'expired'. */

@@ -6,12 +6,13 @@
  *
  * It signs in alice and bob (demo login), registers a device for each, creates a conversation,
  * exchanges messages both ways and reads them back decrypted and verified. Exits non-zero if
- * anything does not verify. (Apps import the same names from "twilio-e2ee/client".)
+ * anything does not verify. The wrapped client is the SDK's own Client.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { E2EEClient, FileKeyStore, type E2EEConversationsClient, type E2EEMessage } from '../index.js';
+import type { Client, Message } from '@twilio/conversations';
+import { E2EEClient, FileKeyStore } from '../index.js';
 
 const serverUrl = (process.argv[2] ?? 'http://localhost:3000').replace(/\/$/, '');
 
@@ -31,7 +32,7 @@ async function signIn(identity: string): Promise<string> {
   return token;
 }
 
-function nextMessage(chat: E2EEConversationsClient): Promise<E2EEMessage> {
+function nextMessage(chat: Client): Promise<Message> {
   return new Promise((resolve) => chat.once('messageAdded', resolve));
 }
 
@@ -68,21 +69,21 @@ async function main(): Promise<void> {
   let received = nextMessage(bob.chat);
   await conversation.sendMessage('Hi Bob, this is end-to-end encrypted.');
   let message = await received;
-  console.log(`bob got:   "${message.body}" [${message.e2ee.status}]`);
+  console.log(`bob got:   "${message.body}" [${message.e2ee?.status}]`);
 
   received = nextMessage(alice.chat);
   await (await bob.chat.getConversationBySid(conversation.sid)).sendMessage('Hi Alice, received and verified.');
   message = await received;
-  console.log(`alice got: "${message.body}" [${message.e2ee.status}]`);
+  console.log(`alice got: "${message.body}" [${message.e2ee?.status}]`);
 
   let failures = 0;
   for (const user of [alice, bob]) {
     const page = await (await user.chat.getConversationBySid(conversation.sid)).getMessages(10);
     for (const m of page.items) {
-      console.log(`${user.identity} reads #${m.index} from ${m.author}: "${m.body}" [${m.e2ee.status}, ${m.e2ee.via}]`);
-      if (m.e2ee.status !== 'verified') failures++;
+      console.log(`${user.identity} reads #${m.index} from ${m.author}: "${m.body}" [${m.e2ee?.status}, ${m.e2ee?.via}]`);
+      if (m.e2ee?.status !== 'verified') failures++;
     }
-    console.log(`${user.identity}: safety number with the other side ${await user.e2ee.safetyNumber(user === alice ? bob.identity : alice.identity)}`);
+    console.log(`${user.identity}: safety number with the other side ${await user.e2ee?.safetyNumber(user === alice ? bob.identity : alice.identity)}`);
   }
   for (const user of users) await user.chat.shutdown();
   if (failures > 0) throw new Error(`${failures} message(s) did not verify`);

@@ -6,11 +6,12 @@
  * older scheme keeps loading, and is upgraded (same card) once the curves are there. The last
  * test shows what a copy of the browser profile holds.
  */
+import type { Client, Conversation, Message } from '@twilio/conversations';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { E2EEClient, MemoryKeyStore, type E2EEConversation, type E2EEConversationsClient, type E2EEMessage } from '../../client/index.js';
+import { E2EEClient, MemoryKeyStore } from '../../client/index.js';
 import { fromB64u, parseSnapshot, ready, toB64u, utf8, type CardWire } from '../../shared/index.js';
 import { signKeyPairFromSeed, verify } from '../../shared/sodium.js';
 import { nextEvents, waitFor } from '../support/concurrency.js';
@@ -56,7 +57,7 @@ describeWithChromium('device keys in Chromium', () => {
   const contexts: BrowserContext[] = [];
   const pageErrors: string[] = [];
   let bob: E2EEClient;
-  let bobChat: E2EEConversationsClient;
+  let bobChat: Client;
 
   beforeAll(async () => {
     await ready();
@@ -118,7 +119,7 @@ describeWithChromium('device keys in Chromium', () => {
 
   /** bob (Node, libsodium) and a browser identity chat both ways; both see the other verified. */
   async function roundTrip(page: Page, identity: string, cardId: string): Promise<void> {
-    const conversation: E2EEConversation = await bobChat.createConversation({ friendlyName: `with ${identity}` });
+    const conversation: Conversation = await bobChat.createConversation({ friendlyName: `with ${identity}` });
     await conversation.join();
     await conversation.add(identity);
     const fromBob = `hello ${identity}, from bob`;
@@ -130,7 +131,7 @@ describeWithChromium('device keys in Chromium', () => {
     const atBrowser = await page.evaluate((sid) => (globalThis as TestWindow).e2eeTest.received.filter((m) => m.conversationSid === sid), conversation.sid);
     expect(atBrowser).toEqual([{ conversationSid: conversation.sid, author: 'bob', body: fromBob, status: 'verified', senderCardId: bob.card!.id }]);
 
-    const atBob = nextEvents<E2EEMessage>(bobChat, 'messageAdded', 1, 10_000);
+    const atBob = nextEvents<Message>(bobChat, 'messageAdded', 1, 10_000);
     const fromBrowser = `hello bob, from ${identity}`;
     await page.evaluate(([sid, body]) => (globalThis as TestWindow).e2eeTest.send(sid!, body!), [conversation.sid, fromBrowser]);
     const [message] = await atBob;

@@ -5,18 +5,20 @@
  * message that was updated later. A misbehaving service is played by handing the receiving
  * wrapper a copy of the relay's message with what the service would change.
  */
+import type { Client, Conversation, Message } from '@twilio/conversations';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FetchLike } from '../../client/api-client.js';
-import type { JSONValue } from '../../client/conversations.js';
-import type { BaseMessage, E2EEClient, E2EEConversation, E2EEConversationsClient, E2EEMessage, LocalMessage } from '../../client/index.js';
+import type { BaseConversation, JSONValue } from '../../client/conversations.js';
+import { unwrap, type BaseMessage, type E2EEClient, type LocalMessage } from '../../client/index.js';
+import { conversationWrapperOf } from '../../client/wrapper.js';
 import { MAX_ATTRIBUTES_BYTES } from '../../shared/index.js';
 import { nextEvents, sleep } from '../support/concurrency.js';
 import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
 let server: LoopbackServer;
-const chats: E2EEConversationsClient[] = [];
+const chats: Client[] = [];
 let names = 0;
 
 beforeAll(async () => {
@@ -31,11 +33,11 @@ afterAll(async () => {
 interface Pair {
   alice: E2EEClient;
   bob: E2EEClient;
-  bobChat: E2EEConversationsClient;
+  bobChat: Client;
   /** Alice's view (both send with clearAttributes ['ticketId']). */
-  conversation: E2EEConversation;
+  conversation: Conversation;
   /** Bob's view of the same conversation. */
-  bobConversation: E2EEConversation;
+  bobConversation: Conversation;
   /** Every request alice's client makes to the card service. */
   aliceRequests: string[];
 }
@@ -60,15 +62,15 @@ async function pair(): Promise<Pair> {
 }
 
 /** Alice sends; resolves with bob's message as delivered live. */
-async function send(p: Pair, body: string, attributes?: JSONValue): Promise<E2EEMessage> {
-  const got = nextEvents<E2EEMessage>(p.bobChat, 'messageAdded');
+async function send(p: Pair, body: string, attributes?: JSONValue): Promise<Message> {
+  const got = nextEvents<Message>(p.bobChat, 'messageAdded');
   await p.conversation.sendMessage(body, attributes);
   return (await got)[0]!;
 }
 
 /** The relay's newest message, as the service hands it to bob. */
 async function newestRaw(p: Pair): Promise<BaseMessage> {
-  const page = await p.bobConversation.raw.getMessages(1);
+  const page = await (unwrap(p.bobConversation) as unknown as BaseConversation).getMessages(1);
   return page.items[0]!;
 }
 
@@ -89,7 +91,7 @@ describe('attributes', () => {
     const p = await pair();
     const attributes = { ticketId: 'T-7', secretNote: 'SECRET-NOTE-5f2c', nested: { list: [1, 'two', null] } };
     const received = await send(p, 'BODY-PLAINTEXT-91ab', attributes);
-    expect(received.e2ee.status).toBe('verified');
+    expect(received.e2ee?.status).toBe('verified');
     expect(received.body).toBe('BODY-PLAINTEXT-91ab');
     expect(received.attributes).toEqual(attributes);
     const [stored] = await server.store.messages(p.conversation.sid, { direction: 'forward', limit: 10 });
@@ -118,22 +120,22 @@ describe('attributes', () => {
     await send(p, 'route me', { ticketId: 'T-1', note: 'n' });
     const raw = await newestRaw(p);
     for (const attributes of [{ ticketId: 'T-2' }, { ticketId: 'T-1', note: 'n' }, {}, { ticketId: 'T-1', admin: true }]) {
-      const shown = await p.bobConversation.open(served(raw, { attributes }));
-      expect(shown.e2ee.status, JSON.stringify(attributes)).toBe('failed');
-      expect(shown.e2ee.error?.code).toBe('ENVELOPE_ATTRIBUTES_MISMATCH');
+      const shown = await conversationWrapperOf(p.bobConversation).open(served(raw, { attributes }));
+      expect(shown.e2ee?.status, JSON.stringify(attributes)).toBe('failed');
+      expect(shown.e2ee?.error?.code).toBe('ENVELOPE_ATTRIBUTES_MISMATCH');
       expect(shown.body).not.toBe('route me');
       expect(shown.attributes).toEqual({});
     }
     // Key order on the service does not matter.
     await send(p, 'two keys', { ticketId: { a: 1, b: 2 } });
-    const again = await p.bobConversation.open(served(await newestRaw(p), { attributes: { ticketId: { b: 2, a: 1 } } }));
-    expect(again.e2ee.status).toBe('verified');
+    const again = await conversationWrapperOf(p.bobConversation).open(served(await newestRaw(p), { attributes: { ticketId: { b: 2, a: 1 } } }));
+    expect(again.e2ee?.status).toBe('verified');
   });
 
   it("refuses attributes over Twilio's 4 KB limit, clear or encrypted, before any network call", async () => {
     const p = await pair();
     const before = (await server.store.messages(p.conversation.sid, { direction: 'forward', limit: 10 })).length;
-    const participants = vi.spyOn(p.conversation.raw, 'getParticipants');
+    const participants = vi.spyOn(unwrap(p.conversation), 'getParticipants');
     const requests = p.aliceRequests.length;
     const big = 'x'.repeat(MAX_ATTRIBUTES_BYTES);
     for (const attributes of [{ ticketId: big }, { note: big }] as JSONValue[]) {
@@ -156,24 +158,24 @@ describe('edits', () => {
     // Edit 1 from a device whose clock runs a minute fast; edit 2 signed "earlier" by the real clock.
     const realNow = Date.now.bind(Date);
     const fast = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 60_000);
-    let updated = nextEvents<{ message: E2EEMessage }>(p.bobChat, 'messageUpdated');
+    let updated = nextEvents<{ message: Message }>(p.bobChat, 'messageUpdated');
     await mine.updateBody('v1').finally(() => fast.mockRestore());
     const [first] = await updated;
-    expect(first!.message.e2ee.status).toBe('verified');
+    expect(first!.message.e2ee?.status).toBe('verified');
     expect(first!.message.body).toBe('v1');
     expect(first!.message.attributes).toEqual({ ticketId: 'T-3', note: 'kept' });
     const editOne = await newestRaw(p);
 
     const mineNow = (await p.conversation.getMessages()).items.at(-1)!;
-    updated = nextEvents<{ message: E2EEMessage }>(p.bobChat, 'messageUpdated');
+    updated = nextEvents<{ message: Message }>(p.bobChat, 'messageUpdated');
     await mineNow.updateBody('v2');
     const [second] = await updated;
-    expect(second!.message.e2ee.status).toBe('verified'); // a higher counter, though signed at an older time
+    expect(second!.message.e2ee?.status).toBe('verified'); // a higher counter, though signed at an older time
     expect(second!.message.body).toBe('v2');
 
-    const rolledBack = await p.bobConversation.open(editOne);
-    expect(rolledBack.e2ee.status).toBe('failed');
-    expect(rolledBack.e2ee.error?.code).toBe('ENVELOPE_ROLLBACK');
+    const rolledBack = await conversationWrapperOf(p.bobConversation).open(editOne);
+    expect(rolledBack.e2ee?.status).toBe('failed');
+    expect(rolledBack.e2ee?.error?.code).toBe('ENVELOPE_ROLLBACK');
     expect(rolledBack.body).not.toBe('v1');
   });
 
@@ -181,17 +183,23 @@ describe('edits', () => {
     const p = await pair();
     await send(p, 'original', { ticketId: 'T-4' });
     const raw = await newestRaw(p);
-    // Bob edits his view of alice's message: an edit bound to it, signed by bob (the relay would refuse to store it).
+    // Bob's wrapper refuses to edit alice's message, sending nothing.
     const bobView = (await p.bobConversation.getMessages()).items.at(-1)!;
-    const bobEdit = await sealedEdit(bobView, 'edited by bob');
-    const aliceRaw = (await p.conversation.raw.getMessages(1)).items[0]!;
+    await expect(bobView.updateBody('edited by bob')).rejects.toMatchObject({ code: 'NOT_MESSAGE_AUTHOR' });
+    await expect(bobView.updateAttributes({ ticketId: 'T-5' })).rejects.toMatchObject({ code: 'NOT_MESSAGE_AUTHOR' });
+    expect((await newestRaw(p)).body).toBe(raw.body);
+    // A modified client seals one anyway: an edit bound to alice's message, signed by bob (the relay would refuse to store it).
+    const bobSide = conversationWrapperOf(p.bobConversation);
+    const original = (await bobSide.open(raw)).opened!.original;
+    const bobEdit = (await bobSide.seal('edited by bob', { attributes: { ticketId: 'T-4' }, edit: { of: original, n: 1 } })).text;
+    const aliceRaw = (await (unwrap(p.conversation) as unknown as BaseConversation).getMessages(1)).items[0]!;
     for (const author of [p.alice.identity, p.bob.identity]) {
-      const shown = await p.conversation.open(served(aliceRaw, { body: bobEdit, author, dateUpdated: new Date() }));
-      expect(shown.e2ee.status, author).toBe('failed');
-      expect(shown.e2ee.error?.code).toBe('ENVELOPE_SENDER_NOT_AUTHOR');
+      const shown = await conversationWrapperOf(p.conversation).open(served(aliceRaw, { body: bobEdit, author, dateUpdated: new Date() }));
+      expect(shown.e2ee?.status, author).toBe('failed');
+      expect(shown.e2ee?.error?.code).toBe('ENVELOPE_SENDER_NOT_AUTHOR');
       expect(shown.body).not.toBe('edited by bob');
     }
-    expect((await p.bobConversation.open(raw)).e2ee.status).toBe('verified'); // the original still is
+    expect((await conversationWrapperOf(p.bobConversation).open(raw)).e2ee?.status).toBe('verified'); // the original still is
   });
 
   it("an edit moved onto another of the author's messages is failed: ENVELOPE_EDIT_MISMATCH", async () => {
@@ -201,9 +209,9 @@ describe('edits', () => {
     await send(p, 'second');
     const secondRaw = await newestRaw(p);
     const editOfFirst = await sealedEdit(first, 'first, edited');
-    const shown = await p.bobConversation.open(served(secondRaw, { body: editOfFirst, dateUpdated: new Date() }));
-    expect(shown.e2ee.status).toBe('failed');
-    expect(shown.e2ee.error?.code).toBe('ENVELOPE_EDIT_MISMATCH');
+    const shown = await conversationWrapperOf(p.bobConversation).open(served(secondRaw, { body: editOfFirst, dateUpdated: new Date() }));
+    expect(shown.e2ee?.status).toBe('failed');
+    expect(shown.e2ee?.error?.code).toBe('ENVELOPE_EDIT_MISMATCH');
   });
 });
 
@@ -218,12 +226,12 @@ describe('revocation time', () => {
     await p.alice.revokeDevice(p.alice.card!.id);
     const later = new Date(Date.now() + 2000);
     // An attribute update (a reaction) after the revocation: only dateUpdated moves.
-    const reacted = await p.bobConversation.open(served(raw, { dateUpdated: later }));
+    const reacted = await conversationWrapperOf(p.bobConversation).open(served(raw, { dateUpdated: later }));
     expect(reacted.e2ee).toMatchObject({ status: 'verified' });
     expect(reacted.body).toBe('before the revocation');
     // An edit is judged by its own time: posted after the revocation, it is refused.
-    const edited = await p.bobConversation.open(served(raw, { body: edit, dateUpdated: later }));
-    expect(edited.e2ee.error?.code).toBe('ENVELOPE_SENDER_REVOKED');
+    const edited = await conversationWrapperOf(p.bobConversation).open(served(raw, { body: edit, dateUpdated: later }));
+    expect(edited.e2ee?.error?.code).toBe('ENVELOPE_SENDER_REVOKED');
   });
 
   it('on the relay: an attribute update after the revocation keeps the message verified, a changed value fails it', async () => {
@@ -232,30 +240,30 @@ describe('revocation time', () => {
     await sleep(1100);
     await p.alice.revokeDevice(p.alice.card!.id);
     await sleep(50);
-    let updated = nextEvents<{ message: E2EEMessage; updateReasons: string[] }>(p.bobChat, 'messageUpdated');
+    let updated = nextEvents<{ message: Message; updateReasons: string[] }>(p.bobChat, 'messageUpdated');
     await (await aliceRaw(p)).updateAttributes({ ticketId: 'T-6' }); // the same clear attributes, written again
     let [update] = await updated;
     expect(update!.updateReasons).toEqual(['attributes']);
     expect(update!.message.dateUpdated!.getTime()).toBeGreaterThan(update!.message.dateCreated!.getTime());
-    expect(update!.message.e2ee.status).toBe('verified');
+    expect(update!.message.e2ee?.status).toBe('verified');
     expect(update!.message.attributes).toEqual({ ticketId: 'T-6', note: 'n' });
 
-    updated = nextEvents<{ message: E2EEMessage; updateReasons: string[] }>(p.bobChat, 'messageUpdated');
+    updated = nextEvents<{ message: Message; updateReasons: string[] }>(p.bobChat, 'messageUpdated');
     await (await aliceRaw(p)).updateAttributes({ ticketId: 'T-6', reaction: '👍' });
     [update] = await updated;
-    expect(update!.message.e2ee.error?.code).toBe('ENVELOPE_ATTRIBUTES_MISMATCH');
+    expect(update!.message.e2ee?.error?.code).toBe('ENVELOPE_ATTRIBUTES_MISMATCH');
   });
 });
 
 /** Alice's newest message on the relay, through her own raw client (the author may update it). */
 async function aliceRaw(p: Pair): Promise<LocalMessage> {
-  return (await p.conversation.raw.getMessages(1)).items[0] as LocalMessage;
+  return (await (unwrap(p.conversation) as unknown as BaseConversation).getMessages(1)).items[0] as LocalMessage;
 }
 
 /** The envelope `message.updateBody(body)` seals (bound to the message), kept from the service. */
-async function sealedEdit(message: E2EEMessage, body: string): Promise<string> {
+async function sealedEdit(message: Message, body: string): Promise<string> {
   let envelope = '';
-  const update = vi.spyOn(message.raw, 'updateBody').mockImplementation(async (text: string) => (envelope = text));
+  const update = vi.spyOn(unwrap(message) as unknown as BaseMessage, 'updateBody').mockImplementation(async (text: string) => (envelope = text));
   await message.updateBody(body).finally(() => update.mockRestore());
   return envelope;
 }

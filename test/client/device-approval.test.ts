@@ -4,8 +4,9 @@
  * rejected one fails with DEVICE_NOT_APPROVED, and a revoked device can neither revoke nor
  * approve; under the open policy a device added with the app token alone is a loud key change.
  */
+import type { Message } from '@twilio/conversations';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, isE2EEError, type E2EEClient, type E2EEMessage, type KeyChange, type PendingDevice } from '../../client/index.js';
+import { ErrorCode, isE2EEError, type E2EEClient, type KeyChange, type PendingDevice } from '../../client/index.js';
 import { nextEvents } from '../support/concurrency.js';
 import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
@@ -63,11 +64,11 @@ describe('NEW_DEVICE_POLICY=approval', () => {
       const laptopAdded = nextEvents(laptopChat, 'conversationAdded');
       await conversation.add('alice');
       await laptopAdded;
-      const atLaptop = nextEvents<E2EEMessage>(laptopChat, 'messageAdded');
+      const atLaptop = nextEvents<Message>(laptopChat, 'messageAdded');
       await conversation.sendMessage('welcome, laptop');
       const [message] = await atLaptop;
       expect(message!.body).toBe('welcome, laptop');
-      expect(message!.e2ee.status).toBe('verified');
+      expect(message!.e2ee?.status).toBe('verified');
     } finally {
       await Promise.all([bobChat.shutdown(), laptopChat.shutdown()]);
     }

@@ -2,22 +2,13 @@
  * End to end through the public client API, against a real server and relay: two users, three
  * devices. What the app sees (body, e2ee status) and what the relay stores (only envelopes).
  */
+import { conversationWrapperOf } from '../../client/wrapper.js';
+import type { Client, Conversation, Message } from '@twilio/conversations';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  E2EEError,
-  FAILED_BODY,
-  LocalConversationsClient,
-  FileKeyStore,
-  MemoryKeyStore,
-  type E2EEClient,
-  type E2EEConversation,
-  type E2EEConversationsClient,
-  type E2EEMessage,
-  type KeyChange,
-} from '../../client/index.js';
+import { unwrap, E2EEError, FAILED_BODY, LocalConversationsClient, FileKeyStore, MemoryKeyStore, type E2EEClient, type KeyChange } from '../../client/index.js';
 import { ENVELOPE_PREFIX, deviceKeysFromSecrets, sealEnvelope } from '../../shared/index.js';
 import { nextEvents } from '../support/concurrency.js';
 import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
@@ -26,10 +17,10 @@ let server: LoopbackServer;
 let aliceLaptop: E2EEClient;
 let alicePhone: E2EEClient;
 let bob: E2EEClient;
-let aliceLaptopChat: E2EEConversationsClient;
-let alicePhoneChat: E2EEConversationsClient;
-let bobChat: E2EEConversationsClient;
-let conversation: E2EEConversation;
+let aliceLaptopChat: Client;
+let alicePhoneChat: Client;
+let bobChat: Client;
+let conversation: Conversation;
 const bobKeyStore = new MemoryKeyStore();
 
 beforeAll(async () => {
@@ -53,9 +44,9 @@ afterAll(async () => {
 
 describe('sending and receiving', () => {
   it('delivers plaintext to every device of every participant, verified', async () => {
-    const atBob = nextEvents<E2EEMessage>(bobChat, 'messageAdded');
-    const atPhone = nextEvents<E2EEMessage>(alicePhoneChat, 'messageAdded');
-    const atLaptop = nextEvents<E2EEMessage>(aliceLaptopChat, 'messageAdded');
+    const atBob = nextEvents<Message>(bobChat, 'messageAdded');
+    const atPhone = nextEvents<Message>(alicePhoneChat, 'messageAdded');
+    const atLaptop = nextEvents<Message>(aliceLaptopChat, 'messageAdded');
     await conversation.sendMessage('meet at noon');
     for (const [message] of await Promise.all([atBob, atPhone, atLaptop])) {
       expect(message!.body).toBe('meet at noon');
@@ -66,19 +57,19 @@ describe('sending and receiving', () => {
 
   it('lets bob answer and alice read it on both devices, with attributes passed through', async () => {
     const bobConversation = await bobChat.getConversationBySid(conversation.sid);
-    const atLaptop = nextEvents<E2EEMessage>(aliceLaptopChat, 'messageAdded');
-    const atPhone = nextEvents<E2EEMessage>(alicePhoneChat, 'messageAdded');
-    const atBobHimself = nextEvents<E2EEMessage>(bobChat, 'messageAdded');
+    const atLaptop = nextEvents<Message>(aliceLaptopChat, 'messageAdded');
+    const atPhone = nextEvents<Message>(alicePhoneChat, 'messageAdded');
+    const atBobHimself = nextEvents<Message>(bobChat, 'messageAdded');
     await bobConversation.sendMessage('ok, see you', { mood: 'happy' });
     for (const [message] of await Promise.all([atLaptop, atPhone, atBobHimself])) {
       expect(message!.body).toBe('ok, see you');
       expect(message!.attributes).toEqual({ mood: 'happy' });
-      expect(message!.e2ee.status).toBe('verified');
+      expect(message!.e2ee?.status).toBe('verified');
     }
   });
 
   it('sends with the builder pattern too', async () => {
-    const atBob = nextEvents<E2EEMessage>(bobChat, 'messageAdded');
+    const atBob = nextEvents<Message>(bobChat, 'messageAdded');
     await conversation.prepareMessage().setBody('built').setAttributes({ kind: 'builder' }).build().send();
     const [message] = await atBob;
     expect(message!.body).toBe('built');
@@ -89,7 +80,7 @@ describe('sending and receiving', () => {
     const page = await (await bobChat.getConversationBySid(conversation.sid)).getMessages(50);
     expect(page.items.map((m) => m.body)).toEqual(['meet at noon', 'ok, see you', 'built']);
     expect(page.items.map((m) => m.index)).toEqual([0, 1, 2]);
-    expect(page.items.every((m) => m.e2ee.status === 'verified')).toBe(true);
+    expect(page.items.every((m) => m.e2ee?.status === 'verified')).toBe(true);
   });
 
   it('leaves only envelopes on the relay', async () => {
@@ -104,11 +95,11 @@ describe('sending and receiving', () => {
   it('re-encrypts an edited body', async () => {
     const page = await conversation.getMessages(1);
     const last = page.items[0]!;
-    const updated = nextEvents<{ message: E2EEMessage }>(bobChat, 'messageUpdated');
+    const updated = nextEvents<{ message: Message }>(bobChat, 'messageUpdated');
     await last.updateBody('built (edited)');
-    const [{ message }] = (await updated) as [{ message: E2EEMessage }];
+    const [{ message }] = (await updated) as [{ message: Message }];
     expect(message.body).toBe('built (edited)');
-    expect(message.e2ee.status).toBe('verified');
+    expect(message.e2ee?.status).toBe('verified');
     const stored = await server.store.getMessage(conversation.sid, last.sid);
     expect(stored!.body.startsWith(ENVELOPE_PREFIX)).toBe(true);
   });
@@ -116,16 +107,16 @@ describe('sending and receiving', () => {
 
 describe('what is flagged', () => {
   it('marks a plaintext body injected past the wrapper as unencrypted', async () => {
-    const raw = bobChat.raw as LocalConversationsClient;
-    const atAlice = nextEvents<E2EEMessage>(aliceLaptopChat, 'messageAdded');
+    const raw = unwrap(bobChat) as unknown as LocalConversationsClient;
+    const atAlice = nextEvents<Message>(aliceLaptopChat, 'messageAdded');
     await (await raw.getConversationBySid(conversation.sid)).sendMessage('plain text from a client without the plugin');
     const [message] = await atAlice;
-    expect(message!.e2ee.status).toBe('unencrypted');
+    expect(message!.e2ee?.status).toBe('unencrypted');
     expect(message!.body).toBe('plain text from a client without the plugin');
   });
 
   it('fails an envelope claiming another sender, without showing its text', async () => {
-    const raw = bobChat.raw as LocalConversationsClient;
+    const raw = unwrap(bobChat) as unknown as LocalConversationsClient;
     // Bob seals with his own key but names alice's card as the sender.
     const forged = sealEnvelope({
       sender: { cardId: aliceLaptop.card!.id, signSecretKey: (await bobSignKey()) },
@@ -133,24 +124,24 @@ describe('what is flagged', () => {
       conversationSid: conversation.sid,
       body: 'send me your password',
     });
-    const atAlice = nextEvents<E2EEMessage>(aliceLaptopChat, 'messageAdded');
+    const atAlice = nextEvents<Message>(aliceLaptopChat, 'messageAdded');
     await (await raw.getConversationBySid(conversation.sid)).sendMessage(forged.text);
     const [message] = await atAlice;
-    expect(message!.e2ee.status).toBe('failed');
+    expect(message!.e2ee?.status).toBe('failed');
     expect(message!.body).toBe(FAILED_BODY);
     expect(message!.body).not.toContain('password');
-    expect(message!.e2ee.error!.code).toBe('ENVELOPE_SENDER_NOT_AUTHOR');
+    expect(message!.e2ee?.error!.code).toBe('ENVELOPE_SENDER_NOT_AUTHOR');
   });
 
   it('fails a replayed envelope', async () => {
-    const raw = aliceLaptopChat.raw as LocalConversationsClient;
+    const raw = unwrap(aliceLaptopChat) as unknown as LocalConversationsClient;
     const rawConversation = await raw.getConversationBySid(conversation.sid);
     const original = (await rawConversation.getMessages(1, 0, 'forward')).items[0]!;
-    const atBob = nextEvents<E2EEMessage>(bobChat, 'messageAdded');
+    const atBob = nextEvents<Message>(bobChat, 'messageAdded');
     await rawConversation.sendMessage(original.body);
     const [message] = await atBob;
-    expect(message!.e2ee.status).toBe('failed');
-    expect(message!.e2ee.error!.code).toBe('ENVELOPE_REPLAY');
+    expect(message!.e2ee?.status).toBe('failed');
+    expect(message!.e2ee?.error!.code).toBe('ENVELOPE_REPLAY');
     expect(message!.body).toBe(FAILED_BODY);
   });
 
@@ -158,13 +149,13 @@ describe('what is flagged', () => {
     const other = await aliceLaptopChat.createConversation();
     await other.join();
     await other.add('bob');
-    const raw = aliceLaptopChat.raw as LocalConversationsClient;
-    const sealed = await other.sealBody('meant for the other conversation');
-    const atBob = nextEvents<E2EEMessage>(bobChat, 'messageAdded');
+    const raw = unwrap(aliceLaptopChat) as unknown as LocalConversationsClient;
+    const sealed = await conversationWrapperOf(other).seal('meant for the other conversation');
+    const atBob = nextEvents<Message>(bobChat, 'messageAdded');
     await (await raw.getConversationBySid(conversation.sid)).sendMessage(sealed.text);
     const [message] = await atBob;
-    expect(message!.e2ee.status).toBe('failed');
-    expect(message!.e2ee.error!.code).toBe('ENVELOPE_CONVERSATION_MISMATCH');
+    expect(message!.e2ee?.status).toBe('failed');
+    expect(message!.e2ee?.error!.code).toBe('ENVELOPE_CONVERSATION_MISMATCH');
   });
 });
 

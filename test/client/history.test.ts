@@ -2,11 +2,12 @@
  * Organization history end to end: backups through the outbox, a support agent and a new device
  * added later read earlier messages through rewraps, verified against the ORIGINAL senders.
  */
+import type { Client, Message } from '@twilio/conversations';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileKeyStore, type E2EEClient, type E2EEConversationsClient, type E2EEMessage, type LocalConversationsClient } from '../../client/index.js';
+import { unwrap, FileKeyStore, type E2EEClient, type LocalConversationsClient } from '../../client/index.js';
 import { createRewrap, parseEnvelope, sealEnvelope, verifyCard, trustAppKeys, deviceKeysFromSecrets } from '../../shared/index.js';
 import { ApiClient } from '../../client/api-client.js';
 import { nextEvents, waitFor } from '../support/concurrency.js';
@@ -15,8 +16,8 @@ import { device, startLoopbackServer, type LoopbackServer } from '../support/loo
 let server: LoopbackServer;
 let alice: E2EEClient;
 let bob: E2EEClient;
-let aliceChat: E2EEConversationsClient;
-let bobChat: E2EEConversationsClient;
+let aliceChat: Client;
+let bobChat: Client;
 let conversationSid: string;
 const sent: string[] = [];
 
@@ -77,8 +78,8 @@ describe('history sync', () => {
     const page = await (await agentChat.getConversationBySid(conversationSid)).getMessages(50);
     expect(page.items.map((m) => m.body)).toEqual(sent);
     for (const m of page.items) {
-      expect(m.e2ee.status).toBe('verified');
-      expect(m.e2ee.via).toBe('history');
+      expect(m.e2ee?.status).toBe('verified');
+      expect(m.e2ee?.via).toBe('history');
     }
     expect(page.items.map((m) => m.author)).toEqual(['alice', 'bob', 'alice', 'bob', 'alice', 'bob']);
     expect(historyReads).toHaveLength(1); // one request for the whole page, not one per message
@@ -91,13 +92,13 @@ describe('history sync', () => {
     const tabletChat = await bobTablet.connect();
     const page = await (await tabletChat.getConversationBySid(conversationSid)).getMessages(50);
     expect(page.items.map((m) => m.body)).toEqual(sent);
-    expect(page.items.every((m) => m.e2ee.status === 'verified' && m.e2ee.via === 'history')).toBe(true);
+    expect(page.items.every((m) => m.e2ee?.status === 'verified' && m.e2ee?.via === 'history')).toBe(true);
     // New messages reach the tablet too (directly once the sender's card cache knows it, else via history).
-    const live = nextEvents<E2EEMessage>(tabletChat, 'messageAdded');
+    const live = nextEvents<Message>(tabletChat, 'messageAdded');
     await (await aliceChat.getConversationBySid(conversationSid)).sendMessage('hello tablet');
     const [message] = await live;
     expect(message!.body).toBe('hello tablet');
-    expect(message!.e2ee.status).toBe('verified');
+    expect(message!.e2ee?.status).toBe('verified');
     await tabletChat.shutdown();
   });
 });
@@ -117,7 +118,7 @@ describe('the outbox', () => {
     const record = (await keyStore.loadDevice('carol'))!;
     const keys = deviceKeysFromSecrets(record.signSeed, record.boxSecretKey);
     const sealed = sealEnvelope({ sender: { cardId: carol.card!.id, signSecretKey: keys.signSecretKey }, recipients: [carol.card!], conversationSid: conversation.sid, body: 'backup me' });
-    const index = await (carolChat.raw as LocalConversationsClient).getConversationBySid(conversation.sid).then((c) => c.sendMessage(sealed.text));
+    const index = await (unwrap(carolChat) as unknown as LocalConversationsClient).getConversationBySid(conversation.sid).then((c) => c.sendMessage(sealed.text));
     const stored = (await first.store.messages(conversation.sid, { direction: 'forward', limit: 1 }))[0]!;
     const orgCard = verifyCard(await new ApiClient(first.url, () => first!.session('carol')).orgCard(), { trustedAppKeys: trustAppKeys([first.appPublicKey]) });
     await carolChat.shutdown();

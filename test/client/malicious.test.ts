@@ -9,25 +9,10 @@
  * - a peer that moves a valid envelope into another conversation.
  * The server, store, relay and E2EE clients are the real ones; nothing of the client is mocked.
  */
+import { conversationWrapperOf } from '../../client/wrapper.js';
+import type { Client, Conversation, Message } from '@twilio/conversations';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  FAILED_BODY,
-  GAP_WAIT_MS,
-  LocalConversationsClient,
-  type BackupFailure,
-  type BaseClient,
-  type BaseConversation,
-  type BaseMessage,
-  type BasePaginator,
-  type E2EEClient,
-  type E2EEConversation,
-  type E2EEConversationsClient,
-  type E2EEMessage,
-  type KeyChange,
-  type LocalMessage,
-  type MessageGap,
-  type RejectedCard,
-} from '../../client/index.js';
+import { unwrap, e2eeClientOf, FAILED_BODY, GAP_WAIT_MS, LocalConversationsClient, type BackupFailure, type BaseClient, type BaseConversation, type BaseMessage, type BasePaginator, type E2EEClient, type KeyChange, type LocalMessage, type MessageGap, type RejectedCard } from '../../client/index.js';
 import type { FetchLike } from '../../client/api-client.js';
 import { loadConfig } from '../../server/config.js';
 import { MAX_ACTIVE_CARDS_PER_IDENTITY } from '../../server/limits.js';
@@ -59,7 +44,7 @@ import { device, startLoopbackServer, type LoopbackServer } from '../support/loo
 let server: LoopbackServer;
 /** The server's own AppKey, read from its key file: what a compromised directory holds. */
 let appKey: AppKey;
-const chats: E2EEConversationsClient[] = [];
+const chats: Client[] = [];
 let names = 0;
 
 beforeAll(async () => {
@@ -77,10 +62,10 @@ afterAll(async () => {
 interface Pair {
   alice: E2EEClient;
   bob: E2EEClient;
-  aliceChat: E2EEConversationsClient;
-  bobChat: E2EEConversationsClient;
+  aliceChat: Client;
+  bobChat: Client;
   /** Created by alice, bob added; alice's view. */
-  conversation: E2EEConversation;
+  conversation: Conversation;
 }
 
 /**
@@ -229,10 +214,10 @@ function copyOf(message: LocalMessage, changes: { sid?: string; index?: number }
 }
 
 /** Everything the app's client reports, in order, with the time it was reported. */
-function record(chat: E2EEConversationsClient) {
-  const events: Array<{ at: number } & ({ kind: 'message'; message: E2EEMessage } | { kind: 'gap'; gap: MessageGap })> = [];
+function record(chat: Client) {
+  const events: Array<{ at: number } & ({ kind: 'message'; message: Message } | { kind: 'gap'; gap: MessageGap })> = [];
   chat.on('messageAdded', (message) => events.push({ at: Date.now(), kind: 'message', message }));
-  chat.on('messageGap', (gap) => events.push({ at: Date.now(), kind: 'gap', gap }));
+  void e2eeClientOf(chat).then((e2ee) => e2ee.on('messageGap', (gap) => events.push({ at: Date.now(), kind: 'gap', gap })));
   return {
     events,
     messages: () => events.flatMap((e) => (e.kind === 'message' ? [e.message] : [])),
@@ -291,7 +276,7 @@ describe('a directory that substitutes cards', () => {
     alice.on('cardRejected', (r) => rejected.push(r));
 
     const { wire, keys } = await implantCard(bob.identity, countersign);
-    const atBob = nextEvents<E2EEMessage>(bobChat, 'messageAdded');
+    const atBob = nextEvents<Message>(bobChat, 'messageAdded');
     await conversation.sendMessage('after');
 
     expect(rejected).toContainEqual({ identity: bob.identity, cardId: wire.id, error: { code, message: expect.any(String) } });
@@ -299,16 +284,16 @@ describe('a directory that substitutes cards', () => {
     const slots = recipientKeyIds(await newestStoredBody(conversation.sid));
     expect(slots).not.toContain(keyIdOf(wire.id));
     expect(slots).toContain(keyIdOf(bob.card!.id));
-    expect((await atBob)[0]!.e2ee.status).toBe('verified'); // bob's real device still reads it
+    expect((await atBob)[0]!.e2ee?.status).toBe('verified'); // bob's real device still reads it
     expect(await alice.safetyNumber(bob.identity)).toBe(safetyBefore);
 
     // Whoever holds the implant's keys posts as bob: alice's client does not accept its signature.
     const implantSays = sealEnvelope({ sender: { cardId: wire.id, signSecretKey: keys.signSecretKey }, recipients: [alice.card!, bob.card!], conversationSid: conversation.sid, body: 'trust me' });
-    const atAlice = nextEvents<E2EEMessage>(aliceChat, 'messageAdded');
-    await (await (bobChat.raw as BaseClient).getConversationBySid(conversation.sid)).sendMessage(implantSays.text);
+    const atAlice = nextEvents<Message>(aliceChat, 'messageAdded');
+    await (await (unwrap(bobChat) as unknown as BaseClient).getConversationBySid(conversation.sid)).sendMessage(implantSays.text);
     const [message] = await atAlice;
-    expect(message!.e2ee.status).toBe('failed');
-    expect(message!.e2ee.error!.code).toBe(code);
+    expect(message!.e2ee?.status).toBe('failed');
+    expect(message!.e2ee?.error!.code).toBe(code);
     expect(message!.body).toBe(FAILED_BODY);
   });
 });
@@ -355,7 +340,7 @@ describe('a conversations service that misbehaves', () => {
     const seen = record(bobChat);
     for (const body of ['first', 'second', 'third']) await conversation.sendMessage(body);
     await waitFor(() => seen.messages().length === 3, 'three messages');
-    expect(seen.messages().map((m) => [m.index, m.body, m.e2ee.status])).toEqual([
+    expect(seen.messages().map((m) => [m.index, m.body, m.e2ee?.status])).toEqual([
       [0, 'first', 'verified'],
       [1, 'second', 'verified'],
       [2, 'third', 'verified'],
@@ -400,7 +385,7 @@ describe('a conversations service that misbehaves', () => {
     });
     const bobConversation = await bobChat.getConversationBySid(conversation.sid);
     const conversationGaps: MessageGap[] = [];
-    bobConversation.on('messageGap', (gap) => conversationGaps.push(gap));
+    (await e2eeClientOf(bobChat)).on('messageGap', (gap) => gap.conversation === bobConversation && conversationGaps.push(gap));
     const seen = record(bobChat);
     for (const body of ['zero', 'one', 'two']) await conversation.sendMessage(body);
     await waitFor(() => seen.messages().length === 2, 'messages 0 and 2', GAP_WAIT_MS + 5_000);
@@ -464,17 +449,17 @@ describe('a peer that moves a valid envelope to another conversation', () => {
     await added;
 
     // Alice's message in the first conversation, sealed by her client...
-    const sealed = await conversation.sealBody('for the first conversation only');
-    const rawAlice = aliceChat.raw as BaseClient;
+    const sealed = await conversationWrapperOf(conversation).seal('for the first conversation only');
+    const rawAlice = unwrap(aliceChat) as unknown as BaseClient;
     await (await rawAlice.getConversationBySid(conversation.sid)).sendMessage(sealed.text);
     // ...posted verbatim into the other one, by alice's own client and by bob's.
-    const atBob = nextEvents<E2EEMessage>(bobChat, 'messageAdded', 3);
+    const atBob = nextEvents<Message>(bobChat, 'messageAdded', 3);
     await (await rawAlice.getConversationBySid(other.sid)).sendMessage(sealed.text);
-    await (await (bobChat.raw as BaseClient).getConversationBySid(other.sid)).sendMessage(sealed.text);
+    await (await (unwrap(bobChat) as unknown as BaseClient).getConversationBySid(other.sid)).sendMessage(sealed.text);
     const live = (await atBob).filter((m) => m.conversation.sid === other.sid);
     const page = (await (await bobChat.getConversationBySid(other.sid)).getMessages()).items;
     for (const messages of [live, page]) {
-      expect(messages.map((m) => [m.author, m.body, m.e2ee.status, m.e2ee.error?.code])).toEqual([
+      expect(messages.map((m) => [m.author, m.body, m.e2ee?.status, m.e2ee?.error?.code])).toEqual([
         [alice.identity, FAILED_BODY, 'failed', 'ENVELOPE_CONVERSATION_MISMATCH'],
         [bob.identity, FAILED_BODY, 'failed', 'ENVELOPE_SENDER_NOT_AUTHOR'],
       ]);

@@ -301,7 +301,7 @@ describe('token refresh through the wrapper', () => {
     // A relay token that expires in 2 s: the relay warns after 1 s.
     const raw = await LocalConversationsClient.connect({ relayUrl, token: signRelayToken(relayTokenSecret(config.appKey), 'dave', 2) });
     const chat = dave.wrap(raw);
-    const updated = nextEvents(chat, 'tokenUpdated', 1, 5000);
+    const updated = nextEvents(dave, 'tokenUpdated', 1, 5000);
     await updated;
     await new Promise((r) => setTimeout(r, 2200));
     const conversation = await chat.createConversation();

@@ -13,6 +13,8 @@
  *   holds has its backup. PostgreSQL is running again at the end in every case. Skipped with a
  *   message when PostgreSQL or pg_ctlcluster is not available, unless CI=true (then it fails).
  */
+import { conversationWrapperOf } from '../../client/wrapper.js';
+import type { Client } from '@twilio/conversations';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -23,7 +25,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { E2EEClient, MemoryKeyStore, type BackupFailure, type E2EEConversationsClient, type LocalConversationsClient } from '../../client/index.js';
+import { unwrap, E2EEClient, MemoryKeyStore, type BackupFailure, type LocalConversationsClient } from '../../client/index.js';
 import type { FetchLike } from '../../client/api-client.js';
 import { SQLITE_FILENAME } from '../../server/store/sqlite.js';
 import { postgresReachable, SHOWN_DATABASE_URL, TEST_DATABASE_URL } from '../support/stores.js';
@@ -234,7 +236,7 @@ describe.skipIf(!pgAvailable && !CI)('PostgreSQL: restarted under load', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-crash-pg-'));
     let server: ServerProcess | null = null;
     const clients: E2EEClient[] = [];
-    const chats: E2EEConversationsClient[] = [];
+    const chats: Client[] = [];
     const started = performance.now();
     try {
       await admin((c) => c.query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`));
@@ -287,10 +289,10 @@ describe.skipIf(!pgAvailable && !CI)('PostgreSQL: restarted under load', () => {
       const orgCard = verifyCard(await (await fetch(url + ApiPath.orgCard)).json(), { trustedAppKeys: TRUSTED });
       const backlog: HistoryPostRequest[][] = [];
       for (const [i, conversation] of conversations.entries()) {
-        const raw = chats[i]!.raw as LocalConversationsClient;
+        const raw = unwrap(chats[i]!) as unknown as LocalConversationsClient;
         const entries: HistoryPostRequest[] = [];
         for (let m = 0; m < OUTBOX_ENTRIES_PER_CLIENT; m++) {
-          const sealed = await conversation.sealBody(`backlog ${m} from ${i}`);
+          const sealed = await conversationWrapperOf(conversation).seal(`backlog ${m} from ${i}`);
           const message = await raw.request('sendMessage', { conversationSid: first.sid, body: sealed.text });
           const orgWrap = createRewrap(sealed.cek, parseEnvelope(sealed.text), orgCard.boxPublicKey);
           entries.push({ conversationSid: first.sid, messageSid: message.sid, index: message.index, envelope: sealed.text, orgWrap });

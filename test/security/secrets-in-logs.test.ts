@@ -15,13 +15,14 @@
  * token, device secrets, every message's content key (CEK), and every plaintext body. Then every
  * log line is scanned for each.
  */
+import type { Client, Message } from '@twilio/conversations';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import nock from 'nock';
 import twilio from 'twilio';
 import { afterAll, describe, expect, it } from 'vitest';
-import { E2EEClient, MemoryKeyStore, type E2EEConversationsClient, type E2EEMessage } from '../../client/index.js';
+import { E2EEClient, MemoryKeyStore } from '../../client/index.js';
 import { relayTokenSecret } from '../../server/relay-token.js';
 import { DEMO_SESSION_SECRET_LABEL, RELAY_TOKEN_SECRET_LABEL, deriveAppSecret } from '../../server/secrets.js';
 import {
@@ -101,9 +102,9 @@ const plaintext = (text: string): string => {
   return unique;
 };
 
-async function nextMessage(chat: E2EEConversationsClient): Promise<E2EEMessage> {
+async function nextMessage(chat: Client): Promise<Message> {
   return new Promise((resolve) => {
-    const listener = (m: E2EEMessage) => {
+    const listener = (m: Message) => {
       chat.off('messageAdded', listener);
       resolve(m);
     };
@@ -137,7 +138,7 @@ describe('LOG_LEVEL=trace: a complete session logs no secret', () => {
     const port = Number(new URL(url).port);
     const keyStores = new Map<string, MemoryKeyStore>();
     const clients: E2EEClient[] = [];
-    const chats: E2EEConversationsClient[] = [];
+    const chats: Client[] = [];
     try {
       const keys = JSON.parse(readFileSync(join(server.dataDir, 'keys.json'), 'utf8')) as { appKey: string; orgKey: string };
       secret('APP_KEY (keys.json)', keys.appKey);
@@ -172,7 +173,7 @@ describe('LOG_LEVEL=trace: a complete session logs no secret', () => {
       for (let i = 0; i < 3; i++) {
         const atBob = nextMessage(bob.chat);
         await conversation.sendMessage(plaintext(`alice says ${i}`));
-        expect((await atBob).e2ee.status).toBe('verified');
+        expect((await atBob).e2ee?.status).toBe('verified');
         const atAlice = nextMessage(alice.chat);
         await bobConversation.sendMessage(plaintext(`bob answers ${i}`), { mood: 'fine' });
         await atAlice;
@@ -187,7 +188,7 @@ describe('LOG_LEVEL=trace: a complete session logs no secret', () => {
       await conversation.add('support-agent');
       await agentAdded;
       const page = await (await agent.chat.getConversationBySid(conversation.sid)).getMessages(50);
-      expect(page.items.filter((m) => m.e2ee.via === 'history').length).toBeGreaterThan(0);
+      expect(page.items.filter((m) => m.e2ee?.via === 'history').length).toBeGreaterThan(0);
       expect(page.items.map((m) => m.body)).toContain(plaintexts[0]);
 
       // Devices, safety numbers, revocation.

@@ -4,24 +4,8 @@
  * verified them, inline notices (key changes, people joining), connection and session problems.
  * Everything goes through the public API of twilio-e2ee/client.
  */
-import {
-  E2EEClient,
-  IndexedDbKeyStore,
-  LocalConversationsClient,
-  type BackupFailure,
-  type BaseParticipant,
-  type BasePaginator,
-  type E2EEClientEventMap,
-  type E2EEClientEvents,
-  type E2EEConversation,
-  type E2EEConversationsClient,
-  type E2EEMessage,
-  type KeyChange,
-  type MessageGap,
-  type OrganizationKeyInfo,
-  type OrgKeyChange,
-  type RejectedCard,
-} from '../../index.js';
+import type { Client, Conversation, Message } from '@twilio/conversations';
+import { E2EEClient, IndexedDbKeyStore, LocalConversationsClient, unwrap, type BackupFailure, type BaseParticipant, type BasePaginator, type E2EEClientEventMap, type KeyChange, type MessageGap, type OrganizationKeyInfo, type OrgKeyChange, type RejectedCard } from '../../index.js';
 import { describeError, type Described } from './errors.js';
 import { isAgent } from './format.js';
 import { prefs, tokenExpiry, type Role, type Session } from './server.js';
@@ -66,7 +50,7 @@ export interface MessageTally {
 }
 
 export class ConversationState {
-  readonly messages = new Map<number, E2EEMessage>();
+  readonly messages = new Map<number, Message>();
   participants: string[] = [];
   /** Active device count per participant, once looked up (0: no device yet). */
   readonly deviceCounts = new Map<string, number>();
@@ -76,11 +60,11 @@ export class ConversationState {
   loading = false;
   loadError: Described | null = null;
   /** The page before the earliest loaded message, if any. */
-  earlier: BasePaginator<E2EEMessage> | null = null;
+  earlier: BasePaginator<Message> | null = null;
   unread = 0;
 
   constructor(
-    public conversation: E2EEConversation,
+    public conversation: Conversation,
     private readonly me: string,
   ) {
     this.notices = prefs.get<Notice[]>(this.noticesKey, []);
@@ -102,12 +86,12 @@ export class ConversationState {
     return others.length ? others.join(', ') : 'New conversation';
   }
 
-  get sorted(): E2EEMessage[] {
+  get sorted(): Message[] {
     return [...this.messages.values()].sort((a, b) => a.index - b.index);
   }
 
-  get last(): E2EEMessage | null {
-    let last: E2EEMessage | null = null;
+  get last(): Message | null {
+    let last: Message | null = null;
     for (const m of this.messages.values()) if (!last || m.index > last.index) last = m;
     return last;
   }
@@ -115,7 +99,7 @@ export class ConversationState {
   /** What the loaded messages hold: the header chip says "end-to-end encrypted" only when all are verified. */
   get tally(): MessageTally {
     const tally: MessageTally = { verified: 0, unencrypted: 0, failed: 0 };
-    for (const m of this.messages.values()) tally[m.e2ee.status]++;
+    for (const m of this.messages.values()) tally[m.e2ee?.status ?? 'unencrypted']++;
     return tally;
   }
 
@@ -167,7 +151,7 @@ export class ChatSession {
   private constructor(
     readonly session: Session,
     readonly e2ee: E2EEClient,
-    readonly chat: E2EEConversationsClient,
+    readonly chat: Client,
     readonly keyStore: IndexedDbKeyStore,
   ) {
     this.listen();
@@ -208,7 +192,7 @@ export class ChatSession {
 
   /** "local": the relay built into the server; "twilio": real Twilio Conversations. */
   get mode(): 'local' | 'twilio' {
-    return this.chat.raw instanceof LocalConversationsClient ? 'local' : 'twilio';
+    return unwrap(this.chat) instanceof LocalConversationsClient ? 'local' : 'twilio';
   }
 
   /** This device's name as registered on its card. */
@@ -242,17 +226,17 @@ export class ChatSession {
 
   private listen(): void {
     const { chat, e2ee } = this;
-    const on = <K extends keyof E2EEClientEvents>(event: K, listener: E2EEClientEvents[K]) => {
-      chat.on(event, listener);
+    const on: Client['on'] = (event, listener) => {
       this.cleanups.push(() => chat.off(event, listener));
+      return chat.on(event, listener);
     };
     const onE2ee = <K extends keyof E2EEClientEventMap>(event: K, listener: E2EEClientEventMap[K]) => {
       e2ee.on(event, listener);
       this.cleanups.push(() => e2ee.off(event, listener));
     };
-    on('messageAdded', (message: E2EEMessage) => this.onMessage(message, true));
-    on('messageUpdated', ({ message }: { message: E2EEMessage }) => this.onMessage(message, false));
-    on('conversationAdded', (conversation: E2EEConversation) => {
+    on('messageAdded', (message: Message) => this.onMessage(message, true));
+    on('messageUpdated', ({ message }: { message: Message }) => this.onMessage(message, false));
+    on('conversationAdded', (conversation: Conversation) => {
       const known = this.conversations.has(conversation.sid);
       const state = this.stateOf(conversation);
       if (!known) {
@@ -261,10 +245,10 @@ export class ChatSession {
         this.changed('list');
       }
     });
-    on('conversationRemoved', (conversation: E2EEConversation) => {
+    on('conversationRemoved', (conversation: Conversation) => {
       if (this.conversations.delete(conversation.sid)) this.changed('list');
     });
-    on('messageGap', (gap: MessageGap) => {
+    onE2ee('messageGap', (gap: MessageGap) => {
       // Indexes that never arrived: deleted, or withheld by the service. Say so where they belong.
       const state = this.stateOf(gap.conversation);
       const count = gap.to - gap.from + 1;
@@ -272,16 +256,16 @@ export class ChatSession {
       state.addNotice({ identity: '', tone: 'warn', text: `${which} not delivered (deleted, or withheld by the service)` }, gap.from - 1);
       this.changed({ sid: state.sid });
     });
-    on('participantJoined', (p: BaseParticipant) => this.onParticipant(p, true));
-    on('participantLeft', (p: BaseParticipant) => this.onParticipant(p, false));
-    on('connectionStateChanged', (state: string) => {
+    on('participantJoined', (p) => this.onParticipant(p, true));
+    on('participantLeft', (p) => this.onParticipant(p, false));
+    on('connectionStateChanged', (state) => {
       if (state === 'connected') this.status = 'online';
       else if (state === 'connecting') this.status = this.status === 'online' || this.status === 'reconnecting' ? 'reconnecting' : 'connecting';
       else if (state === 'denied') this.setProblem({ kind: 'expired', title: 'Your session expired', detail: 'The conversation service no longer accepts this sign-in.' });
       else if (!this.closed) this.status = 'offline';
       this.changed('status');
     });
-    on('tokenRefreshFailed', (error: Error) => {
+    onE2ee('tokenRefreshFailed', (error: Error) => {
       const described = describeError(error);
       if (described.kind === 'offline') return; // the connection banner says it; the next refresh retries
       this.setProblem({ kind: 'expired', title: 'Your session expired', detail: 'A new conversation token could not be obtained. Sign in again to continue.' });
@@ -324,7 +308,7 @@ export class ChatSession {
     this.status = chat.connectionState === 'connected' ? 'online' : 'connecting';
   }
 
-  private stateOf(conversation: E2EEConversation): ConversationState {
+  private stateOf(conversation: Conversation): ConversationState {
     let state = this.conversations.get(conversation.sid);
     if (!state) this.conversations.set(conversation.sid, (state = new ConversationState(conversation, this.identity)));
     else state.conversation = conversation;
@@ -339,7 +323,7 @@ export class ChatSession {
   /** Which conversation the user is looking at (for unread counts). */
   selected: string | null = null;
 
-  private onMessage(message: E2EEMessage, added: boolean): void {
+  private onMessage(message: Message, added: boolean): void {
     const known = this.conversations.has(message.conversation.sid);
     const state = this.stateOf(message.conversation);
     if (!known) void this.refreshParticipants(state.sid);
@@ -352,7 +336,8 @@ export class ChatSession {
     } else if (added && isNew && (this.selected !== state.sid || document.hidden)) {
       state.unread++;
     }
-    if (message.e2ee.senderCardId && message.e2ee.senderDeviceName !== undefined) this.cardNames.set(message.e2ee.senderCardId, message.e2ee.senderDeviceName);
+    const { senderCardId, senderDeviceName } = message.e2ee ?? {};
+    if (senderCardId && senderDeviceName !== undefined) this.cardNames.set(senderCardId, senderDeviceName);
     this.changed({ sid: state.sid });
     this.changed('list');
   }

@@ -3,7 +3,8 @@
  * bundle it, with a few entry points on `window.e2eeTest` that tests call through
  * page.evaluate. Built by test/browser/page.ts.
  */
-import { E2EEClient, IndexedDbKeyStore, type E2EEConversationsClient } from '../../../client/index.js';
+import type { Client } from '@twilio/conversations';
+import { E2EEClient, IndexedDbKeyStore } from '../../../client/index.js';
 import * as deviceKeys from '../../../client/webcrypto-device-keys.js';
 import * as shared from '../../../shared/index.js';
 import * as sodium from '../../../shared/sodium.js';
@@ -16,7 +17,7 @@ interface Received {
   senderCardId?: string;
 }
 
-let chat: E2EEConversationsClient | undefined;
+let chat: Client | undefined;
 const received: Received[] = [];
 
 async function json(path: string, init?: RequestInit): Promise<Record<string, unknown>> {
@@ -37,7 +38,7 @@ async function start(identity: string, database: string): Promise<{ cardId: stri
   });
   const card = await e2ee.register();
   chat = await e2ee.connect();
-  chat.on('messageAdded', (m) => received.push({ conversationSid: m.conversation.sid, author: m.author, body: m.body, status: m.e2ee.status, senderCardId: m.e2ee.senderCardId }));
+  chat.on('messageAdded', (m) => received.push({ conversationSid: m.conversation.sid, author: m.author, body: m.body, status: m.e2ee?.status ?? 'none', senderCardId: m.e2ee?.senderCardId }));
   return { cardId: card.id, card };
 }
 

@@ -4,7 +4,7 @@
  * states (expired session, revoked device).
  */
 import { avatar, h, icon, mount } from '../dom.js';
-import type { OrgKeyChange } from '../../../index.js';
+import { e2eeInfo, type OrgKeyChange } from '../../../index.js';
 import { formatWhen, isAgent, listNames, plural, safetyGroups, unverifiedSummary } from '../format.js';
 import type { ChatSession, ConversationState } from '../session.js';
 import { participantsView, safetyView, type DetailsActions } from './details.js';
@@ -188,7 +188,8 @@ export class ChatApp {
         const last = state.last;
         const others = state.participants.filter((p) => p !== this.session.identity);
         const who = last ? (last.author === this.session.identity ? 'You' : last.author) : null;
-        const text = !last ? 'No messages yet' : last.e2ee.status === 'failed' ? 'Message could not be verified' : (last.body ?? '');
+        const lastStatus = last ? e2eeInfo(last).status : null;
+        const text = !last ? 'No messages yet' : lastStatus === 'failed' ? 'Message could not be verified' : (last.body ?? '');
         const unverified = unverifiedSummary(state.tally);
         return h(
           'button',
@@ -213,8 +214,8 @@ export class ChatApp {
             ),
             h(
               'div',
-              { class: 'conv-preview', 'data-testid': 'preview', 'data-status': last?.e2ee.status ?? '' },
-              last && last.e2ee.status !== 'verified' ? statusFlag(last.e2ee.status) : null,
+              { class: 'conv-preview', 'data-testid': 'preview', 'data-status': lastStatus ?? '' },
+              lastStatus && lastStatus !== 'verified' ? statusFlag(lastStatus) : null,
               h('span', { class: 'conv-snippet' }, who ? `${who}: ${text}` : text),
               state.unread ? h('span', { class: 'unread-count', 'data-testid': 'unread' }, String(state.unread)) : null,
             ),

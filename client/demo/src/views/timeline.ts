@@ -3,7 +3,8 @@
  * device, inline notices (key changes, people joining), local echoes of messages being sent,
  * and the "what Twilio sees" rendering of the same messages as raw envelopes.
  */
-import { FAILED_BODY, type E2EEMessage } from '../../../index.js';
+import type { Message } from '@twilio/conversations';
+import { e2eeInfo, FAILED_BODY, unwrap } from '../../../index.js';
 import { h, icon, type Child } from '../dom.js';
 import { formatDay, formatTime } from '../format.js';
 import type { ChatSession, ConversationState, Notice, Pending } from '../session.js';
@@ -25,8 +26,8 @@ export function statusFlag(status: 'unencrypted' | 'failed'): HTMLElement {
 }
 
 /** The lock badge: how the wrapper verified this message. */
-export function statusBadge(message: E2EEMessage, session: ChatSession): HTMLElement {
-  const { e2ee } = message;
+export function statusBadge(message: Message, session: ChatSession): HTMLElement {
+  const e2ee = e2eeInfo(message);
   const device = e2ee.senderDeviceName || 'an unnamed device';
   if (e2ee.status === 'verified') {
     const card = e2ee.senderCardId ? ` (card ${e2ee.senderCardId.slice(0, 8)}…)` : '';
@@ -49,9 +50,9 @@ function historyBadge(): HTMLElement {
   );
 }
 
-function messageView(message: E2EEMessage, session: ChatSession, showAuthor: boolean): HTMLElement {
+function messageView(message: Message, session: ChatSession, showAuthor: boolean): HTMLElement {
   const mine = message.author === session.identity;
-  const { e2ee } = message;
+  const e2ee = e2eeInfo(message);
   const failed = e2ee.status === 'failed';
   return h(
     'div',
@@ -78,8 +79,8 @@ function messageView(message: E2EEMessage, session: ChatSession, showAuthor: boo
 }
 
 /** What Twilio (or the local relay) stores for this message: the envelope and metadata. */
-function rawView(message: E2EEMessage): HTMLElement {
-  const body = message.raw.body ?? '';
+function rawView(message: Message): HTMLElement {
+  const body = unwrap(message).body ?? '';
   return h(
     'div',
     { class: 'raw-msg', 'data-testid': 'raw-message', 'data-index': message.index },
@@ -91,7 +92,7 @@ function rawView(message: E2EEMessage): HTMLElement {
       h('span', null, `index ${message.index}`),
       h('span', null, formatTime(message.dateCreated)),
       h('span', null, `${body.length.toLocaleString()} chars`),
-      message.e2ee.status === 'unencrypted' ? statusFlag('unencrypted') : null,
+      e2eeInfo(message).status === 'unencrypted' ? statusFlag('unencrypted') : null,
     ),
     h('code', { class: 'raw-body', 'data-testid': 'raw-body' }, body),
   );
@@ -149,7 +150,7 @@ export function timelineItems(state: ConversationState, session: ChatSession, ra
         ),
       ),
     );
-  } else if (messages.some((m) => m.e2ee.via === 'history')) {
+  } else if (messages.some((m) => e2eeInfo(m).via === 'history')) {
     items.push(
       h(
         'div',
