@@ -68,6 +68,10 @@ export interface HistoryResponse {
   /** The server's byte cap ended the page before `limit` messages: more follow after the last index. */
   truncated: boolean;
 }
+/** DELETE /v1/history/:conversationSid/:messageSid: whether a copy was stored (false: none, or already deleted). */
+export interface HistoryDeleteResponse {
+  deleted: boolean;
+}
 
 /** Route paths, one home for both sides. */
 export const ApiPath = {
@@ -83,7 +87,9 @@ export const ApiPath = {
   orgCard: '/v1/org-card',
   history: '/v1/history',
   historyOf: (conversationSid: string) => `/v1/history/${encodeURIComponent(conversationSid)}`,
+  historyMessage: (conversationSid: string, messageSid: string) => `/v1/history/${encodeURIComponent(conversationSid)}/${encodeURIComponent(messageSid)}`,
   preEvent: '/v1/twilio/pre-event',
+  postEvent: '/v1/twilio/post-event',
   relay: '/v1/relay',
   healthz: '/healthz',
   readyz: '/readyz',

@@ -258,10 +258,14 @@ export class RelayOperations {
 
     removeMessage: async (caller, p) => {
       const message = await this.ownMessage(caller, p);
-      // The organization's copy first: a retry after a failure in between still finds the message.
+      // The organization's copy goes first, so a retry after a failure in between still finds the
+      // message, and again after the message: a backup that checked the message before the removal
+      // may have stored its copy in between (one that stores later finds the message gone and
+      // deletes its own copy: routes/history.ts).
       await this.store.deleteHistory(message.conversationSid, message.sid);
       const removed = await this.store.removeMessage(message.conversationSid, message.sid);
       if (!removed) throw new E2EEError(ErrorCode.NOT_FOUND, `message ${message.sid} not found`);
+      await this.store.deleteHistory(message.conversationSid, message.sid);
       const data = toMessageData(removed);
       this.push(await this.participantIdentities(message.conversationSid), 'messageRemoved', data);
       return data;

@@ -4,11 +4,13 @@
  * real message, that the orgWrap opens to the committed key, and that the original sender
  * signed it, then stores envelope + orgWrap (never plaintext). Participants read history back
  * with a rewrap for one of their own cards, and verify the original signature themselves.
+ * A removed message's copy is deleted (by the relay's removal, Twilio's post-event webhook, or a
+ * participant's DELETE once the conversation no longer holds the message).
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { ApiPath, type HistoryMessage, type HistoryResponse } from '../../shared/api.js';
+import { ApiPath, type HistoryDeleteResponse, type HistoryMessage, type HistoryResponse } from '../../shared/api.js';
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { REWRAP_BYTES } from '../../shared/constants.js';
 import { fromB64u } from '../../shared/encoding.js';
@@ -31,10 +33,11 @@ const BUSY_RETRY_SECONDS = 1;
 // In Twilio mode the sid becomes a segment of a REST URL, and "." or ".." would be resolved as a
 // dot segment, turning the participants or message request into a request for another resource.
 const ConversationSidSchema = Type.String({ minLength: 1, maxLength: 256, pattern: '^(?!\\.\\.?$)[A-Za-z0-9_.:-]+$' });
+const MessageSidSchema = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' });
 const HistoryPostSchema = Type.Object(
   {
     conversationSid: ConversationSidSchema,
-    messageSid: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),
+    messageSid: MessageSidSchema,
     index: Type.Integer({ minimum: 0 }),
     envelope: Type.String({ minLength: 1, maxLength: MAX_ENVELOPE_TEXT_CHARS }),
     orgWrap: Type.String({ minLength: Math.ceil((REWRAP_BYTES * 4) / 3), maxLength: Math.ceil((REWRAP_BYTES * 4) / 3), pattern: '^[A-Za-z0-9_-]+$' }),
@@ -64,6 +67,21 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
     if (!(await source.isParticipant(conversationSid, identity))) {
       throw new E2EEError(ErrorCode.NOT_PARTICIPANT, 'you are not a participant of this conversation');
     }
+  }
+
+  /**
+   * Keeps a copy just stored only if the conversation still holds its message: a removal between
+   * the post's check and the store found no copy to delete, and would leave this one behind. When
+   * the check fails, the copy goes too (the client's outbox retries the post).
+   */
+  async function keepOnlyIfHeld(conversationSid: string, messageSid: string): Promise<void> {
+    let held = false;
+    try {
+      held = (await source.getMessage(conversationSid, messageSid)) !== null;
+    } finally {
+      if (!held) await store.deleteHistory(conversationSid, messageSid);
+    }
+    if (!held) throw new E2EEError(ErrorCode.NOT_FOUND, 'the message was removed while it was being backed up');
   }
 
   /**
@@ -104,7 +122,8 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
         summary: 'Back up one message for the organization (the history webhook)',
         description:
           'The envelope must be the conversation\'s message body at that index; the orgWrap must open with the OrgKey to the key the ' +
-          'envelope commits to; the original sender\'s signature must verify against the directory. Stores envelope and orgWrap only. ' +
+          'envelope commits to; the original sender\'s signature must verify against the directory. Stores envelope and orgWrap only, ' +
+          'and keeps them only if the conversation still holds the message afterwards (404 when it was removed meanwhile). ' +
           '201 when new, 200 when already stored.',
         security: bearerAuth,
         body: HistoryPostSchema,
@@ -141,6 +160,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
         orgWrap,
         storedAtMs: Date.now(),
       });
+      if (outcome === 'created') await keepOnlyIfHeld(conversationSid, messageSid);
       return outcome === 'created' ? reply.code(201).send({ stored: true }) : reply.code(200).send({ stored: false });
     },
   );
@@ -193,6 +213,33 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
           return new E2EEError(ErrorCode.RATE_LIMITED, `the history service is busy, retry in ${BUSY_RETRY_SECONDS} second`);
         },
       );
+    },
+  );
+
+  app.delete(
+    `${ApiPath.history}/:conversationSid/:messageSid`,
+    {
+      preHandler: authenticate,
+      config: rateLimitConfig(config.rateLimit.historyBackup, 'identity'),
+      schema: {
+        tags: ['history'],
+        summary: 'Delete the history copy of a removed message',
+        description:
+          'Only once the conversation no longer holds the message (409 MESSAGE_NOT_REMOVED otherwise). Any participant may ask: the ' +
+          'post-event webhook does the same for every removal, this only does it sooner or without it. `deleted` is false when no copy was stored.',
+        security: bearerAuth,
+        params: Type.Object({ conversationSid: ConversationSidSchema, messageSid: MessageSidSchema }),
+        response: { 200: Type.Object({ deleted: Type.Boolean() }), ...errorResponses(400, 401, 403, 409, 429, 503) },
+      },
+    },
+    async (request): Promise<HistoryDeleteResponse> => {
+      requireOrgKey();
+      const { conversationSid, messageSid } = request.params;
+      await requireParticipant(conversationSid, request.identity);
+      if (await source.getMessage(conversationSid, messageSid)) {
+        throw new E2EEError(ErrorCode.MESSAGE_NOT_REMOVED, 'the conversation still holds this message: its history copy stays until it is removed');
+      }
+      return { deleted: await store.deleteHistory(conversationSid, messageSid) };
     },
   );
 }

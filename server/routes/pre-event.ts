@@ -1,10 +1,12 @@
 /**
- * Twilio's Conversations pre-action webhook (POST /v1/twilio/pre-event). Twilio asks before it
+ * Twilio's Conversations webhooks. Pre-action (POST /v1/twilio/pre-event): Twilio asks before it
  * commits an action; a non-2xx answer rejects it. For onMessageAdd and onMessageUpdate the body
  * must be a well-formed envelope, so a client without the E2EE wrapper cannot put plaintext into
- * a protected conversation. Every request must carry a valid X-Twilio-Signature.
+ * a protected conversation. Post-action (POST /v1/twilio/post-event): Twilio reports what it did;
+ * onMessageRemoved deletes the message's organization history copy. Every request must carry a
+ * valid X-Twilio-Signature.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import twilio from 'twilio';
 import { ApiPath } from '../../shared/api.js';
 import { parseEnvelope } from '../../shared/envelope.js';
@@ -27,8 +29,22 @@ function envelopeProblem(body: string | string[] | undefined): string | null {
   }
 }
 
+/** The one value of a form parameter, if any; BAD_REQUEST when it is repeated. */
+function single(params: FormParams, name: string): string | undefined {
+  const value = params[name];
+  if (Array.isArray(value)) throw new E2EEError(ErrorCode.BAD_REQUEST, `${name} must appear once`);
+  return value;
+}
+
+/** The one non-empty value of a form parameter; BAD_REQUEST otherwise. */
+function required(params: FormParams, name: string): string {
+  const value = single(params, name);
+  if (!value) throw new E2EEError(ErrorCode.BAD_REQUEST, `${name} is required`);
+  return value;
+}
+
 export default async function preEventRoutes(app: FastifyInstance): Promise<void> {
-  const { config } = app.e2ee;
+  const { config, store } = app.e2ee;
   // Twilio posts application/x-www-form-urlencoded. A repeated key keeps every value (as an
   // array, the form twilio.validateRequest signs), so the signature covers the whole body: keeping
   // only one value would let anyone append unsigned parameters to a signed request.
@@ -40,6 +56,21 @@ export default async function preEventRoutes(app: FastifyInstance): Promise<void
     }
     done(null, params);
   });
+
+  /** The form Twilio posted, once its X-Twilio-Signature is checked against PUBLIC_URL + the path. */
+  function signedParams(request: FastifyRequest): FormParams {
+    const authToken = config.twilio?.authToken;
+    if (!authToken || !config.publicUrl) {
+      throw new E2EEError(ErrorCode.TWILIO_UNAVAILABLE, 'the Twilio webhooks need TWILIO_AUTH_TOKEN and PUBLIC_URL');
+    }
+    const params = (request.body ?? {}) as FormParams;
+    const signature = request.headers['x-twilio-signature'];
+    const url = config.publicUrl + request.url;
+    if (typeof signature !== 'string' || !twilio.validateRequest(authToken, signature, url, params)) {
+      throw new E2EEError(ErrorCode.FORBIDDEN, 'X-Twilio-Signature does not match');
+    }
+    return params;
+  }
 
   app.post(
     ApiPath.preEvent,
@@ -53,23 +84,39 @@ export default async function preEventRoutes(app: FastifyInstance): Promise<void
       },
     },
     async (request) => {
-      const authToken = config.twilio?.authToken;
-      if (!authToken || !config.publicUrl) {
-        throw new E2EEError(ErrorCode.TWILIO_UNAVAILABLE, 'the pre-event webhook needs TWILIO_AUTH_TOKEN and PUBLIC_URL');
-      }
-      const params = (request.body ?? {}) as FormParams;
-      const signature = request.headers['x-twilio-signature'];
-      const url = config.publicUrl + request.url;
-      if (typeof signature !== 'string' || !twilio.validateRequest(authToken, signature, url, params)) {
-        throw new E2EEError(ErrorCode.FORBIDDEN, 'X-Twilio-Signature does not match');
-      }
-      const { EventType: eventType, Body: body } = params;
-      if (Array.isArray(eventType)) throw new E2EEError(ErrorCode.BAD_REQUEST, 'EventType must appear once');
-      const problem = MESSAGE_EVENTS.has(eventType ?? '') ? envelopeProblem(body) : null;
+      const params = signedParams(request);
+      const eventType = single(params, 'EventType');
+      const problem = MESSAGE_EVENTS.has(eventType ?? '') ? envelopeProblem(params.Body) : null;
       if (problem !== null) {
         request.log.info({ event: eventType, conversationSid: params.ConversationSid }, 'pre-event: rejected a message that is not an envelope');
         throw new E2EEError(ErrorCode.ENVELOPE_REQUIRED, `this conversation is end-to-end encrypted: the message body must be an envelope (${problem})`);
       }
+      return {};
+    },
+  );
+
+  app.post(
+    ApiPath.postEvent,
+    {
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Twilio Conversations post-action webhook: a removed message\'s history copy is deleted',
+        description:
+          'Signed by Twilio as the pre-event webhook is. onMessageRemoved (ConversationSid, MessageSid) deletes that message\'s ' +
+          'organization history copy; every other event is answered 200 and ignored. Configure it as the service\'s post-event URL with ' +
+          'the onMessageRemoved filter.',
+        consumes: ['application/x-www-form-urlencoded'],
+        response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses(400, 403, 415, 503) },
+      },
+    },
+    async (request) => {
+      const params = signedParams(request);
+      if (single(params, 'EventType') !== 'onMessageRemoved') return {};
+      const conversationSid = required(params, 'ConversationSid');
+      const messageSid = required(params, 'MessageSid');
+      // No OrgKey needed: deleting a row opens nothing, and every instance shares the one store.
+      const deleted = await store.deleteHistory(conversationSid, messageSid);
+      request.log.info({ event: 'onMessageRemoved', conversationSid, messageSid, deleted }, 'post-event: a removed message\'s history copy');
       return {};
     },
   );

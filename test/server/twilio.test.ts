@@ -1,13 +1,16 @@
 /**
  * Twilio mode: history authorization and checks against Twilio's Conversations REST API (served
- * by nock, answering exactly the requests the twilio package makes), and the pre-event webhook
- * with X-Twilio-Signature. Our server, store and crypto are real; no request leaves the machine.
+ * by nock, answering exactly the requests the twilio package makes), the pre-event webhook with
+ * X-Twilio-Signature, and a removed message's history copy deleted (the post-event webhook, the
+ * DELETE route, a backup racing the removal). Our server, store and crypto are real; no request
+ * leaves the machine.
  */
 import nock from 'nock';
 import twilio from 'twilio';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiPath, fromB64u, parseEnvelope, toB64u, type HistoryResponse } from '../../shared/index.js';
-import { errorCode } from '../support/app.js';
+import { errorCode, type TestUser } from '../support/app.js';
+import { holdNextPut } from '../support/hold.js';
 import {
   backupOf,
   historyServer,
@@ -210,35 +213,38 @@ describe('history with Twilio as the authority', () => {
   });
 });
 
+type Form = Record<string, string | string[]>;
+const WEBHOOK_URL = PUBLIC_URL + ApiPath.preEvent;
+const POST_EVENT_URL = PUBLIC_URL + ApiPath.postEvent;
+
+/** Twilio's signature of a request to `url` with these parameters (repeated ones as arrays). */
+const signatureOf = (params: Form, url = WEBHOOK_URL, authToken = TWILIO.authToken) => twilio.getExpectedTwilioSignature(authToken, url, params);
+
+function formBody(params: Form): string {
+  const form = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) for (const v of [value].flat()) form.append(key, v);
+  return form.toString();
+}
+
+interface PostOptions {
+  /** Default: Twilio's signature of `params` for the webhook's URL; null: no X-Twilio-Signature header. */
+  signature?: string | null;
+  contentType?: string;
+  app?: HistoryServer['app'];
+}
+
+/** Posts `params` to the webhook at `path` as Twilio does. */
+function webhook(path: string, params: Form, { signature = signatureOf(params, PUBLIC_URL + path), contentType = 'application/x-www-form-urlencoded', app = server.app }: PostOptions = {}) {
+  return app.inject({
+    method: 'POST',
+    url: path,
+    headers: { 'content-type': contentType, ...(signature === null ? {} : { 'x-twilio-signature': signature }) },
+    payload: formBody(params),
+  });
+}
+
 describe('POST /v1/twilio/pre-event', () => {
-  type Form = Record<string, string | string[]>;
-  const WEBHOOK_URL = PUBLIC_URL + ApiPath.preEvent;
-
-  /** Twilio's signature of a request to `url` with these parameters (repeated ones as arrays). */
-  const signatureOf = (params: Form, url = WEBHOOK_URL, authToken = TWILIO.authToken) => twilio.getExpectedTwilioSignature(authToken, url, params);
-
-  function formBody(params: Form): string {
-    const form = new URLSearchParams();
-    for (const [key, value] of Object.entries(params)) for (const v of [value].flat()) form.append(key, v);
-    return form.toString();
-  }
-
-  interface PostOptions {
-    /** Default: Twilio's signature of `params`; null: no X-Twilio-Signature header. */
-    signature?: string | null;
-    contentType?: string;
-    app?: HistoryServer['app'];
-  }
-
-  /** Posts `params` as Twilio does. */
-  function preEvent(params: Form, { signature = signatureOf(params), contentType = 'application/x-www-form-urlencoded', app = server.app }: PostOptions = {}) {
-    return app.inject({
-      method: 'POST',
-      url: ApiPath.preEvent,
-      headers: { 'content-type': contentType, ...(signature === null ? {} : { 'x-twilio-signature': signature }) },
-      payload: formBody(params),
-    });
-  }
+  const preEvent = (params: Form, options?: PostOptions) => webhook(ApiPath.preEvent, params, options);
 
   /** The parameters of a Conversations pre-event (body only when given). */
   function event(eventType: string, body?: string | string[]): Form {
@@ -302,7 +308,7 @@ describe('POST /v1/twilio/pre-event', () => {
     ['a wrong signature', (p) => signatureOf(p, WEBHOOK_URL, 'another-auth-token')],
     ['no signature', () => null],
     ['a signature for another URL', (p) => signatureOf(p, 'https://evil.example.com/v1/twilio/pre-event')],
-    ['a signature for another path', (p) => signatureOf(p, `${PUBLIC_URL}/v1/twilio/post-event`)],
+    ['a signature for another path', (p) => signatureOf(p, POST_EVENT_URL)],
     ['a signature over other parameters', (p) => signatureOf({ ...p, Body: envelope() })],
   ])('refuses %s (403 FORBIDDEN)', async (_, signature) => {
     const params = event('onMessageAdd', 'hello in the clear');
@@ -352,3 +358,185 @@ describe('POST /v1/twilio/pre-event', () => {
     }
   });
 });
+
+describe('a removed message\'s history copy', () => {
+  // The participants cache runs on Date.now(): frozen, one list per conversation serves every request.
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() });
+  });
+
+  /** A conversation of alice and bob where Twilio holds alice's messages with these bodies, each backed up. */
+  async function backedUp(...bodies: string[]): Promise<{ conversationSid: string; messages: TwilioMessage[] }> {
+    const conversationSid = newSid('CH');
+    participantsList(conversationSid, [[alice.identity, bob.identity]]);
+    const messages = bodies.map((body, index) => {
+      const sealed = seal(alice, conversationSid, body, [bob]);
+      return { sealed, message: { sid: newSid('IM'), index, author: alice.identity, body: sealed.text } };
+    });
+    for (const { sealed, message } of messages) {
+      messageFetch(conversationSid, message);
+      const res = await postHistory(server.app, alice, backupOf(message, conversationSid, sealed, server.orgCard!));
+      expect(res.statusCode, res.body).toBe(201);
+    }
+    return { conversationSid, messages: messages.map((m) => m.message) };
+  }
+
+  /** Withdraws messageFetch's answer for the message; returns the REST path, to answer it otherwise. */
+  function withdrawMessageFetch(conversationSid: string, message: TwilioMessage): string {
+    const path = `${conversationPath(conversationSid)}/Messages/${message.sid}`;
+    nock.removeInterceptor({ proto: 'https', hostname: new URL(TWILIO_API).hostname, port: 443, path, method: 'GET' });
+    return path;
+  }
+
+  /** Twilio removes the message: from now on a fetch of it answers 404 (and one is expected). */
+  function removeAtTwilio(conversationSid: string, message: TwilioMessage): void {
+    rest('get', withdrawMessageFetch(conversationSid, message)).reply(404, twilioError(404)).persist();
+  }
+
+  /** What bob reads from history, opened and verified against alice's card. */
+  async function bobReads(conversationSid: string): Promise<string[]> {
+    const res = await readHistory(server.app, bob, conversationSid, { cardId: bob.card.id });
+    expect(res.statusCode, res.body).toBe(200);
+    return openHistory(res.json<HistoryResponse>().messages, bob, conversationSid, [alice.card]);
+  }
+
+  /** The form of a Conversations post-event about `message` (Twilio's parameters for message events). */
+  const postEventForm = (eventType: string, conversationSid: string, message: TwilioMessage): Form => ({
+    AccountSid: TWILIO.accountSid,
+    ChatServiceSid: TWILIO.serviceSid,
+    ConversationSid: conversationSid,
+    EventType: eventType,
+    MessageSid: message.sid,
+    Index: String(message.index),
+    Author: alice.identity,
+    Body: message.body ?? '',
+    Attributes: '{}',
+    Source: 'SDK',
+    ClientIdentity: alice.identity,
+    RetryCount: '0',
+  });
+  const postEvent = (params: Form, options?: PostOptions) => webhook(ApiPath.postEvent, params, options);
+
+  describe('POST /v1/twilio/post-event', () => {
+    it('deletes the copy of the message named by onMessageRemoved (200): bob reads the others; again, still 200', async () => {
+      const { conversationSid, messages } = await backedUp('sent by mistake', 'the right one');
+      const event = postEventForm('onMessageRemoved', conversationSid, messages[0]!);
+      const res = await postEvent(event);
+      expect(res.statusCode, res.body).toBe(200);
+      expect(await bobReads(conversationSid)).toEqual(['the right one']);
+      expect((await postEvent(event)).statusCode).toBe(200); // Twilio may deliver an event twice
+      expect(await bobReads(conversationSid)).toEqual(['the right one']);
+    });
+
+    it.each(['onMessageAdded', 'onMessageUpdated', 'onConversationRemoved', 'onParticipantRemoved'])('answers %s 200 and deletes nothing', async (eventType) => {
+      const { conversationSid, messages } = await backedUp('kept');
+      const res = await postEvent(postEventForm(eventType, conversationSid, messages[0]!));
+      expect(res.statusCode, res.body).toBe(200);
+      expect(await bobReads(conversationSid)).toEqual(['kept']);
+    });
+
+    it.each<[string, (params: Form) => string | null]>([
+      ['a wrong signature', (p) => signatureOf(p, POST_EVENT_URL, 'another-auth-token')],
+      ['no signature', () => null],
+      ['a signature for the pre-event URL', (p) => signatureOf(p, WEBHOOK_URL)],
+      ['a signature over other parameters', (p) => signatureOf({ ...p, MessageSid: newSid('IM') }, POST_EVENT_URL)],
+    ])('refuses %s (403 FORBIDDEN) and deletes nothing', async (_, signature) => {
+      const { conversationSid, messages } = await backedUp('kept');
+      const event = postEventForm('onMessageRemoved', conversationSid, messages[0]!);
+      const res = await postEvent(event, { signature: signature(event) });
+      expect(res.statusCode).toBe(403);
+      expect(errorCode(res)).toBe('FORBIDDEN');
+      expect(await bobReads(conversationSid)).toEqual(['kept']);
+    });
+
+    it.each<[string, (event: Form) => Form]>([
+      ['without MessageSid', ({ MessageSid: _, ...rest }) => rest],
+      ['with an empty ConversationSid', (event) => ({ ...event, ConversationSid: '' })],
+      ['with MessageSid twice', (event) => ({ ...event, MessageSid: [event.MessageSid as string, newSid('IM')] })],
+    ])('refuses a signed onMessageRemoved %s (400 BAD_REQUEST) and deletes nothing', async (_, change) => {
+      const { conversationSid, messages } = await backedUp('kept');
+      const res = await postEvent(change(postEventForm('onMessageRemoved', conversationSid, messages[0]!)));
+      expect(res.statusCode).toBe(400);
+      expect(errorCode(res)).toBe('BAD_REQUEST');
+      expect(await bobReads(conversationSid)).toEqual(['kept']);
+    });
+
+    it('is unavailable without TWILIO_AUTH_TOKEN (503), as the pre-event webhook', async () => {
+      const unconfigured = await historyServer(twilioEnv({ TWILIO_AUTH_TOKEN: undefined }));
+      try {
+        const res = await postEvent(postEventForm('onMessageRemoved', newSid('CH'), { sid: newSid('IM'), index: 0, author: 'alice', body: '' }), { app: unconfigured.app });
+        expect(res.statusCode).toBe(503);
+        expect(errorCode(res)).toBe('TWILIO_UNAVAILABLE');
+      } finally {
+        await unconfigured.close();
+      }
+    });
+  });
+
+  describe('DELETE /v1/history/:conversationSid/:messageSid', () => {
+    const deleteCopy = (user: TestUser, conversationSid: string, message: TwilioMessage) =>
+      server.app.inject({ method: 'DELETE', url: ApiPath.historyMessage(conversationSid, message.sid), headers: user.headers });
+
+    it('deletes the copy once Twilio no longer holds the message (200 {deleted: true}; again {deleted: false})', async () => {
+      const { conversationSid, messages } = await backedUp('sent by mistake', 'the right one');
+      removeAtTwilio(conversationSid, messages[0]!);
+      const res = await deleteCopy(alice, conversationSid, messages[0]!);
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toEqual({ deleted: true });
+      expect(await bobReads(conversationSid)).toEqual(['the right one']);
+      expect((await deleteCopy(alice, conversationSid, messages[0]!)).json()).toEqual({ deleted: false });
+    });
+
+    it('refuses while Twilio holds the message (409 MESSAGE_NOT_REMOVED), and anyone not in the conversation (403 NOT_PARTICIPANT)', async () => {
+      const { conversationSid, messages } = await backedUp('still here');
+      const held = await deleteCopy(bob, conversationSid, messages[0]!);
+      expect(held.statusCode).toBe(409);
+      expect(errorCode(held)).toBe('MESSAGE_NOT_REMOVED');
+      const outsiders = await deleteCopy(outsider, conversationSid, messages[0]!);
+      expect(outsiders.statusCode).toBe(403);
+      expect(errorCode(outsiders)).toBe('NOT_PARTICIPANT');
+      expect(await bobReads(conversationSid)).toEqual(['still here']);
+    });
+  });
+
+  it('a backup in flight when onMessageRemoved arrives keeps no copy (404 NOT_FOUND)', async () => {
+    const conversationSid = newSid('CH');
+    participantsList(conversationSid, [[alice.identity, bob.identity]]);
+    const sealed = seal(alice, conversationSid, 'unsent at once', [bob]);
+    const message: TwilioMessage = { sid: newSid('IM'), index: 0, author: alice.identity, body: sealed.text };
+    messageFetch(conversationSid, message);
+    const held = holdNextPut(server.store);
+    const posting = postHistory(server.app, alice, backupOf(message, conversationSid, sealed, server.orgCard!));
+    await held.reached; // Twilio held the message when the backup checked it; the copy is not stored yet
+    removeAtTwilio(conversationSid, message);
+    expect((await postEvent(postEventForm('onMessageRemoved', conversationSid, message))).statusCode).toBe(200); // nothing to delete yet
+    held.release();
+    const res = await posting;
+    expect(res.statusCode, res.body).toBe(404);
+    expect(errorCode(res)).toBe('NOT_FOUND');
+    expect(await bobReads(conversationSid)).toEqual([]);
+  });
+
+  it('keeps no copy when Twilio fails to confirm the message after it was stored (503 TWILIO_UNAVAILABLE); the retry stores it', async () => {
+    const conversationSid = newSid('CH');
+    participantsList(conversationSid, [[alice.identity, bob.identity]]);
+    const sealed = seal(alice, conversationSid, 'backed up on the second try', [bob]);
+    const message: TwilioMessage = { sid: newSid('IM'), index: 0, author: alice.identity, body: sealed.text };
+    const backup = backupOf(message, conversationSid, sealed, server.orgCard!);
+    messageFetch(conversationSid, message);
+    const held = holdNextPut(server.store);
+    const posting = postHistory(server.app, alice, backup);
+    await held.reached;
+    rest('get', withdrawMessageFetch(conversationSid, message)).reply(502, 'Bad Gateway');
+    held.release();
+    const res = await posting;
+    expect(res.statusCode, res.body).toBe(503);
+    expect(errorCode(res)).toBe('TWILIO_UNAVAILABLE');
+    expect(await bobReads(conversationSid)).toEqual([]);
+
+    messageFetch(conversationSid, message);
+    expect((await postHistory(server.app, alice, backup)).statusCode).toBe(201);
+    expect(await bobReads(conversationSid)).toEqual(['backed up on the second try']);
+  });
+});
+

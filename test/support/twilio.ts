@@ -88,6 +88,10 @@ export interface TwilioMessage {
   dateCreatedMs?: number;
 }
 
+/**
+ * Twilio holds message `m`: every fetch of it gets it (a stored backup fetches it twice, before
+ * and after storing). Expected at least once.
+ */
 export function messageFetch(conversationSid: string, m: TwilioMessage): nock.Scope {
   const date = twilioDate(m.dateCreatedMs ?? Date.now());
   return rest('get', `${conversationPath(conversationSid)}/Messages/${m.sid}`).reply(200, {
@@ -107,7 +111,7 @@ export function messageFetch(conversationSid: string, m: TwilioMessage): nock.Sc
     delivery: null,
     links: {},
     content_sid: null,
-  });
+  }).persist();
 }
 
 /** Twilio's error body for `status`. */
