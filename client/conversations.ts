@@ -25,6 +25,7 @@ export interface BaseMessage {
   readonly conversation: { readonly sid: string };
   updateBody(body: string): Promise<unknown>;
   updateAttributes?(attributes: JSONValue): Promise<unknown>;
+  remove?(): Promise<unknown>;
 }
 
 export interface BaseParticipant {

@@ -305,6 +305,10 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
         },
         participantsChanged: (identity) => this.directory.invalidate(identity ?? undefined),
         prefetchRewraps: (conversationSid, messages) => rewraps.prefetch(conversationSid, messages),
+        afterRemove: (conversationSid, messageSid) => {
+          // The service deletes it too (relay, Twilio's onMessageRemoved webhook): a failure here loses nothing.
+          if (mode !== 'off') void this.api.deleteHistory(conversationSid, messageSid).catch(() => undefined);
+        },
         gap: (gap) => this.emit('messageGap', gap),
         tokenUpdated: () => this.emit('tokenUpdated'),
         tokenRefreshFailed: (error) => this.emit('tokenRefreshFailed', error),

@@ -4,6 +4,7 @@ export type { PendingDevice } from '../shared/api.js';
 export { GAP_WAIT_MS, type MessageGap } from './wrapper.js';
 export { unwrap } from './intercept.js';
 export { e2eeInfo } from './wrapped-message.js';
+export { decryptPushNotification, type NewMessageNotification } from './push.js';
 export { FAILED_BODY, type E2EEInfo } from './message-crypto.js';
 export type { KeyChange, RejectedCard } from './card-directory.js';
 export type { OrganizationKeyInfo, OrgKeyChange } from './org-key.js';

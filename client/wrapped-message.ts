@@ -55,6 +55,8 @@ export class MessageWrapper {
         };
       case 'updateAttributes':
         return (attributes: JSONValue) => this.conversation.edit(this, { attributes });
+      case 'remove':
+        return () => this.conversation.remove(this);
       default:
         return FORWARD;
     }

@@ -32,6 +32,8 @@ export interface WrapperHooks {
   participantsChanged(identity: string | null): void;
   /** Before a page of messages is opened: lets history fetch every needed rewrap in one request. */
   prefetchRewraps(conversationSid: string, messages: readonly BaseMessage[]): Promise<void>;
+  /** A message this client removed: its organization history copy is deleted too (best effort). */
+  afterRemove(conversationSid: string, messageSid: string): void;
   /** Indexes that never arrived (see MessageGap). */
   gap(gap: MessageGap): void;
   /** The wrapper refreshed the client's token, or could not. */
@@ -344,6 +346,13 @@ export class ConversationWrapper {
     // The object the app holds shows the edit as soon as it is made.
     const latest = isMessage(updated as Fields) ? (updated as BaseMessage) : message.raw;
     await new Promise<void>((resolve) => this.enqueue(latest, () => resolve()));
+    return message.proxy;
+  }
+
+  /** Removes a message; its history copy goes too (the service also deletes it on Twilio's onMessageRemoved). */
+  async remove(message: MessageWrapper): Promise<Message> {
+    await message.raw.remove?.();
+    await this.owner.engine.then(({ hooks }) => hooks.afterRemove(this.sid, message.raw.sid), () => undefined);
     return message.proxy;
   }
 

@@ -257,6 +257,18 @@ export class LocalConversation extends Emitter<LocalConversationEvents> implemen
   async getParticipants(): Promise<LocalParticipant[]> {
     return (await this.client.request('getParticipants', { conversationSid: this.sid })).map((p) => new LocalParticipant(p, this.client, this));
   }
+  async getParticipantByIdentity(identity?: string | null): Promise<LocalParticipant | null> {
+    return (await this.getParticipants()).find((p) => p.identity === identity) ?? null;
+  }
+  async getParticipantBySid(participantSid: string): Promise<LocalParticipant | null> {
+    return (await this.getParticipants()).find((p) => p.sid === participantSid) ?? null;
+  }
+  async getParticipantsCount(): Promise<number> {
+    return (await this.getParticipants()).length;
+  }
+  async getAttributes(): Promise<JSONValue> {
+    return this.attributes;
+  }
   async sendMessage(body: string, attributes?: JSONValue): Promise<number> {
     this.typingSentAtMs = -Infinity; // the message ends this user's typing: the next typing() is sent
     const message = await this.client.request('sendMessage', { conversationSid: this.sid, body, attributes });
