@@ -123,6 +123,9 @@ export class ClientWrapper {
     this.listen('participantJoined', (p: BaseParticipant) => cardsChanged(p.identity));
     this.listen('participantLeft', (p: BaseParticipant) => cardsChanged(p.identity));
     this.listen('participantUpdated', ({ participant }: { participant: BaseParticipant }) => cardsChanged(participant.identity));
+    // A conversation left or removed: the next one met for that sid (a rejoin) gets a fresh wrapper,
+    // after the app's own listeners have had this one.
+    this.listen('conversationRemoved', (c: BaseConversation) => queueMicrotask(() => this.conversations.delete(c.sid)));
     this.listen('initFailed', (...args: unknown[]) => this.listeners.emit('initFailed', ...args.map(this.present)));
     const refresh = () => {
       void this.engine.then(({ hooks }) =>

@@ -207,6 +207,27 @@ describe('events', () => {
   });
 });
 
+describe('leaving and rejoining', () => {
+  it('conversationLeft and conversationRemoved carry the intercepted conversation; after a rejoin sends are sealed again', async () => {
+    const left = next<Conversation>(bobChat, 'conversationLeft');
+    const removed = next<Conversation>(bobChat, 'conversationRemoved');
+    await bobConversation.leave();
+    expect(await left).toBe(bobConversation);
+    expect(await removed).toBe(bobConversation);
+
+    const added = next<Conversation>(bobChat, 'conversationAdded');
+    await conversation.add('bob');
+    bobConversation = await added;
+    expect(bobConversation).not.toBe(unwrap(bobConversation));
+    const atAlice = next<Message>(aliceChat, 'messageAdded');
+    const ownEcho = next<Message>(bobChat, 'messageAdded');
+    await bobConversation.sendMessage(secret('back again'));
+    const [received] = await Promise.all([atAlice, ownEcho]);
+    expect(received.body).toBe('back again');
+    expect(e2eeInfo(received).status).toBe('verified');
+  });
+});
+
 describe('wrap(new Client(token), options)', () => {
   it('returns the client synchronously; sends wait for the device, which registers in the background', async () => {
     const token = await alice.api.twilioToken();
