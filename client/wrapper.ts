@@ -346,9 +346,14 @@ export class ConversationWrapper {
       updated = await message.raw.updateAttributes(clear);
     }
     hooks.afterSend(this.raw, sealed, message.raw.index);
-    // The object the app holds shows the edit as soon as it is made.
+    // The object the app holds shows the edit as soon as it is made. The SDK resolves with the
+    // same message, whose body is still the old envelope until its update arrives: the version
+    // opened is the one just sealed, as the service now holds it.
     const latest = isMessage(updated as Fields) ? (updated as BaseMessage) : message.raw;
-    await new Promise<void>((resolve) => this.enqueue(latest, () => resolve()));
+    const asEdited: BaseMessage =
+      latest.body === sealed.text ? latest : Object.create(latest, { body: { value: sealed.text }, attributes: { value: clear }, dateUpdated: { value: new Date() } });
+    const decrypted = this.decrypt(asEdited);
+    await (this.chain = this.chain.then(async () => void this.record(latest, await this.admit(asEdited, await decrypted))));
     return message.proxy;
   }
 

@@ -200,10 +200,10 @@ describe('events reach the app opened', () => {
     await expect.poll(() => alices.body).toBe('final');
   });
 
-  // Fails today: the SDK resolves Message.updateBody with the same Message, whose body is still the
-  // old envelope until the service's Sync update arrives, and the wrapper opens that old envelope
-  // again (the local relay client resolves with a fresh message, so the relay tests pass).
-  it.fails("the editor's own message shows the edit once updateBody resolves", async () => {
+  // The SDK resolves Message.updateBody with the same Message, whose body is still the old
+  // envelope until the service's Sync update arrives (the local relay client resolves with a fresh
+  // message, so only the real SDK shows this): the wrapper must show the version it sealed.
+  it("the editor's own message shows the edit once updateBody resolves", async () => {
     const { alices } = await aliceSends('typo');
     await alices.updateBody('fixed');
     expect(alices.body).toBe('fixed');
