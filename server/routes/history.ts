@@ -2,8 +2,11 @@
  * Organization history (docs/PROTOCOL.md section 7, docs/API.md "POST /v1/history"): clients post each message's envelope with an
  * orgWrap (its CEK rewrapped to the OrgCard); the server checks that it is the conversation's
  * real message, that the orgWrap opens to the committed key, and that the original sender
- * signed it, then stores envelope + orgWrap (never plaintext). Participants read history back
- * with a rewrap for one of their own cards, and verify the original signature themselves.
+ * signed it, then stores envelope + orgWrap (never plaintext). An edit, backed up the same way,
+ * replaces the copy when it is a newer version of the same message (a higher signed edit counter,
+ * bound to the same original, by the same author), so history holds each message's latest
+ * version. Participants read history back with a rewrap for one of their own cards, and verify
+ * the original signature themselves.
  * A removed message's copy is deleted (by the relay's removal, Twilio's post-event webhook, or a
  * participant's DELETE once the conversation no longer holds the message).
  */
@@ -14,7 +17,7 @@ import { ApiPath, type HistoryDeleteResponse, type HistoryMessage, type HistoryR
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { REWRAP_BYTES } from '../../shared/constants.js';
 import { fromB64u } from '../../shared/encoding.js';
-import { createRewrapper, decryptWithContentKey, openRewrap, parseEnvelope, verifyDecrypted } from '../../shared/envelope.js';
+import { createRewrapper, decryptWithContentKey, openRewrap, parseEnvelope, payloadEdit, verifyDecrypted, type EditMarker } from '../../shared/envelope.js';
 import { MAX_ENVELOPE_TEXT_CHARS, MAX_HISTORY_PAGE_MESSAGES } from '../../shared/limits.js';
 import { localSource, twilioSource, type ConversationSource } from '../conversation-source.js';
 import { HISTORY_PAGES_AT_ONCE, HISTORY_PAGES_WAITING, HISTORY_PAGE_MAX_BYTES, HISTORY_REWRAP_CHUNK } from '../limits.js';
@@ -66,6 +69,30 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
   async function requireParticipant(conversationSid: string, identity: string): Promise<void> {
     if (!(await source.isParticipant(conversationSid, identity))) {
       throw new E2EEError(ErrorCode.NOT_PARTICIPANT, 'you are not a participant of this conversation');
+    }
+  }
+
+  /**
+   * An edit that would replace the stored copy (a higher counter) must be a version of the same
+   * message: bound (its signed editOf) to the original the copy is a version of, and signed by the
+   * copy's author. The transport decides which envelope a message holds, so without this a newer
+   * edit of another message, or anyone's envelope claiming this message, could take its place.
+   * The original and the author are the same in every version stored, so checking before the
+   * write holds for whichever version is there when it lands (only a first copy stored by a
+   * concurrent post after this read goes uncompared).
+   */
+  async function requireSameMessage(conversationSid: string, messageSid: string, edit: EditMarker, signer: string, keys: OrgKey['keys']): Promise<void> {
+    const stored = await store.getHistory(conversationSid, messageSid);
+    if (!stored || stored.editN >= edit.n) return; // nothing it would replace
+    if (stored.author !== signer) {
+      throw new E2EEError(ErrorCode.ENVELOPE_SENDER_NOT_AUTHOR, `the stored version is by "${stored.author}", this edit is signed by "${signer}"`);
+    }
+    const parsed = parseEnvelope(stored.envelope);
+    const payload = decryptWithContentKey(parsed, openRewrap(stored.orgWrap, parsed, keys)).payload;
+    // A version 1 payload signs no binding (PROTOCOL.md 5.3): there is no original to compare.
+    if (payload.v !== 2) return;
+    if ((payloadEdit(payload)?.of ?? payload.messageId) !== edit.of) {
+      throw new E2EEError(ErrorCode.ENVELOPE_EDIT_MISMATCH, 'the edit is bound to another message than the one history holds');
     }
   }
 
@@ -124,10 +151,15 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
           'The envelope must be the conversation\'s message body at that index; the orgWrap must open with the OrgKey to the key the ' +
           'envelope commits to; the original sender\'s signature must verify against the directory. Stores envelope and orgWrap only, ' +
           'and keeps them only if the conversation still holds the message afterwards (404 when it was removed meanwhile). ' +
-          '201 when new, 200 when already stored.',
+          '201 when new; 200 `{stored: true, replaced: true}` when a newer version of the message (a higher signed edit counter) ' +
+          'replaced the stored one; 200 `{stored: false}` when that version or a newer one is already stored.',
         security: bearerAuth,
         body: HistoryPostSchema,
-        response: { 200: Type.Object({ stored: Type.Literal(false) }), 201: Type.Object({ stored: Type.Literal(true) }), ...errorResponses(400, 401, 403, 404, 413, 429, 503) },
+        response: {
+          200: Type.Union([Type.Object({ stored: Type.Literal(false) }), Type.Object({ stored: Type.Literal(true), replaced: Type.Literal(true) })]),
+          201: Type.Object({ stored: Type.Literal(true) }),
+          ...errorResponses(400, 401, 403, 404, 413, 429, 503),
+        },
       },
     },
     async (request, reply) => {
@@ -150,6 +182,8 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
         author: message.author,
         ...(message.dateCreatedMs !== null ? { sentAt: message.dateCreatedMs } : {}),
       });
+      const edit = payloadEdit(decrypted.payload);
+      if (edit) await requireSameMessage(conversationSid, messageSid, edit, sender.identity, keys);
       const outcome = await store.putHistory({
         conversationSid,
         messageSid,
@@ -159,9 +193,15 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
         envelope,
         orgWrap,
         storedAtMs: Date.now(),
+        editN: edit?.n ?? 0,
       });
-      if (outcome === 'created') await keepOnlyIfHeld(conversationSid, messageSid);
-      return outcome === 'created' ? reply.code(201).send({ stored: true }) : reply.code(200).send({ stored: false });
+      if (outcome === 'created') {
+        await keepOnlyIfHeld(conversationSid, messageSid);
+        return reply.code(201).send({ stored: true });
+      }
+      // A replaced copy needs no second look: a removal that came first left no copy to replace
+      // (the put created one, checked above), and a later one deletes whatever version is stored.
+      return reply.code(200).send(outcome === 'replaced' ? { stored: true, replaced: true } : { stored: false });
     },
   );
 

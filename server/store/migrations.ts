@@ -142,6 +142,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE participants ADD COLUMN last_read_message_index ${int};
     `,
   },
+  {
+    version: 5,
+    sql: ({ int }) => `
+      -- The edit counter of the version a history copy holds (0: the original), so that only a
+      -- newer version of the message replaces it.
+      ALTER TABLE history ADD COLUMN edit_n ${int} NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /** The migrations table itself, created before anything else when missing. */

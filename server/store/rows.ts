@@ -106,6 +106,7 @@ export function toHistory(row: Row): HistoryRecord {
     envelope: text(row, 'envelope'),
     orgWrap: text(row, 'org_wrap'),
     storedAtMs: int(row, 'stored_at_ms'),
+    editN: int(row, 'edit_n'),
   };
 }
 

@@ -108,6 +108,8 @@ export interface HistoryRecord {
   envelope: string;
   orgWrap: string;
   storedAtMs: number;
+  /** The version's signed edit counter: 0 for the original (and for any version 1 payload), n for the nth edit. */
+  editN: number;
 }
 
 /** Server settings, e.g. the OrgCard, made once and shared by all instances. */
@@ -196,10 +198,19 @@ export interface RelayStore {
   countMessagesAfter(conversationSid: string, after: number): Promise<number>;
 }
 
-/** The organization history: backed-up envelopes with their orgWraps. */
+export type PutHistoryOutcome = 'created' | 'replaced' | 'exists';
+
+/** The organization history: backed-up envelopes with their orgWraps, the latest version of each message. */
 export interface HistoryStore {
-  /** Idempotent on (conversationSid, messageSid): 'created' the first time, 'exists' after. */
-  putHistory(record: HistoryRecord): Promise<'created' | 'exists'>;
+  /**
+   * One record per (conversationSid, messageSid): 'created' the first time; 'replaced' when the
+   * stored record has a lower editN (a newer version of the message replaces it, in one atomic
+   * step, so of concurrent puts the highest editN ends up stored); 'exists' otherwise (an equal
+   * or lower editN never replaces).
+   */
+  putHistory(record: HistoryRecord): Promise<PutHistoryOutcome>;
+  /** A message's record, or null. */
+  getHistory(conversationSid: string, messageSid: string): Promise<HistoryRecord | null>;
   /** Records with index > after, ascending, at most limit. */
   history(conversationSid: string, after: number, limit: number): Promise<HistoryRecord[]>;
   /** Deletes a message's record (the message was removed); whether there was one. */

@@ -128,7 +128,7 @@ describe('messages', () => {
     await conversation.sendMessage('e2ee1.first');
     await conversation.sendMessage('e2ee1.second');
     const [first] = (await conversation.getMessages(10)).items as LocalMessage[];
-    const record = { conversationSid: conversation.sid, messageSid: first!.sid, index: 0, author: alice.identity, senderCardId: 'card', envelope: 'e2ee1.first', orgWrap: 'wrap', storedAtMs: 1 };
+    const record = { conversationSid: conversation.sid, messageSid: first!.sid, index: 0, author: alice.identity, senderCardId: 'card', envelope: 'e2ee1.first', orgWrap: 'wrap', storedAtMs: 1, editN: 0 };
     await server.store.putHistory(record);
 
     const bobsCopy = (await bobsView.getMessages(10)).items[0] as LocalMessage;

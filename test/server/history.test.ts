@@ -1,16 +1,19 @@
 /**
  * Organization history in local mode (docs/PROTOCOL.md section 7, docs/API.md "POST /v1/history"): POST /v1/history accepts a backup
  * only when it is the conversation's real message, its orgWrap opens to the committed key and
- * the original sender signed it; GET /v1/history/:conversationSid serves participants rewraps
+ * the original sender signed it, and keeps the latest version of an edited message; GET /v1/history/:conversationSid serves participants rewraps
  * that open to the original bodies under the original signatures. Conversations and messages
  * are set up in the store as the local relay holds them; cards, sessions and every check go
  * through the real routes and the real core.
  */
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../client/api-client.js';
 import type { BaseMessage } from '../../client/conversations.js';
 import { HistoryRewraps } from '../../client/history.js';
 import { HISTORY_PAGES_AT_ONCE, HISTORY_PAGES_WAITING, HISTORY_PAGE_MAX_BYTES } from '../../server/limits.js';
+import { SQLITE_FILENAME } from '../../server/store/sqlite.js';
 import { MAX_HISTORY_PAGE_MESSAGES } from '../../shared/limits.js';
 import {
   ApiPath,
@@ -25,6 +28,7 @@ import {
   randomBytes,
   sealEnvelope,
   toB64u,
+  type EditMarker,
   type HistoryPostRequest,
   type HistoryResponse,
   type SealedEnvelope,
@@ -273,6 +277,129 @@ describe('POST /v1/history acceptance', () => {
       expect(res.statusCode, res.body).toBe(400);
       expect(errorCode(res)).toBe('ENVELOPE_SENDER_REVOKED');
     });
+  });
+});
+
+describe('POST /v1/history: an edited message', () => {
+  let alice: Member;
+  let bob: Member;
+  let conversationSid: string;
+
+  beforeAll(async () => {
+    [alice, bob] = await Promise.all([member('alice'), member('bob')]);
+    conversationSid = await localConversation(server.store, [alice.identity, bob.identity]);
+  });
+
+  /** A version 2 payload from `from`'s device for alice and bob, as the client wrapper seals it; an edit when `edit` is given. */
+  const sealVersion = (from: Member, body: string, edit?: EditMarker) =>
+    sealEnvelope({ sender: from.sender, recipients: [alice.card, bob.card], conversationSid, body, content: edit ? { edit } : {} });
+
+  /** alice sends `body` and backs it up (201). */
+  async function sent(body: string) {
+    const sealed = sealVersion(alice, body);
+    const message = await localMessage(server.store, conversationSid, alice.identity, sealed.text);
+    const res = await postHistory(server.app, alice, backupOf(message, conversationSid, sealed, orgCard));
+    expect(res.statusCode, res.body).toBe(201);
+    return { message, sealed, original: sealed.payload.messageId };
+  }
+
+  /** The message's body on the transport becomes `sealed` (the author's edit, or the transport's own doing); its backup. */
+  async function bodyBecomes(message: { sid: string; index: number }, sealed: SealedEnvelope): Promise<HistoryPostRequest> {
+    expect(await server.store.updateMessage(conversationSid, message.sid, { body: sealed.text }, Date.now())).not.toBeNull();
+    return backupOf(message, conversationSid, sealed, orgCard);
+  }
+
+  /** What a participant who joins now reads of the message from history (opened and verified as a client does). */
+  async function laterJoinerReads(message: { sid: string; index: number }): Promise<string> {
+    const agent = await member('agent');
+    await joinLocal(server.store, conversationSid, agent.identity);
+    const res = await readHistory(server.app, agent, conversationSid, { cardId: agent.card.id, after: message.index - 1, limit: 1 });
+    expect(res.statusCode, res.body).toBe(200);
+    const messages = res.json<HistoryResponse>().messages;
+    expect(messages.map((m) => m.messageSid)).toEqual([message.sid]);
+    return openHistory(messages, agent, conversationSid, [alice.card, bob.card])[0]!;
+  }
+
+  const storedEnvelope = async (messageSid: string) => (await server.store.getHistory(conversationSid, messageSid))?.envelope;
+
+  it('replaces the copy with each newer edit (200 {stored: true, replaced: true}): a later joiner reads the latest version, verified', async () => {
+    const { message, original } = await sent('see you at 3');
+    for (const [n, body] of [[1, 'see you at 4'], [2, 'see you at 5']] as const) {
+      const edit = sealVersion(alice, body, { of: original, n });
+      // bob's device (send+receive backups) posts it with its own orgWrap: the same version either way.
+      const res = await postHistory(server.app, bob, await bodyBecomes(message, edit));
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toEqual({ stored: true, replaced: true });
+      expect(await storedEnvelope(message.sid)).toBe(edit.text);
+    }
+    expect(await laterJoinerReads(message)).toBe('see you at 5');
+  });
+
+  it('replaces the original with an edit that skips versions, then answers 200 {stored: false} for the same edit again', async () => {
+    const { message, original } = await sent('draft');
+    const backup = await bodyBecomes(message, sealVersion(alice, 'final', { of: original, n: 2 }));
+    expect((await postHistory(server.app, alice, backup)).json()).toEqual({ stored: true, replaced: true });
+    const again = await postHistory(server.app, alice, backup);
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json()).toEqual({ stored: false });
+    expect(await laterJoinerReads(message)).toBe('final');
+  });
+
+  it('never rolls back: an older version the transport holds again is not stored (200 {stored: false})', async () => {
+    const { message, sealed, original } = await sent('v0');
+    const first = sealVersion(alice, 'v1', { of: original, n: 1 });
+    await bodyBecomes(message, first);
+    expect((await postHistory(server.app, alice, await bodyBecomes(message, sealVersion(alice, 'v2', { of: original, n: 2 })))).statusCode).toBe(200);
+    // The transport puts back the first edit, then the original: each is the current body when posted.
+    for (const older of [first, sealed]) {
+      const res = await postHistory(server.app, alice, await bodyBecomes(message, older));
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.json()).toEqual({ stored: false });
+    }
+    expect(await laterJoinerReads(message)).toBe('v2');
+  });
+
+  it('refuses a version that is not the current body, older or newer (400 HISTORY_MISMATCH), and keeps the copy', async () => {
+    const { message, original } = await sent('first words');
+    const first = sealVersion(alice, 'second words', { of: original, n: 1 });
+    await bodyBecomes(message, first);
+    const current = sealVersion(alice, 'third words', { of: original, n: 2 });
+    const currentBackup = await bodyBecomes(message, current);
+    const notYetSent = sealVersion(alice, 'fourth words', { of: original, n: 3 });
+    for (const sealed of [first, notYetSent]) {
+      const res = await postHistory(server.app, alice, backupOf(message, conversationSid, sealed, orgCard));
+      expect(res.statusCode, res.body).toBe(400);
+      expect(errorCode(res)).toBe('HISTORY_MISMATCH');
+    }
+    expect(await laterJoinerReads(message)).toBe('first words');
+    expect((await postHistory(server.app, alice, currentBackup)).json()).toEqual({ stored: true, replaced: true });
+  });
+
+  it("refuses a newer edit of another message put in this one's place (400 ENVELOPE_EDIT_MISMATCH), and keeps the copy", async () => {
+    const meeting = await sent('meeting moved to Tuesday');
+    const other = await sent('lunch?');
+    const otherEdit = sealVersion(alice, 'meeting cancelled', { of: other.original, n: 7 });
+    const res = await postHistory(server.app, bob, await bodyBecomes(meeting.message, otherEdit));
+    expect(res.statusCode, res.body).toBe(400);
+    expect(errorCode(res)).toBe('ENVELOPE_EDIT_MISMATCH');
+    expect(await storedEnvelope(meeting.message.sid)).toBe(meeting.sealed.text);
+  });
+
+  it("refuses an edit signed by someone else than the copy's author, even with the transport's author changed (400 ENVELOPE_SENDER_NOT_AUTHOR)", async () => {
+    const { message, sealed, original } = await sent('transfer approved');
+    const forged = sealVersion(bob, 'transfer denied', { of: original, n: 1 });
+    await bodyBecomes(message, forged);
+    // The transport also names bob as the author (behind the relay's back, in its database).
+    const db = new Database(join(server.config.dataDir, SQLITE_FILENAME));
+    try {
+      db.prepare('UPDATE messages SET author = ? WHERE sid = ?').run(bob.identity, message.sid);
+    } finally {
+      db.close();
+    }
+    const res = await postHistory(server.app, bob, backupOf(message, conversationSid, forged, orgCard));
+    expect(res.statusCode, res.body).toBe(400);
+    expect(errorCode(res)).toBe('ENVELOPE_SENDER_NOT_AUTHOR');
+    expect(await storedEnvelope(message.sid)).toBe(sealed.text);
   });
 });
 

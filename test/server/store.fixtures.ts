@@ -65,6 +65,7 @@ export function makeHistory(conversationSid: string, index: number, overrides: P
     envelope: `envelope.${key()}`,
     orgWrap: `wrap.${key()}`,
     storedAtMs: NOW_MS,
+    editN: 0,
     ...overrides,
   };
 }

@@ -15,7 +15,7 @@ import { openPostgresStore } from '../../server/store/postgres.js';
 import { openSqliteStore, SQLITE_FILENAME } from '../../server/store/sqlite.js';
 import type { Store } from '../../server/store/types.js';
 import { dropSchema, runPostgres, TEST_DATABASE_URL } from '../support/stores.js';
-import { makeCard, makeConversation, makeMessage, registerOptions, uid } from './store.fixtures.js';
+import { makeCard, makeConversation, makeHistory, makeMessage, registerOptions, uid } from './store.fixtures.js';
 import {
   RELEASED_POSTGRES_MIGRATIONS,
   RELEASED_POSTGRES_MIGRATIONS_TABLE,
@@ -194,6 +194,7 @@ const released = {
   card: makeCard(uid('alice')),
   conversationSid: uid('CH'),
   participantSid: uid('MB'),
+  history: makeHistory(uid('CH'), 0),
 };
 const RELEASED_ROWS = [
   `INSERT INTO cards (id, identity, device_id, sign_key, box_key, snapshot, self_signature, app_signature, app_key_id, created_at, registered_at)
@@ -202,14 +203,22 @@ const RELEASED_ROWS = [
       ${released.card.createdAt}, ${released.card.registeredAt})`,
   `INSERT INTO conversations (sid, attributes, created_by, date_created_ms) VALUES ('${released.conversationSid}', '{}', 'alice', 1)`,
   `INSERT INTO participants (sid, conversation_sid, identity, date_created_ms) VALUES ('${released.participantSid}', '${released.conversationSid}', 'alice', 1)`,
+  `INSERT INTO history (conversation_sid, message_sid, idx, author, sender_card_id, envelope, org_wrap, stored_at_ms)
+    VALUES ('${released.history.conversationSid}', '${released.history.messageSid}', 0, '${released.history.author}',
+      '${released.history.senderCardId}', '${released.history.envelope}', '${released.history.orgWrap}', ${released.history.storedAtMs})`,
 ];
 
-/** The released data is there, the participant got the attributes column's default, and new writes work. */
+/**
+ * The released data is there, the participant got the attributes column's default, the history copy
+ * counts as an original (edit counter 0, so an edit replaces it), and new writes work.
+ */
 async function expectReleasedDataServed(store: Store): Promise<void> {
   expect(await store.getCard(released.card.id)).toEqual(released.card);
   expect(await store.participants(released.conversationSid)).toEqual([
     { sid: released.participantSid, conversationSid: released.conversationSid, identity: 'alice', attributes: '{}', dateCreatedMs: 1, lastReadMessageIndex: null },
   ]);
+  expect(await store.getHistory(released.history.conversationSid, released.history.messageSid)).toEqual(released.history);
+  expect(await store.putHistory({ ...released.history, envelope: 'edited', editN: 1 })).toBe('replaced');
   expect((await store.appendMessage(makeMessage(released.conversationSid))).index).toBe(0);
   expect((await store.registerCard(makeCard(uid('bob')), registerOptions())).ok).toBe(true);
   expect(await store.createConversation(makeConversation())).not.toBeNull();
@@ -238,7 +247,7 @@ describe('store schema', () => {
     } finally {
       await store.close();
     }
-    readSqlite(path, (db) => expect(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual([1, 2, 3, 4]));
+    readSqlite(path, (db) => expect(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual([1, 2, 3, 4, 5]));
     expect(readSqlite(path, sqliteShape)).toEqual(await freshSqliteShape());
   });
 
@@ -264,7 +273,7 @@ describe('store schema', () => {
       await freshPostgresShape(),
       (await client.query(`SELECT version FROM ${pg.escapeIdentifier(schema)}.schema_migrations ORDER BY version`)).rows,
     ] as const);
-    expect(versions).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
+    expect(versions).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
     expect(migrated).toEqual(fresh);
   });
 });

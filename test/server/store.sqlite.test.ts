@@ -45,7 +45,7 @@ describe('sqlite store file', () => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
       // Migrations ran once, not again on reopen.
-      expect(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual([1, 2, 3, 4]);
+      expect(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual([1, 2, 3, 4, 5]);
     } finally {
       db.close();
     }
