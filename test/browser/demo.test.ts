@@ -1,16 +1,18 @@
 /**
  * The demo web client in real Chromium against a real server (`npm start` style: SQLite, local
- * relay, demo login, the Vite build served at "/"): people chat both ways, a support agent
- * added later reads the history verified, the raw view shows only envelopes, a reload keeps the
- * device, and the error states say what is wrong. Screenshots of the main screens go to
- * test/browser/screenshots/.
+ * relay, demo login, the Vite build served at "/"): people chat both ways, edit and react, a
+ * support agent added later reads the history verified, the raw view shows only envelopes, a
+ * reload keeps the device, and the error states say what is wrong. Screenshots of the main
+ * screens go to test/browser/screenshots/.
  */
 import { rmSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { LocalConversationsClient } from '../../client/index.js';
+import type { JSONValue } from '../../client/conversations.js';
 import { ApiPath, fingerprintDigits, randomBytes, ready, toB64u, trustAppKeys, verifyCard } from '../../shared/index.js';
 import { describeWithChromium, launchBrowser, launchProfile, nodeDevice, screenshot, startDemoServer, tempProfileDir, watchErrors, type DemoServer } from '../support/browser.js';
-import { postToRelay } from '../support/demo-session.js';
+import { demoToken, postToRelay } from '../support/demo-session.js';
 
 const WIDE = { width: 1200, height: 760 };
 const PHONE = { width: 390, height: 780 };
@@ -75,6 +77,16 @@ describeWithChromium('demo web client (Chromium)', () => {
         device: n.querySelector('[data-testid="sender-device"]')?.textContent ?? '',
       })),
     );
+  }
+
+  /** Creates a conversation from `page`'s new-conversation dialog, opens it, and returns its sid. */
+  async function createConversation(page: Page, name: string, people: string): Promise<string> {
+    await page.getByTestId('new-conversation').first().click();
+    await page.getByTestId('conversation-name').fill(name);
+    await page.getByTestId('conversation-people').fill(people);
+    await page.getByRole('button', { name: 'Create' }).click();
+    await page.getByTestId('conversation-title').filter({ hasText: name }).waitFor();
+    return decodeURIComponent(new URL(page.url()).hash.replace('#/c/', ''));
   }
 
   async function cardIds(page: Page): Promise<string[]> {
@@ -358,14 +370,7 @@ describeWithChromium('demo web client (Chromium)', () => {
     expect(await chip.textContent()).toBe('End-to-end encrypted');
     expect(await alice.getByTestId('conversation').filter({ hasText: 'Weekend hike' }).getByTestId('conversation-warning').count()).toBe(0);
 
-    const withBob = async (name: string): Promise<string> => {
-      await alice.getByTestId('new-conversation').first().click();
-      await alice.getByTestId('conversation-name').fill(name);
-      await alice.getByTestId('conversation-people').fill('bob');
-      await alice.getByRole('button', { name: 'Create' }).click();
-      await alice.getByTestId('conversation-title').filter({ hasText: name }).waitFor();
-      return decodeURIComponent(new URL(alice.url()).hash.replace('#/c/', ''));
-    };
+    const withBob = (name: string) => createConversation(alice, name, 'bob');
 
     // Only a message that fails (a body that looks like an envelope and does not open).
     const tamperedSid = await withBob('Tampered');
@@ -496,6 +501,108 @@ describeWithChromium('demo web client (Chromium)', () => {
     expect(await notice.getAttribute('class')).toContain('tone-bad');
     await alice.getByTestId('message').filter({ hasText: 'account 666' }).and(alice.locator('[data-status="verified"]')).waitFor();
     await screenshot(alice, 'unobserved-device');
+  });
+
+  /** Posts `body` with `attributes` as `identity` straight to the relay, unencrypted (postToRelay, with attributes). */
+  async function postPlainToRelay(identity: string, sid: string, body: string, attributes: JSONValue): Promise<void> {
+    const token = await demoToken(server, identity);
+    const response = await fetch(`${server.url}${ApiPath.twilioToken}`, { headers: { authorization: `Bearer ${token}` } });
+    const client = await LocalConversationsClient.connect((await response.json()) as { relayUrl: string; token: string });
+    try {
+      await (await client.getConversationBySid(sid)).sendMessage(body, attributes);
+    } finally {
+      await client.shutdown();
+    }
+  }
+
+  it('edits a message and reacts to messages end to end: the other side sees the edit verified and each reaction as a chip, never a bubble', { timeout: 90_000 }, async () => {
+    const sid = await createConversation(alice, 'Lunch plans', 'bob');
+    await bob.goto('about:blank'); // a fresh load that opens the conversation from the URL
+    await bob.goto(`${server.url}/#/c/${encodeURIComponent(sid)}`);
+    await bob.getByTestId('composer-input').waitFor();
+    await send(alice, 'Lunch at noon?', 'alice');
+    const index = await alice.getByTestId('message').filter({ hasText: 'Lunch at noon?' }).getAttribute('data-index');
+    const lunch = (page: Page) => page.locator(`[data-testid="message"][data-index="${index}"]`);
+    await lunch(bob).filter({ hasText: 'Lunch at noon?' }).waitFor();
+    // Only the author is offered Edit; anyone may react to a verified message.
+    expect(await lunch(bob).getByTestId('edit-message').count()).toBe(0);
+    expect(await lunch(bob).getByTestId('react').count()).toBe(1);
+
+    // Alice edits. Escape cancels, and focus goes back to the Edit button; Enter on it edits again, Enter saves.
+    await lunch(alice).hover();
+    await lunch(alice).getByTestId('edit-message').click();
+    const input = lunch(alice).getByTestId('edit-input');
+    await expect.poll(() => input.evaluate((el) => el === document.activeElement)).toBe(true);
+    await input.fill('Lunch at one instead?');
+    await input.press('Escape');
+    expect(await lunch(alice).getByTestId('message-body').textContent()).toBe('Lunch at noon?');
+    expect(await lunch(alice).getByTestId('edit-message').evaluate((el) => el === document.activeElement)).toBe(true);
+    await lunch(alice).getByTestId('edit-message').press('Enter');
+    await input.fill('Lunch at one instead?');
+    await screenshot(alice, 'edit-message');
+    await input.press('Enter');
+    await lunch(alice).getByTestId('edited').waitFor();
+    expect(await lunch(alice).getByTestId('message-body').textContent()).toBe('Lunch at one instead?');
+    expect(await lunch(alice).getAttribute('data-status')).toBe('verified');
+
+    // Bob sees the new text live, marked edited, still verified as alice's.
+    await lunch(bob).getByTestId('edited').waitFor();
+    expect(await lunch(bob).getByTestId('message-body').textContent()).toBe('Lunch at one instead?');
+    expect(await lunch(bob).getAttribute('data-status')).toBe('verified');
+    expect(await lunch(bob).getByTestId('badge').textContent()).toBe('Verified');
+
+    // Bob reacts: alice sees a chip under the message, with bob's name, and no new bubble.
+    await lunch(bob).getByTestId('react').click();
+    await lunch(bob).getByRole('button', { name: 'React with 👍' }).click();
+    const thumbs = lunch(alice).getByTestId('reaction').filter({ hasText: '👍' });
+    await thumbs.waitFor();
+    expect(await thumbs.textContent()).toBe('👍 1');
+    expect(await thumbs.getAttribute('title')).toContain('bob');
+    expect(await alice.getByTestId('message').count()).toBe(1);
+    // Pressing his own chip again sends nothing (counted below in what the relay stores).
+    const bobsThumbs = lunch(bob).getByTestId('reaction').filter({ hasText: '👍' });
+    await bobsThumbs.waitFor();
+    expect(await bobsThumbs.getAttribute('aria-pressed')).toBe('true');
+    await bobsThumbs.click();
+    await screenshot(bob, 'reactions-phone');
+
+    // Bob goes back to his list. Alice reacts, then writes: bob's unread count and preview skip the reaction.
+    await bob.getByRole('button', { name: 'Back to conversations' }).click();
+    await lunch(alice).hover();
+    await lunch(alice).getByTestId('react').click();
+    await lunch(alice).getByRole('button', { name: 'React with ❤️' }).click();
+    await lunch(alice).getByTestId('reaction').filter({ hasText: '❤️ 1' }).waitFor();
+    await send(alice, 'See you there.', 'alice');
+    const bobsItem = bob.getByTestId('conversation').filter({ hasText: 'Lunch plans' });
+    await expect.poll(() => bobsItem.getByTestId('preview').textContent()).toContain('alice: See you there.');
+    expect(await bobsItem.getByTestId('unread').textContent()).toBe('1');
+    await screenshot(alice, 'edit-and-reactions');
+
+    // A reaction as the newest message: a preview loaded afresh still shows the newest text.
+    const seeYou = alice.getByTestId('message').filter({ hasText: 'See you there.' });
+    await seeYou.hover();
+    await seeYou.getByTestId('react').click();
+    await seeYou.getByRole('button', { name: 'React with 🎉' }).click();
+    await seeYou.getByTestId('reaction').filter({ hasText: '🎉 1' }).waitFor();
+    await bob.reload();
+    await expect.poll(() => bobsItem.getByTestId('preview').textContent()).toContain('alice: See you there.');
+
+    // The relay holds envelopes only: neither text, nor emoji, nor what they react to (the edit replaced the first envelope).
+    const stored = await server.store.messages(sid, { direction: 'forward', limit: 100 });
+    expect(stored).toHaveLength(5); // the message, 👍, ❤️, the next message, 🎉: bob's second press sent nothing
+    for (const m of stored) {
+      expect(m.body).toMatch(/^e2ee1\.[A-Za-z0-9_-]+$/);
+      for (const clear of ['Lunch', 'See you', 'reactionTo', '👍', '❤️', '🎉']) expect(m.attributes).not.toContain(clear);
+    }
+    await alice.getByTestId('raw-toggle').click();
+    await alice.getByTestId('raw-explainer').waitFor();
+    expect(await alice.getByTestId('raw-body').allTextContents()).toEqual(stored.map((m) => m.body)); // reactions are shown as stored
+    await alice.getByTestId('raw-toggle').click();
+
+    // A reaction posted without encryption is never attributed: it stays a bubble marked unencrypted.
+    await postPlainToRelay('bob', sid, '😂', { reactionTo: stored[0]!.sid });
+    await alice.getByTestId('message').filter({ hasText: '😂' }).and(alice.locator('[data-status="unencrypted"]')).waitFor();
+    expect(await lunch(alice).getByTestId('reaction').allTextContents()).toEqual(['👍 1', '❤️ 1']);
   });
 
   it('ran without page errors', () => {

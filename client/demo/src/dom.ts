@@ -34,6 +34,26 @@ export function mount(el: Element, ...children: Child[]): void {
   append(el, children);
 }
 
+/**
+ * Redraws `container` (whose contents `redraw` replaces) and gives focus back to the element with
+ * the same `data-focus` key, caret included, or to the one keyed `focus` when given: a view drawn
+ * anew on every change stays usable from the keyboard.
+ */
+export function redrawKeepingFocus(container: HTMLElement, redraw: () => void, focus?: string): void {
+  const active = document.activeElement;
+  const had = active instanceof HTMLElement && container.contains(active) ? active : null;
+  const caret: [number, number] | null = had instanceof HTMLTextAreaElement ? [had.selectionStart, had.selectionEnd] : null;
+  redraw();
+  const key = focus ?? had?.dataset.focus;
+  const el = key === undefined ? null : container.querySelector<HTMLElement>(`[data-focus="${CSS.escape(key)}"]`);
+  if (!el) return;
+  el.focus({ preventScroll: true }); // the caller keeps the reader's place
+  if (el instanceof HTMLTextAreaElement) {
+    const [start, end] = focus === undefined && caret ? caret : [el.value.length, el.value.length];
+    el.setSelectionRange(start, end);
+  }
+}
+
 // Icons: 24x24 stroke paths, drawn for this demo.
 const ICONS: Record<string, string[]> = {
   lock: ['M6 11h12v9H6z', 'M8.5 11V8a3.5 3.5 0 0 1 7 0v3'],
@@ -56,6 +76,8 @@ const ICONS: Record<string, string[]> = {
   headset: ['M4 14v-2a8 8 0 0 1 16 0v2', 'M4 14h3v5H4z', 'M17 14h3v5h-3z', 'M20 19c0 1.5-2 2.5-5 2.5'],
   wifiOff: ['M2 2l20 20', 'M8.5 16.5a5 5 0 0 1 7 0', 'M5 12.9a10 10 0 0 1 5.2-2.7', 'M16.7 10.7A10 10 0 0 1 19 12.9', 'M12 20h.01'],
   refresh: ['M20 12a8 8 0 1 1-2.3-5.7', 'M20 4v5h-5'],
+  smile: ['M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18z', 'M8.5 14.5a4.5 4.5 0 0 0 7 0', 'M9 9.5v.5', 'M15 9.5v.5'],
+  pencil: ['M4 20h4L19 9l-4-4L4 16z', 'M13.5 6.5l4 4'],
 };
 
 export function icon(name: keyof typeof ICONS | string, className = 'icon'): SVGSVGElement {

@@ -35,6 +35,8 @@ export function describeError(err: unknown): Described {
       case ErrorCode.UNAUTHORIZED:
       case ErrorCode.TOKEN_EXPIRED:
         return { kind: 'expired', title: 'Your session expired', detail: 'Sign in again to continue.' };
+      case ErrorCode.NOT_MESSAGE_AUTHOR:
+        return { kind: 'other', title: 'Only its author can edit a message', detail: 'Its text is signed by the author’s device. Nothing was changed.' };
       case ErrorCode.SERVER_ERROR:
         return { kind: 'other', title: 'The server refused the request', detail: err.message };
       default:

@@ -8,6 +8,7 @@ import type { Client, Conversation, Message } from '@twilio/conversations';
 import { E2EEClient, IndexedDbKeyStore, LocalConversationsClient, unwrap, type BackupFailure, type BaseParticipant, type BasePaginator, type E2EEClientEventMap, type KeyChange, type MessageGap, type OrganizationKeyInfo, type OrgKeyChange, type RejectedCard } from '../../index.js';
 import { describeError, type Described } from './errors.js';
 import { isAgent } from './format.js';
+import { groupReactions, reactionAttributes, reactionOf, type ReactionGroup } from './reactions.js';
 import { prefs, tokenExpiry, type Role, type Session } from './server.js';
 
 export type Card = Awaited<ReturnType<E2EEClient['devices']>>[number];
@@ -16,6 +17,8 @@ export type Card = Awaited<ReturnType<E2EEClient['devices']>>[number];
 export const KEY_STORE_NAME = 'twilio-e2ee-demo';
 
 const PAGE_SIZE = 50;
+/** Messages fetched for a list preview: enough to find the latest one behind a run of reactions. */
+const PREVIEW_SIZE = 20;
 const MAX_NOTICES = 50;
 
 /** A line in the timeline that is not a message: a key change, someone joining. */
@@ -50,7 +53,10 @@ export interface MessageTally {
 }
 
 export class ConversationState {
+  /** The messages shown as bubbles, by index. */
   readonly messages = new Map<number, Message>();
+  /** Verified reactions, by index: shown under their target, never as bubbles (see reactions.ts). */
+  readonly reactions = new Map<number, Message>();
   participants: string[] = [];
   /** Active device count per participant, once looked up (0: no device yet). */
   readonly deviceCounts = new Map<string, number>();
@@ -86,8 +92,34 @@ export class ConversationState {
     return others.length ? others.join(', ') : 'New conversation';
   }
 
+  /**
+   * Files a message under bubbles or reactions (again on each update: an edit can change which);
+   * returns whether it is a reaction.
+   */
+  put(message: Message): boolean {
+    this.messages.delete(message.index);
+    this.reactions.delete(message.index);
+    const reaction = reactionOf(message) !== null;
+    (reaction ? this.reactions : this.messages).set(message.index, message);
+    return reaction;
+  }
+
+  has(index: number): boolean {
+    return this.messages.has(index) || this.reactions.has(index);
+  }
+
   get sorted(): Message[] {
-    return [...this.messages.values()].sort((a, b) => a.index - b.index);
+    return byIndex(this.messages.values());
+  }
+
+  /** Every message, reactions included: what the transport stores. */
+  get everything(): Message[] {
+    return byIndex([...this.messages.values(), ...this.reactions.values()]);
+  }
+
+  /** The reactions to each message, by its sid. */
+  get reactionGroups(): Map<string, ReactionGroup[]> {
+    return groupReactions(byIndex(this.reactions.values()));
   }
 
   get last(): Message | null {
@@ -116,6 +148,10 @@ export class ConversationState {
     this.notices = this.notices.slice(-MAX_NOTICES);
     prefs.set(this.noticesKey, this.notices);
   }
+}
+
+function byIndex(messages: Iterable<Message>): Message[] {
+  return [...messages].sort((a, b) => a.index - b.index);
 }
 
 export type ChangeScope = 'list' | 'status' | 'devices' | { sid: string };
@@ -327,13 +363,14 @@ export class ChatSession {
     const known = this.conversations.has(message.conversation.sid);
     const state = this.stateOf(message.conversation);
     if (!known) void this.refreshParticipants(state.sid);
-    const isNew = !state.messages.has(message.index);
-    state.messages.set(message.index, message);
-    if (message.author === this.identity) {
+    const isNew = !state.has(message.index);
+    // A reaction is shown under its target: it is neither a local echo nor unread.
+    const reaction = state.put(message);
+    if (!reaction && message.author === this.identity) {
       // The local echo of this message is done (matched by index, or by body while the index is unknown).
       const i = state.pending.findIndex((p) => p.index === message.index || (p.index === undefined && p.state === 'sending' && p.body === message.body));
       if (i >= 0) state.pending.splice(i, 1);
-    } else if (added && isNew && (this.selected !== state.sid || document.hidden)) {
+    } else if (!reaction && added && isNew && (this.selected !== state.sid || document.hidden)) {
       state.unread++;
     }
     const { senderCardId, senderDeviceName } = message.e2ee ?? {};
@@ -427,8 +464,8 @@ export class ChatSession {
   private async loadPreview(state: ConversationState): Promise<void> {
     if (state.loaded) return;
     try {
-      const page = await state.conversation.getMessages(1);
-      for (const m of page.items) if (!state.messages.has(m.index)) state.messages.set(m.index, m);
+      const page = await state.conversation.getMessages(PREVIEW_SIZE);
+      for (const m of page.items) if (!state.has(m.index)) state.put(m);
       this.changed('list');
     } catch {
       // the list still shows the conversation; opening it reports the error
@@ -486,7 +523,7 @@ export class ChatSession {
       this.changed({ sid });
       try {
         const page = await state.conversation.getMessages(PAGE_SIZE);
-        for (const m of page.items) state.messages.set(m.index, m);
+        for (const m of page.items) state.put(m);
         state.earlier = page.hasPrevPage ? page : null;
         state.loaded = true;
       } catch (err) {
@@ -504,7 +541,7 @@ export class ChatSession {
     const state = this.conversations.get(sid);
     if (!state?.earlier) return;
     const page = await state.earlier.prevPage();
-    for (const m of page.items) state.messages.set(m.index, m);
+    for (const m of page.items) state.put(m);
     state.earlier = page.hasPrevPage ? page : null;
     this.changed({ sid });
   }
@@ -524,11 +561,50 @@ export class ChatSession {
       if (state.messages.has(index)) state.pending = state.pending.filter((p) => p !== pending);
     } catch (err) {
       pending.state = 'failed';
-      pending.error = describeError(err);
-      if (pending.error.kind === 'expired' || pending.error.kind === 'revoked') this.setProblem(pending.error);
-      if (pending.error.kind === 'no-cards') void this.refreshDevices(sid);
+      pending.error = this.failure(sid, err);
     }
     this.changed({ sid });
+  }
+
+  /**
+   * Replaces the text of one of this user's messages: the wrapper seals it for everyone here as a
+   * signed edit bound to the original. Resolves with why it failed, or null.
+   */
+  async edit(sid: string, index: number, body: string): Promise<Described | null> {
+    const message = this.conversations.get(sid)?.messages.get(index);
+    if (!message) return null;
+    try {
+      await message.updateBody(body);
+      return null;
+    } catch (err) {
+      return this.failure(sid, err);
+    } finally {
+      this.changed({ sid });
+    }
+  }
+
+  /**
+   * Reacts to a message with a message of its own, sealed and signed like any other (see
+   * reactions.ts); once per person and emoji. Resolves with why it failed, or null.
+   */
+  async react(sid: string, target: Message, emoji: string): Promise<Described | null> {
+    const state = this.conversations.get(sid);
+    const reacted = state?.reactionGroups.get(target.sid)?.some((g) => g.emoji === emoji && g.who.includes(this.identity));
+    if (!state || reacted) return null;
+    try {
+      await state.conversation.sendMessage(emoji, reactionAttributes(target.sid));
+      return null;
+    } catch (err) {
+      return this.failure(sid, err);
+    }
+  }
+
+  /** Describes why a send or an edit failed; an expired sign-in or a revoked device also stops the session. */
+  private failure(sid: string, err: unknown): Described {
+    const described = describeError(err);
+    if (described.kind === 'expired' || described.kind === 'revoked') this.setProblem(described);
+    if (described.kind === 'no-cards') void this.refreshDevices(sid);
+    return described;
   }
 
   retry(sid: string, pending: Pending): Promise<void> {

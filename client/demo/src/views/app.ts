@@ -3,13 +3,14 @@
  * details panel (people, devices, safety numbers), connection banners, and the blocking
  * states (expired session, revoked device).
  */
-import { avatar, h, icon, mount } from '../dom.js';
+import { avatar, h, icon, mount, redrawKeepingFocus } from '../dom.js';
 import { e2eeInfo, type OrgKeyChange } from '../../../index.js';
 import { formatWhen, isAgent, listNames, plural, safetyGroups, unverifiedSummary } from '../format.js';
 import type { ChatSession, ConversationState } from '../session.js';
 import { participantsView, safetyView, type DetailsActions } from './details.js';
 import { openDevicesDialog } from './devices.js';
 import { dialogForm, openDialog, showToast } from './dialogs.js';
+import { MessageTools } from './message-tools.js';
 import { statusFlag, timelineItems, type TimelineActions } from './timeline.js';
 
 export interface AppCallbacks {
@@ -52,6 +53,8 @@ function encryptionChip(state: ConversationState): HTMLElement {
 export class ChatApp {
   readonly el: HTMLElement;
   private selected: string | null = null;
+  /** Editing and reacting in the open conversation. */
+  private tools: MessageTools | null = null;
   private raw = false;
   private detailsOpen = false;
   private safetyFor: string | null = null;
@@ -153,6 +156,7 @@ export class ChatApp {
     if (this.selected && this.timelineEl) this.saveDraft();
     this.selected = sid;
     this.session.selected = sid;
+    this.tools = sid ? new MessageTools(this.session, sid, (focus) => this.renderConversation(false, focus)) : null;
     this.safetyFor = null;
     if (push) history.replaceState(null, '', sid ? `#/c/${encodeURIComponent(sid)}` : '#/');
     this.el.classList.toggle('show-main', sid !== null);
@@ -390,10 +394,11 @@ export class ChatApp {
     if (this.selected && textarea) this.drafts.set(this.selected, textarea.value);
   }
 
-  /** Redraws header, timeline, composer notice and details of the open conversation. */
-  private renderConversation(scrollToEnd = false): void {
+  /** Redraws header, timeline, composer notice and details of the open conversation; `focus` is a timeline element's data-focus key. */
+  private renderConversation(scrollToEnd = false, focus?: string): void {
     const state = this.state;
-    if (!state || !this.headerEl || !this.timelineEl || !this.composerNoticeEl) return;
+    const tools = this.tools;
+    if (!state || !tools || !this.headerEl || !this.timelineEl || !this.composerNoticeEl) return;
     const s = this.session;
     const others = state.participants.filter((p) => p !== s.identity);
     const agents = others.filter(isAgent);
@@ -433,15 +438,21 @@ export class ChatApp {
       discard: (pending) => this.session.discard(state.sid, pending),
       loadEarlier: () => void this.session.loadEarlier(state.sid),
     };
-    if (state.loading && state.messages.size <= 1) {
-      mount(t, h('div', { class: 'loading center' }, h('span', { class: 'spinner' }), s.role === 'agent' ? 'Decrypting and verifying history…' : 'Decrypting…'));
-    } else if (state.loadError) {
-      mount(t, h('div', { class: 'callout tone-bad' }, icon('alert'), h('span', null, h('b', null, `${state.loadError.title}. `), state.loadError.detail ?? '')));
-    } else {
-      const items = timelineItems(state, s, this.raw, actions);
-      const hasMessages = state.messages.size > 0 || state.pending.length > 0;
-      mount(t, hasMessages || state.notices.length ? items : h('div', { class: 'timeline-empty' }, icon('lock'), h('p', null, 'Messages here are end-to-end encrypted. Say hello!')));
-    }
+    redrawKeepingFocus(
+      t,
+      () => {
+        if (state.loading && state.messages.size <= 1) {
+          mount(t, h('div', { class: 'loading center' }, h('span', { class: 'spinner' }), s.role === 'agent' ? 'Decrypting and verifying history…' : 'Decrypting…'));
+        } else if (state.loadError) {
+          mount(t, h('div', { class: 'callout tone-bad' }, icon('alert'), h('span', null, h('b', null, `${state.loadError.title}. `), state.loadError.detail ?? '')));
+        } else {
+          const items = timelineItems(state, s, this.raw, actions, tools);
+          const hasMessages = state.messages.size > 0 || state.pending.length > 0;
+          mount(t, hasMessages || state.notices.length ? items : h('div', { class: 'timeline-empty' }, icon('lock'), h('p', null, 'Messages here are end-to-end encrypted. Say hello!')));
+        }
+      },
+      focus,
+    );
     t.scrollTop = atEnd ? t.scrollHeight : t.scrollHeight - fromBottom;
 
     // Who cannot receive messages yet (NO_CARDS before it happens).

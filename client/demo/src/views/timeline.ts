@@ -1,13 +1,16 @@
 /**
  * The message timeline of one conversation: bubbles with their verification badge and sender
- * device, inline notices (key changes, people joining), local echoes of messages being sent,
- * and the "what Twilio sees" rendering of the same messages as raw envelopes.
+ * device, edits and reactions (message-tools.ts), inline notices (key changes, people joining),
+ * local echoes of messages being sent, and the "what Twilio sees" rendering of the same messages
+ * as raw envelopes.
  */
 import type { Message } from '@twilio/conversations';
 import { e2eeInfo, FAILED_BODY, unwrap } from '../../../index.js';
 import { h, icon, type Child } from '../dom.js';
 import { formatDay, formatTime } from '../format.js';
+import type { ReactionGroup } from '../reactions.js';
 import type { ChatSession, ConversationState, Notice, Pending } from '../session.js';
+import { editedMark, errorBox, type MessageTools } from './message-tools.js';
 
 export interface TimelineActions {
   showSafetyNumber(identity: string): void;
@@ -50,10 +53,11 @@ function historyBadge(): HTMLElement {
   );
 }
 
-function messageView(message: Message, session: ChatSession, showAuthor: boolean): HTMLElement {
+function messageView(message: Message, session: ChatSession, showAuthor: boolean, tools: MessageTools, reactions: ReactionGroup[] | undefined): HTMLElement {
   const mine = message.author === session.identity;
   const e2ee = e2eeInfo(message);
   const failed = e2ee.status === 'failed';
+  const bubble = h('div', { class: 'bubble', 'data-testid': 'message-body' }, failed ? (message.body ?? FAILED_BODY) : (message.body ?? ''));
   return h(
     'div',
     {
@@ -65,11 +69,15 @@ function messageView(message: Message, session: ChatSession, showAuthor: boolean
       'data-index': message.index,
     },
     showAuthor && !mine ? h('div', { class: 'msg-author' }, message.author ?? 'unknown') : null,
-    h('div', { class: 'bubble', 'data-testid': 'message-body' }, failed ? (message.body ?? FAILED_BODY) : (message.body ?? '')),
+    h('div', { class: 'msg-row' }, tools.editor(message) ?? bubble, tools.actions(message)),
+    tools.picker(message),
+    tools.chips(message, reactions),
+    tools.problem(message),
     h(
       'div',
       { class: 'msg-meta' },
       h('time', { datetime: message.dateCreated?.toISOString() ?? '' }, formatTime(message.dateCreated)),
+      editedMark(message),
       e2ee.senderDeviceName !== undefined ? h('span', { class: 'msg-device', 'data-testid': 'sender-device', title: 'The sender’s device, from its verified card' }, icon('devices', 'icon icon-xs'), e2ee.senderDeviceName || 'unnamed device') : null,
       statusBadge(message, session),
       e2ee.via === 'history' ? historyBadge() : null,
@@ -115,26 +123,21 @@ function pendingView(pending: Pending, actions: TimelineActions): HTMLElement {
     { class: `msg mine ${failed ? 'not-sent' : 'sending'}`, 'data-testid': failed ? 'not-sent' : 'sending' },
     h('div', { class: 'bubble' }, pending.body),
     failed
-      ? h(
-          'div',
-          { class: 'send-error', role: 'alert', 'data-testid': 'send-error' },
-          icon('alert', 'icon icon-sm'),
-          h('div', null, h('b', null, pending.error?.title ?? 'Not sent'), pending.error?.detail ? h('span', null, ` ${pending.error.detail}`) : null),
-          h(
-            'div',
-            { class: 'send-error-actions' },
-            pending.error?.kind === 'revoked' ? null : h('button', { class: 'btn sm', type: 'button', onclick: () => actions.retry(pending) }, 'Retry'),
-            h('button', { class: 'btn sm ghost', type: 'button', onclick: () => actions.discard(pending) }, 'Discard'),
-          ),
+      ? errorBox(
+          pending.error ?? { kind: 'other', title: 'Not sent' },
+          'send-error',
+          pending.error?.kind === 'revoked' ? null : h('button', { class: 'btn sm', type: 'button', onclick: () => actions.retry(pending) }, 'Retry'),
+          h('button', { class: 'btn sm ghost', type: 'button', onclick: () => actions.discard(pending) }, 'Discard'),
         )
       : h('div', { class: 'msg-meta' }, h('span', { class: 'spinner' }), 'Encrypting and sending…'),
   );
 }
 
-/** The timeline's contents, oldest first. */
-export function timelineItems(state: ConversationState, session: ChatSession, raw: boolean, actions: TimelineActions): Child[] {
+/** The timeline's contents, oldest first; the raw view shows every stored message, reactions included. */
+export function timelineItems(state: ConversationState, session: ChatSession, raw: boolean, actions: TimelineActions, tools: MessageTools): Child[] {
   const items: Child[] = [];
-  const messages = state.sorted;
+  const messages = raw ? state.everything : state.sorted;
+  const reactions = state.reactionGroups;
   if (state.earlier) items.push(h('div', { class: 'timeline-more' }, h('button', { class: 'btn sm ghost', type: 'button', onclick: () => actions.loadEarlier() }, 'Load earlier messages')));
   if (raw) {
     items.push(
@@ -176,7 +179,7 @@ export function timelineItems(state: ConversationState, session: ChatSession, ra
       lastDay = day;
       lastAuthor = null;
     }
-    items.push(raw ? rawView(message) : messageView(message, session, message.author !== lastAuthor));
+    items.push(raw ? rawView(message) : messageView(message, session, message.author !== lastAuthor, tools, reactions.get(message.sid)));
     lastAuthor = message.author;
     flushNotices(message.index);
   }
