@@ -1,11 +1,15 @@
 /** The results file's shape, the targets of issue #7, and the table printed after a run. */
 import { round } from './stats.js';
+import type { ClientBundle } from '../test/support/client-bundle.js';
 import type { BrowserOutcome } from './browser.js';
 import type { DecryptResult, EncryptResult, PrimitiveTimes } from './crypto.js';
 import type { HistoryPageResult, HistoryRewrapResult } from './history.js';
 import type { LoadResult } from './load.js';
 import { REGISTRATION_CONNECTIONS, type LookupResult } from './server.js';
 import type { StoreCost } from './storage.js';
+
+/** Bytes as KB (1000 bytes), one decimal. */
+const kb = (bytes: number) => (bytes / 1000).toFixed(1);
 
 export interface ClientResults {
   backend: string;
@@ -45,6 +49,8 @@ export interface Results {
   primitivesUs: Record<string, PrimitiveTimes>;
   /** In Chromium: device keys as non-extractable WebCrypto keys beside raw keys on libsodium. */
   browser: BrowserOutcome;
+  /** twilio-e2ee/client bundled for browsers: sizes up front and on demand, libsodium's share. */
+  clientBundle: ClientBundle;
   targets: Target[];
 }
 
@@ -95,6 +101,13 @@ export function evaluateTargets(r: Omit<Results, 'targets'>): Target[] {
     met: s.lookupP99Ms < 5,
   });
   out.push({ name: 'history rewraps (server)', target: '>= 5000/s', value: `${s.historyRewrapPerSec}/s`, met: s.historyRewrapPerSec >= 5000 });
+  const bundle = r.clientBundle;
+  out.push({
+    name: 'client bundle for browsers, up front (gzip)',
+    target: '< 200 KB',
+    value: `${kb(bundle.initialGzipBytes)} KB (libsodium ${kb(bundle.libsodiumGzipBytes)} KB)${bundle.nodeOnly.length ? `; Node-only imports: ${bundle.nodeOnly.join(', ')}` : ''}`,
+    met: bundle.initialGzipBytes < 200_000 && bundle.nodeOnly.length === 0,
+  });
   return out;
 }
 
@@ -115,6 +128,24 @@ export function browserTable(b: BrowserOutcome): string[] {
       ],
     ),
     'Sealing wraps for the recipients with an ephemeral key on libsodium in both columns; only the sender signature uses the device key.',
+  ];
+}
+
+/** twilio-e2ee/client in a browser bundle: what loads up front, libsodium's part of it, what loads on demand. */
+export function clientBundleTable(b: ClientBundle): string[] {
+  const sum = (list: ClientBundle['initial'], key: 'bytes' | 'gzipBytes') => list.reduce((total, f) => total + f[key], 0);
+  return [
+    'twilio-e2ee/client bundled for browsers (esbuild, ESM, minified, nothing external; KB = 1000 bytes)',
+    table(
+      ['part', 'files', 'minified KB', 'gzip KB'],
+      [
+        ['up front', b.initial.length, kb(sum(b.initial, 'bytes')), kb(b.initialGzipBytes)],
+        ['  libsodium (its WebAssembly inlined as base64, its wrappers)', null, null, kb(b.libsodiumGzipBytes)],
+        ['  the rest (wrapper, crypto core, relay client, key stores)', null, null, kb(b.initialGzipBytes - b.libsodiumGzipBytes)],
+        ['on demand: the Twilio SDK, for connect() in Twilio mode', b.lazy.length, kb(sum(b.lazy, 'bytes')), kb(sum(b.lazy, 'gzipBytes'))],
+      ],
+    ),
+    b.nodeOnly.length ? `Node-only imports in the bundle: ${b.nodeOnly.join(', ')}` : 'No Node built-in or Node-only package in the bundle.',
   ];
 }
 
@@ -157,6 +188,8 @@ export function renderTables(r: Results): string {
   );
   out.push('');
   out.push(...browserTable(r.browser));
+  out.push('');
+  out.push(...clientBundleTable(r.clientBundle));
   out.push('');
   const s = r.server;
   const d = s.details;

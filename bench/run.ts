@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { nodeCryptoBackend } from '../server/crypto-backend.js';
 import { maxRecipientsForBody } from '../shared/envelope.js';
 import { ready, setBackend, type CryptoBackend } from '../shared/sodium.js';
+import { bundleClient } from '../test/support/client-bundle.js';
 import { makeApp, makeDevice, type DeviceFixture } from '../test/support/crypto.js';
 import { benchBrowser } from './browser.js';
 import { startBenchServer, type BenchServer } from './child.js';
@@ -37,6 +38,7 @@ const METHOD = {
   latency: 'autocannon records latency in whole milliseconds: 0 means under 1 ms',
   store: 'SQLite registerCard alone, on disk in the temporary directory (WAL, synchronous=FULL) and in memory, alternating batches of 100',
   historyRewrap: 'GET /v1/history pages of 500 for a reader whose card needs a rewrap of every message; rewraps/s = pages/s x 500',
+  clientBundle: 'twilio-e2ee/client (client/index.ts) bundled by esbuild for browsers: ESM, minified, nothing external, code splitting; gzip (zlib, level 6) of each file a page loads up front; libsodium = the difference with libsodium-wrappers left out (test/support/client-bundle.ts)',
   browser: "Debian's Chromium (headless, playwright-core) loading the client library bundled by Vite (test/browser/page); performance.now in the page (0.1 ms resolution: opens timed 10 at a time, primitives 100 at a time); libsodium and WebCrypto runs interleaved; 100 recipient devices, 1 KiB message",
 } as const;
 
@@ -100,6 +102,8 @@ async function main(): Promise<void> {
 
   const sodium = await clientSide(null, sender, devices, plan);
   const node = await clientSide(nodeCryptoBackend, sender, devices, plan);
+  step('client bundle for browsers (esbuild)');
+  const clientBundle = await bundleClient();
   step('Chromium: seal for 100 devices and open one, WebCrypto device keys beside libsodium');
   const browser = await benchBrowser(quick);
 
@@ -175,6 +179,7 @@ async function main(): Promise<void> {
       nodeCrypto: { encrypt: node.encrypt, decrypt: node.decrypt, historyPage: nodePage },
       primitivesUs: { libsodium: sodium.primitivesUs, 'node:crypto': node.primitivesUs },
       browser,
+      clientBundle,
     };
     const results: Results = { ...partial, targets: evaluateTargets(partial) };
     writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);

@@ -1,7 +1,10 @@
 /**
  * A Node key store: one JSON file (mode 0600) holding the devices and state, rewritten
  * atomically (write to a temporary file, then rename) so a crash never leaves half a file.
+ * Exported by the Node entry only (client/node.ts): browser bundles never see node:fs.
  */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { DeviceRecord, KeyStore, SerializedDevice } from './key-store.js';
 import { deserializeDevice, serializeDevice } from './key-store.js';
 
@@ -18,9 +21,8 @@ export class FileKeyStore implements KeyStore {
   constructor(readonly path: string) {}
 
   private async read(): Promise<FileContents> {
-    const fs = await import('node:fs/promises');
     try {
-      const parsed = JSON.parse(await fs.readFile(this.path, 'utf8')) as FileContents;
+      const parsed = JSON.parse(await readFile(this.path, 'utf8')) as FileContents;
       return { version: 1, devices: parsed.devices ?? {}, state: parsed.state ?? {} };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, devices: {}, state: {} };
@@ -31,14 +33,12 @@ export class FileKeyStore implements KeyStore {
   /** Read-modify-write, serialized so concurrent calls never lose each other's changes. */
   private update(change: (contents: FileContents) => void): Promise<void> {
     const next = this.writing.then(async () => {
-      const fs = await import('node:fs/promises');
-      const { dirname } = await import('node:path');
       const contents = await this.read();
       change(contents);
-      await fs.mkdir(dirname(this.path), { recursive: true });
+      await mkdir(dirname(this.path), { recursive: true });
       const tmp = `${this.path}.${process.pid}.tmp`;
-      await fs.writeFile(tmp, JSON.stringify(contents), { mode: 0o600 });
-      await fs.rename(tmp, this.path);
+      await writeFile(tmp, JSON.stringify(contents), { mode: 0o600 });
+      await rename(tmp, this.path);
     });
     this.writing = next.catch(() => undefined);
     return next;

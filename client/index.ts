@@ -1,4 +1,8 @@
-/** twilio-e2ee/client: the E2EE wrapper for @twilio/conversations, key stores, the local relay client. */
+/**
+ * twilio-e2ee/client: the E2EE wrapper for @twilio/conversations, key stores, the local relay
+ * client. Runs in browsers and bundles without Node built-ins; Node apps import
+ * twilio-e2ee/client/node (client/node.ts), which adds FileKeyStore and `ws`.
+ */
 export { E2EEClient, wrap, e2eeClientOf, type E2EEClientOptions, type E2EEClientEventMap, type RegisterOptions } from './e2ee-client.js';
 export type { PendingDevice } from '../shared/api.js';
 export { GAP_WAIT_MS, type MessageGap } from './wrapper.js';
@@ -12,7 +16,6 @@ export { DEFAULT_CARD_CACHE_TTL_MS, REPLAY_WINDOW_MESSAGES } from '../shared/lim
 export { HistoryOutbox, type BackupMode, type BackupFailure } from './history.js';
 export { MemoryKeyStore, type KeyStore, type DeviceRecord, type StoredDevice, type WebCryptoDeviceRecord } from './key-store.js';
 export type { WebCryptoDeviceKeys } from './webcrypto-device-keys.js';
-export { FileKeyStore } from './file-key-store.js';
 export { IndexedDbKeyStore, type IndexedDbKeyStoreOptions } from './indexeddb-key-store.js';
 export { LocalConversationsClient, LocalConversation, LocalMessage, LocalParticipant } from './local/relay-client.js';
 export type { BaseClient, BaseConversation, BaseMessage, BaseParticipant, BasePaginator } from './conversations.js';

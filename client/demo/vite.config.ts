@@ -12,14 +12,6 @@ export default defineConfig({
   root: here('.'),
   base: '/',
   logLevel: 'warn',
-  resolve: {
-    alias: [
-      // Node-only paths of the client library: never taken in a browser (it has WebSocket and
-      // IndexedDB), so they resolve to an empty module instead of Vite's warning shim.
-      { find: /^ws$/, replacement: here('src/node-stub.ts') },
-      { find: /^node:(fs\/promises|path)$/, replacement: here('src/node-stub.ts') },
-    ],
-  },
   build: {
     outDir: here('dist'),
     emptyOutDir: true,

@@ -12,7 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client, Message } from '@twilio/conversations';
-import { E2EEClient, FileKeyStore } from '../index.js';
+import { E2EEClient, FileKeyStore } from '../node.js';
 
 const serverUrl = (process.argv[2] ?? 'http://localhost:3000').replace(/\/$/, '');
 

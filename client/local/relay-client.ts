@@ -36,8 +36,22 @@ type WebSocketConstructor = new (url: string) => WebSocketLike;
 export interface LocalConnectOptions {
   relayUrl: string;
   token: string;
-  /** A WebSocket implementation; default the global one, else the `ws` package (Node). */
+  /**
+   * A WebSocket implementation; default the global one, else the `ws` package where the Node
+   * entry (`twilio-e2ee/client/node`) is loaded.
+   */
   WebSocket?: WebSocketConstructor;
+}
+
+/**
+ * Set by the Node entry (client/node.ts) to the `ws` package, for runtimes without a global
+ * WebSocket (Node 20). Imported there, not here, so that browser bundles never see `ws`.
+ */
+let nodeWebSocket: WebSocketConstructor | undefined;
+
+/** Called by client/node.ts; not part of the public API. */
+export function setNodeWebSocket(impl: WebSocketConstructor): void {
+  nodeWebSocket = impl;
 }
 
 export type LocalConnectionState = 'connecting' | 'connected' | 'disconnecting' | 'disconnected' | 'denied';
@@ -87,10 +101,10 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
 
   /** Connects and authenticates; rejects when the relay refuses the token. */
   static async connect(options: LocalConnectOptions): Promise<LocalConversationsClient> {
-    const WebSocketImpl =
-      options.WebSocket ??
-      (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ??
-      ((await import('ws')).default as unknown as WebSocketConstructor);
+    const WebSocketImpl = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? nodeWebSocket;
+    if (!WebSocketImpl) {
+      throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'no WebSocket in this runtime: pass the WebSocket option, or import from twilio-e2ee/client/node in Node');
+    }
     const client = new LocalConversationsClient(options.relayUrl, options.token, WebSocketImpl);
     await client.open();
     return client;

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unwrap, E2EEError, FAILED_BODY, LocalConversationsClient, FileKeyStore, MemoryKeyStore, type E2EEClient, type KeyChange } from '../../client/index.js';
+import { unwrap, E2EEError, FAILED_BODY, LocalConversationsClient, FileKeyStore, MemoryKeyStore, type E2EEClient, type KeyChange } from '../../client/node.js';
 import { ENVELOPE_PREFIX, deviceKeysFromSecrets, sealEnvelope } from '../../shared/index.js';
 import { nextEvents } from '../support/concurrency.js';
 import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';

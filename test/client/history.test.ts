@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unwrap, FileKeyStore, type E2EEClient, type LocalConversationsClient } from '../../client/index.js';
+import { unwrap, FileKeyStore, type E2EEClient, type LocalConversationsClient } from '../../client/node.js';
 import { createRewrap, parseEnvelope, sealEnvelope, verifyCard, trustAppKeys, deviceKeysFromSecrets } from '../../shared/index.js';
 import { ApiClient } from '../../client/api-client.js';
 import { nextEvents, waitFor } from '../support/concurrency.js';

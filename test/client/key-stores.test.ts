@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FileKeyStore, IndexedDbKeyStore, MemoryKeyStore, type DeviceRecord, type KeyStore } from '../../client/index.js';
+import { FileKeyStore, IndexedDbKeyStore, MemoryKeyStore, type DeviceRecord, type KeyStore } from '../../client/node.js';
 import type { StoredDevice } from '../../client/key-store.js';
 import { deviceKeysOf, newDeviceKeys } from '../../client/webcrypto-device-keys.js';
 import {

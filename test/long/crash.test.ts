@@ -25,7 +25,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { unwrap, E2EEClient, MemoryKeyStore, type BackupFailure, type LocalConversationsClient } from '../../client/index.js';
+import { unwrap, E2EEClient, MemoryKeyStore, type BackupFailure, type LocalConversationsClient } from '../../client/node.js';
 import type { FetchLike } from '../../client/api-client.js';
 import { SQLITE_FILENAME } from '../../server/store/sqlite.js';
 import { postgresReachable, SHOWN_DATABASE_URL, TEST_DATABASE_URL } from '../support/stores.js';

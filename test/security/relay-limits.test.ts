@@ -6,7 +6,7 @@
  * token expires unless the client refreshed it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { E2EEError, LocalConversationsClient } from '../../client/index.js';
+import { E2EEError, LocalConversationsClient } from '../../client/node.js';
 import { relayHubOf } from '../../server/relay/routes.js';
 import { relayTokenSecret, signRelayToken } from '../../server/relay-token.js';
 import { ApiPath } from '../../shared/api.js';

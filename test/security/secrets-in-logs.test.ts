@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import nock from 'nock';
 import twilio from 'twilio';
 import { afterAll, describe, expect, it } from 'vitest';
-import { E2EEClient, MemoryKeyStore } from '../../client/index.js';
+import { E2EEClient, MemoryKeyStore } from '../../client/node.js';
 import { relayTokenSecret } from '../../server/relay-token.js';
 import { DEMO_SESSION_SECRET_LABEL, RELAY_TOKEN_SECRET_LABEL, deriveAppSecret } from '../../server/secrets.js';
 import {

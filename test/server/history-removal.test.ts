@@ -7,7 +7,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalConversationsClient, type LocalConversation, type LocalMessage } from '../../client/index.js';
+import { LocalConversationsClient, type LocalConversation, type LocalMessage } from '../../client/node.js';
 import { ApiPath, type HistoryResponse } from '../../shared/index.js';
 import { errorCode, session, uid, type TestUser } from '../support/app.js';
 import { backupOf, historyServer, openHistory, postHistory, readHistory, seal, withDevice, type HistoryServer, type Member } from '../support/history.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type LaunchOptions, type Page } from 'playwright-core';
 import { describe, it } from 'vitest';
-import { E2EEClient, MemoryKeyStore } from '../../client/index.js';
+import { E2EEClient, MemoryKeyStore } from '../../client/node.js';
 import { buildApp } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
 import { buildDemo, demoRoot } from '../../server/demo.js';

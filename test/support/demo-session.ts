@@ -2,7 +2,7 @@
  * What a user of a demo-mode server does over HTTP, outside the client wrapper: sign in through
  * the demo login, and post to the local relay directly.
  */
-import { LocalConversationsClient } from '../../client/index.js';
+import { LocalConversationsClient } from '../../client/node.js';
 import { ApiPath } from '../../shared/api.js';
 
 /** An app token for `identity` from the demo login (POST /v1/session), as the sign-in screen gets one. */

@@ -9,7 +9,7 @@ import { buildApp } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
 import { openStore } from '../../server/store/index.js';
 import type { Store } from '../../server/store/types.js';
-import { E2EEClient, MemoryKeyStore, type E2EEClientOptions } from '../../client/index.js';
+import { E2EEClient, MemoryKeyStore, type E2EEClientOptions } from '../../client/node.js';
 import { toB64u } from '../../shared/index.js';
 import { demoToken } from './demo-session.js';
 import { RATE_LIMITS_OFF } from './env.js';

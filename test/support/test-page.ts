@@ -13,14 +13,11 @@ const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 export async function buildTestPage(): Promise<string> {
   const vite = await import('vite');
   const outDir = mkdtempSync(join(tmpdir(), 'e2ee-test-page-'));
-  const stub = here('../../client/demo/src/node-stub.ts');
   await vite.build({
     configFile: false,
     root: here('../browser/page/'),
     base: '/',
     logLevel: 'warn',
-    // Node-only paths of the client library, never taken in a browser (as in the demo's build).
-    resolve: { alias: [{ find: /^ws$/, replacement: stub }, { find: /^node:(fs\/promises|path)$/, replacement: stub }] },
     build: { outDir, emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 4096 },
   });
   return outDir;

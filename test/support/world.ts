@@ -9,7 +9,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { LocalConversationsClient } from '../../client/local/relay-client.js';
+import { LocalConversationsClient } from '../../client/node.js';
 import type { Store } from '../../server/store/types.js';
 import {
   ApiPath,
