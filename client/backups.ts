@@ -41,9 +41,12 @@ async function findSentMessage(conversation: BaseConversation, index: number): P
   return message;
 }
 
+/** What a backup needs of its message: its envelope is `body`. */
+type BackedUpMessage = Pick<BaseMessage, 'sid' | 'index' | 'body'>;
+
 interface HeldBackup {
   conversationSid: string;
-  message: BaseMessage;
+  message: BackedUpMessage;
   envelope: ParsedEnvelope;
   cek: Uint8Array;
 }
@@ -78,8 +81,17 @@ export class Backups {
     }
   }
 
+  /**
+   * After an edit: back up the version just sealed (the history service keeps the newest version
+   * of each message). Posted with the sealed text, not the message object's body, which the SDK
+   * updates only when the service's update arrives.
+   */
+  async afterEdit(conversationSid: string, message: Pick<BaseMessage, 'sid' | 'index'>, text: string, binary: Uint8Array, cek: Uint8Array): Promise<void> {
+    await this.backUp(conversationSid, { sid: message.sid, index: message.index, body: text }, parseEnvelope(binary), cek);
+  }
+
   /** Wraps the message's CEK for the trusted OrgCard and queues it in the outbox (or holds it, for a changed OrgCard). */
-  async backUp(conversationSid: string, message: BaseMessage, envelope: ParsedEnvelope, cek: Uint8Array): Promise<void> {
+  async backUp(conversationSid: string, message: BackedUpMessage, envelope: ParsedEnvelope, cek: Uint8Array): Promise<void> {
     this.preparing++;
     try {
       await withRetries(() => this.orgKeys.current());

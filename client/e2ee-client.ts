@@ -46,7 +46,7 @@ export interface E2EEClientOptions {
   deviceName?: string;
   /** fetch implementation; default globalThis.fetch. */
   fetch?: FetchLike;
-  /** WebSocket implementation for the local relay; default the global one, else the `ws` package. */
+  /** WebSocket implementation for the local relay; default the global one (in Node 20, importing twilio-e2ee/client/node provides the `ws` package). */
   WebSocket?: LocalConnectOptions['WebSocket'];
   /**
    * How long looked-up active cards are reused before asking the service again; default 5 s.
@@ -299,6 +299,9 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
         refreshToken: async () => (await this.api.twilioToken()).token,
         afterSend: (conversation, sealed, index) => {
           if (mode !== 'off') void this.backups.afterSend(conversation, sealed.binary, sealed.cek, index);
+        },
+        afterEdit: (conversationSid, message, sealed) => {
+          if (mode !== 'off') void this.backups.afterEdit(conversationSid, message, sealed.text, sealed.binary, sealed.cek);
         },
         afterVerifiedReceive: (raw, opened) => {
           if (mode === 'send+receive') void this.backups.backUp(raw.conversation.sid, raw, opened.envelope, opened.cek);

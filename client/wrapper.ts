@@ -26,6 +26,8 @@ export interface Engine {
 export interface WrapperHooks {
   refreshToken(): Promise<string>;
   afterSend(conversation: BaseConversation, sealed: SealedEnvelope, index: number): void;
+  /** An edit of this client's message was stored: its new version is backed up. */
+  afterEdit(conversationSid: string, message: BaseMessage, sealed: SealedEnvelope): void;
   /** Every message opened verified from this device's own slot (its own sends included). */
   afterVerifiedReceive(raw: BaseMessage, opened: NonNullable<OpenedBody['opened']>): void;
   /** A participant joined, left, or announced that its devices changed: its cards are looked up afresh. */
@@ -345,7 +347,7 @@ export class ConversationWrapper {
     if (JSON.stringify(clear) !== JSON.stringify(message.raw.attributes ?? {}) && message.raw.updateAttributes) {
       updated = await message.raw.updateAttributes(clear);
     }
-    hooks.afterSend(this.raw, sealed, message.raw.index);
+    hooks.afterEdit(this.sid, message.raw, sealed);
     // The object the app holds shows the edit as soon as it is made. The SDK resolves with the
     // same message, whose body is still the old envelope until its update arrives: the version
     // opened is the one just sealed, as the service now holds it.

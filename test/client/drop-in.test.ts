@@ -9,7 +9,7 @@ import type { Client, Conversation, Message, Participant } from '@twilio/convers
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decryptPushNotification, E2EEError, e2eeClientOf, e2eeInfo, LocalConversationsClient, MemoryKeyStore, unwrap, wrap, type E2EEClient } from '../../client/index.js';
+import { decryptPushNotification, E2EEError, e2eeClientOf, e2eeInfo, LocalConversationsClient, MemoryKeyStore, unwrap, wrap, type E2EEClient } from '../../client/node.js';
 import { nextEvents, waitFor } from '../support/concurrency.js';
 import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
@@ -145,6 +145,22 @@ describe('events', () => {
     expect(e2eeInfo(held).status).toBe('verified');
     // Bob may not edit alice's message.
     await expect(held.updateBody('bob was here')).rejects.toMatchObject({ code: 'NOT_MESSAGE_AUTHOR' });
+    // History holds the latest version, so a support agent joining later reads the edit.
+    const current = async () => (await server.store.getMessage(conversation.sid, held.sid))!.body;
+    const copy = async () => (await server.store.history(conversation.sid, -1, 500)).find((r) => r.messageSid === held.sid)?.envelope;
+    await waitFor(async () => (await copy()) === (await current()), 'the backup of the latest version');
+    const agent = await device(server, 'agent-1');
+    await conversation.add('agent-1');
+    const agentChat = await agent.connect();
+    try {
+      const seen = (await (await agentChat.getConversationBySid(conversation.sid)).getMessages(100)).items.find((m) => m.sid === held.sid)!;
+      expect(seen.body).toBe('after the edit');
+      expect(seen.attributes).toEqual({ ticketId: 'T-2', note: 'a private note', reactions: { '👍': ['alice'] } });
+      expect(e2eeInfo(seen)).toMatchObject({ status: 'verified', via: 'history' });
+    } finally {
+      await agentChat.shutdown();
+      await conversation.removeParticipant('agent-1');
+    }
   });
 
   it('messageRemoved carries the message as it was shown', async () => {
