@@ -130,7 +130,8 @@ export async function buildApp({ config, store, logger = {}, demo }: BuildAppOpt
       await docs.register(fastifySwaggerUi, { routePrefix: DOCS_PATH, validatorUrl: false });
     });
   }
-  await app.register(twilioE2ee, { config, store });
+  // The standalone server keeps the demo default of the quick start (`npm start` with nothing set).
+  await app.register(twilioE2ee, { config, store, demoMode: true });
   if (demo) await registerDemo(app, demo);
   // Echo the request id, so a client's report can be matched with the server log.
   app.addHook('onSend', async (request, reply) => {

@@ -5,7 +5,8 @@
  *
  * Modes:
  * - local demo (nothing set): keys generated once into DATA_DIR/keys.json, POST /v1/session
- *   issues tokens for any identity. Never for production.
+ *   issues tokens for any identity. Never for production. The standalone server runs it as its
+ *   quick start; the plugin refuses this fallback unless asked (`demoModeDefaulted`).
  * - production (NODE_ENV=production): explicit APP_KEY and an auth secret or public key are
  *   required, and DEMO_MODE must be off.
  */
@@ -67,6 +68,12 @@ export interface RateLimitConfig {
 export interface Config {
   production: boolean;
   demoMode: boolean;
+  /**
+   * Demo mode is on only because no auth setting was given and DEMO_MODE is unset (the quick
+   * start), not because anyone asked for it: the plugin then refuses to start unless its
+   * `demoMode` option says yes.
+   */
+  demoModeDefaulted: boolean;
   port: number;
   host: string;
   dataDir: string;
@@ -145,6 +152,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
   const config = {
     production,
     demoMode,
+    demoModeDefaulted: demoMode && explicitDemo === undefined,
     port: r.int('PORT', 3000, 0, 65_535),
     host: r.string('HOST') ?? '0.0.0.0',
     dataDir,

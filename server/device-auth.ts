@@ -51,6 +51,16 @@ export function keepRawJsonBodies(scope: FastifyInstance): void {
 const unixNow = (): number => Math.floor(Date.now() / 1000);
 
 /**
+ * The request target below the path the plugin is mounted under: what the client signed, as its
+ * paths are relative to its serverUrl (which includes the prefix). A target outside the prefix
+ * stays whole, and so matches no proof.
+ */
+function pathBelowPrefix(request: FastifyRequest): string {
+  const { prefix } = request.server.e2ee;
+  return request.url.startsWith(`${prefix}/`) ? request.url.slice(prefix.length) : request.url;
+}
+
+/**
  * The active card of the request's identity that signed its X-E2EE-Device proof, or null when
  * the request carries none. A header that is present is always checked: 401 DEVICE_PROOF_INVALID
  * (malformed, unknown card, wrong signature), 401 DEVICE_PROOF_EXPIRED (timestamp further than
@@ -69,11 +79,11 @@ export async function provenDevice(request: FastifyRequest, store: Store): Promi
   }
   const card = await store.getCard(proof.cardId);
   if (!card) throw new E2EEError(ErrorCode.DEVICE_PROOF_INVALID, 'the device proof names no registered card');
-  const signed = { method: request.method, path: request.url, body: rawBodies.get(request) };
+  const signed = { method: request.method, path: pathBelowPrefix(request), body: rawBodies.get(request) };
   if (!verifyDeviceProof(proof, fromB64u(card.signKey), signed)) {
     throw new E2EEError(ErrorCode.DEVICE_PROOF_INVALID, 'the device proof\'s signature does not match this request and card');
   }
-  if (card.identity !== request.identity) throw new E2EEError(ErrorCode.FORBIDDEN, 'the device proof\'s card belongs to another identity');
+  if (card.identity !== request.e2eeIdentity) throw new E2EEError(ErrorCode.FORBIDDEN, 'the device proof\'s card belongs to another identity');
   if (card.revokedAt !== null) throw new E2EEError(ErrorCode.DEVICE_REVOKED, 'the device proof\'s card is revoked; register as a new device');
   return card;
 }

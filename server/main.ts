@@ -8,24 +8,10 @@ import { buildApp } from './app.js';
 import { isE2EEError, ErrorCode } from '../shared/errors.js';
 import { loadConfig, type Config } from './config.js';
 import { prepareDemo, type DemoOptions } from './demo.js';
-import { openStore } from './store/index.js';
+import { openStore, type Store } from './store/index.js';
 
 /** Longest wait for in-flight requests at shutdown (orchestrators SIGKILL after ~30 s anyway). */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
-
-/** What the operator needs to know at start-up: modes and where keys come from, never the keys. */
-function describeMode(config: Config): Record<string, unknown> {
-  return {
-    mode: config.twilio ? 'twilio' : 'local',
-    demoMode: config.demoMode,
-    production: config.production,
-    appKeyId: config.appKey.appKeyId,
-    appKeySource: config.keySource.appKey,
-    orgKeySource: config.keySource.orgKey,
-    history: config.orgKey ? 'enabled' : 'disabled (no ORG_KEY)',
-    auth: `${config.auth.algorithm}, ${config.auth.source}`,
-  };
-}
 
 async function main(): Promise<void> {
   loadDotenv({ quiet: true });
@@ -47,11 +33,17 @@ async function main(): Promise<void> {
     console.error(`twilio-e2ee: demo web client: ${(err as Error).message} (SERVE_DEMO=false serves the API only)`);
     process.exit(1);
   }
-  const store = await openStore({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir });
+  let store: Store;
+  try {
+    store = await openStore({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir });
+  } catch (err) {
+    // The store's own message names the setting and what was tried (never a password).
+    console.error(`twilio-e2ee: cannot open the store: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  // The plugin logs the configuration summary ("twilio-e2ee configured").
   const app = await buildApp({ config, store, ...(demo ? { demo } : {}) });
   for (const [level, message] of demoLog) app.log[level](message);
-
-  app.log.info({ ...describeMode(config), store: store.kind }, 'twilio-e2ee configured');
   if (config.keySource.keyFile) {
     app.log.info(`keys ${config.keySource.keyFileCreated ? 'generated into' : 'loaded from'} ${config.keySource.keyFile}`);
   }
@@ -87,7 +79,7 @@ async function main(): Promise<void> {
   try {
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
-    app.log.error({ err }, 'cannot listen');
+    app.log.error({ err }, `cannot listen on ${config.host}:${config.port} (HOST, PORT): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     await store.close();
     process.exit(1);
   }

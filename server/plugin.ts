@@ -2,13 +2,15 @@
  * The twilio-e2ee Fastify plugin: mount it in your own Fastify app to serve the card directory,
  * token and key routes (docs/API.md).
  *
- *   await app.register(twilioE2ee, { config: await loadConfig(), store: await openStore(...) });
+ *   await app.register(twilioE2ee, { config: await loadConfig(), store: await openStore(...), prefix: '/e2ee' });
  *
  * What it adds to your app (fastify-plugin, not encapsulated): `app.e2ee` (config, store, keys,
- * OrgCard, `authenticate`), `request.identity`, and @fastify/jwt under the `e2ee` namespace (so it
- * coexists with your own @fastify/jwt). Everything else lives in an encapsulated scope that only
- * affects its own routes: the strict TypeBox validator, the `{"error": {"code","message"}}` error
- * handler, the body limit, rate limits, and the 404 handler for unknown /v1 paths.
+ * OrgCard, `authenticate`, `prefix`), `request.e2eeIdentity`, and @fastify/jwt under the `e2ee`
+ * namespace (so it coexists with your own @fastify/jwt). Every name is prefixed, so none collides
+ * with the app's own `request.identity` or `app.authenticate`. Everything else lives in an
+ * encapsulated scope that only affects its own routes: the strict TypeBox validator, the
+ * `{"error": {"code","message"}}` error handler, the body limit, rate limits, and the 404 handler
+ * for unknown /v1 paths.
  */
 import fastifyJwt, { type JWT, type JwtVerifyFunction } from '@fastify/jwt';
 import { E2EEError, ErrorCode } from '../shared/errors.js';
@@ -40,6 +42,18 @@ import type { Store } from './store/types.js';
 export interface TwilioE2eeOptions {
   config: Config;
   store: Store;
+  /**
+   * Mount every route under this path, e.g. '/e2ee' (Fastify's `prefix` option, which a
+   * fastify-plugin would otherwise ignore). Adds to the prefix of the scope it is registered in.
+   */
+  prefix?: string;
+  /** Serve GET /healthz and /readyz (default true); false when the app has its own probes there. */
+  healthRoutes?: boolean;
+  /**
+   * true accepts the demo mode a configuration without any auth setting falls back to. Without
+   * it the plugin runs demo mode only when DEMO_MODE=true asked for it.
+   */
+  demoMode?: boolean;
 }
 
 /** What the plugin decorates the Fastify instance with, as `app.e2ee`. */
@@ -52,10 +66,12 @@ export interface E2eeContext {
   orgCard: CardWire | null;
   /** Key of local relay tokens (server/relay-token.ts). */
   relayTokenSecret: Uint8Array;
-  /** preHandler: verifies the bearer app token, sets `request.identity`; 401 otherwise. */
+  /** preHandler: verifies the bearer app token, sets `request.e2eeIdentity`; 401 otherwise. */
   authenticate(request: FastifyRequest, reply: FastifyReply): Promise<void>;
   /** Signs an app token for `identity` (demo-mode sessions); null when the auth key cannot sign. */
   signSession: ((identity: string) => string) | null;
+  /** The path the routes are under ('' at the root): the enclosing scope's prefix and the `prefix` option. */
+  prefix: string;
 }
 
 declare module 'fastify' {
@@ -64,7 +80,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     /** The authenticated Twilio identity (the app token's `sub`); '' until `authenticate` ran. */
-    identity: string;
+    e2eeIdentity: string;
     e2eeJwtVerify: JwtVerifyFunction;
   }
 }
@@ -73,16 +89,19 @@ declare module 'fastify' {
  * The route modules, each a plugin registered in the plugin's scope. A new capability is one
  * module in server/routes/ and one line here.
  */
-const ROUTE_MODULES: FastifyPluginAsync[] = [healthRoutes, sessionRoutes, tokenRoutes, cardRoutes, deviceRequestRoutes, keyRoutes, relayRoutes, historyRoutes, preEventRoutes];
+const ROUTE_MODULES: FastifyPluginAsync[] = [sessionRoutes, tokenRoutes, cardRoutes, deviceRequestRoutes, keyRoutes, relayRoutes, historyRoutes, preEventRoutes];
 
 const JWT_NAMESPACE = 'e2ee';
 /** Clock skew tolerated on app token `exp`/`nbf`, seconds (identity providers' clocks drift). */
 const JWT_CLOCK_TOLERANCE_SECONDS = 30;
 
 
+/** A prefix: path segments of unreserved characters, no trailing slash (Fastify adds none either). */
+const PREFIX_PATTERN = /^(\/[A-Za-z0-9._~-]+)+$/;
+
 /** Checks the options before anything is decorated, naming what is wrong. */
-function checkOptions(options: unknown): TwilioE2eeOptions {
-  const { config, store } = (options ?? {}) as Partial<TwilioE2eeOptions>;
+function checkOptions(options: unknown): Required<TwilioE2eeOptions> {
+  const { config, store, prefix = '', healthRoutes = true, demoMode = false } = (options ?? {}) as Partial<TwilioE2eeOptions>;
   if (typeof config !== 'object' || config === null) throw new TypeError('twilio-e2ee: options.config is required (use loadConfig())');
   if (!(config.appKey?.secretKey instanceof Uint8Array) || typeof config.auth?.key !== 'string' || typeof config.rateLimit !== 'object') {
     throw new TypeError('twilio-e2ee: options.config is not a Config (use loadConfig())');
@@ -90,11 +109,41 @@ function checkOptions(options: unknown): TwilioE2eeOptions {
   if (typeof store !== 'object' || store === null) throw new TypeError('twilio-e2ee: options.store is required (use openStore())');
   const missing = STORE_METHODS.filter((name) => typeof store[name] !== 'function');
   if (missing.length > 0) throw new TypeError(`twilio-e2ee: options.store does not implement Store (missing ${missing.join(', ')})`);
-  return { config, store };
+  if (typeof prefix !== 'string' || (prefix !== '' && !PREFIX_PATTERN.test(prefix))) {
+    throw new TypeError(`twilio-e2ee: options.prefix must be a path like "/e2ee" (no trailing slash), got ${JSON.stringify(prefix)}`);
+  }
+  if (typeof healthRoutes !== 'boolean') throw new TypeError('twilio-e2ee: options.healthRoutes must be true or false');
+  if (typeof demoMode !== 'boolean') throw new TypeError('twilio-e2ee: options.demoMode must be true or false');
+  // An app that forgot its auth settings must not come up accepting anyone as anyone.
+  if (config.demoModeDefaulted && !demoMode) {
+    const problem =
+      'no AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is set, so the configuration fell back to demo mode (anyone may act as anyone): ' +
+      'set one of them, or ask for the demo with DEMO_MODE=true or the plugin option demoMode: true';
+    throw new E2EEError(ErrorCode.CONFIG_INVALID, `twilio-e2ee: ${problem}`, { details: { problems: [problem] } });
+  }
+  return { config, store, prefix, healthRoutes, demoMode };
+}
+
+/** The start-up summary: modes, store and where the keys come from, never a key or a secret. */
+function describeConfiguration(config: Config, store: Store, prefix: string): Record<string, unknown> {
+  return {
+    mode: config.twilio ? 'twilio' : 'local',
+    demoMode: config.demoMode,
+    production: config.production,
+    store: store.kind,
+    prefix: prefix || '/',
+    appKeyId: config.appKey.appKeyId,
+    appKeySource: config.keySource.appKey,
+    orgKeySource: config.keySource.orgKey,
+    history: config.orgKey ? 'enabled' : 'disabled (no ORG_KEY)',
+    auth: `${config.auth.algorithm}, ${config.auth.source}`,
+    publicUrl: config.publicUrl,
+  };
 }
 
 async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions): Promise<void> {
-  const { config, store } = checkOptions(options);
+  const { config, store, prefix: ownPrefix, healthRoutes: withHealthRoutes } = checkOptions(options);
+  const prefix = fastify.prefix + ownPrefix;
   // Ed25519 signing and X25519 on OpenSSL from here on (same bytes, 2-3x faster than libsodium's
   // WebAssembly here: every registration signs once, every history message costs two X25519).
   useNodeCrypto();
@@ -141,10 +190,10 @@ async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions):
     if (typeof sub !== 'string' || sub.length === 0 || [...sub].length > MAX_IDENTITY_CHARS || !isStorableText(sub)) {
       throw new E2EEError(ErrorCode.UNAUTHORIZED, `token "sub" must be a Twilio identity of 1..${MAX_IDENTITY_CHARS} characters (no NUL, well-formed Unicode)`);
     }
-    request.identity = sub;
+    request.e2eeIdentity = sub;
   }
 
-  fastify.decorateRequest('identity', '');
+  fastify.decorateRequest('e2eeIdentity', '');
   fastify.decorate('e2ee', {
     config,
     store,
@@ -154,12 +203,15 @@ async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions):
     relayTokenSecret: relayTokenSecret(config.appKey),
     authenticate,
     signSession: auth.canSign ? (identity: string) => jwt.sign({ sub: identity }) : null,
+    prefix,
   } satisfies E2eeContext);
 
+  fastify.log.info(describeConfiguration(config, store, prefix), 'twilio-e2ee configured');
   if (config.demoMode) {
-    fastify.log.warn('twilio-e2ee DEMO MODE: POST /v1/session issues tokens for any identity; never expose this to real users');
+    fastify.log.warn(`twilio-e2ee DEMO MODE: POST ${prefix}/v1/session issues tokens for any identity; never expose this to real users`);
   }
 
+  const routeModules = withHealthRoutes ? [healthRoutes, ...ROUTE_MODULES] : ROUTE_MODULES;
   await fastify.register(async function e2eeRoutes(scope) {
     // Strict validation for this scope only: a JSON body is never coerced (a number is not an identity).
     scope.setValidatorCompiler(TypeBoxValidatorCompiler);
@@ -170,10 +222,10 @@ async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions):
     await scope.register(fastifyRateLimit, { global: false, errorResponseBuilder: rateLimitError });
     // Unknown /v1 paths get our error shape; the rest of the host app keeps its own 404.
     await scope.register(async (v1) => v1.setNotFoundHandler(notFoundHandler), { prefix: '/v1' });
-    for (const routes of ROUTE_MODULES) await scope.register(routes);
-  });
+    for (const routes of routeModules) await scope.register(routes);
+  }, { prefix: ownPrefix });
 }
 
-/** The plugin. Options: `{ config, store }` (TwilioE2eeOptions). */
+/** The plugin. Options: `{ config, store, prefix?, healthRoutes?, demoMode? }` (TwilioE2eeOptions). */
 export const twilioE2ee = fp(e2eePlugin, { fastify: '5.x', name: 'twilio-e2ee' });
 export default twilioE2ee;

@@ -19,7 +19,7 @@ export function rateLimitConfig(perMinute: number, by: 'address' | 'identity'): 
   const rateLimit: RateLimitOptions = { max: perMinute, timeWindow: RATE_LIMIT_WINDOW_MS };
   if (by === 'identity') {
     rateLimit.hook = 'preHandler';
-    rateLimit.keyGenerator = (request: FastifyRequest) => `identity:${request.identity}`;
+    rateLimit.keyGenerator = (request: FastifyRequest) => `identity:${request.e2eeIdentity}`;
   }
   return { rateLimit };
 }

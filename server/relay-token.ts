@@ -61,9 +61,10 @@ export function verifyRelayToken(secret: Uint8Array, token: string, now = Math.f
 
 /**
  * The relay's WebSocket URL: PUBLIC_URL when configured (behind a proxy the request's own
- * host may be internal), else the request's protocol and host, with ws/wss for http/https.
+ * host may be internal), else the request's protocol and host, with ws/wss for http/https;
+ * then the path the plugin is mounted under (`prefix`) and the relay's path.
  */
-export function relayUrl(publicUrl: string | null, request: { protocol: string; host: string }): string {
+export function relayUrl(publicUrl: string | null, request: { protocol: string; host: string }, prefix = ''): string {
   const base = publicUrl ?? `${request.protocol}://${request.host}`;
-  return base.replace(/^http/, 'ws') + ApiPath.relay;
+  return base.replace(/^http/, 'ws') + prefix + ApiPath.relay;
 }

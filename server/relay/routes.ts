@@ -6,7 +6,7 @@
 import websocket from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
 import { ApiPath } from '../../shared/api.js';
-import { ErrorCode } from '../../shared/errors.js';
+import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { RELAY_LIMITS } from '../../shared/relay-protocol.js';
 import { errorBody } from '../errors.js';
 import { verifyRelayToken } from '../relay-token.js';
@@ -26,12 +26,23 @@ export function relayHubOf(server: FastifyInstance['server']): RelayHub | undefi
   return hubs.get(server);
 }
 
+/** Refuses an app's @fastify/websocket whose frames may be larger than the relay's (ws allows 100 MiB by default). */
+function checkFrameLimit(maxPayload: number | undefined): void {
+  if (maxPayload !== undefined && maxPayload <= RELAY_LIMITS.frameBytes) return;
+  const problem = `the app's @fastify/websocket accepts frames of ${maxPayload ?? 'ws\'s default'} bytes: register it with options.maxPayload at most ${RELAY_LIMITS.frameBytes} (the local relay's frame limit)`;
+  throw new E2EEError(ErrorCode.CONFIG_INVALID, `twilio-e2ee: ${problem}`, { details: { problems: [problem] } });
+}
+
 export default async function relayRoutes(app: FastifyInstance): Promise<void> {
   const { config, store, relayTokenSecret } = app.e2ee;
   if (config.twilio !== null) {
     app.decorate('relayHub', null);
     return;
   }
+  // An app that registered @fastify/websocket itself keeps it (a second registration would fight
+  // over the server's upgrades), if its frame limit holds the relay's.
+  const reuseWebsocket = app.hasDecorator('websocketServer');
+  if (reuseWebsocket) checkFrameLimit(app.websocketServer.options.maxPayload);
   const hub = new RelayHub(store, (token) => verifyRelayToken(relayTokenSecret, token), app.log, {
     rateLimitPerMinute: config.rateLimit.relay,
     authTimeoutMs: config.relayAuthTimeoutMs,
@@ -39,7 +50,7 @@ export default async function relayRoutes(app: FastifyInstance): Promise<void> {
   app.decorate('relayHub', hub);
   // The decoration stays inside the plugin's scope; the HTTP server is the same everywhere.
   hubs.set(app.server, hub);
-  await app.register(websocket, { options: { maxPayload: RELAY_LIMITS.frameBytes } });
+  if (!reuseWebsocket) await app.register(websocket, { options: { maxPayload: RELAY_LIMITS.frameBytes } });
   app.route({
     method: 'GET',
     url: ApiPath.relay,

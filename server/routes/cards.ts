@@ -112,7 +112,7 @@ export default async function cardRoutes(scope: FastifyInstance): Promise<void> 
       // Self-signature, members and sizes: the core's checks, E2EEError (400, CARD_*) on failure.
       const card = parseCardRequest(request.body);
       const { identity, createdAt } = card.fields;
-      if (identity !== request.identity) {
+      if (identity !== request.e2eeIdentity) {
         throw new E2EEError(ErrorCode.FORBIDDEN, 'the card\'s identity is not the authenticated identity');
       }
       if (identity.startsWith(ORG_IDENTITY_PREFIX)) {
@@ -213,7 +213,7 @@ export default async function cardRoutes(scope: FastifyInstance): Promise<void> 
       const revoker = await requireDevice(request, store);
       const card = await store.getCard(request.params.id);
       if (!card) throw new E2EEError(ErrorCode.NOT_FOUND, 'no such card');
-      if (card.identity !== request.identity) throw new E2EEError(ErrorCode.FORBIDDEN, 'only the card\'s identity may revoke it');
+      if (card.identity !== request.e2eeIdentity) throw new E2EEError(ErrorCode.FORBIDDEN, 'only the card\'s identity may revoke it');
       const revoked = await store.revokeCard(card.id, now());
       if (!revoked) throw new E2EEError(ErrorCode.NOT_FOUND, 'no such card');
       request.log.info({ cardId: card.id, revokedBy: revoker.id }, 'card revoked');

@@ -46,7 +46,7 @@ export default async function deviceRequestRoutes(scope: FastifyInstance): Promi
     },
     async (request): Promise<DeviceRequestsResponse> => {
       await requireDevice(request, store);
-      return { requests: (await store.pendingDevices(request.identity, now())).map(toPendingDevice) };
+      return { requests: (await store.pendingDevices(request.e2eeIdentity, now())).map(toPendingDevice) };
     },
   );
 
@@ -67,9 +67,9 @@ export default async function deviceRequestRoutes(scope: FastifyInstance): Promi
       const { cardId } = request.params;
       // The card first: an approval stores it before it ends the request.
       const card = await store.getCard(cardId);
-      if (card?.identity === request.identity) return { status: 'approved', card: toWire(card) };
+      if (card?.identity === request.e2eeIdentity) return { status: 'approved', card: toWire(card) };
       const pending = await store.getPendingDevice(cardId, now());
-      if (pending?.identity === request.identity) return { status: pending.status, card: null };
+      if (pending?.identity === request.e2eeIdentity) return { status: pending.status, card: null };
       throw notPending();
     },
   );
@@ -92,12 +92,12 @@ export default async function deviceRequestRoutes(scope: FastifyInstance): Promi
       const approver = await requireDevice(request, store);
       const { cardId } = request.params;
       const pending = await store.getPendingDevice(cardId, now());
-      if (pending?.identity !== request.identity || pending.status !== 'pending') throw notPending();
+      if (pending?.identity !== request.e2eeIdentity || pending.status !== 'pending') throw notPending();
       // Checked when it was asked for; parsed again so the card is built from the stored bytes only.
       const card = parseCardRequest({ snapshot: pending.snapshot, selfSignature: pending.selfSignature });
       // Stored before the request ends, so a poll never finds neither (and a failed store leaves the request to approve again).
       const wire = await storeCard(store, appKey, card, { firstOnly: false, log: request.log, approvedBy: approver.id });
-      await store.takePendingDevice(cardId, request.identity, now());
+      await store.takePendingDevice(cardId, request.e2eeIdentity, now());
       return reply.code(201).send(wire!);
     },
   );
@@ -118,7 +118,7 @@ export default async function deviceRequestRoutes(scope: FastifyInstance): Promi
     },
     async (request): Promise<DeviceRequestStatus> => {
       const rejecter = await requireDevice(request, store);
-      const rejected = await store.rejectPendingDevice(request.params.cardId, request.identity, now());
+      const rejected = await store.rejectPendingDevice(request.params.cardId, request.e2eeIdentity, now());
       if (!rejected) throw notPending();
       request.log.warn({ cardId: rejected.cardId, rejectedBy: rejecter.id }, 'new device rejected');
       return { status: 'rejected', card: null };

@@ -165,7 +165,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
     async (request, reply) => {
       const keys = requireOrgKey().keys;
       const { conversationSid, messageSid, index, envelope, orgWrap } = request.body;
-      await requireParticipant(conversationSid, request.identity);
+      await requireParticipant(conversationSid, request.e2eeIdentity);
       const message = await source.getMessage(conversationSid, messageSid);
       if (!message) throw new E2EEError(ErrorCode.NOT_FOUND, 'the conversation has no such message');
       if (message.body !== envelope || message.index !== index) {
@@ -241,9 +241,9 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
       const keys = requireOrgKey().keys;
       const { conversationSid } = request.params;
       const { cardId, after = -1, limit = DEFAULT_HISTORY_PAGE } = request.query;
-      await requireParticipant(conversationSid, request.identity);
+      await requireParticipant(conversationSid, request.e2eeIdentity);
       const card = await store.getCard(cardId);
-      if (!card || card.identity !== request.identity || card.revokedAt !== null) {
+      if (!card || card.identity !== request.e2eeIdentity || card.revokedAt !== null) {
         throw new E2EEError(ErrorCode.FORBIDDEN, 'cardId must be one of your active cards');
       }
       return pageQueue.run(
@@ -275,7 +275,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
     async (request): Promise<HistoryDeleteResponse> => {
       requireOrgKey();
       const { conversationSid, messageSid } = request.params;
-      await requireParticipant(conversationSid, request.identity);
+      await requireParticipant(conversationSid, request.e2eeIdentity);
       if (await source.getMessage(conversationSid, messageSid)) {
         throw new E2EEError(ErrorCode.MESSAGE_NOT_REMOVED, 'the conversation still holds this message: its history copy stays until it is removed');
       }

@@ -2,7 +2,8 @@
  * GET /v1/twilio-token: the token a client needs to reach its conversations, for the
  * authenticated identity only (never an identity from the request).
  * - Twilio mode: a Twilio AccessToken with a ChatGrant for the Conversations service.
- * - Local mode (no Twilio credentials): a relay token and the relay's WebSocket URL.
+ * - Local mode (no Twilio credentials): a relay token and the relay's WebSocket URL (under the
+ *   plugin's prefix, where the relay route is).
  */
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
@@ -28,7 +29,7 @@ const TokenResponseSchema = Type.Union([
 
 export default async function tokenRoutes(scope: FastifyInstance): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
-  const { config, authenticate, relayTokenSecret } = app.e2ee;
+  const { config, authenticate, relayTokenSecret, prefix } = app.e2ee;
 
   app.get(
     ApiPath.twilioToken,
@@ -42,10 +43,10 @@ export default async function tokenRoutes(scope: FastifyInstance): Promise<void>
       },
     },
     async (request): Promise<TwilioTokenResponse> => {
-      const { identity } = request;
+      const identity = request.e2eeIdentity;
       const ttl = config.tokenTtl;
       if (config.twilio) return { mode: 'twilio', token: twilioAccessToken(config.twilio, identity, ttl), identity, ttl };
-      return { mode: 'local', token: signRelayToken(relayTokenSecret, identity, ttl), identity, ttl, relayUrl: relayUrl(config.publicUrl, request) };
+      return { mode: 'local', token: signRelayToken(relayTokenSecret, identity, ttl), identity, ttl, relayUrl: relayUrl(config.publicUrl, request, prefix) };
     },
   );
 }

@@ -1,8 +1,12 @@
 /** A pg Pool as the PostgreSQL concern modules use it: one-statement queries and BEGIN/COMMIT transactions. */
 import pg from 'pg';
+import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import type { Row } from './rows.js';
 
 export class PostgresConnection {
+  /** Whether a connection was ever made: failures before that are start-up ones, explained (connectFailed). */
+  private reached = false;
+
   constructor(readonly pool: pg.Pool) {}
 
   // Arrow properties, so a module can destructure them.
@@ -12,7 +16,10 @@ export class PostgresConnection {
 
   /** BEGIN/COMMIT on one pooled connection; ROLLBACK when `work` rejects. */
   readonly transaction = async <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
-    const client = await this.pool.connect();
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw this.reached ? err : connectFailed(err, this.pool.options.connectionString);
+    });
+    this.reached = true;
     // A checked-out client has no pool error listener: a connection dropped between two statements
     // would crash the process. Ignoring the event is enough, the next statement rejects.
     const ignore = (): void => {};
@@ -34,6 +41,32 @@ export class PostgresConnection {
       client.release(broken);
     }
   };
+}
+
+/**
+ * The first connection (the start-up migration's) could not be made: STORE_UNAVAILABLE naming the
+ * setting and the host, port and database tried, never the password; a bare "ECONNREFUSED" leaves
+ * an operator guessing which of the app's connections failed. Only at start-up: a client must not
+ * learn the database's address from a later outage.
+ */
+function connectFailed(err: unknown, connectionString: string | undefined): E2EEError {
+  const target = describeTarget(connectionString);
+  const reason = (err as Error | null)?.message ?? String(err);
+  return new E2EEError(ErrorCode.STORE_UNAVAILABLE, `cannot connect to PostgreSQL at ${target} (DATABASE_URL, openStore's databaseUrl): ${reason}`, {
+    cause: err,
+    details: { setting: 'DATABASE_URL', target },
+  });
+}
+
+/** host:port/database of a postgres:// URL, with pg's defaults; the URL's user and password left out. */
+function describeTarget(connectionString: string | undefined): string {
+  try {
+    const url = new URL(connectionString ?? '');
+    const host = url.searchParams.get('host') ?? (url.hostname || 'localhost');
+    return `${host}:${url.port || '5432'}${url.pathname.length > 1 ? url.pathname : ''}`;
+  } catch {
+    return 'the configured address';
+  }
 }
 
 const UNIQUE_VIOLATION = '23505';

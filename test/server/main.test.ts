@@ -4,6 +4,7 @@
  * shuts it down gracefully.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -34,6 +35,8 @@ describe('npm start', PROCESS_TEST, () => {
     try {
       expect(server.url).toBe(`http://127.0.0.1:${port}`);
       expect(server.output()).toContain('DEMO MODE');
+      // One summary line of the configuration, from the plugin.
+      expect(server.output().match(/"msg":"twilio-e2ee configured"/g)).toHaveLength(1);
       const get = (path: string, headers: Record<string, string> = {}) => fetch(server.url + path, { headers });
 
       const { token } = await json<{ token: string }>(
@@ -104,6 +107,26 @@ describe('the standalone server', PROCESS_TEST, () => {
     expect(production.code).toBe(1);
     expect(production.output).toContain('APP_KEY is required when NODE_ENV=production');
     expect(production.output).toContain('AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required');
+  });
+
+  it('stops when the database or the port is not there, naming the setting and what it tried', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    const env = { DATA_DIR: tempDir(), SERVE_DEMO: 'false', HOST: '127.0.0.1' };
+    try {
+      const listen = await runToExit({ env: { ...env, PORT: String(port) } });
+      expect(listen.code).toBe(1);
+      expect(listen.output).toContain(`cannot listen on 127.0.0.1:${port} (HOST, PORT): EADDRINUSE`);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+    // Now nothing listens there: PostgreSQL's connection is refused.
+    const database = await runToExit({ env: { ...env, DATABASE_URL: `postgres://e2ee:db-password@127.0.0.1:${port}/e2ee` } });
+    expect(database.code).toBe(1);
+    expect(database.output).toContain(`twilio-e2ee: cannot open the store: cannot connect to PostgreSQL at 127.0.0.1:${port}/e2ee (DATABASE_URL`);
+    expect(database.output).toContain('ECONNREFUSED');
+    expect(database.output).not.toContain('db-password');
   });
 
   it('starts in production mode with explicit keys and an identity provider key', async () => {

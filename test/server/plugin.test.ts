@@ -19,7 +19,7 @@ describeEachStore('plugin in a host app', (stores) => {
   let config: Config;
 
   beforeAll(async () => {
-    config = await loadConfig(testEnv({ BODY_LIMIT: '4096' }));
+    config = await loadConfig(testEnv({ BODY_LIMIT: '4096', DEMO_MODE: 'true' }));
     host = Fastify({ bodyLimit: 1024 * 1024 });
     await host.register(fastifyJwt, { secret: HOST_SECRET });
     host.decorate('authenticate', async (request: FastifyRequest) => {
@@ -32,7 +32,7 @@ describeEachStore('plugin in a host app', (stores) => {
 
     await host.register(twilioE2ee, { config, store: await stores().open() });
     // A host route protected by the plugin's authentication.
-    host.get('/whoami', { preHandler: host.e2ee.authenticate }, async (request) => ({ identity: request.identity }));
+    host.get('/whoami', { preHandler: host.e2ee.authenticate }, async (request) => ({ identity: request.e2eeIdentity }));
     await host.ready();
   });
   afterAll(() => host.close());
@@ -61,7 +61,7 @@ describeEachStore('plugin in a host app', (stores) => {
     expect((await host.inject({ url: ApiPath.twilioToken, headers: bearer(token) })).statusCode).toBe(401);
   });
 
-  it("lets host routes use the plugin's authenticate and request.identity", async () => {
+  it("lets host routes use the plugin's authenticate and request.e2eeIdentity", async () => {
     const alice = await session(host);
     expect((await host.inject({ url: '/whoami', headers: alice.headers })).json()).toEqual({ identity: alice.identity });
   });
@@ -76,7 +76,7 @@ describeEachStore('plugin in a host app', (stores) => {
   it('types the decorations', () => {
     expectTypeOf(host.e2ee).toEqualTypeOf<E2eeContext>();
     expectTypeOf(host.e2ee.config.tokenTtl).toEqualTypeOf<number>();
-    expectTypeOf<FastifyRequest['identity']>().toEqualTypeOf<string>();
+    expectTypeOf<FastifyRequest['e2eeIdentity']>().toEqualTypeOf<string>();
   });
 });
 
@@ -91,7 +91,7 @@ describe('plugin options', () => {
   });
 
   it('names the Store methods a store lacks', async () => {
-    const config = await loadConfig(testEnv());
+    const config = await loadConfig(testEnv({ DEMO_MODE: 'true' }));
     const app = Fastify();
     await expect(app.register(twilioE2ee, { config, store: { ping() {} } as never }).ready()).rejects.toThrow(
       /options\.store does not implement Store \(missing close, getSetting/,
