@@ -152,6 +152,11 @@ const CATALOGUE = {
   NETWORK_ERROR: { status: 503 },
   /** The relay connection closed (or was never open) before the answer came. */
   DISCONNECTED: { status: 503 },
+  /**
+   * A Twilio feature the local relay does not have (push notifications, media, user profiles,
+   * notification levels, non-chat participants, deleting a conversation): refused, nothing done.
+   */
+  RELAY_UNSUPPORTED: { status: 501 },
 } as const satisfies Record<string, ErrorSpec>;
 
 /** Every error code, by name: `ErrorCode.KEY_IN_USE === 'KEY_IN_USE'`. */

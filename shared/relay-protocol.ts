@@ -19,6 +19,10 @@ export interface RelayConversationData {
   dateCreated: number; // unix ms
   /** The caller's read horizon, in answers (absent in pushes, which go to every participant). */
   lastReadMessageIndex?: number | null;
+  /** Whether the caller is a participant, in answers (absent in pushes, as the read horizon). */
+  status?: 'joined' | 'notParticipating';
+  /** The newest message, or null when there is none; absent where not looked up (the SDK's lastMessage). */
+  lastMessage?: { index: number; dateCreated: number } | null;
 }
 
 export interface RelayParticipantData {
@@ -41,6 +45,8 @@ export interface RelayMessageData {
   attributes: unknown;
   dateCreated: number;
   dateUpdated: number | null;
+  /** The author's participant sid while the author is a participant, else null (the SDK's participantSid). */
+  participantSid: string | null;
 }
 
 /** Requests: op name → [params, result]. */
@@ -51,10 +57,14 @@ export interface RelayOps {
   getConversation: [{ sid: string }, RelayConversationData];
   /** The caller's conversations, a page at a time (pageSize, and answerBytes): pass nextPageToken on. */
   listConversations: [{ pageToken?: number }, { items: RelayConversationData[]; nextPageToken: number | null }];
-  /** Any participant; the fields given change (pushes conversationUpdated). */
-  updateConversation: [{ conversationSid: string; friendlyName?: string; attributes?: unknown }, RelayConversationData];
+  /**
+   * Any participant; the fields given change (pushes conversationUpdated). A uniqueName of another
+   * conversation is refused with CONFLICT, and nothing changes; null removes the unique name.
+   */
+  updateConversation: [{ conversationSid: string; friendlyName?: string; attributes?: unknown; uniqueName?: string | null }, RelayConversationData];
   join: [{ conversationSid: string }, RelayParticipantData];
-  add: [{ conversationSid: string; identity: string }, RelayParticipantData];
+  /** `attributes`: the new participant's (ignored when the identity is already a participant). */
+  add: [{ conversationSid: string; identity: string; attributes?: unknown }, RelayParticipantData];
   /** `identity`: an identity or a participant sid. Any participant may remove any, itself included (leave). */
   removeParticipant: [{ conversationSid: string; identity: string }, { removed: boolean }];
   getParticipants: [{ conversationSid: string }, RelayParticipantData[]];
@@ -78,11 +88,17 @@ export interface RelayOps {
   typing: [{ conversationSid: string }, { timeoutMs: number }];
   /**
    * Sets the caller's read horizon: an index, 'newest' (the newest message: setAllMessagesRead),
-   * or null (none: setAllMessagesUnread). Answers the unread count after it.
+   * or null (none: setAllMessagesUnread). With `advance`, an index only moves the horizon forward
+   * (advanceLastReadMessageIndex). Answers the unread count after it.
    */
-  updateLastReadMessageIndex: [{ conversationSid: string; index: number | null | 'newest' }, { unreadCount: number; participant: RelayParticipantData }];
+  updateLastReadMessageIndex: [
+    { conversationSid: string; index: number | null | 'newest'; advance?: boolean },
+    { unreadCount: number; participant: RelayParticipantData },
+  ];
   /** Messages after the caller's read horizon; null when it has none. */
   getUnreadMessagesCount: [{ conversationSid: string }, { count: number | null }];
+  /** The messages the conversation holds (removed ones not counted): one indexed count. */
+  getMessagesCount: [{ conversationSid: string }, { count: number }];
 }
 
 export type RelayOp = keyof RelayOps;
@@ -99,8 +115,8 @@ export interface RelayEvents {
   participantLeft: RelayParticipantData;
   /** A participant's attributes or read horizon changed, with the SDK's updateReasons. */
   participantUpdated: RelayParticipantData & { updateReasons: Array<'attributes' | 'lastReadMessageIndex'> };
-  /** A conversation's friendlyName or attributes changed, with the SDK's updateReasons. */
-  conversationUpdated: RelayConversationData & { updateReasons: Array<'friendlyName' | 'attributes'> };
+  /** A conversation's friendlyName, attributes or uniqueName changed, with the SDK's updateReasons. */
+  conversationUpdated: RelayConversationData & { updateReasons: Array<'friendlyName' | 'attributes' | 'uniqueName'> };
   messageAdded: RelayMessageData;
   messageUpdated: RelayMessageData & { updateReasons: Array<'body' | 'attributes'> };
   messageRemoved: RelayMessageData;

@@ -1,8 +1,10 @@
 /**
- * LocalConversationsClient: the local relay's client (local mode, no Twilio account). It offers
- * the part of the @twilio/conversations Client API that the E2EE wrapper and the demo use (typing,
- * read horizons, message removal and attributes, conversation updates included), with the SDK's
- * names and event payloads and without any encryption of its own, so the wrapper runs unchanged
+ * LocalConversationsClient: the local relay's client (local mode, no Twilio account). It and its
+ * conversations, messages, participants and users have every public member of the
+ * @twilio/conversations classes, with the SDK's names, event payloads and semantics where the
+ * relay can give them; what the relay does not carry (media, push notifications, user profiles,
+ * email and SMS) is answered as the SDK answers when the feature is not in use, or refused with
+ * RELAY_UNSUPPORTED (relay-unsupported.ts). No encryption of its own: the wrapper runs unchanged
  * on the relay and on Twilio. It is also the conversations fake in tests: a real client of a real
  * relay.
  */
@@ -20,10 +22,13 @@ import {
 } from '../../shared/relay-protocol.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../../shared/errors.js';
 import type { BaseClient, BasePaginator, JSONValue } from '../conversations.js';
-import { Emitter } from '../emitter.js';
 import { LocalParticipant, LocalMessage, LocalConversation, LocalPaginator, type LocalConversationEvents } from './relay-conversation.js';
+import { LocalEmitter } from './relay-emitter.js';
+import { mediaUrls, unsupported } from './relay-unsupported.js';
+import { LocalUser, LocalUsers } from './relay-user.js';
 
 export { LocalConversation, LocalMessage, LocalParticipant, type LocalConversationEvents } from './relay-conversation.js';
+export { LocalUser } from './relay-user.js';
 
 type WebSocketLike = {
   readonly readyState: number;
@@ -73,11 +78,21 @@ export interface LocalClientEvents {
   connectionStateChanged(state: LocalConnectionState): void;
   tokenAboutToExpire(): void;
   tokenExpired(): void;
+  userSubscribed(user: LocalUser): void;
+  userUnsubscribed(user: LocalUser): void;
 }
 
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 5000, 10000];
 
-export class LocalConversationsClient extends Emitter<LocalClientEvents> implements BaseClient {
+export class LocalConversationsClient extends LocalEmitter<LocalClientEvents> implements BaseClient {
+  /** Where the SDK names its own version: this client's. */
+  readonly version = 'twilio-e2ee local relay client';
+  /** The relay keeps no presence: users' isOnline and isNotifiable are null. */
+  readonly reachabilityEnabled = false;
+  private readonly users = new LocalUsers(
+    () => this.identity,
+    (event, user) => this.emit(event, user),
+  );
   connectionState: LocalConnectionState = 'connecting';
   /** The authenticated identity. */
   identity = '';
@@ -194,6 +209,7 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
   }
 
   private deliverMessage(message: LocalMessage): void {
+    message.conversation.noteMessage(message);
     message.conversation.observed = true;
     message.conversation.lastDeliveredIndex = Math.max(message.conversation.lastDeliveredIndex, message.index);
     message.conversation.endTyping(message.author);
@@ -252,19 +268,22 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
         const d = data as RelayMessageData;
         const conversation = await this.conversationFor(d.conversationSid);
         this.announce(conversation, 'messageRemoved', new LocalMessage(d, conversation));
+        // The newest message went: the relay says which is the newest now (the SDK's lastMessage).
+        if (conversation.lastMessage?.index === d.index) conversation.apply(await this.request('getConversation', { sid: conversation.sid }));
         break;
       }
       case 'typingStarted': {
         const { participant, timeoutMs } = data as RelayEvents['typingStarted'];
         const conversation = await this.conversationFor(participant.conversationSid);
-        conversation.startTyping(new LocalParticipant(participant, this, conversation), timeoutMs);
+        conversation.startTyping(conversation.participant(participant), timeoutMs);
         break;
       }
       case 'participantJoined':
       case 'participantLeft': {
         const d = data as RelayParticipantData;
         const conversation = this.conversations.get(d.conversationSid);
-        const participant = new LocalParticipant(d, this, conversation);
+        const participant = conversation?.participant(d) ?? new LocalParticipant(d, this);
+        if (event === 'participantLeft') conversation?.forgetParticipant(d.identity);
         conversation?.deliver(event, participant);
         this.emit(event, participant);
         break;
@@ -272,7 +291,9 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
       case 'participantUpdated': {
         const { updateReasons, ...d } = data as RelayEvents['participantUpdated'];
         const conversation = await this.conversationFor(d.conversationSid);
-        this.announce(conversation, 'participantUpdated', { participant: new LocalParticipant(d, this, conversation), updateReasons });
+        const participant = conversation.participant(d, updateReasons);
+        participant.deliver('updated', { participant, updateReasons });
+        this.announce(conversation, 'participantUpdated', { participant, updateReasons });
         // This user's own read horizon is also the conversation's (the SDK's conversationUpdated).
         if (d.identity === this.identity && updateReasons.includes('lastReadMessageIndex')) {
           conversation.lastReadMessageIndex = d.lastReadMessageIndex;
@@ -285,12 +306,13 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
         const conversation = this.conversations.get(d.sid);
         if (!conversation) break;
         conversation.apply(d);
+        conversation.dateUpdated = new Date();
         this.announce(conversation, 'updated', { conversation, updateReasons });
         break;
       }
       case 'conversationAdded': {
         const d = data as RelayConversationData;
-        const conversation = this.conversationObject(d);
+        const conversation = this.conversationObject({ ...d, status: 'joined' });
         this.emit('conversationAdded', conversation);
         this.emit('conversationJoined', conversation);
         break;
@@ -300,6 +322,8 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
         const conversation = this.conversations.get(sid);
         this.conversations.delete(sid);
         if (conversation) {
+          conversation.status = 'notParticipating';
+          conversation.deliver('removed', conversation);
           this.emit('conversationLeft', conversation);
           this.emit('conversationRemoved', conversation);
         }
@@ -362,6 +386,55 @@ export class LocalConversationsClient extends Emitter<LocalClientEvents> impleme
     const next = page.nextPageToken;
     const none = () => Promise.reject(new Error('no more pages'));
     return new LocalPaginator(items, false, next !== null, none, next === null ? none : () => this.conversationsPage(next));
+  }
+
+  /** The signed-in user (see relay-user.ts for what the relay keeps of users). */
+  get user(): LocalUser {
+    return this.users.myself;
+  }
+
+  /** A user, subscribed: this client emits userSubscribed the first time. */
+  async getUser(identity: string): Promise<LocalUser> {
+    return this.users.get(identity);
+  }
+
+  /** The users this client subscribed to (getUser, participant.getUser), itself aside. */
+  async getSubscribedUsers(): Promise<LocalUser[]> {
+    return this.users.others();
+  }
+
+  /** No content templates exist on the relay (the SDK's answer for a service without any). */
+  async getContentTemplates(): Promise<readonly never[]> {
+    return [];
+  }
+
+  getTemporaryContentUrlsForMedia(contentSet: unknown[]): Promise<Map<string, string>> & { cancel(): void } {
+    return mediaUrls(contentSet);
+  }
+
+  getTemporaryContentUrlsForMediaSids(mediaSids: string[]): Promise<Map<string, string>> & { cancel(): void } {
+    return mediaUrls(mediaSids);
+  }
+
+  /** Refused: the relay sends no push notifications, so a registration would bring none. */
+  async setPushRegistrationId(_channelType: string, _registrationId: string): Promise<never> {
+    throw unsupported('push notifications: a registration would bring none');
+  }
+
+  /** Resolves: the relay holds no push registration, so none is left after it. */
+  async unsetPushRegistrationId(_channelType: string): Promise<void> {}
+
+  /** Resolves: the relay holds no push registration, so none is left after it. */
+  async removePushRegistrations(_channelType: string, _registrationId: string): Promise<void> {}
+
+  /** Refused: the relay sends no push notifications, so none of its own reaches the app. */
+  parsePushNotification(_payload: unknown): never {
+    throw unsupported('push notifications to parse');
+  }
+
+  /** Refused, as parsePushNotification. */
+  async handlePushNotification(payload: unknown): Promise<never> {
+    return this.parsePushNotification(payload);
   }
 
   /**

@@ -1,107 +1,25 @@
 /**
- * The conversations, messages and participants of the local relay's client
- * (client/local/relay-client.ts): the SDK's objects, over the relay protocol.
+ * A conversation on the local relay, as the SDK's Conversation (client/local/relay-client.ts is
+ * its client). What the relay stores is answered from it; what it does not carry is answered as
+ * the SDK answers when the feature is not in use, or refused (relay-unsupported.ts).
  */
 import {
   TYPING_TIMEOUT_MS,
   type RelayConversationData,
-  type RelayMessageData,
   type RelayOps,
   type RelayParticipantData,
 } from '../../shared/relay-protocol.js';
-import type { BaseConversation, BaseMessage, BaseMessageBuilder, BasePaginator, BaseParticipant, JSONValue } from '../conversations.js';
-import { Emitter } from '../emitter.js';
+import type { BaseConversation, BaseMessageBuilder, BasePaginator, JSONValue } from '../conversations.js';
 import type { LocalConversationsClient } from './relay-client.js';
+import { LocalEmitter } from './relay-emitter.js';
+import { LocalMessage } from './relay-message.js';
+import { LocalPaginator } from './relay-paginator.js';
+import { LocalParticipant } from './relay-participant.js';
+import { relayConversationLimits, unsupported } from './relay-unsupported.js';
 
-export class LocalParticipant implements BaseParticipant {
-  readonly sid: string;
-  readonly identity: string;
-  readonly type = 'chat';
-  readonly conversationSid: string;
-  readonly dateCreated: Date;
-  attributes: JSONValue;
-  /** The index of the last message this participant read; null when it never said. */
-  lastReadMessageIndex: number | null;
-  constructor(
-    data: RelayParticipantData,
-    private readonly client: LocalConversationsClient,
-    /** The conversation, as the SDK links it (absent for a push about a conversation this client does not hold). */
-    readonly conversation?: LocalConversation,
-  ) {
-    this.sid = data.sid;
-    this.identity = data.identity;
-    this.conversationSid = data.conversationSid;
-    this.attributes = data.attributes as JSONValue;
-    this.dateCreated = new Date(data.dateCreated);
-    this.lastReadMessageIndex = data.lastReadMessageIndex;
-  }
-  /** Whether the participant is typing in its conversation now (typingStarted, no typingEnded yet). */
-  get isTyping(): boolean {
-    return this.conversation?.isTyping(this.identity) ?? false;
-  }
-  /** Removes this participant from its conversation. */
-  async remove(): Promise<void> {
-    await this.client.request('removeParticipant', { conversationSid: this.conversationSid, identity: this.identity });
-  }
-  /** Replaces this participant's attributes; only the participant itself may (FORBIDDEN otherwise). */
-  async updateAttributes(attributes: JSONValue): Promise<this> {
-    const data = await this.client.request('updateParticipantAttributes', { conversationSid: this.conversationSid, identity: this.identity, attributes });
-    this.attributes = data.attributes as JSONValue;
-    return this;
-  }
-}
-
-export class LocalMessage implements BaseMessage {
-  readonly sid: string;
-  readonly index: number;
-  readonly author: string;
-  readonly body: string;
-  readonly attributes: JSONValue;
-  readonly dateCreated: Date;
-  readonly dateUpdated: Date | null;
-  constructor(
-    data: RelayMessageData,
-    readonly conversation: LocalConversation,
-  ) {
-    this.sid = data.sid;
-    this.index = data.index;
-    this.author = data.author;
-    this.body = data.body;
-    this.attributes = data.attributes as JSONValue;
-    this.dateCreated = new Date(data.dateCreated);
-    this.dateUpdated = data.dateUpdated === null ? null : new Date(data.dateUpdated);
-  }
-  /** The author only, as updateAttributes and remove (FORBIDDEN otherwise). */
-  async updateBody(body: string): Promise<LocalMessage> {
-    return this.conversation.updateMessageBody(this.sid, body);
-  }
-  async updateAttributes(attributes: JSONValue): Promise<LocalMessage> {
-    return this.conversation.relayMessage('updateMessageAttributes', { conversationSid: this.conversation.sid, messageSid: this.sid, attributes });
-  }
-  /** Removes the message for everyone (and its organization history copy); resolves with it. */
-  async remove(): Promise<LocalMessage> {
-    return this.conversation.relayMessage('removeMessage', { conversationSid: this.conversation.sid, messageSid: this.sid });
-  }
-}
-
-/** A page of a relay listing (messages, conversations) as the SDK pages it: `prevPage`/`nextPage` ask the relay. */
-export class LocalPaginator<T> implements BasePaginator<T> {
-  constructor(
-    readonly items: T[],
-    readonly hasPrevPage: boolean,
-    readonly hasNextPage: boolean,
-    private readonly fetchPrev: () => Promise<BasePaginator<T>>,
-    private readonly fetchNext: () => Promise<BasePaginator<T>>,
-  ) {}
-  prevPage(): Promise<BasePaginator<T>> {
-    if (!this.hasPrevPage) return Promise.reject(new Error('no previous page'));
-    return this.fetchPrev();
-  }
-  nextPage(): Promise<BasePaginator<T>> {
-    if (!this.hasNextPage) return Promise.reject(new Error('no next page'));
-    return this.fetchNext();
-  }
-}
+export { LocalMessage } from './relay-message.js';
+export { LocalPaginator } from './relay-paginator.js';
+export { LocalParticipant } from './relay-participant.js';
 
 class LocalMessageBuilder implements BaseMessageBuilder {
   private body = '';
@@ -131,17 +49,31 @@ export interface LocalConversationEvents {
   participantJoined(participant: LocalParticipant): void;
   participantLeft(participant: LocalParticipant): void;
   participantUpdated(data: { participant: LocalParticipant; updateReasons: string[] }): void;
+  /** This user left or was removed. */
+  removed(conversation: LocalConversation): void;
 }
 
-export class LocalConversation extends Emitter<LocalConversationEvents> implements BaseConversation {
+export class LocalConversation extends LocalEmitter<LocalConversationEvents> implements BaseConversation {
   readonly sid: string;
-  readonly uniqueName: string | null;
-  friendlyName: string | null;
+  uniqueName: string | null = null;
+  friendlyName: string | null = null;
   readonly createdBy: string;
-  attributes: JSONValue;
+  attributes: JSONValue = {};
   readonly dateCreated: Date;
+  /** When this client saw the conversation change (the relay stores no such time); dateCreated until then. */
+  dateUpdated: Date;
   /** This user's read horizon here: the index of the last message read; null when never set. */
-  lastReadMessageIndex: number | null;
+  lastReadMessageIndex: number | null = null;
+  /** Whether this user is a participant (a push reaches participants only; an answer says). */
+  status: 'joined' | 'notParticipating' = 'joined';
+  /** The newest message (index and time); undefined when there is none. */
+  lastMessage: { index: number; dateCreated: Date } | undefined;
+  /** The relay sends no push notifications, so it keeps no notification level (setUserNotificationLevel is refused). */
+  readonly notificationLevel = 'default';
+  /** Bindings describe SMS and email conversations; a relay conversation has none. */
+  readonly bindings = {};
+  /** One participant object per identity, updated in place (as the SDK keeps them). */
+  private readonly participantObjects = new Map<string, LocalParticipant>();
   /** Who is typing: the participant and the timer that ends it. */
   private readonly typists = new Map<string, { participant: LocalParticipant; timer: ReturnType<typeof setTimeout> }>();
   private typingSentAtMs = -Infinity;
@@ -158,27 +90,64 @@ export class LocalConversation extends Emitter<LocalConversationEvents> implemen
   ) {
     super();
     this.sid = data.sid;
-    this.uniqueName = data.uniqueName;
-    this.friendlyName = data.friendlyName;
     this.createdBy = data.createdBy;
-    this.attributes = data.attributes as JSONValue;
     this.dateCreated = new Date(data.dateCreated);
-    this.lastReadMessageIndex = data.lastReadMessageIndex ?? null;
+    this.dateUpdated = this.dateCreated;
+    this.apply(data);
   }
 
-  /** @internal Takes the relay's newer data (a push's carries no read horizon). */
+  /** @internal Takes the relay's newer data (what a push does not carry stays as it was). */
   apply(data: RelayConversationData): void {
+    this.uniqueName = data.uniqueName;
     this.friendlyName = data.friendlyName;
     this.attributes = data.attributes as JSONValue;
     if (data.lastReadMessageIndex !== undefined) this.lastReadMessageIndex = data.lastReadMessageIndex;
+    if (data.status !== undefined) this.status = data.status;
+    if (data.lastMessage !== undefined) {
+      this.lastMessage = data.lastMessage === null ? undefined : { index: data.lastMessage.index, dateCreated: new Date(data.lastMessage.dateCreated) };
+    }
+  }
+
+  /** @internal A new message is the newest one now. */
+  noteMessage(message: LocalMessage): void {
+    if (this.lastMessage === undefined || this.lastMessage.index < message.index) this.lastMessage = { index: message.index, dateCreated: message.dateCreated };
+  }
+
+  /** @internal This client's object for a participant here, with the relay's data (`updateReasons`: a change pushed now). */
+  participant(data: RelayParticipantData, updateReasons: readonly string[] = []): LocalParticipant {
+    let participant = this.participantObjects.get(data.identity);
+    // A new sid is a new participant: the identity left and was added again.
+    if (!participant || participant.sid !== data.sid) {
+      this.participantObjects.set(data.identity, (participant = new LocalParticipant(data, this.client, this)));
+    }
+    participant.apply(data, updateReasons);
+    return participant;
+  }
+
+  /** @internal The participant left. */
+  forgetParticipant(identity: string): void {
+    this.participantObjects.delete(identity);
+  }
+
+  get limits(): ReturnType<typeof relayConversationLimits> {
+    return relayConversationLimits();
+  }
+  /** Relay conversations never close. */
+  get state(): { current: 'active'; dateUpdated: Date } {
+    return { current: 'active', dateUpdated: this.dateCreated };
   }
 
   async join(): Promise<this> {
-    await this.client.request('join', { conversationSid: this.sid });
+    this.participant(await this.client.request('join', { conversationSid: this.sid }));
+    this.status = 'joined';
     return this;
   }
-  async add(identity: string): Promise<LocalParticipant> {
-    return new LocalParticipant(await this.client.request('add', { conversationSid: this.sid, identity }), this.client, this);
+  /** Adds a participant by identity, with its attributes. */
+  async add(identity: string, attributes?: JSONValue): Promise<LocalParticipant> {
+    return this.participant(await this.client.request('add', { conversationSid: this.sid, identity, attributes }));
+  }
+  async addNonChatParticipant(..._args: unknown[]): Promise<never> {
+    throw unsupported('non-chat participants (SMS, WhatsApp, email): it reaches chat clients only');
   }
   /** Removes a participant, by identity, participant sid or participant; the others get participantLeft. */
   async removeParticipant(participant: string | LocalParticipant): Promise<void> {
@@ -188,7 +157,11 @@ export class LocalConversation extends Emitter<LocalConversationEvents> implemen
   /** Leaves the conversation (the client then emits conversationLeft). */
   async leave(): Promise<this> {
     await this.client.request('removeParticipant', { conversationSid: this.sid, identity: this.client.identity });
+    this.status = 'notParticipating';
     return this;
+  }
+  async delete(): Promise<never> {
+    throw unsupported('way to delete a conversation: leave it, or remove its participants');
   }
   async updateFriendlyName(friendlyName: string): Promise<this> {
     this.apply(await this.client.request('updateConversation', { conversationSid: this.sid, friendlyName }));
@@ -197,6 +170,14 @@ export class LocalConversation extends Emitter<LocalConversationEvents> implemen
   async updateAttributes(attributes: JSONValue): Promise<this> {
     this.apply(await this.client.request('updateConversation', { conversationSid: this.sid, attributes }));
     return this;
+  }
+  /** Sets the unique name (null removes it); CONFLICT when another conversation has it. */
+  async updateUniqueName(uniqueName: string | null): Promise<this> {
+    this.apply(await this.client.request('updateConversation', { conversationSid: this.sid, uniqueName }));
+    return this;
+  }
+  async setUserNotificationLevel(_notificationLevel: 'default' | 'muted'): Promise<never> {
+    throw unsupported('notification levels: it sends no push notifications');
   }
 
   /**
@@ -210,24 +191,33 @@ export class LocalConversation extends Emitter<LocalConversationEvents> implemen
   }
   /** Sets the read horizon (null: none, as setAllMessagesUnread); resolves with the unread count after it. */
   async updateLastReadMessageIndex(index: number | null): Promise<number> {
-    return this.readHorizon(index);
+    return this.readHorizon({ index });
+  }
+  /** Moves the read horizon forward to `index`, never back; resolves with the unread count after it. */
+  async advanceLastReadMessageIndex(index: number): Promise<number> {
+    return this.readHorizon({ index, advance: true });
   }
   /** Sets the read horizon to the newest message; resolves with the unread count (0). */
   async setAllMessagesRead(): Promise<number> {
-    return this.readHorizon('newest');
+    return this.readHorizon({ index: 'newest' });
   }
   /** Clears the read horizon; resolves with the number of messages. */
   async setAllMessagesUnread(): Promise<number> {
-    return this.readHorizon(null);
+    return this.readHorizon({ index: null });
   }
-  private async readHorizon(index: number | null | 'newest'): Promise<number> {
-    const answer = await this.client.request('updateLastReadMessageIndex', { conversationSid: this.sid, index });
+  private async readHorizon(change: { index: number | null | 'newest'; advance?: boolean }): Promise<number> {
+    const answer = await this.client.request('updateLastReadMessageIndex', { conversationSid: this.sid, ...change });
     this.lastReadMessageIndex = answer.participant.lastReadMessageIndex;
+    this.participant(answer.participant);
     return answer.unreadCount;
   }
   /** Messages after this user's read horizon; null when it has none. */
   async getUnreadMessagesCount(): Promise<number | null> {
     return (await this.client.request('getUnreadMessagesCount', { conversationSid: this.sid })).count;
+  }
+  /** The messages the conversation holds now. */
+  async getMessagesCount(): Promise<number> {
+    return (await this.client.request('getMessagesCount', { conversationSid: this.sid })).count;
   }
 
   /** @internal Whether `identity` is typing here. */
@@ -240,7 +230,9 @@ export class LocalConversation extends Emitter<LocalConversationEvents> implemen
     if (current) clearTimeout(current.timer);
     const timer = setTimeout(() => this.endTyping(participant.identity), timeoutMs);
     this.typists.set(participant.identity, { participant, timer });
-    if (!current) this.client.announce(this, 'typingStarted', participant);
+    if (current) return;
+    participant.deliver('typingStarted', participant);
+    this.client.announce(this, 'typingStarted', participant);
   }
   /** @internal Typing ends: its timeout passed, or its participant sent a message. */
   endTyping(identity: string): void {
@@ -248,14 +240,20 @@ export class LocalConversation extends Emitter<LocalConversationEvents> implemen
     if (!current) return;
     clearTimeout(current.timer);
     this.typists.delete(identity);
+    current.participant.deliver('typingEnded', current.participant);
     this.client.announce(this, 'typingEnded', current.participant);
   }
   /** @internal A request about one of this conversation's messages, answered with the message. */
   async relayMessage(op: 'updateMessageAttributes' | 'removeMessage', params: RelayOps[typeof op][0]): Promise<LocalMessage> {
     return new LocalMessage(await this.client.request(op, params as never), this);
   }
+  /** The participants now; participants this client held that are gone are forgotten. */
   async getParticipants(): Promise<LocalParticipant[]> {
-    return (await this.client.request('getParticipants', { conversationSid: this.sid })).map((p) => new LocalParticipant(p, this.client, this));
+    const participants = (await this.client.request('getParticipants', { conversationSid: this.sid })).map((p) => this.participant(p));
+    for (const identity of this.participantObjects.keys()) {
+      if (!participants.some((p) => p.identity === identity)) this.participantObjects.delete(identity);
+    }
+    return participants;
   }
   async getParticipantByIdentity(identity?: string | null): Promise<LocalParticipant | null> {
     return (await this.getParticipants()).find((p) => p.identity === identity) ?? null;
@@ -294,6 +292,10 @@ export class LocalConversation extends Emitter<LocalConversationEvents> implemen
       () => this.getMessages(pageSize, first - 1, 'backwards'),
       () => this.getMessages(pageSize, last + 1, 'forward'),
     );
+  }
+  /** Recipients are SMS, WhatsApp and email addresses; a relay conversation has none. */
+  async getMessageRecipients(): Promise<BasePaginator<never>> {
+    return new LocalPaginator<never>([], false, false);
   }
 
   /** @internal Called by the client for pushes about this conversation. */

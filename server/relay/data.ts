@@ -68,7 +68,8 @@ export const toParticipantData = (p: RelayParticipant): RelayParticipantData => 
   lastReadMessageIndex: p.lastReadMessageIndex,
 });
 
-export const toMessageData = (m: RelayMessage): RelayMessageData => ({
+/** A message as sent; `participants` (the conversation's now) give its author's participant sid. */
+export const toMessageData = (m: RelayMessage, participants: readonly RelayParticipant[]): RelayMessageData => ({
   sid: m.sid,
   conversationSid: m.conversationSid,
   index: m.index,
@@ -77,6 +78,7 @@ export const toMessageData = (m: RelayMessage): RelayMessageData => ({
   attributes: parseAttributes(m.attributes),
   dateCreated: m.dateCreatedMs,
   dateUpdated: m.dateUpdatedMs,
+  participantSid: participants.find((p) => p.identity === m.author)?.sid ?? null,
 });
 
 export function str(value: unknown, field: string, max: number, min = 1): string {

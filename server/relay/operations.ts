@@ -58,6 +58,17 @@ export class RelayOperations {
     return (await this.store.participants(conversationSid)).map((p) => p.identity);
   }
 
+  /** The newest message's index and time (the SDK's lastMessage), or null: one indexed lookup. */
+  private async lastMessage(conversationSid: string): Promise<RelayConversationData['lastMessage']> {
+    const [newest] = await this.store.messages(conversationSid, { direction: 'backwards', limit: 1 });
+    return newest ? { index: newest.index, dateCreated: newest.dateCreatedMs } : null;
+  }
+
+  /** The conversation as every participant sees it (pushes), with its newest message. */
+  private async conversationData(conversation: RelayConversation): Promise<RelayConversationData> {
+    return { ...toConversationData(conversation), lastMessage: await this.lastMessage(conversation.sid) };
+  }
+
   /** The caller as a current participant of an accessible conversation (a creator not yet joined is not one). */
   private async asParticipant(identity: string, conversationSid: unknown): Promise<{ conversation: RelayConversation; me: RelayParticipant }> {
     const conversation = await this.accessible(identity, conversationSid);
@@ -80,19 +91,24 @@ export class RelayOperations {
   private async updateMessage(message: RelayMessage, change: { body: string } | { attributes: string }): Promise<RelayMessageData> {
     const updated = await this.store.updateMessage(message.conversationSid, message.sid, change, Date.now());
     if (!updated) throw new E2EEError(ErrorCode.NOT_FOUND, `message ${message.sid} not found`);
-    const data = toMessageData(updated);
+    const participants = await this.store.participants(message.conversationSid);
+    const data = toMessageData(updated, participants);
     const updateReasons: Array<'body' | 'attributes'> = ['body' in change ? 'body' : 'attributes'];
-    this.push(await this.participantIdentities(message.conversationSid), 'messageUpdated', { ...data, updateReasons });
+    this.push(participants.map((p) => p.identity), 'messageUpdated', { ...data, updateReasons });
     return data;
   }
 
-  /** The conversation as the caller sees it: with its read horizon there. */
+  /** The conversation as the caller sees it: with its read horizon there and whether it is in. */
   private async forCaller(caller: string, conversation: RelayConversation): Promise<RelayConversationData> {
     const me = await this.store.getParticipant(conversation.sid, caller);
-    return { ...toConversationData(conversation), lastReadMessageIndex: me?.lastReadMessageIndex ?? null };
+    return {
+      ...(await this.conversationData(conversation)),
+      lastReadMessageIndex: me?.lastReadMessageIndex ?? null,
+      status: me ? 'joined' : 'notParticipating',
+    };
   }
 
-  private async addParticipant(conversation: RelayConversation, identity: string): Promise<RelayParticipantData> {
+  private async addParticipant(conversation: RelayConversation, identity: string, attributes?: string): Promise<RelayParticipantData> {
     const current = await this.store.participants(conversation.sid);
     if (current.length >= RELAY_LIMITS.participantsPerConversation && !current.some((p) => p.identity === identity)) {
       throw new E2EEError(ErrorCode.TOO_MANY_PARTICIPANTS, `a conversation has at most ${RELAY_LIMITS.participantsPerConversation} participants`);
@@ -101,11 +117,12 @@ export class RelayOperations {
       sid: newSid('MB'),
       conversationSid: conversation.sid,
       identity,
+      attributes,
       dateCreatedMs: Date.now(),
     });
     const data = toParticipantData(participant);
     if (created) {
-      this.push([identity], 'conversationAdded', toConversationData(conversation));
+      this.push([identity], 'conversationAdded', await this.conversationData(conversation));
       this.push([...current.map((p) => p.identity), identity], 'participantJoined', data);
     }
     return data;
@@ -125,7 +142,7 @@ export class RelayOperations {
         dateCreatedMs: Date.now(),
       });
       if (!conversation) throw new E2EEError(ErrorCode.CONFLICT, `a conversation named "${uniqueName}" exists`);
-      return { ...toConversationData(conversation), lastReadMessageIndex: null };
+      return { ...toConversationData(conversation), lastReadMessageIndex: null, status: 'notParticipating', lastMessage: null };
     },
 
     getConversation: async (caller, p) => this.forCaller(caller, await this.accessible(caller, p.sid)),
@@ -143,16 +160,16 @@ export class RelayOperations {
       const conversation = await this.accessible(caller, p.conversationSid);
       const friendlyName = p.friendlyName === undefined ? undefined : str(p.friendlyName, 'friendlyName', 256, 0);
       const attributes = p.attributes === undefined ? undefined : attributesText(p.attributes);
-      if (friendlyName === undefined && attributes === undefined) {
-        throw new E2EEError(ErrorCode.BAD_REQUEST, '"friendlyName" or "attributes" is required');
+      const uniqueName = p.uniqueName === undefined || p.uniqueName === null ? p.uniqueName : str(p.uniqueName, 'uniqueName', 256);
+      if (friendlyName === undefined && attributes === undefined && uniqueName === undefined) {
+        throw new E2EEError(ErrorCode.BAD_REQUEST, '"friendlyName", "attributes" or "uniqueName" is required');
       }
-      const updated = await this.store.updateConversation(conversation.sid, { friendlyName, attributes });
-      if (!updated) throw new E2EEError(ErrorCode.NOT_FOUND, `conversation ${conversation.sid} not found`);
-      const updateReasons: Array<'friendlyName' | 'attributes'> = [];
-      if (updated.friendlyName !== conversation.friendlyName) updateReasons.push('friendlyName');
-      if (updated.attributes !== conversation.attributes) updateReasons.push('attributes');
+      const updated = await this.store.updateConversation(conversation.sid, { friendlyName, attributes, uniqueName });
+      // Conversations are never deleted: no row back for this one means its new uniqueName is taken.
+      if (!updated) throw new E2EEError(ErrorCode.CONFLICT, `a conversation named "${uniqueName}" exists`);
+      const updateReasons = (['friendlyName', 'attributes', 'uniqueName'] as const).filter((field) => updated[field] !== conversation[field]);
       if (updateReasons.length > 0) {
-        this.push(await this.participantIdentities(conversation.sid), 'conversationUpdated', { ...toConversationData(updated), updateReasons });
+        this.push(await this.participantIdentities(conversation.sid), 'conversationUpdated', { ...(await this.conversationData(updated)), updateReasons });
       }
       return this.forCaller(caller, updated);
     },
@@ -161,7 +178,8 @@ export class RelayOperations {
 
     add: async (caller, p) => {
       const conversation = await this.accessible(caller, p.conversationSid);
-      return this.addParticipant(conversation, str(p.identity, 'identity', RELAY_LIMITS.identityChars));
+      const attributes = p.attributes === undefined ? undefined : attributesText(p.attributes);
+      return this.addParticipant(conversation, str(p.identity, 'identity', RELAY_LIMITS.identityChars), attributes);
     },
 
     removeParticipant: async (caller, p) => {
@@ -198,7 +216,8 @@ export class RelayOperations {
 
     sendMessage: async (caller, p) => {
       const conversation = await this.accessible(caller, p.conversationSid);
-      const identities = await this.participantIdentities(conversation.sid);
+      const participants = await this.store.participants(conversation.sid);
+      const identities = participants.map((q) => q.identity);
       if (!identities.includes(caller)) throw new E2EEError(ErrorCode.FORBIDDEN, 'join the conversation before sending');
       const body = str(p.body, 'body', RELAY_LIMITS.bodyChars, 0);
       const message = await this.store.appendMessage({
@@ -209,7 +228,7 @@ export class RelayOperations {
         attributes: attributesText(p.attributes),
         dateCreatedMs: Date.now(),
       });
-      const data = toMessageData(message);
+      const data = toMessageData(message, participants);
       this.push(identities, 'messageAdded', data);
       return data;
     },
@@ -228,7 +247,8 @@ export class RelayOperations {
       }
       // The answer holds the messages nearest the anchor that fit in answerBytes; the page then
       // says there is more, and the client pages on from where it stopped.
-      const nearestFirst = rows.map(toMessageData);
+      const participants = await this.store.participants(conversation.sid);
+      const nearestFirst = rows.map((row) => toMessageData(row, participants));
       if (direction === 'backwards') nearestFirst.reverse();
       const items = withinAnswerBytes(nearestFirst);
       if (items.length < nearestFirst.length) more = true;
@@ -266,8 +286,9 @@ export class RelayOperations {
       const removed = await this.store.removeMessage(message.conversationSid, message.sid);
       if (!removed) throw new E2EEError(ErrorCode.NOT_FOUND, `message ${message.sid} not found`);
       await this.store.deleteHistory(message.conversationSid, message.sid);
-      const data = toMessageData(removed);
-      this.push(await this.participantIdentities(message.conversationSid), 'messageRemoved', data);
+      const participants = await this.store.participants(message.conversationSid);
+      const data = toMessageData(removed, participants);
+      this.push(participants.map((q) => q.identity), 'messageRemoved', data);
       return data;
     },
 
@@ -288,6 +309,11 @@ export class RelayOperations {
       } else {
         throw new E2EEError(ErrorCode.BAD_REQUEST, '"index" must be a message index (an integer of 0 or more), null or "newest"');
       }
+      if (p.advance === true) {
+        if (index === null || typeof p.index !== 'number') throw new E2EEError(ErrorCode.BAD_REQUEST, 'advancing needs a message index');
+        // The SDK's advanceLastReadMessageIndex: the horizon only moves forward.
+        if (me.lastReadMessageIndex !== null && index < me.lastReadMessageIndex) index = me.lastReadMessageIndex;
+      }
       let participant = me;
       if (index !== me.lastReadMessageIndex) {
         const updated = await this.store.setLastReadMessageIndex(conversation.sid, caller, index);
@@ -304,6 +330,11 @@ export class RelayOperations {
       const { conversation, me } = await this.asParticipant(caller, p.conversationSid);
       if (me.lastReadMessageIndex === null) return { count: null };
       return { count: await this.store.countMessagesAfter(conversation.sid, me.lastReadMessageIndex) };
+    },
+
+    getMessagesCount: async (caller, p) => {
+      const conversation = await this.accessible(caller, p.conversationSid);
+      return { count: await this.store.countMessagesAfter(conversation.sid, -1) };
     },
   };
 }

@@ -1,5 +1,5 @@
 /** RelayStore on PostgreSQL. */
-import type { PostgresConnection } from './connection.postgres.js';
+import { type PostgresConnection, violatedUniqueConstraint } from './connection.postgres.js';
 import { bool, int, required, toConversation, toMessage, toParticipant } from './rows.js';
 import { pageBounds } from './rules.js';
 import type { RelayStore } from './types.js';
@@ -12,9 +12,10 @@ const SQL = {
     ORDER BY sid = $1 DESC LIMIT 1`,
   conversationsOf: `SELECT c.* FROM conversations c JOIN participants p ON p.conversation_sid = c.sid
     WHERE p.identity = $1 ORDER BY c.date_created_ms, c.sid`,
-  // A field not given keeps its value; friendlyName may be set to NULL.
+  // A field not given keeps its value; friendlyName and uniqueName may be set to NULL.
   updateConversation: `UPDATE conversations SET
       friendly_name = CASE WHEN $2 THEN $3 ELSE friendly_name END,
+      unique_name = CASE WHEN $5 THEN $6 ELSE unique_name END,
       attributes = COALESCE($4, attributes)
     WHERE sid = $1 RETURNING *`,
 
@@ -63,8 +64,15 @@ export function postgresRelay({ rows, first }: PostgresConnection): RelayStore {
       return (await rows(SQL.conversationsOf, [identity])).map(toConversation);
     },
     async updateConversation(sid, change) {
-      const row = await first(SQL.updateConversation, [sid, change.friendlyName !== undefined, change.friendlyName ?? null, change.attributes ?? null]);
-      return row ? toConversation(row) : null;
+      const params = [sid, change.friendlyName !== undefined, change.friendlyName ?? null, change.attributes ?? null, change.uniqueName !== undefined, change.uniqueName ?? null];
+      try {
+        const row = await first(SQL.updateConversation, params);
+        return row ? toConversation(row) : null;
+      } catch (err) {
+        // The one unique column an update can collide on is unique_name: the statement changed nothing.
+        if (violatedUniqueConstraint(err) !== undefined) return null;
+        throw err;
+      }
     },
 
     async addParticipant(p) {

@@ -13,9 +13,11 @@ const SQL = {
     ORDER BY sid = @key DESC LIMIT 1`,
   conversationsOf: `SELECT c.* FROM conversations c JOIN participants p ON p.conversation_sid = c.sid
     WHERE p.identity = ? ORDER BY c.date_created_ms, c.sid`,
-  // A field not given (NULL flag) keeps its value; friendlyName may be set to NULL.
-  updateConversation: `UPDATE conversations SET
+  // A field not given (NULL flag) keeps its value; friendlyName and uniqueName may be set to NULL.
+  // OR IGNORE: a uniqueName taken by another conversation skips the row (no change, no row back).
+  updateConversation: `UPDATE OR IGNORE conversations SET
       friendly_name = CASE WHEN @setFriendlyName THEN @friendlyName ELSE friendly_name END,
+      unique_name = CASE WHEN @setUniqueName THEN @uniqueName ELSE unique_name END,
       attributes = COALESCE(@attributes, attributes)
     WHERE sid = @sid RETURNING *`,
 
@@ -78,6 +80,8 @@ export function sqliteRelay(connection: SqliteConnection): RelayStore {
         sid,
         setFriendlyName: change.friendlyName === undefined ? 0 : 1,
         friendlyName: change.friendlyName ?? null,
+        setUniqueName: change.uniqueName === undefined ? 0 : 1,
+        uniqueName: change.uniqueName ?? null,
         attributes: change.attributes ?? null,
       });
       return row ? toConversation(row) : null;

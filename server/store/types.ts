@@ -155,6 +155,8 @@ export interface RelayConversationChange {
   friendlyName?: string | null;
   /** JSON text. */
   attributes?: string;
+  /** null removes the unique name. */
+  uniqueName?: string | null;
 }
 
 /** What updateMessage changes: the fields given. */
@@ -170,7 +172,10 @@ export interface RelayStore {
   createConversation(conversation: RelayConversation): Promise<RelayConversation | null>;
   getConversation(sidOrUniqueName: string): Promise<RelayConversation | null>;
   conversationsOf(identity: string): Promise<RelayConversation[]>;
-  /** Changes a conversation's friendlyName and/or attributes; null for an unknown conversation. */
+  /**
+   * Changes the fields given, all or none; null for an unknown conversation, and (nothing
+   * changed) when the uniqueName is another conversation's.
+   */
   updateConversation(sid: string, change: RelayConversationChange): Promise<RelayConversation | null>;
   /** Adds a participant; returns the existing one when already there. Rejects for an unknown conversation. */
   addParticipant(participant: NewRelayParticipant): Promise<{ participant: RelayParticipant; created: boolean }>;

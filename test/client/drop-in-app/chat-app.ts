@@ -376,3 +376,52 @@ export function startChat(token: string, ui: ChatUi, fetchToken?: TokenSource): 
   const client = new Client(token);
   return new ChatApp(client, ui, fetchToken).start();
 }
+
+/** The conversation's info panel: what the service says about it beside its messages. */
+export async function conversationInfo(conversation: Conversation): Promise<string[]> {
+  const { limits, state, bindings, lastMessage, notificationLevel } = conversation;
+  const recipients = await conversation.getMessageRecipients();
+  const [messages, participants] = [await conversation.getMessagesCount(), await conversation.getParticipantsCount()];
+  return [
+    `${state?.current ?? 'unknown'} since ${state?.dateUpdated.toISOString() ?? '-'}`,
+    `${messages} messages, ${participants} participants, newest #${lastMessage?.index ?? '-'}`,
+    `attachments: ${limits.mediaAttachmentsCountLimit} of ${limits.mediaAttachmentSizeLimitInMb} MB, email bodies: ${limits.emailBodiesAllowedContentTypes.join(', ') || 'none'}`,
+    `notifications: ${notificationLevel}, email: ${bindings.email?.projected_address ?? 'none'}, sms: ${bindings.sms?.address ?? 'none'}`,
+    `${recipients.items.length} email or SMS recipients`,
+  ];
+}
+
+/** A message's info panel: delivery, recipients and what the service keeps beside its body. */
+export async function messageInfo(m: Message): Promise<string[]> {
+  const receipts = await m.getDetailedDeliveryReceipts();
+  const recipients = await m.getMessageRecipients();
+  const content = await m.getContentData();
+  const channel = await m.getChannelMetadata();
+  return [
+    `${m.type}${m.subject === null ? '' : ` "${m.subject}"`}${m.contentSid === null ? '' : ` from template ${m.contentSid}`}`,
+    `delivered: ${m.aggregatedDeliveryReceipt?.delivered ?? 'not tracked'}, ${receipts.length} receipts, ${recipients.length} recipients`,
+    `email body: ${m.getEmailBody()?.filename ?? 'none'}, history: ${m.getEmailHistory('text/html')?.filename ?? 'none'}`,
+    `media: ${(m.getMediaByCategories(['media']) ?? []).length}${m.media ? `, first ${formatMedia(m.media)}` : ''}`,
+    `content: ${content?.type ?? 'none'}, channel: ${channel?.type ?? 'none'}`,
+  ];
+}
+
+/** Gives a conversation another address (its unique name), or none; resolves with the one it has. */
+export async function readdress(conversation: Conversation, uniqueName: string | null): Promise<string | null> {
+  return (await conversation.updateUniqueName(uniqueName)).uniqueName;
+}
+
+/** Marks messages read up to `index`, never back; resolves with the unread count. */
+export async function catchUpTo(conversation: Conversation, index: number): Promise<number> {
+  return conversation.advanceLastReadMessageIndex(index);
+}
+
+/** The templates offered in the composer. */
+export async function templateNames(client: Client): Promise<string[]> {
+  return (await client.getContentTemplates()).map((t) => t.friendlyName);
+}
+
+/** Registers this browser for push notifications with its FCM token. */
+export async function enablePush(client: Client, fcmToken: string): Promise<void> {
+  await client.setPushRegistrationId('fcm', fcmToken);
+}
