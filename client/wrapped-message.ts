@@ -36,6 +36,30 @@ export class MessageWrapper {
     this.opened = opened;
   }
 
+  /** The content last announced to the app's listeners, to say what an update changed. */
+  private announced: { body: string | null; attributes: string } | null = null;
+
+  /**
+   * The update reasons for the app: Twilio sees an edit of the attributes as a change of the body
+   * (the envelope), so `body` and `attributes` are decided on the opened content, against what
+   * was last announced; the other reasons (delivery receipts, ...) are Twilio's.
+   */
+  updateReasons(transport: readonly string[]): string[] {
+    const now = { body: this.opened?.body ?? null, attributes: JSON.stringify(this.opened?.attributes ?? {}) };
+    const before = this.announced;
+    this.announced = now;
+    if (!before) return [...transport];
+    const reasons = transport.filter((r) => r !== 'body' && r !== 'attributes');
+    if (before.body !== now.body) reasons.unshift('body');
+    if (before.attributes !== now.attributes) reasons.push('attributes');
+    return reasons;
+  }
+
+  /** Notes the content the app was handed (a new message, a page): later updates are told against it. */
+  announce(): void {
+    if (!this.announced) this.announced = { body: this.opened?.body ?? null, attributes: JSON.stringify(this.opened?.attributes ?? {}) };
+  }
+
   private member(key: PropertyKey): unknown {
     const listener = this.listeners.member(key);
     if (listener !== FORWARD) return listener;

@@ -100,6 +100,7 @@ export class ClientWrapper {
     this.listen('messageAdded', (m: BaseMessage) => {
       const conversation = this.conversationOf(m);
       conversation.enqueueNew(m, (message) => {
+        message.announce();
         conversation.listeners.emit('messageAdded', message.proxy);
         this.listeners.emit('messageAdded', message.proxy);
       });
@@ -107,7 +108,7 @@ export class ClientWrapper {
     this.listen('messageUpdated', ({ message: m, updateReasons }: { message: BaseMessage; updateReasons: string[] }) => {
       const conversation = this.conversationOf(m);
       conversation.enqueue(m, (message) => {
-        const update = { message: message.proxy, updateReasons };
+        const update = { message: message.proxy, updateReasons: message.updateReasons(updateReasons) };
         message.listeners.emit('updated', update);
         conversation.listeners.emit('messageUpdated', update);
         this.listeners.emit('messageUpdated', update);
@@ -373,7 +374,11 @@ export class ConversationWrapper {
     const decrypted = await Promise.all(raw.items.map((m) => this.decrypt(m)));
     // Replays are decided in page (index) order, not in the order decryption finished.
     const items: Message[] = [];
-    for (const [i, m] of raw.items.entries()) items.push(this.record(m, await this.admit(m, decrypted[i]!)).proxy);
+    for (const [i, m] of raw.items.entries()) {
+      const message = this.record(m, await this.admit(m, decrypted[i]!));
+      message.announce();
+      items.push(message.proxy);
+    }
     return this.owner.paginator(raw, items, (next) => this.page(next as BasePaginator<BaseMessage>));
   }
 

@@ -132,14 +132,18 @@ describe('events', () => {
     expect(aliceView.body).toBe('after the edit'); // the author's own object, at once
     const [client, onConversation, onMessage] = await Promise.all([updated.client, updated.conversation, updated.message]);
     for (const data of [client, onConversation, onMessage]) expect(data.message).toBe(held);
+    expect(client.updateReasons).toContain('body');
+    expect(client.updateReasons).not.toContain('attributes');
     expect(held.body).toBe('after the edit');
     expect(held.attributes).toEqual({ ticketId: 'T-2', note: 'a private note' });
     expect(e2eeInfo(held).status).toBe('verified');
 
     // A reaction by the author is an attribute edit: sealed, signed, bound to the message.
-    const reacted = next<{ message: Message }>(held, 'updated');
+    const reacted = next<{ message: Message; updateReasons: string[] }>(held, 'updated');
     await aliceView.updateAttributes({ ticketId: 'T-2', note: 'a private note', reactions: { '👍': ['alice'] } });
-    await reacted;
+    // Twilio saw a new body (the envelope); the app is told the attributes changed, not the body.
+    expect((await reacted).updateReasons).toContain('attributes');
+    expect((await reacted).updateReasons).not.toContain('body');
     expect(held.attributes).toEqual({ ticketId: 'T-2', note: 'a private note', reactions: { '👍': ['alice'] } });
     expect(held.body).toBe('after the edit');
     expect(e2eeInfo(held).status).toBe('verified');
