@@ -1,9 +1,11 @@
 /**
  * Reading the environment for server/config.ts: the reader that collects every problem, and the
- * settings that are not keys (Twilio credentials, the public URL, trusted proxies).
+ * settings that are not keys (storage, Twilio credentials, the public URL, trusted proxies).
  */
 import { isIP } from 'node:net';
+import { resolve } from 'node:path';
 import type { TwilioConfig } from './config.js';
+import { schemaNameProblem } from './store/migrations.js';
 
 /** The environment: variable name → value. */
 export type Env = Record<string, string | undefined>;
@@ -60,6 +62,25 @@ export class EnvReader {
   fail(problem: string): void {
     this.problems.push(problem);
   }
+}
+
+/** Where the store lives (config.ts's Config has the same members). */
+export interface StorageConfig {
+  dataDir: string;
+  databaseUrl: string | null;
+  /** DATABASE_SCHEMA; null: the store's default (docs/API.md, "Database and migrations"). */
+  databaseSchema: string | null;
+}
+
+/** DATA_DIR, DATABASE_URL and DATABASE_SCHEMA: all the server and server/migrate.ts need to find the store. */
+export function loadStorage(r: EnvReader): StorageConfig {
+  const dataDir = resolve(r.string('DATA_DIR') ?? './.data');
+  const databaseUrl = r.string('DATABASE_URL') ?? null;
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) r.fail('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  const databaseSchema = r.string('DATABASE_SCHEMA') ?? null;
+  const problem = databaseSchema === null ? undefined : schemaNameProblem(databaseSchema);
+  if (problem !== undefined) r.fail(`DATABASE_SCHEMA ${problem}`);
+  return { dataDir, databaseUrl, databaseSchema };
 }
 
 const TWILIO_VARS = {

@@ -10,10 +10,9 @@
  * - production (NODE_ENV=production): explicit APP_KEY and an auth secret or public key are
  *   required, and DEMO_MODE must be off.
  */
-import { resolve } from 'node:path';
 import { E2EEError, ErrorCode } from '../shared/errors.js';
 import { ready, type AppKey, type OrgKey } from '../shared/index.js';
-import { EnvReader, loadPublicUrl, loadTrustProxy, loadTwilio, type Env } from './config-env.js';
+import { EnvReader, loadPublicUrl, loadStorage, loadTrustProxy, loadTwilio, type Env } from './config-env.js';
 import { loadAuth, loadKeys, type JwtAlgorithm } from './config-keys.js';
 
 export { JWT_ALGORITHMS, MIN_JWT_SECRET_CHARS, loadOrCreateKeyFile, type JwtAlgorithm } from './config-keys.js';
@@ -79,6 +78,8 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL URL; null = the embedded SQLite store in dataDir. */
   databaseUrl: string | null;
+  /** PostgreSQL schema of the tables (DATABASE_SCHEMA); null = the store's default, `twilio_e2ee`. */
+  databaseSchema: string | null;
   appKey: AppKey;
   /** null outside demo mode when ORG_KEY is not set: organization history is disabled. */
   orgKey: OrgKey | null;
@@ -139,12 +140,9 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     r.fail('DEMO_MODE is off but no AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is set: nobody could authenticate');
   }
 
-  const dataDir = resolve(r.string('DATA_DIR') ?? './.data');
+  const { dataDir, databaseUrl, databaseSchema } = loadStorage(r);
   const keys = loadKeys(r, { dataDir, demoMode });
   const auth = loadAuth(r, { demoMode, secret, publicKeyPem, appKey: keys?.appKey });
-
-  const databaseUrl = r.string('DATABASE_URL') ?? null;
-  if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl)) r.fail('DATABASE_URL must be a postgres:// or postgresql:// URL');
 
   const orgName = r.string('ORG_NAME') ?? 'default';
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(orgName)) r.fail(`ORG_NAME must be 1..64 characters of [A-Za-z0-9_.-], got "${orgName}"`);
@@ -157,6 +155,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     host: r.string('HOST') ?? '0.0.0.0',
     dataDir,
     databaseUrl,
+    databaseSchema,
     orgName,
     sessionTtl: r.int('SESSION_TTL', 86_400, 60, 7 * 86_400),
     twilio: loadTwilio(r),

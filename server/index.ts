@@ -5,7 +5,7 @@
  *   import Fastify from 'fastify';
  *   import { twilioE2ee, loadConfig, openStore } from 'twilio-e2ee/server';
  *   const config = await loadConfig();
- *   const store = await openStore({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir });
+ *   const store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.databaseSchema });
  *   await app.register(twilioE2ee, { config, store });
  */
 export { twilioE2ee, twilioE2ee as default, type E2eeContext, type TwilioE2eeOptions } from './plugin.js';
@@ -21,5 +21,5 @@ export {
 } from './config.js';
 export { E2EEError, ErrorCode, errorStatus, isE2EEError } from '../shared/errors.js';
 export { relayTokenSecret, relayUrl, signRelayToken, verifyRelayToken, RELAY_TOKEN_AUDIENCE } from './relay-token.js';
-export { openStore, type OpenStoreOptions } from './store/index.js';
+export { migrateStore, openStore, type MigrationReport, type OpenStoreOptions } from './store/index.js';
 export type * from './store/types.js';

@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   }
   let store: Store;
   try {
-    store = await openStore({ databaseUrl: config.databaseUrl ?? undefined, dataDir: config.dataDir });
+    store = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.databaseSchema });
   } catch (err) {
     // The store's own message names the setting and what was tried (never a password).
     console.error(`twilio-e2ee: cannot open the store: ${(err as Error).message}`);

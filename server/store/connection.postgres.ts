@@ -3,10 +3,10 @@ import pg from 'pg';
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import type { Row } from './rows.js';
 
-export class PostgresConnection {
-  /** Whether a connection was ever made: failures before that are start-up ones, explained (connectFailed). */
-  private reached = false;
+/** Longest wait for a new connection, at start-up and in the pool. */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
+export class PostgresConnection {
   constructor(readonly pool: pg.Pool) {}
 
   // Arrow properties, so a module can destructure them.
@@ -16,10 +16,7 @@ export class PostgresConnection {
 
   /** BEGIN/COMMIT on one pooled connection; ROLLBACK when `work` rejects. */
   readonly transaction = async <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
-    const client = await this.pool.connect().catch((err: unknown) => {
-      throw this.reached ? err : connectFailed(err, this.pool.options.connectionString);
-    });
-    this.reached = true;
+    const client = await this.pool.connect();
     // A checked-out client has no pool error listener: a connection dropped between two statements
     // would crash the process. Ignoring the event is enough, the next statement rejects.
     const ignore = (): void => {};
@@ -44,7 +41,24 @@ export class PostgresConnection {
 }
 
 /**
- * The first connection (the start-up migration's) could not be made: STORE_UNAVAILABLE naming the
+ * The one connection of start-up work (finding and migrating the tables), made before the pool:
+ * a failure to connect is explained (connectFailed). The caller ends it.
+ */
+export async function connectAtStartup(connectionString: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // A dropped connection rejects the statement in flight; without a listener it would also crash the process.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw connectFailed(err, connectionString);
+  }
+  return client;
+}
+
+/**
+ * The first connection (the start-up work's) could not be made: STORE_UNAVAILABLE naming the
  * setting and the host, port and database tried, never the password; a bare "ECONNREFUSED" leaves
  * an operator guessing which of the app's connections failed. Only at start-up: a client must not
  * learn the database's address from a later outage.

@@ -1,10 +1,32 @@
 /**
  * The schema, written once for both databases: each migration renders its DDL for a dialect, so
  * the SQLite and PostgreSQL tables cannot drift apart (test/server/store.schema.test.ts compares
- * the two as built). Applied in order at open, each version recorded in schema_migrations; a
- * version is never edited once released (the same DDL for an existing database), only followed
- * by a new one.
+ * the two as built). Applied in order at open (or ahead of it, migrateStore), each version
+ * recorded in MIGRATIONS_TABLE; a version is never edited once released (the same DDL for an
+ * existing database), only followed by a new one. Migrations only add: a release can run on the
+ * tables of the next one.
  */
+import { E2EEError, ErrorCode } from '../../shared/errors.js';
+
+/** PostgreSQL schema of the tables when none is configured (DATABASE_SCHEMA). */
+export const DEFAULT_SCHEMA = 'twilio_e2ee';
+
+/** The migrations table: named after the project, so it never meets an app's own `schema_migrations`. */
+export const MIGRATIONS_TABLE = 'twilio_e2ee_migrations';
+
+/** Its name in the releases before, renamed to MIGRATIONS_TABLE by the first migration run that finds it. */
+export const RELEASED_MIGRATIONS_TABLE = 'schema_migrations';
+
+/**
+ * Why `name` cannot be a schema name, or undefined when it can: PostgreSQL cuts identifiers to 63
+ * bytes (two long names could name one schema) and reserves `pg_`.
+ */
+export function schemaNameProblem(name: string): string | undefined {
+  if (name.length === 0 || Buffer.byteLength(name) > 63) return 'must be 1 to 63 bytes long';
+  if (name.includes('\0')) return 'must not contain NUL';
+  if (/^pg_/i.test(name)) return 'must not start with pg_ (reserved by PostgreSQL)';
+  return undefined;
+}
 
 /** The few places where the two databases spell the same schema differently. */
 export interface Dialect {
@@ -154,10 +176,20 @@ export const MIGRATIONS: readonly Migration[] = [
 
 /** The migrations table itself, created before anything else when missing. */
 export const migrationsTable = ({ int, tableOptions }: Dialect): string =>
-  `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at_ms ${int} NOT NULL)${tableOptions}`;
+  `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY, applied_at_ms ${int} NOT NULL)${tableOptions}`;
 
 /** The versions not yet applied, in order. */
 export function pendingMigrations(applied: Iterable<number>): Migration[] {
   const done = new Set(applied);
   return MIGRATIONS.filter((migration) => !done.has(migration.version));
+}
+
+/** Opened with `migrate: false` on tables this release cannot use yet. */
+export function migrationsPending(where: string, pending: readonly Migration[]): E2EEError {
+  const versions = pending.map((m) => m.version);
+  return new E2EEError(
+    ErrorCode.STORE_UNAVAILABLE,
+    `the store in ${where} lacks migration${versions.length > 1 ? 's' : ''} ${versions.join(', ')} of this release: run migrateStore() (or \`node dist/server/migrate.js\`) first, or open it without migrate: false`,
+    { details: { pending: versions } },
+  );
 }

@@ -10,7 +10,14 @@ import Database from 'better-sqlite3';
 import { sqliteCards } from './cards.sqlite.js';
 import { SqliteConnection } from './connection.sqlite.js';
 import { sqliteHistory } from './history.sqlite.js';
-import { migrationsTable, pendingMigrations, SQLITE_DIALECT } from './migrations.js';
+import {
+  MIGRATIONS_TABLE,
+  migrationsPending,
+  migrationsTable,
+  pendingMigrations,
+  RELEASED_MIGRATIONS_TABLE,
+  SQLITE_DIALECT,
+} from './migrations.js';
 import { sqliteRelay } from './relay.sqlite.js';
 import { sqliteSettings } from './settings.sqlite.js';
 import type { Store } from './types.js';
@@ -20,39 +27,84 @@ export interface SqliteStoreOptions {
   dataDir?: string;
   /** File name inside dataDir, or ':memory:' (tests). Default `twilio-e2ee.sqlite`. */
   filename?: string;
+  /** false: apply no migration, only check none is pending (they were run ahead, migrateStore). Default true. */
+  migrate?: boolean | undefined;
 }
 
 export const SQLITE_FILENAME = 'twilio-e2ee.sqlite';
 const BUSY_TIMEOUT_MS = 5_000;
 
-function openDatabase(options: SqliteStoreOptions): Database.Database {
+function openFile(options: SqliteStoreOptions): Database.Database {
   if (options.filename === ':memory:') return new Database(':memory:', { timeout: BUSY_TIMEOUT_MS });
   const dataDir = options.dataDir ?? './.data';
   mkdirSync(dataDir, { recursive: true });
   return new Database(join(dataDir, options.filename ?? SQLITE_FILENAME), { timeout: BUSY_TIMEOUT_MS });
 }
 
-function migrate(db: Database.Database): void {
-  db.transaction(() => {
-    db.exec(migrationsTable(SQLITE_DIALECT));
-    // Read inside the write lock: another process may have migrated while this one waited.
-    const applied = db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[];
-    const record = db.prepare('INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?, ?)');
-    for (const migration of pendingMigrations(applied)) {
-      db.exec(migration.sql(SQLITE_DIALECT));
-      record.run(migration.version, Date.now());
-    }
-  }).immediate();
-}
-
-/** Opens (creating and migrating when needed) the SQLite store. */
-export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise<Store> {
-  const db = openDatabase(options);
+/** Opens the file with the settings every connection to it needs; closed again when that fails. */
+function openDatabase(options: SqliteStoreOptions): Database.Database {
+  const db = openFile(options);
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
-    migrate(db);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+const hasTable = (db: Database.Database, name: string): boolean =>
+  db.prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?`).get(name) !== undefined;
+
+const appliedVersions = (db: Database.Database, table: string): number[] =>
+  db.prepare(`SELECT version FROM ${table}`).pluck().all() as number[];
+
+/** Brings the tables up to date in one IMMEDIATE transaction; returns the versions applied now. */
+function migrate(db: Database.Database): number[] {
+  return db
+    .transaction(() => {
+      // A file made by an earlier release: its migrations table takes this release's name.
+      if (hasTable(db, RELEASED_MIGRATIONS_TABLE) && !hasTable(db, MIGRATIONS_TABLE)) {
+        db.exec(`ALTER TABLE ${RELEASED_MIGRATIONS_TABLE} RENAME TO ${MIGRATIONS_TABLE}`);
+      }
+      db.exec(migrationsTable(SQLITE_DIALECT));
+      // Read inside the write lock: another process may have migrated while this one waited.
+      const pending = pendingMigrations(appliedVersions(db, MIGRATIONS_TABLE));
+      const record = db.prepare(`INSERT INTO ${MIGRATIONS_TABLE} (version, applied_at_ms) VALUES (?, ?)`);
+      for (const migration of pending) {
+        db.exec(migration.sql(SQLITE_DIALECT));
+        record.run(migration.version, Date.now());
+      }
+      return pending.map((m) => m.version);
+    })
+    .immediate();
+}
+
+/** For `migrate: false`: throws STORE_UNAVAILABLE when migrations are pending, changing nothing. */
+function checkMigrated(db: Database.Database): void {
+  const table = [MIGRATIONS_TABLE, RELEASED_MIGRATIONS_TABLE].find((name) => hasTable(db, name));
+  const pending = pendingMigrations(table === undefined ? [] : appliedVersions(db, table));
+  if (pending.length > 0) throw migrationsPending(`the SQLite file ${db.name}`, pending);
+}
+
+/** Brings the file's tables up to date and closes it; returns the versions applied now. */
+export async function migrateSqlite(options: SqliteStoreOptions = {}): Promise<number[]> {
+  const db = openDatabase(options);
+  try {
+    return migrate(db);
+  } finally {
+    db.close();
+  }
+}
+
+/** Opens the SQLite store, bringing its tables up to date first (or checking they are, `migrate: false`). */
+export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise<Store> {
+  const db = openDatabase(options);
+  try {
+    if (options.migrate === false) checkMigrated(db);
+    else migrate(db);
     return sqliteStore(new SqliteConnection(db));
   } catch (err) {
     db.close();

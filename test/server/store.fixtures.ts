@@ -3,10 +3,14 @@
  * test also holds on a store that already has data (the PostgreSQL suites share one schema).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { MIGRATIONS } from '../../server/store/migrations.js';
 import type { HistoryRecord, RegisterCardOptions, RelayConversation, RelayMessage, RelayParticipant, StoredCard } from '../../server/store/types.js';
 
 export const NOW = 1_700_000_000; // unix seconds
 export const NOW_MS = NOW * 1000;
+
+/** Every migration version of this release, as a migrated database records them. */
+export const ALL_VERSIONS: readonly number[] = MIGRATIONS.map((m) => m.version);
 
 export const uid = (prefix: string): string => `${prefix}-${randomUUID()}`;
 export const key = (): string => randomBytes(32).toString('base64url');

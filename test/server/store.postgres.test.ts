@@ -5,11 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../server/store/index.js';
+import { migrateStore, openStore } from '../../server/store/index.js';
+import { MIGRATIONS_TABLE } from '../../server/store/migrations.js';
 import { openPostgresStore } from '../../server/store/postgres.js';
 import { postgresAvailable, runPostgres, TEST_DATABASE_URL } from '../support/stores.js';
 import type { Store } from '../../server/store/types.js';
-import { makeCard, makeConversation, makeMessage, registerOptions, uid } from './store.fixtures.js';
+import { ALL_VERSIONS, makeCard, makeConversation, makeMessage, registerOptions, uid } from './store.fixtures.js';
 import { storeContract } from './store.contract.js';
 
 const url = TEST_DATABASE_URL;
@@ -101,11 +102,25 @@ describe.skipIf(!runPostgres)('postgres store', () => {
     const fresh = `store_test_${randomBytes(6).toString('hex')}`;
     schemas.push(fresh);
     const stores = await Promise.all(range(4).map(() => open({ schema: fresh, poolSize: 2 })));
-    await Promise.all(stores.map((s) => s.close()));
+    try {
+      const card = makeCard(uid('alice'));
+      expect((await stores[0]!.registerCard(card, registerOptions())).ok).toBe(true);
+      expect(await stores[3]!.getCard(card.id)).toEqual(card);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
     const versions = await admin((client) =>
-      client.query(`SELECT version FROM ${pg.escapeIdentifier(fresh)}.schema_migrations ORDER BY version`),
+      client.query(`SELECT version FROM ${pg.escapeIdentifier(fresh)}.${MIGRATIONS_TABLE} ORDER BY version`),
     );
-    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
+    expect(versions.rows.map((row) => row.version)).toEqual(ALL_VERSIONS);
+  });
+
+  it('migrates with exactly one of two migrateStore calls at the same time, the other finding nothing to do', async () => {
+    const fresh = `store_test_${randomBytes(6).toString('hex')}`;
+    schemas.push(fresh);
+    const reports = await Promise.all(range(2).map(() => migrateStore({ databaseUrl: url, schema: fresh })));
+    expect(reports.map((r) => r.applied).sort((a, b) => a.length - b.length)).toEqual([[], ALL_VERSIONS]);
+    expect(reports.map((r) => r.schema)).toEqual([fresh, fresh]);
   });
 
   describe('dropped connections', () => {

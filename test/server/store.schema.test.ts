@@ -13,9 +13,10 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openPostgresStore } from '../../server/store/postgres.js';
 import { openSqliteStore, SQLITE_FILENAME } from '../../server/store/sqlite.js';
-import type { Store } from '../../server/store/types.js';
 import { dropSchema, runPostgres, TEST_DATABASE_URL } from '../support/stores.js';
-import { makeCard, makeConversation, makeHistory, makeMessage, registerOptions, uid } from './store.fixtures.js';
+import { MIGRATIONS_TABLE, RELEASED_MIGRATIONS_TABLE } from '../../server/store/migrations.js';
+import { ALL_VERSIONS } from './store.fixtures.js';
+import { expectReleasedDataServed, RELEASED_ROWS } from './store.released-data.js';
 import {
   RELEASED_POSTGRES_MIGRATIONS,
   RELEASED_POSTGRES_MIGRATIONS_TABLE,
@@ -189,45 +190,10 @@ async function freshPostgresShape(): Promise<SchemaShape> {
   return withPostgres((client) => postgresShape(client, schema));
 }
 
-/** What a database made by an earlier release holds: a card, a conversation with a participant and a message. */
-const released = {
-  card: makeCard(uid('alice')),
-  conversationSid: uid('CH'),
-  participantSid: uid('MB'),
-  history: makeHistory(uid('CH'), 0),
-};
-const RELEASED_ROWS = [
-  `INSERT INTO cards (id, identity, device_id, sign_key, box_key, snapshot, self_signature, app_signature, app_key_id, created_at, registered_at)
-    VALUES ('${released.card.id}', '${released.card.identity}', '${released.card.deviceId}', '${released.card.signKey}', '${released.card.boxKey}',
-      '${released.card.snapshot}', '${released.card.selfSignature}', '${released.card.appSignature}', '${released.card.appKeyId}',
-      ${released.card.createdAt}, ${released.card.registeredAt})`,
-  `INSERT INTO conversations (sid, attributes, created_by, date_created_ms) VALUES ('${released.conversationSid}', '{}', 'alice', 1)`,
-  `INSERT INTO participants (sid, conversation_sid, identity, date_created_ms) VALUES ('${released.participantSid}', '${released.conversationSid}', 'alice', 1)`,
-  `INSERT INTO history (conversation_sid, message_sid, idx, author, sender_card_id, envelope, org_wrap, stored_at_ms)
-    VALUES ('${released.history.conversationSid}', '${released.history.messageSid}', 0, '${released.history.author}',
-      '${released.history.senderCardId}', '${released.history.envelope}', '${released.history.orgWrap}', ${released.history.storedAtMs})`,
-];
-
-/**
- * The released data is there, the participant got the attributes column's default, the history copy
- * counts as an original (edit counter 0, so an edit replaces it), and new writes work.
- */
-async function expectReleasedDataServed(store: Store): Promise<void> {
-  expect(await store.getCard(released.card.id)).toEqual(released.card);
-  expect(await store.participants(released.conversationSid)).toEqual([
-    { sid: released.participantSid, conversationSid: released.conversationSid, identity: 'alice', attributes: '{}', dateCreatedMs: 1, lastReadMessageIndex: null },
-  ]);
-  expect(await store.getHistory(released.history.conversationSid, released.history.messageSid)).toEqual(released.history);
-  expect(await store.putHistory({ ...released.history, envelope: 'edited', editN: 1 })).toBe('replaced');
-  expect((await store.appendMessage(makeMessage(released.conversationSid))).index).toBe(0);
-  expect((await store.registerCard(makeCard(uid('bob')), registerOptions())).ok).toBe(true);
-  expect(await store.createConversation(makeConversation())).not.toBeNull();
-}
-
 describe('store schema', () => {
   it('SQLite and PostgreSQL build the same tables, columns, keys and indexes', { skip: !runPostgres }, async () => {
     const [sqlite, postgres] = await Promise.all([freshSqliteShape(), freshPostgresShape()]);
-    expect(Object.keys(sqlite).sort()).toEqual(['cards', 'conversations', 'history', 'messages', 'participants', 'pending_devices', 'schema_migrations', 'settings']);
+    expect(Object.keys(sqlite).sort()).toEqual(['cards', 'conversations', 'history', 'messages', 'participants', 'pending_devices', 'settings', MIGRATIONS_TABLE]);
     expect(withoutOrderColumn(postgres)).toEqual(sqlite);
   });
 
@@ -247,7 +213,8 @@ describe('store schema', () => {
     } finally {
       await store.close();
     }
-    readSqlite(path, (db) => expect(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual([1, 2, 3, 4, 5]));
+    // The released migrations table now has this release's name, and nothing else was left behind.
+    readSqlite(path, (db) => expect(db.prepare(`SELECT version FROM ${MIGRATIONS_TABLE} ORDER BY version`).pluck().all()).toEqual(ALL_VERSIONS));
     expect(readSqlite(path, sqliteShape)).toEqual(await freshSqliteShape());
   });
 
@@ -271,9 +238,11 @@ describe('store schema', () => {
     const [migrated, fresh, versions] = await withPostgres(async (client) => [
       await postgresShape(client, schema),
       await freshPostgresShape(),
-      (await client.query(`SELECT version FROM ${pg.escapeIdentifier(schema)}.schema_migrations ORDER BY version`)).rows,
+      (await client.query(`SELECT version FROM ${pg.escapeIdentifier(schema)}.${MIGRATIONS_TABLE} ORDER BY version`)).rows,
     ] as const);
-    expect(versions).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }]);
+    expect(versions.map((row) => row.version)).toEqual(ALL_VERSIONS);
+    // The released migrations table was renamed (not copied): the shapes, tables included, are equal.
     expect(migrated).toEqual(fresh);
+    expect(Object.keys(migrated)).not.toContain(RELEASED_MIGRATIONS_TABLE);
   });
 });

@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../server/store/index.js';
+import { ErrorCode } from '../../shared/errors.js';
+import { migrateStore, openStore } from '../../server/store/index.js';
 import { openSqliteStore, SQLITE_FILENAME } from '../../server/store/sqlite.js';
-import { makeCard, makeConversation, makeMessage, registerOptions, uid } from './store.fixtures.js';
+import { MIGRATIONS_TABLE } from '../../server/store/migrations.js';
+import { ALL_VERSIONS, makeCard, makeConversation, makeMessage, registerOptions, uid } from './store.fixtures.js';
 import { storeContract } from './store.contract.js';
 
 const dirs: string[] = [];
@@ -45,7 +47,7 @@ describe('sqlite store file', () => {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
       // Migrations ran once, not again on reopen.
-      expect(db.prepare('SELECT version FROM schema_migrations ORDER BY version').pluck().all()).toEqual([1, 2, 3, 4, 5]);
+      expect(db.prepare(`SELECT version FROM ${MIGRATIONS_TABLE} ORDER BY version`).pluck().all()).toEqual(ALL_VERSIONS);
     } finally {
       db.close();
     }
@@ -86,6 +88,22 @@ describe('sqlite store file', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  it('with migrate: false, refuses a file with pending migrations, and opens it once migrateStore ran them', async () => {
+    const dataDir = await tempDir();
+    await expect(openStore({ dataDir, migrate: false })).rejects.toMatchObject({
+      code: ErrorCode.STORE_UNAVAILABLE,
+      details: { pending: ALL_VERSIONS },
+    });
+    expect(await migrateStore({ dataDir })).toEqual({ kind: 'sqlite', applied: ALL_VERSIONS });
+    expect(await migrateStore({ dataDir })).toEqual({ kind: 'sqlite', applied: [] });
+    const store = await openStore({ dataDir, migrate: false });
+    try {
+      expect((await store.registerCard(makeCard(uid('alice')), registerOptions())).ok).toBe(true);
+    } finally {
+      await store.close();
     }
   });
 
