@@ -6,8 +6,7 @@
  *   `PRAGMA integrity_check`. Posts the kill left unanswered are retried, as a client outbox
  *   would: each is then answered 201 (it was lost with the process) or 200 (it was committed
  *   before the kill, only the answer was lost).
- * - PostgreSQL (TEST_DATABASE_URL, a fresh schema through the URL's `options=-c search_path=`,
- *   since the server takes no schema setting): this machine's PostgreSQL is restarted with
+ * - PostgreSQL (TEST_DATABASE_URL, a fresh schema through DATABASE_SCHEMA): this machine's PostgreSQL is restarted with
  *   pg_ctlcluster while real E2EEClients back up messages through their HistoryOutbox and keep
  *   sending through the wrapper. Afterwards every outbox drains and every message the relay
  *   holds has its backup. PostgreSQL is running again at the end in every case. Skipped with a
@@ -231,8 +230,6 @@ describe.skipIf(!pgAvailable && !CI)('PostgreSQL: restarted under load', () => {
   it('loses no backup: every client outbox drains after the restart, and every message has its backup', async () => {
     if (!pgVersion) throw new Error('pg_ctlcluster is not available (needs root and /etc/postgresql)');
     const schema = `crash_test_${randomBytes(6).toString('hex')}`;
-    const separator = TEST_DATABASE_URL.includes('?') ? '&' : '?';
-    const databaseUrl = `${TEST_DATABASE_URL}${separator}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
     const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-crash-pg-'));
     let server: ServerProcess | null = null;
     const clients: E2EEClient[] = [];
@@ -240,7 +237,7 @@ describe.skipIf(!pgAvailable && !CI)('PostgreSQL: restarted under load', () => {
     const started = performance.now();
     try {
       await admin((c) => c.query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`));
-      server = await startServerProcess({ env: quietServerEnv({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl }) });
+      server = await startServerProcess({ env: quietServerEnv({ DATA_DIR: dataDir, DATABASE_URL: TEST_DATABASE_URL, DATABASE_SCHEMA: schema }) });
       const url = server.url;
       const tables = await admin((c) => c.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [schema]));
       expect(tables.rows.map((r) => r.table_name)).toContain('history'); // the server's tables went into the fresh schema
@@ -363,7 +360,7 @@ describe.skipIf(!pgAvailable && !CI)('PostgreSQL: restarted under load', () => {
       const figures = {
         date: new Date().toISOString(),
         command: 'npm run test:long -- crash',
-        store: `postgres (${shownUrl}, schema via options=-c search_path)`,
+        store: `postgres (${shownUrl}, schema via DATABASE_SCHEMA)`,
         clients: CLIENTS,
         outboxEntries: outboxKeys.length,
         liveSends: sends,
