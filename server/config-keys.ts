@@ -7,9 +7,12 @@ import { closeSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, wri
 import { join } from 'node:path';
 import {
   appKeyFromB64u,
+  equalBytes,
+  fromB64uExact,
   generateAppKey,
   generateOrgKey,
   orgKeyFromB64u,
+  orgKeyFromSeed,
   seedToB64u,
   toB64u,
   type AppKey,
@@ -29,10 +32,43 @@ export const MIN_JWT_SECRET_CHARS = 32;
 export interface LoadedKeys {
   appKey: AppKey;
   orgKey: OrgKey | null;
+  previousOrgKeys: OrgKey[];
   keySource: Config['keySource'];
 }
 
 export function loadKeys(r: EnvReader, opts: { dataDir: string; demoMode: boolean }): LoadedKeys | undefined {
+  const keys = loadCurrentKeys(r, opts);
+  if (!keys) return undefined;
+  const previousOrgKeys = loadPreviousOrgKeys(r, keys.orgKey);
+  return previousOrgKeys && { ...keys, previousOrgKeys };
+}
+
+/**
+ * ORG_KEY_PREVIOUS: the OrgKeys in use before ORG_KEY, comma-separated b64u seeds, kept to read
+ * history copies wrapped for them until rewrap-history has moved those to ORG_KEY.
+ */
+function loadPreviousOrgKeys(r: EnvReader, orgKey: OrgKey | null): OrgKey[] | undefined {
+  const text = r.string('ORG_KEY_PREVIOUS');
+  if (text === undefined) return [];
+  if (!orgKey) {
+    r.fail('ORG_KEY_PREVIOUS is set but there is no ORG_KEY: previous OrgKeys are read beside a current one');
+    return undefined;
+  }
+  const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const keys: OrgKey[] = [];
+  for (const [i, entry] of entries.entries()) {
+    // Problems name the entry by position, never by value: it is a secret.
+    const name = `ORG_KEY_PREVIOUS entry ${i + 1}`;
+    const key = r.parse('ORG_KEY_PREVIOUS', () => orgKeyFromSeed(fromB64uExact(entry, 32, name)));
+    if (!key) continue;
+    if (equalBytes(key.seed, orgKey.seed)) r.fail(`${name} is ORG_KEY itself: list only the keys used before it`);
+    else if (keys.some((k) => equalBytes(k.seed, key.seed))) r.fail(`${name} repeats an earlier entry`);
+    else keys.push(key);
+  }
+  return r.problems.length > 0 ? undefined : keys;
+}
+
+function loadCurrentKeys(r: EnvReader, opts: { dataDir: string; demoMode: boolean }): Omit<LoadedKeys, 'previousOrgKeys'> | undefined {
   const appText = r.string('APP_KEY');
   const orgText = r.string('ORG_KEY');
   const appKey = appText === undefined ? undefined : r.parse('APP_KEY', () => appKeyFromB64u(appText));

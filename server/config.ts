@@ -83,6 +83,11 @@ export interface Config {
   appKey: AppKey;
   /** null outside demo mode when ORG_KEY is not set: organization history is disabled. */
   orgKey: OrgKey | null;
+  /**
+   * ORG_KEY_PREVIOUS: OrgKeys used before `orgKey`, newest first. History copies wrapped for them
+   * stay readable, and backups posted for them are accepted, until rewrap-history moved them.
+   */
+  previousOrgKeys: OrgKey[];
   orgName: string;
   /** Where the keys came from (never the keys themselves), for the start-up log. */
   keySource: { appKey: 'APP_KEY' | 'key file'; orgKey: 'ORG_KEY' | 'key file' | 'none'; keyFile: string | null; keyFileCreated: boolean };

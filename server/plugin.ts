@@ -54,7 +54,26 @@ export interface TwilioE2eeOptions {
    * it the plugin runs demo mode only when DEMO_MODE=true asked for it.
    */
   demoMode?: boolean;
+  /**
+   * The organization's rule for who may read a conversation's backed-up history. By default every
+   * participant may (anyone added to a conversation reads what was said before). Called before a
+   * history page is served, after the participant and card checks: false answers 403 FORBIDDEN;
+   * a throw (or an answer that is not a boolean) answers 503 HISTORY_ACCESS_CHECK_FAILED and is logged.
+   */
+  canReadHistory?: CanReadHistory;
 }
+
+/** Who asks for a history page: the authenticated identity and the card the rewraps are for. */
+export interface HistoryReader {
+  identity: string;
+  cardId: string;
+}
+
+/** The plugin's `canReadHistory` option: whether `reader` may read `conversationSid`'s history. */
+export type CanReadHistory = (reader: HistoryReader, conversationSid: string) => boolean | Promise<boolean>;
+
+/** The default rule: every participant may read the conversation's history. */
+const everyParticipant: CanReadHistory = () => true;
 
 /** What the plugin decorates the Fastify instance with, as `app.e2ee`. */
 export interface E2eeContext {
@@ -72,6 +91,8 @@ export interface E2eeContext {
   signSession: ((identity: string) => string) | null;
   /** The path the routes are under ('' at the root): the enclosing scope's prefix and the `prefix` option. */
   prefix: string;
+  /** The `canReadHistory` option (every participant when not given). */
+  canReadHistory: CanReadHistory;
 }
 
 declare module 'fastify' {
@@ -101,7 +122,7 @@ const PREFIX_PATTERN = /^(\/[A-Za-z0-9._~-]+)+$/;
 
 /** Checks the options before anything is decorated, naming what is wrong. */
 function checkOptions(options: unknown): Required<TwilioE2eeOptions> {
-  const { config, store, prefix = '', healthRoutes = true, demoMode = false } = (options ?? {}) as Partial<TwilioE2eeOptions>;
+  const { config, store, prefix = '', healthRoutes = true, demoMode = false, canReadHistory = everyParticipant } = (options ?? {}) as Partial<TwilioE2eeOptions>;
   if (typeof config !== 'object' || config === null) throw new TypeError('twilio-e2ee: options.config is required (use loadConfig())');
   if (!(config.appKey?.secretKey instanceof Uint8Array) || typeof config.auth?.key !== 'string' || typeof config.rateLimit !== 'object') {
     throw new TypeError('twilio-e2ee: options.config is not a Config (use loadConfig())');
@@ -114,6 +135,7 @@ function checkOptions(options: unknown): Required<TwilioE2eeOptions> {
   }
   if (typeof healthRoutes !== 'boolean') throw new TypeError('twilio-e2ee: options.healthRoutes must be true or false');
   if (typeof demoMode !== 'boolean') throw new TypeError('twilio-e2ee: options.demoMode must be true or false');
+  if (typeof canReadHistory !== 'function') throw new TypeError('twilio-e2ee: options.canReadHistory must be a function (reader, conversationSid) => boolean');
   // An app that forgot its auth settings must not come up accepting anyone as anyone.
   if (config.demoModeDefaulted && !demoMode) {
     const problem =
@@ -121,7 +143,7 @@ function checkOptions(options: unknown): Required<TwilioE2eeOptions> {
       'set one of them, or ask for the demo with DEMO_MODE=true or the plugin option demoMode: true';
     throw new E2EEError(ErrorCode.CONFIG_INVALID, `twilio-e2ee: ${problem}`, { details: { problems: [problem] } });
   }
-  return { config, store, prefix, healthRoutes, demoMode };
+  return { config, store, prefix, healthRoutes, demoMode, canReadHistory };
 }
 
 /** The start-up summary: modes, store and where the keys come from, never a key or a secret. */
@@ -136,13 +158,14 @@ function describeConfiguration(config: Config, store: Store, prefix: string): Re
     appKeySource: config.keySource.appKey,
     orgKeySource: config.keySource.orgKey,
     history: config.orgKey ? 'enabled' : 'disabled (no ORG_KEY)',
+    previousOrgKeys: config.previousOrgKeys.length,
     auth: `${config.auth.algorithm}, ${config.auth.source}`,
     publicUrl: config.publicUrl,
   };
 }
 
 async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions): Promise<void> {
-  const { config, store, prefix: ownPrefix, healthRoutes: withHealthRoutes } = checkOptions(options);
+  const { config, store, prefix: ownPrefix, healthRoutes: withHealthRoutes, canReadHistory } = checkOptions(options);
   const prefix = fastify.prefix + ownPrefix;
   // Ed25519 signing and X25519 on OpenSSL from here on (same bytes, 2-3x faster than libsodium's
   // WebAssembly here: every registration signs once, every history message costs two X25519).
@@ -204,6 +227,7 @@ async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions):
     authenticate,
     signSession: auth.canSign ? (identity: string) => jwt.sign({ sub: identity }) : null,
     prefix,
+    canReadHistory,
   } satisfies E2eeContext);
 
   fastify.log.info(describeConfiguration(config, store, prefix), 'twilio-e2ee configured');
@@ -226,6 +250,6 @@ async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions):
   }, { prefix: ownPrefix });
 }
 
-/** The plugin. Options: `{ config, store, prefix?, healthRoutes?, demoMode? }` (TwilioE2eeOptions). */
+/** The plugin. Options: `{ config, store, prefix?, healthRoutes?, demoMode?, canReadHistory? }` (TwilioE2eeOptions). */
 export const twilioE2ee = fp(e2eePlugin, { fastify: '5.x', name: 'twilio-e2ee' });
 export default twilioE2ee;

@@ -99,6 +99,11 @@ const CATALOGUE = {
   HISTORY_DISABLED: { status: 503 },
   /** The caller is not a participant of the conversation. */
   NOT_PARTICIPANT: { status: 403 },
+  /**
+   * The organization's own history access rule (the plugin's `canReadHistory`) failed or gave no
+   * true/false answer: no history was served. 503: try again later.
+   */
+  HISTORY_ACCESS_CHECK_FAILED: { status: 503 },
   /** The posted envelope or index is not the conversation's message. */
   HISTORY_MISMATCH: { status: 400 },
   /** A history copy may be deleted only once its message is gone from the conversation. */

@@ -5,25 +5,38 @@
  * signed it, then stores envelope + orgWrap (never plaintext). An edit, backed up the same way,
  * replaces the copy when it is a newer version of the same message (a higher signed edit counter,
  * bound to the same original, by the same author), so history holds each message's latest
- * version. Participants read history back with a rewrap for one of their own cards, and verify
- * the original signature themselves.
+ * version. Participants read history back with a rewrap for one of their own cards (when the
+ * organization's `canReadHistory` rule lets them), and verify the original signature themselves.
+ * Copies are stored under the newest OrgKey; earlier ones (ORG_KEY_PREVIOUS) still open the copies
+ * and backups wrapped for them (server/org-key-ring.ts).
  * A removed message's copy is deleted (by the relay's removal, Twilio's post-event webhook, or a
  * participant's DELETE once the conversation no longer holds the message).
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { ApiPath, type HistoryDeleteResponse, type HistoryMessage, type HistoryResponse } from '../../shared/api.js';
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { REWRAP_BYTES } from '../../shared/constants.js';
 import { fromB64u } from '../../shared/encoding.js';
-import { createRewrapper, decryptWithContentKey, openRewrap, parseEnvelope, payloadEdit, verifyDecrypted, type EditMarker } from '../../shared/envelope.js';
+import {
+  createRewrap,
+  createRewrapper,
+  decryptWithContentKey,
+  parseEnvelope,
+  payloadEdit,
+  verifyDecrypted,
+  type EditMarker,
+  type ParsedEnvelope,
+} from '../../shared/envelope.js';
 import { MAX_ENVELOPE_TEXT_CHARS, MAX_HISTORY_PAGE_MESSAGES } from '../../shared/limits.js';
 import { localSource, twilioSource, type ConversationSource } from '../conversation-source.js';
 import { HISTORY_PAGES_AT_ONCE, HISTORY_PAGES_WAITING, HISTORY_PAGE_MAX_BYTES, HISTORY_REWRAP_CHUNK } from '../limits.js';
+import { OrgKeyRing } from '../org-key-ring.js';
+import type { HistoryReader } from '../plugin.js';
 import { rateLimitConfig } from '../rate-limits.js';
 import { CardIdSchema, bearerAuth, errorResponses } from '../schemas.js';
-import type { OrgKey } from '../../shared/index.js';
+import type { HistoryRecord } from '../store/types.js';
 import { WorkQueue } from '../work-queue.js';
 
 /** The page size when the query gives no `limit`. */
@@ -57,19 +70,45 @@ const HistoryMessageSchema = Type.Object({
 
 export default async function historyRoutes(scope: FastifyInstance): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
-  const { config, store, orgKey, authenticate } = app.e2ee;
+  const { config, store, orgKey, authenticate, canReadHistory } = app.e2ee;
   const source: ConversationSource = config.twilio ? twilioSource(config.twilio) : localSource(store);
   const pageQueue = new WorkQueue(HISTORY_PAGES_AT_ONCE, HISTORY_PAGES_WAITING);
+  // ORG_KEY and the keys before it (ORG_KEY_PREVIOUS): copies are stored under the newest.
+  const ring = orgKey ? new OrgKeyRing(orgKey, config.previousOrgKeys) : null;
 
-  function requireOrgKey() {
-    if (!orgKey) throw new E2EEError(ErrorCode.HISTORY_DISABLED, 'this instance holds no OrgKey: history is served by the history service');
-    return orgKey;
+  function requireOrgKeys(): OrgKeyRing {
+    if (!ring) throw new E2EEError(ErrorCode.HISTORY_DISABLED, 'this instance holds no OrgKey: history is served by the history service');
+    return ring;
+  }
+
+  /** A stored copy's content key, opened with the OrgKey it records. */
+  function openStored(record: HistoryRecord, parsed: ParsedEnvelope, keys: OrgKeyRing): Uint8Array {
+    return keys.open(record.orgWrap, parsed, record.orgKeyId).cek;
   }
 
   async function requireParticipant(conversationSid: string, identity: string): Promise<void> {
     if (!(await source.isParticipant(conversationSid, identity))) {
       throw new E2EEError(ErrorCode.NOT_PARTICIPANT, 'you are not a participant of this conversation');
     }
+  }
+
+  /**
+   * The organization's own rule (the plugin's canReadHistory), asked after the participant and
+   * card checks. It fails closed: a throw or a non-boolean answer serves nothing (503, logged).
+   */
+  async function requireHistoryAccess(reader: HistoryReader, conversationSid: string, log: FastifyBaseLogger): Promise<void> {
+    let allowed: unknown;
+    try {
+      allowed = await canReadHistory(reader, conversationSid);
+    } catch (err) {
+      log.error({ err, conversationSid }, 'canReadHistory threw: no history served');
+      throw accessCheckFailed();
+    }
+    if (typeof allowed !== 'boolean') {
+      log.error({ answer: typeof allowed, conversationSid }, 'canReadHistory answered neither true nor false: no history served');
+      throw accessCheckFailed();
+    }
+    if (!allowed) throw new E2EEError(ErrorCode.FORBIDDEN, 'the organization does not let you read the history of this conversation');
   }
 
   /**
@@ -81,14 +120,14 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
    * write holds for whichever version is there when it lands (only a first copy stored by a
    * concurrent post after this read goes uncompared).
    */
-  async function requireSameMessage(conversationSid: string, messageSid: string, edit: EditMarker, signer: string, keys: OrgKey['keys']): Promise<void> {
+  async function requireSameMessage(conversationSid: string, messageSid: string, edit: EditMarker, signer: string, keys: OrgKeyRing): Promise<void> {
     const stored = await store.getHistory(conversationSid, messageSid);
     if (!stored || stored.editN >= edit.n) return; // nothing it would replace
     if (stored.author !== signer) {
       throw new E2EEError(ErrorCode.ENVELOPE_SENDER_NOT_AUTHOR, `the stored version is by "${stored.author}", this edit is signed by "${signer}"`);
     }
     const parsed = parseEnvelope(stored.envelope);
-    const payload = decryptWithContentKey(parsed, openRewrap(stored.orgWrap, parsed, keys)).payload;
+    const payload = decryptWithContentKey(parsed, openStored(stored, parsed, keys)).payload;
     // A version 1 payload signs no binding (PROTOCOL.md 5.3): there is no original to compare.
     if (payload.v !== 2) return;
     if ((payloadEdit(payload)?.of ?? payload.messageId) !== edit.of) {
@@ -116,7 +155,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
    * envelopes, each with a rewrap for `boxKey`. Yields to the event loop every
    * HISTORY_REWRAP_CHUNK messages, so other requests are served while a page is built.
    */
-  async function historyPage(conversationSid: string, after: number, limit: number, boxKey: Uint8Array, keys: OrgKey['keys']): Promise<HistoryResponse> {
+  async function historyPage(conversationSid: string, after: number, limit: number, boxKey: Uint8Array, keys: OrgKeyRing): Promise<HistoryResponse> {
     const messages: HistoryMessage[] = [];
     let bytes = 0;
     // One ephemeral key for the page: one X25519 for all its rewraps (see createRewrapper).
@@ -130,7 +169,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
         bytes += r.envelope.length;
         rewrap ??= createRewrapper(boxKey);
         const parsed = parseEnvelope(r.envelope);
-        messages.push({ messageSid: r.messageSid, index: r.index, author: r.author, envelope: r.envelope, rewrap: rewrap(openRewrap(r.orgWrap, parsed, keys), parsed) });
+        messages.push({ messageSid: r.messageSid, index: r.index, author: r.author, envelope: r.envelope, rewrap: rewrap(openStored(r, parsed, keys), parsed) });
         if (messages.length % HISTORY_REWRAP_CHUNK === 0) await nextTurn();
       }
       if (records.length < batch) break;
@@ -163,8 +202,8 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
       },
     },
     async (request, reply) => {
-      const keys = requireOrgKey().keys;
-      const { conversationSid, messageSid, index, envelope, orgWrap } = request.body;
+      const keys = requireOrgKeys();
+      const { conversationSid, messageSid, index, envelope } = request.body;
       await requireParticipant(conversationSid, request.e2eeIdentity);
       const message = await source.getMessage(conversationSid, messageSid);
       if (!message) throw new E2EEError(ErrorCode.NOT_FOUND, 'the conversation has no such message');
@@ -172,7 +211,9 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
         throw new E2EEError(ErrorCode.HISTORY_MISMATCH, 'the envelope and index must be exactly the message as the conversation holds it');
       }
       const parsed = parseEnvelope(envelope);
-      const decrypted = decryptWithContentKey(parsed, openRewrap(orgWrap, parsed, keys));
+      // A client that has not seen the newest OrgCard yet wraps for a previous key (during a rotation).
+      const opened = keys.open(request.body.orgWrap, parsed);
+      const decrypted = decryptWithContentKey(parsed, opened.cek);
       const sender = await store.getCard(parsed.senderCardId);
       if (!sender) throw new E2EEError(ErrorCode.SENDER_CARD_UNKNOWN, 'the envelope names a sender card the directory does not know');
       // Revoked cards count for messages sent before the revocation (by the service's own clock).
@@ -184,6 +225,8 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
       });
       const edit = payloadEdit(decrypted.payload);
       if (edit) await requireSameMessage(conversationSid, messageSid, edit, sender.identity, keys);
+      // Stored under the newest key only, so rewrap-history's work does not grow during a rotation.
+      const orgWrap = opened.orgKeyId === keys.newestId ? request.body.orgWrap : createRewrap(opened.cek, parsed, keys.newest.keys.boxPublicKey);
       const outcome = await store.putHistory({
         conversationSid,
         messageSid,
@@ -192,6 +235,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
         senderCardId: sender.id,
         envelope,
         orgWrap,
+        orgKeyId: keys.newestId,
         storedAtMs: Date.now(),
         editN: edit?.n ?? 0,
       });
@@ -215,7 +259,8 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
         summary: 'Read history, each message with a rewrap for one of the caller\'s cards',
         description:
           `At most \`limit\` messages and ${HISTORY_PAGE_MAX_BYTES} bytes of envelopes: \`truncated\` is true when the byte cap ended the ` +
-          'page early (more messages follow: ask again with `after` = the last index returned).',
+          'page early (more messages follow: ask again with `after` = the last index returned). Any participant may read, unless the ' +
+          'organization\'s own rule (the plugin option `canReadHistory`) refuses (403 FORBIDDEN) or fails (503 HISTORY_ACCESS_CHECK_FAILED).',
         security: bearerAuth,
         params: Type.Object({ conversationSid: ConversationSidSchema }),
         querystring: Type.Object(
@@ -238,7 +283,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
       },
     },
     async (request, reply): Promise<HistoryResponse> => {
-      const keys = requireOrgKey().keys;
+      const keys = requireOrgKeys();
       const { conversationSid } = request.params;
       const { cardId, after = -1, limit = DEFAULT_HISTORY_PAGE } = request.query;
       await requireParticipant(conversationSid, request.e2eeIdentity);
@@ -246,6 +291,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
       if (!card || card.identity !== request.e2eeIdentity || card.revokedAt !== null) {
         throw new E2EEError(ErrorCode.FORBIDDEN, 'cardId must be one of your active cards');
       }
+      await requireHistoryAccess({ identity: request.e2eeIdentity, cardId }, conversationSid, request.log);
       return pageQueue.run(
         () => historyPage(conversationSid, after, limit, fromB64u(card.boxKey), keys),
         () => {
@@ -273,7 +319,7 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
       },
     },
     async (request): Promise<HistoryDeleteResponse> => {
-      requireOrgKey();
+      requireOrgKeys();
       const { conversationSid, messageSid } = request.params;
       await requireParticipant(conversationSid, request.e2eeIdentity);
       if (await source.getMessage(conversationSid, messageSid)) {
@@ -282,4 +328,8 @@ export default async function historyRoutes(scope: FastifyInstance): Promise<voi
       return { deleted: await store.deleteHistory(conversationSid, messageSid) };
     },
   );
+}
+
+function accessCheckFailed(): E2EEError {
+  return new E2EEError(ErrorCode.HISTORY_ACCESS_CHECK_FAILED, 'the organization\'s history access check failed: try again later');
 }

@@ -80,7 +80,9 @@ export const STORE_METHODS = [
     'addParticipant', 'removeParticipant', 'participants', 'isParticipant', 'getParticipant', 'updateParticipantAttributes', 'setLastReadMessageIndex',
     'appendMessage', 'getMessage', 'messages', 'updateMessage', 'removeMessage', 'countMessagesAfter',
   ] as const satisfies readonly (keyof RelayStore)[]),
-  ...(['putHistory', 'getHistory', 'history', 'deleteHistory'] as const satisfies readonly (keyof HistoryStore)[]),
+  ...([
+    'putHistory', 'getHistory', 'history', 'deleteHistory', 'historyNotWrappedFor', 'countHistoryNotWrappedFor', 'setOrgWraps',
+  ] as const satisfies readonly (keyof HistoryStore)[]),
 ] as const;
 
 // Fails to compile when Store gains a method the list lacks.

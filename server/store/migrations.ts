@@ -172,6 +172,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE history ADD COLUMN edit_n ${int} NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 6,
+    sql: () => `
+      -- The id of the OrgKey a history copy's orgWrap is for (server/org-key-ring.ts), so a read
+      -- opens it with that key alone and rewrap-history finds the copies of earlier keys. NULL:
+      -- stored before this was recorded, by whichever ORG_KEY the server held then.
+      ALTER TABLE history ADD COLUMN org_key_id TEXT;
+    `,
+  },
 ];
 
 /** The migrations table itself, created before anything else when missing. */

@@ -107,7 +107,13 @@ export function toHistory(row: Row): HistoryRecord {
     orgWrap: text(row, 'org_wrap'),
     storedAtMs: int(row, 'stored_at_ms'),
     editN: int(row, 'edit_n'),
+    ...optional('orgKeyId', textOrNull(row, 'org_key_id')),
   };
+}
+
+/** `{[name]: value}`, or nothing when the column is NULL (an optional member stays absent). */
+function optional<K extends string>(name: K, value: string | null): Partial<Record<K, string>> {
+  return value === null ? {} : ({ [name]: value } as Record<K, string>);
 }
 
 export function toPendingDevice(row: Row): PendingDeviceRecord {

@@ -110,6 +110,27 @@ export interface HistoryRecord {
   storedAtMs: number;
   /** The version's signed edit counter: 0 for the original (and for any version 1 payload), n for the nth edit. */
   editN: number;
+  /**
+   * The id of the OrgKey the orgWrap is for (server/org-key-ring.ts). Absent on copies stored
+   * before it was recorded: those are wrapped for whichever ORG_KEY the server held then.
+   */
+  orgKeyId?: string;
+}
+
+/** Where a walk through every history copy stands: the last copy seen, in (conversationSid, messageSid) order. */
+export interface HistoryCursor {
+  conversationSid: string;
+  messageSid: string;
+}
+
+/** A copy's orgWrap replaced by one for another OrgKey (rewrap-history). */
+export interface OrgWrapChange {
+  conversationSid: string;
+  messageSid: string;
+  /** The orgWrap read: the change applies only while the copy still holds it. */
+  previousOrgWrap: string;
+  orgWrap: string;
+  orgKeyId: string;
 }
 
 /** Server settings, e.g. the OrgCard, made once and shared by all instances. */
@@ -220,6 +241,19 @@ export interface HistoryStore {
   history(conversationSid: string, after: number, limit: number): Promise<HistoryRecord[]>;
   /** Deletes a message's record (the message was removed); whether there was one. */
   deleteHistory(conversationSid: string, messageSid: string): Promise<boolean>;
+  /**
+   * Records whose orgWrap is not recorded as being for OrgKey `orgKeyId` (another key's, or no
+   * key id), after `after` in (conversationSid, messageSid) order, at most limit.
+   */
+  historyNotWrappedFor(orgKeyId: string, after: HistoryCursor | null, limit: number): Promise<HistoryRecord[]>;
+  /** How many records historyNotWrappedFor goes through from the start. */
+  countHistoryNotWrappedFor(orgKeyId: string): Promise<number>;
+  /**
+   * Sets orgWrap and orgKeyId of each record that still holds `previousOrgWrap`, all in one
+   * transaction; a record replaced (a newer version) or deleted meanwhile is left as it is.
+   * Returns how many were set.
+   */
+  setOrgWraps(changes: readonly OrgWrapChange[]): Promise<number>;
 }
 
 /** The whole store: every concern on one connection (pool or file), opened and closed together. */
