@@ -139,7 +139,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
   const demoMode = explicitDemo ?? (!production && secret === undefined && publicKeyPem === undefined);
 
   if (production && demoMode) r.fail('DEMO_MODE must be off when NODE_ENV=production (demo sessions let anyone act as anyone)');
-  if (production && !r.string('APP_KEY')) r.fail('APP_KEY is required when NODE_ENV=production (generate one with `npm run keygen`)');
+  if (production && !r.string('APP_KEY')) r.fail('APP_KEY is required when NODE_ENV=production (generate one with `npx twilio-e2ee keygen`)');
   if (production && !secret && !publicKeyPem) r.fail('AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required when NODE_ENV=production');
   if (!production && !demoMode && !secret && !publicKeyPem) {
     r.fail('DEMO_MODE is off but no AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is set: nobody could authenticate');
