@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { sqliteCards } from './cards.sqlite.js';
 import { SqliteConnection } from './connection.sqlite.js';
 import { sqliteHistory } from './history.sqlite.js';
@@ -37,8 +38,14 @@ const BUSY_TIMEOUT_MS = 5_000;
 function openFile(options: SqliteStoreOptions): Database.Database {
   if (options.filename === ':memory:') return new Database(':memory:', { timeout: BUSY_TIMEOUT_MS });
   const dataDir = options.dataDir ?? './.data';
-  mkdirSync(dataDir, { recursive: true });
-  return new Database(join(dataDir, options.filename ?? SQLITE_FILENAME), { timeout: BUSY_TIMEOUT_MS });
+  const file = join(dataDir, options.filename ?? SQLITE_FILENAME);
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    return new Database(file, { timeout: BUSY_TIMEOUT_MS });
+  } catch (err) {
+    // A bare EACCES or "unable to open database file" does not say which setting to fix.
+    throw new E2EEError(ErrorCode.STORE_UNAVAILABLE, `cannot open the SQLite database ${file} (DATA_DIR, openStore's dataDir): ${(err as Error).message}`);
+  }
 }
 
 /** Opens the file with the settings every connection to it needs; closed again when that fails. */

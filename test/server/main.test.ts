@@ -127,6 +127,12 @@ describe('the standalone server', PROCESS_TEST, () => {
     expect(database.output).toContain(`twilio-e2ee: cannot open the store: cannot connect to PostgreSQL at 127.0.0.1:${port}/e2ee (DATABASE_URL`);
     expect(database.output).toContain('ECONNREFUSED');
     expect(database.output).not.toContain('db-password');
+    // A DATA_DIR that cannot be a directory (under a file): the SQLite file cannot be opened.
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, '');
+    const sqlite = await runToExit({ env: { ...env, DATA_DIR: join(file, 'data') } });
+    expect(sqlite.code).toBe(1);
+    expect(sqlite.output).toContain(`DATA_DIR is invalid: ENOTDIR: not a directory, mkdir '${join(file, 'data')}'`);
   });
 
   it('starts in production mode with explicit keys and an identity provider key', async () => {

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -58,6 +58,17 @@ describe('sqlite store file', () => {
     const store = await openSqliteStore({ dataDir });
     await store.close();
     expect(existsSync(join(dataDir, SQLITE_FILENAME))).toBe(true);
+  });
+
+  it('names the data directory when the file cannot be opened (STORE_UNAVAILABLE)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'e2ee-sqlite-'));
+    const blocked = join(dir, 'a-file');
+    await writeFile(blocked, '');
+    await expect(openStore({ dataDir: join(blocked, 'data') })).rejects.toMatchObject({
+      code: ErrorCode.STORE_UNAVAILABLE,
+      message: expect.stringContaining(`cannot open the SQLite database ${join(blocked, 'data', SQLITE_FILENAME)} (DATA_DIR`),
+    });
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('opens an in-memory database', async () => {
