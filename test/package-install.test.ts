@@ -10,58 +10,19 @@
  * Where neither the cache nor the registry can be had it skips, except under CI=true (fails).
  * Takes under a minute (15 s with npm's cache warm).
  */
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOWEST_FASTIFY, ROOT, installedVersion, newApp as newAppIn, npmInstall, packWorkingTree, pkg, readmeServerInstall, run } from './support/npm-package.js';
 
-const ROOT = resolve('.');
-const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
-  peerDependencies: Record<string, string>;
-  peerDependenciesMeta: Record<string, { optional?: boolean }>;
-};
 const README = readFileSync('README.md', 'utf8');
 /** The server's packages: what a client-only app must not get. */
 const SERVER_PACKAGES = Object.keys(pkg.peerDependencies).filter((name) => pkg.peerDependenciesMeta[name]?.optional);
-/** The lowest Fastify the peer range allows (a range of the form ^x.y.z). */
-const LOWEST_FASTIFY = /^\^(\d+\.\d+\.\d+)$/.exec(pkg.peerDependencies.fastify ?? '')?.[1];
-/** npm's answers when it can reach neither its cache nor the registry. */
-const UNREACHABLE = /ENOTCACHED|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ENETUNREACH/;
 
 const work = mkdtempSync(join(tmpdir(), 'twilio-e2ee-install-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function run(command: string, args: string[], cwd: string): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: 150_000 });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-/**
- * `npm install` in `dir`, offline from the cache first, then letting npm reach the registry for
- * what the cache lacks. Returns false when npm could reach neither.
- */
-function npmInstall(dir: string, specs: string[], flags: string[] = []): boolean {
-  let stderr = '';
-  for (const mode of ['--offline', '--prefer-offline']) {
-    const result = run('npm', ['install', mode, '--no-audit', '--no-fund', ...flags, ...specs], dir);
-    if (result.status === 0) return true;
-    stderr = result.stderr;
-    if (!UNREACHABLE.test(stderr)) break;
-  }
-  if (UNREACHABLE.test(stderr) && process.env.CI !== 'true') {
-    console.warn(`npm reaches neither its cache nor the registry: skipping (CI=true makes this fail)\n${stderr}`);
-    return false;
-  }
-  throw new Error(`npm install ${specs.join(' ')} failed in ${dir}:\n${stderr}`);
-}
-
-function newApp(name: string): string {
-  const dir = join(work, name);
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true, type: 'module' }));
-  return dir;
-}
+const newApp = (name: string): string => newAppIn(work, name);
 
 /** Every copy of package `name` under a node_modules tree (nested ones included). */
 function copiesOf(nodeModules: string, name: string): string[] {
@@ -107,16 +68,9 @@ function readmeServerSnippet(): string {
 let tarball = '';
 
 beforeAll(() => {
-  // A copy of the working tree (its own dist/, so the build here leaves the repository's alone),
-  // with the repository's node_modules for the build tools.
-  const source = join(work, 'source');
-  cpSync(ROOT, source, { recursive: true, filter: (path) => !/(^|\/)(node_modules|\.git|dist|\.data|test|bench)$/.test(relative(ROOT, path)) });
-  symlinkSync(join(ROOT, 'node_modules'), join(source, 'node_modules'), 'dir');
-  const packed = run('npm', ['pack', '--json', '--pack-destination', work], source);
-  expect(packed.status, packed.stderr).toBe(0);
-  const [info] = JSON.parse(packed.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
-  tarball = join(work, info!.filename);
-  const files = info!.files.map((f) => f.path);
+  const packed = packWorkingTree(work);
+  tarball = packed.tarball;
+  const files = packed.files;
   expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/server/cli.js', 'dist/client/index.js', 'dist/client/index.d.ts', 'dist/server/index.js']));
   expect(files.filter((f) => !/^(dist|docs)\/|^(package\.json|README\.md|LICENSE)$/.test(f) || f.endsWith('.map'))).toEqual([]);
 }, 120_000);
@@ -173,11 +127,8 @@ describe(`a server app on Fastify ${LOWEST_FASTIFY}, the lowest the peer range a
     app = newApp('server-app');
     // README's command, with the app's Fastify pinned low; no install scripts (better-sqlite3's
     // native build is not what is checked here).
-    const command = /^npm install (twilio-e2ee fastify@.*)$/m.exec(README)?.[1];
-    if (!command) throw new Error('README has no `npm install twilio-e2ee fastify@…` line');
-    const specs = command.split(/\s+/).map((spec) => (spec === 'twilio-e2ee' ? tarball : spec.startsWith('fastify@') ? `fastify@${LOWEST_FASTIFY}` : spec));
-    const types = JSON.parse(readFileSync('node_modules/@types/node/package.json', 'utf8')) as { version: string };
-    installed = npmInstall(app, [...specs, `@types/node@${types.version}`], ['--ignore-scripts']);
+    const specs = readmeServerInstall(tarball);
+    installed = npmInstall(app, [...specs, `@types/node@${installedVersion('@types/node')}`], ['--ignore-scripts']);
   }, 150_000);
 
   it('has one fastify, and README’s server snippet type-checks (tsc, NodeNext)', ({ skip }) => {
