@@ -42,7 +42,8 @@ export class MessageWrapper {
   /**
    * The update reasons for the app: Twilio sees an edit of the attributes as a change of the body
    * (the envelope), so `body` and `attributes` are decided on the opened content, against what
-   * was last announced; the other reasons (delivery receipts, ...) are Twilio's.
+   * was last announced; the other reasons (delivery receipts, ...) are Twilio's, and so are all of
+   * them when the opened content did not change.
    */
   updateReasons(transport: readonly string[]): string[] {
     const now = { body: this.opened?.body ?? null, attributes: JSON.stringify(this.opened?.attributes ?? {}) };
@@ -52,7 +53,8 @@ export class MessageWrapper {
     const reasons = transport.filter((r) => r !== 'body' && r !== 'attributes');
     if (before.body !== now.body) reasons.unshift('body');
     if (before.attributes !== now.attributes) reasons.push('attributes');
-    return reasons;
+    // Nothing the app sees changed (the same attributes set again): Twilio's reasons, as they are.
+    return reasons.length > 0 ? reasons : [...transport];
   }
 
   /** Notes the content the app was handed (a new message, a page): later updates are told against it. */
