@@ -26,6 +26,18 @@ export const DEVICE_PROOF_LABEL = utf8('twilio-e2ee/v1/device-proof\n');
 export const ORG_SIGN_LABEL = utf8('twilio-e2ee/v1/org-sign');
 export const ORG_BOX_LABEL = utf8('twilio-e2ee/v1/org-box');
 
+/**
+ * Associated data prefix of every attachment chunk (followed by the 16-byte file id): binds each
+ * chunk to this format and to its file (docs/PROTOCOL.md section 16).
+ */
+export const ATTACHMENT_LABEL = utf8('twilio-e2ee/v1/attachment');
+/** First bytes of an encrypted attachment blob: "e2eeatt" and the format version. */
+export const ATTACHMENT_MAGIC = new Uint8Array([0x65, 0x32, 0x65, 0x65, 0x61, 0x74, 0x74, 0x01]);
+export const ATTACHMENT_VERSION = 1;
+/** Plaintext bytes per chunk: large enough that the 32 bytes of id and tag per chunk cost 0.05%. */
+export const ATTACHMENT_CHUNK_BYTES = 64 * 1024;
+export const ATTACHMENT_FILE_ID_BYTES = 16;
+
 /** Text form prefix of an envelope in a Twilio message body. */
 export const ENVELOPE_PREFIX = 'e2ee1.';
 

@@ -61,6 +61,29 @@ const CATALOGUE = {
   /** An edit is bound to another message than the one it replaces (its signed editOf). */
   ENVELOPE_EDIT_MISMATCH: { status: 400 },
   REWRAP_MALFORMED: { status: 400 },
+  // Attachments (docs/PROTOCOL.md section 16): the blob or its metadata is not what the sender made.
+  /** Attachment metadata (from the envelope) is not canonical: a member missing, of the wrong type, or inconsistent. */
+  ATTACHMENT_METADATA_INVALID: { status: 400 },
+  /** The encrypted blob would exceed Twilio's media limit (MAX_ATTACHMENT_BLOB_BYTES). */
+  ATTACHMENT_TOO_LARGE: { status: 413 },
+  /** The blob does not start with the attachment magic and version. */
+  ATTACHMENT_MALFORMED: { status: 400 },
+  /** A chunk does not open under its own position or a nearby one: altered, or the wrong key. */
+  ATTACHMENT_CHUNK_TAMPERED: { status: 400 },
+  /** A chunk carries another file's id (spliced in from another attachment). */
+  ATTACHMENT_CHUNK_FOREIGN: { status: 400 },
+  /** A chunk is missing: the chunk found opens under a later position. */
+  ATTACHMENT_CHUNK_MISSING: { status: 400 },
+  /** Chunks are out of order: the chunk found opens under an earlier position, or its own turns up later. */
+  ATTACHMENT_CHUNK_REORDERED: { status: 400 },
+  /** The blob ends before its last chunk. */
+  ATTACHMENT_TRUNCATED: { status: 400 },
+  /** Bytes follow the last chunk. */
+  ATTACHMENT_EXTENDED: { status: 400 },
+  /** Every chunk opened, but the blob is not the one whose digest the sender signed. */
+  ATTACHMENT_DIGEST_MISMATCH: { status: 400 },
+  /** The padding after the content is not all zero bytes. */
+  ATTACHMENT_PADDING_INVALID: { status: 400 },
 
   // ---- The card service's HTTP API (docs/API.md "Errors").
   /** Malformed JSON, a body or query that does not match the route schema, HTTP the server cannot take. */

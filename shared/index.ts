@@ -9,3 +9,4 @@ export * from './card.js';
 export * from './envelope.js';
 export * from './api.js';
 export * from './safety-number.js';
+export * from './attachment.js';

@@ -34,6 +34,18 @@ export const MAX_ATTRIBUTES_BYTES = 4 * 1024;
 /** The u16 recipient count is capped well below 65535 to bound parsing work. */
 export const MAX_RECIPIENTS = 4096;
 
+// ---- Attachments (docs/PROTOCOL.md section 16)
+
+/**
+ * Twilio refuses media above 150 MB; counted in decimal megabytes, so the encrypted blob fits
+ * whichever way Twilio counts. Applies to the blob (header, chunks, tags and padding included).
+ */
+export const MAX_ATTACHMENT_BLOB_BYTES = 150_000_000;
+/** Filenames are labels for people; 255 is what common file systems take. */
+export const MAX_ATTACHMENT_FILENAME_CHARS = 255;
+/** type/subtype, RFC 6838 section 4.2 allows 127 characters each. */
+export const MAX_ATTACHMENT_CONTENT_TYPE_CHARS = 255;
+
 // ---- Clocks
 
 /**

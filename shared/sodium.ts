@@ -39,6 +39,10 @@ export interface CryptoBackend {
   x25519Base?(secret: Uint8Array): Uint8Array;
   /** null when the result is all zero (low-order public key). */
   x25519?(secret: Uint8Array, publicKey: Uint8Array): Uint8Array | null;
+  /** ChaCha20-Poly1305-IETF, as chachaSeal (attachment chunks are where a native build pays). */
+  chachaSeal?(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array | null): Uint8Array;
+  /** As chachaOpen: null when authentication fails. */
+  chachaOpen?(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array | null): Uint8Array | null;
 }
 
 /** The operations a backend may take over. */
@@ -58,7 +62,14 @@ export function setBackend(next: CryptoBackend | null): void {
 /** Which implementation runs each operation that a backend may take over. */
 export function backendInfo(): Record<BackendOperation, string> {
   const of = (op: BackendOperation) => (backend?.[op] ? backend.name : LIBSODIUM);
-  return { sign: of('sign'), verify: of('verify'), x25519Base: of('x25519Base'), x25519: of('x25519') };
+  return {
+    sign: of('sign'),
+    verify: of('verify'),
+    x25519Base: of('x25519Base'),
+    x25519: of('x25519'),
+    chachaSeal: of('chachaSeal'),
+    chachaOpen: of('chachaOpen'),
+  };
 }
 
 /** The backend's operation, or undefined for libsodium; either way only after ready(). */
@@ -78,6 +89,21 @@ export function randomBytes(length: number): Uint8Array {
 /** BLAKE2b with a 32-byte output, optionally keyed (RFC 7693). */
 export function blake2b256(message: Uint8Array, key?: Uint8Array): Uint8Array {
   return lib().crypto_generichash(32, message, key ?? null);
+}
+
+/** An incremental BLAKE2b-256 (unkeyed): the same digest as blake2b256 of all updates concatenated. */
+export interface Blake2bStream {
+  update(bytes: Uint8Array): void;
+  /** The 32-byte digest; the stream cannot be updated afterwards. */
+  digest(): Uint8Array;
+}
+
+export function blake2b256Stream(): Blake2bStream {
+  const state = lib().crypto_generichash_init(null, 32);
+  return {
+    update: (bytes) => lib().crypto_generichash_update(state, bytes),
+    digest: () => lib().crypto_generichash_final(state, 32),
+  };
 }
 
 export interface SignKeyPair {
@@ -146,11 +172,15 @@ export function xchachaOpen(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint
 
 /** ChaCha20-Poly1305-IETF (RFC 8439, 12-byte nonce); output is ciphertext || 16-byte tag. */
 export function chachaSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array | null): Uint8Array {
+  const impl = fromBackend('chachaSeal');
+  if (impl) return impl(key, nonce, plaintext, ad);
   return lib().crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key);
 }
 
 /** ChaCha20-Poly1305-IETF decryption; null when authentication fails. */
 export function chachaOpen(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array | null): Uint8Array | null {
+  const impl = fromBackend('chachaOpen');
+  if (impl) return impl(key, nonce, ciphertext, ad);
   try {
     return lib().crypto_aead_chacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key);
   } catch {
