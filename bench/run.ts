@@ -13,6 +13,7 @@ import { maxRecipientsForBody } from '../shared/envelope.js';
 import { ready, setBackend, type CryptoBackend } from '../shared/sodium.js';
 import { bundleClient } from '../test/support/client-bundle.js';
 import { makeApp, makeDevice, type DeviceFixture } from '../test/support/crypto.js';
+import { benchAttachments, renderAttachments } from './attachment.js';
 import { benchBrowser } from './browser.js';
 import { startBenchServer, type BenchServer } from './child.js';
 import { benchDecrypt, benchEncrypt, benchPrimitives, MESSAGE_BYTES, RECIPIENT_COUNTS, type Plan } from './crypto.js';
@@ -184,6 +185,7 @@ async function main(): Promise<void> {
     const results: Results = { ...partial, targets: evaluateTargets(partial) };
     writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
     console.log(renderTables(results));
+    console.log(`\n${renderAttachments(await benchAttachments(quick))}`);
     console.log(`\nwrote ${out} in ${machine.seconds} s`);
   } finally {
     clearInterval(loadWatch);
