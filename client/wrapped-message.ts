@@ -46,7 +46,7 @@ export class MessageWrapper {
    * them when the opened content did not change.
    */
   updateReasons(transport: readonly string[]): string[] {
-    const now = { body: this.opened?.body ?? null, attributes: JSON.stringify(this.opened?.attributes ?? {}) };
+    const now = this.content();
     const before = this.announced;
     this.announced = now;
     if (!before) return [...transport];
@@ -59,7 +59,11 @@ export class MessageWrapper {
 
   /** Notes the content the app was handed (a new message, a page): later updates are told against it. */
   announce(): void {
-    if (!this.announced) this.announced = { body: this.opened?.body ?? null, attributes: JSON.stringify(this.opened?.attributes ?? {}) };
+    this.announced ??= this.content();
+  }
+
+  private content(): { body: string | null; attributes: string } {
+    return { body: this.opened?.body ?? null, attributes: JSON.stringify(this.opened?.attributes ?? {}) };
   }
 
   private member(key: PropertyKey): unknown {

@@ -355,8 +355,7 @@ export class ConversationWrapper {
     const latest = isMessage(updated as Fields) ? (updated as BaseMessage) : message.raw;
     const asEdited: BaseMessage =
       latest.body === sealed.text ? latest : Object.create(latest, { body: { value: sealed.text }, attributes: { value: clear }, dateUpdated: { value: new Date() } });
-    const decrypted = this.decrypt(asEdited);
-    await (this.chain = this.chain.then(async () => void this.record(latest, await this.admit(asEdited, await decrypted))));
+    await new Promise<void>((resolve) => this.handOver(asEdited, this.decrypt(asEdited), () => resolve(), latest));
     return message.proxy;
   }
 
@@ -426,16 +425,23 @@ export class ConversationWrapper {
   known(raw: BaseMessage): MessageWrapper {
     const message = this.messages.get(raw.sid);
     if (message) return message;
-    const placeholder = this.record(raw, { body: null, attributes: {}, e2ee: undefined as never });
-    placeholder.opened = null;
+    const placeholder = new MessageWrapper(raw, null, this);
+    this.messages.set(raw.sid, placeholder);
     this.enqueue(raw, () => undefined);
     return placeholder;
   }
 
   /** Opens a message and hands it over after every earlier one. */
   enqueue(raw: BaseMessage, emit: (message: MessageWrapper) => void): void {
-    const decrypted = this.decrypt(raw);
-    this.chain = this.chain.then(async () => emit(this.record(raw, await this.admit(raw, await decrypted))));
+    this.handOver(raw, this.decrypt(raw), emit);
+  }
+
+  /**
+   * After every earlier hand-over: the replay check, then the app's object shows the version
+   * (recorded under `shown`, the real message, when `raw` is a view of it) and `emit` gets it.
+   */
+  private handOver(raw: BaseMessage, decrypted: Promise<OpenedBody>, emit: (message: MessageWrapper) => void, shown: BaseMessage = raw): void {
+    this.chain = this.chain.then(async () => emit(this.record(shown, await this.admit(raw, await decrypted))));
   }
 
   /** A removed message: handed over with the content last shown (opened first if it never was). */
@@ -462,9 +468,7 @@ export class ConversationWrapper {
       return;
     }
     const decrypted = this.decrypt(raw);
-    this.ahead.set(raw.index, () => {
-      this.chain = this.chain.then(async () => emit(this.record(raw, await this.admit(raw, await decrypted))));
-    });
+    this.ahead.set(raw.index, () => this.handOver(raw, decrypted, emit));
     this.expectedIndex = expected;
     this.releaseInOrder();
   }
