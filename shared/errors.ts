@@ -162,6 +162,12 @@ const CATALOGUE = {
   NON_CHAT_PARTICIPANT: { status: 409 },
   /** Only text bodies can be encrypted (media and email content are refused). */
   UNSUPPORTED_CONTENT: { status: 415 },
+  /** More files in one message than the conversation's mediaAttachmentsCountLimit (Twilio: 10). Nothing was uploaded. */
+  TOO_MANY_ATTACHMENTS: { status: 413 },
+  /** An attachment's blob could not be downloaded: no temporary URL, or the media service answered an error (`details.status`). */
+  ATTACHMENT_UNAVAILABLE: { status: 502 },
+  /** The message's media hold no blob named for this attachment, or more than one. */
+  ATTACHMENT_MEDIA_MISMATCH: { status: 400 },
   /** Only the author may edit a message end-to-end (its body and attributes are signed by the author). */
   NOT_MESSAGE_AUTHOR: { status: 403 },
   /** This device has no card yet: call register() first. */
