@@ -45,6 +45,15 @@ export const MAX_ATTACHMENT_BLOB_BYTES = 150_000_000;
 export const MAX_ATTACHMENT_FILENAME_CHARS = 255;
 /** type/subtype, RFC 6838 section 4.2 allows 127 characters each. */
 export const MAX_ATTACHMENT_CONTENT_TYPE_CHARS = 255;
+/**
+ * A preview travels inside the envelope, which must fit Twilio's 32 KB body with its recipients:
+ * a thumbnail of a few KB. The sender drops previews (never the message) when they do not fit.
+ */
+export const MAX_ATTACHMENT_PREVIEW_BYTES = 8 * 1024;
+/** A preview's width and height, pixels: the default thumbnail's longest side is 96. */
+export const MAX_ATTACHMENT_PREVIEW_SIDE = 512;
+/** Files per message where the transport does not say (Twilio's mediaAttachmentsCountLimit). */
+export const DEFAULT_ATTACHMENTS_PER_MESSAGE = 10;
 
 // ---- Clocks
 

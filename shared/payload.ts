@@ -1,13 +1,15 @@
 /**
- * The signed payload of an envelope (docs/PROTOCOL.md section 5.3): version 1 (the body only) and
+ * The signed payload of an envelope (docs/PROTOCOL.md section 5.3): version 1 (the body only),
  * version 2 (the body, the message attributes split into an encrypted part and a clear part, and
- * for an edit its binding to the original message). Building, strict parsing, and the attribute
- * helpers the client uses to split, rebuild and compare attributes.
+ * for an edit its binding to the original message) and version 3 (version 2 with attachments:
+ * their metadata and previews). Building, strict parsing, and the attribute helpers the client
+ * uses to split, rebuild and compare attributes.
  */
-import { utf8 } from './encoding.js';
-import { E2EEError, ErrorCode } from './errors.js';
+import { parseAttachmentMetadata, type AttachmentMetadata } from './attachment-format.js';
+import { fromB64u, toB64u, utf8 } from './encoding.js';
+import { E2EEError, ErrorCode, isE2EEError } from './errors.js';
 import { parseFlatObject } from './json.js';
-import { MAX_ATTRIBUTES_BYTES } from './limits.js';
+import { MAX_ATTACHMENT_PREVIEW_BYTES, MAX_ATTACHMENT_PREVIEW_SIDE, MAX_ATTRIBUTES_BYTES } from './limits.js';
 
 /** A JSON value (message attributes). */
 export type JsonValue = null | string | number | boolean | { [key: string]: JsonValue } | JsonValue[];
@@ -15,8 +17,8 @@ export type JsonObject = { [key: string]: JsonValue };
 
 /** The signed content of a message. Version 1 has the first four members only. */
 export interface EnvelopePayload {
-  /** 2 for a version 2 payload; absent in version 1. */
-  v?: 2;
+  /** 2 or 3; absent in version 1. */
+  v?: 2 | 3;
   conversationSid: string;
   /** hex of 16 random bytes; unique per conversation (replay detection). */
   messageId: string;
@@ -31,7 +33,29 @@ export interface EnvelopePayload {
   editOf?: string;
   /** v2 edits: the edit counter, 1 for the first edit. */
   edit?: number;
+  /** v3: the JSON text of the attachments (AttachmentWire[]), at least one. */
+  attachments?: string;
 }
+
+/** A thumbnail of an image attachment, shown before the file is downloaded. */
+export interface AttachmentPreview {
+  /** image/jpeg, image/png or image/webp (never a type a browser would run, like SVG). */
+  contentType: string;
+  /** The image's bytes, at most MAX_ATTACHMENT_PREVIEW_BYTES. */
+  bytes: Uint8Array;
+  /** Pixels, 1 to MAX_ATTACHMENT_PREVIEW_SIDE. */
+  width: number;
+  height: number;
+}
+
+/** One file of a message: what fetches, checks and decrypts it, and an optional preview. */
+export interface PayloadAttachment {
+  file: AttachmentMetadata;
+  preview?: AttachmentPreview;
+}
+
+/** Preview types a receiver shows: raster images only. */
+const PREVIEW_TYPES = ['image/jpeg', 'image/png', 'image/webp'];
 
 /** An edit's binding to the message it replaces. */
 export interface EditMarker {
@@ -48,6 +72,8 @@ export interface PayloadContent {
   /** Top-level attribute keys that stay readable to Twilio (still signed). */
   clearKeys?: readonly string[];
   edit?: EditMarker;
+  /** Files sent with the message: a version 3 payload when there is at least one. */
+  attachments?: readonly PayloadAttachment[];
 }
 
 const HEX32 = /^[0-9a-f]{32}$/;
@@ -100,7 +126,8 @@ export function splitAttributes(attributes: JsonValue | undefined, clearKeys: re
 export function buildPayload(base: Pick<EnvelopePayload, 'conversationSid' | 'messageId' | 'sentAt' | 'body'>, content?: PayloadContent): EnvelopePayload {
   if (content === undefined) return { conversationSid: base.conversationSid, messageId: base.messageId, sentAt: base.sentAt, body: base.body };
   const { encrypted, clear } = splitAttributes(content.attributes, content.clearKeys);
-  const payload: EnvelopePayload = { v: 2, ...base, attributes: encrypted, clearAttributes: clear };
+  const files = content.attachments ?? [];
+  const payload: EnvelopePayload = { v: files.length > 0 ? 3 : 2, ...base, attributes: encrypted, clearAttributes: clear };
   if (content.edit !== undefined) {
     const { of, n } = content.edit;
     if (typeof of !== 'string' || !HEX32.test(of) || !Number.isSafeInteger(n) || n < 1) {
@@ -109,7 +136,65 @@ export function buildPayload(base: Pick<EnvelopePayload, 'conversationSid' | 'me
     payload.editOf = of;
     payload.edit = n;
   }
+  if (files.length > 0) payload.attachments = attachmentsText(files);
   return payload;
+}
+
+/** The JSON text of the attachments, each checked as a receiver would check it (INVALID_ARGUMENT otherwise). */
+function attachmentsText(files: readonly PayloadAttachment[]): string {
+  const wire = files.map(({ file, preview }) => {
+    const item: Record<string, unknown> = { file: { ...file } };
+    if (preview) item.preview = { contentType: preview.contentType, width: preview.width, height: preview.height, data: toB64u(preview.bytes) };
+    return item;
+  });
+  const text = JSON.stringify(wire);
+  try {
+    parseAttachments(text);
+  } catch (err) {
+    throw new E2EEError(ErrorCode.INVALID_ARGUMENT, `attachments: ${(err as Error).message}`, { cause: err });
+  }
+  return text;
+}
+
+/**
+ * Parses the attachments text of a version 3 payload: canonical JSON, a non-empty array of
+ * {file, preview?}, each file's metadata canonical (section 16.2), no file id twice, previews of a
+ * raster type within the preview limits. ENVELOPE_MALFORMED, or the metadata's own code.
+ */
+function parseAttachments(text: string): PayloadAttachment[] {
+  const value = parseCanonicalJson(text);
+  if (!Array.isArray(value) || value.length === 0) throw malformedPayload('payload attachments must be a non-empty array');
+  const seen = new Set<string>();
+  return value.map((item) => {
+    if (!isObject(item) || !sameMembers(Object.keys(item).sort(), 'preview' in item ? ['file', 'preview'] : ['file'])) {
+      throw malformedPayload('a payload attachment has exactly file, and optionally preview');
+    }
+    const file = parseAttachmentMetadata(item.file).metadata;
+    if (seen.has(file.fileId)) throw malformedPayload('two payload attachments have the same fileId');
+    seen.add(file.fileId);
+    return item.preview === undefined ? { file } : { file, preview: parsePreview(item.preview) };
+  });
+}
+
+function parsePreview(value: JsonValue): AttachmentPreview {
+  const bad = () => malformedPayload(`an attachment preview has exactly contentType (${PREVIEW_TYPES.join(', ')}), width and height (1..${MAX_ATTACHMENT_PREVIEW_SIDE}) and data (b64u, 1..${MAX_ATTACHMENT_PREVIEW_BYTES} bytes)`);
+  if (!isObject(value) || !sameMembers(Object.keys(value).sort(), ['contentType', 'data', 'height', 'width'])) throw bad();
+  const { contentType, width, height, data } = value;
+  const side = (n: JsonValue | undefined) => typeof n === 'number' && Number.isSafeInteger(n) && n >= 1 && n <= MAX_ATTACHMENT_PREVIEW_SIDE;
+  if (typeof contentType !== 'string' || !PREVIEW_TYPES.includes(contentType) || !side(width) || !side(height) || typeof data !== 'string') throw bad();
+  let bytes: Uint8Array;
+  try {
+    bytes = fromB64u(data, 'preview');
+  } catch {
+    throw bad();
+  }
+  if (bytes.length === 0 || bytes.length > MAX_ATTACHMENT_PREVIEW_BYTES) throw bad();
+  return { contentType, width: width as number, height: height as number, bytes };
+}
+
+/** The attachments of a version 3 payload (empty for the other versions). */
+export function payloadAttachments(payload: EnvelopePayload): PayloadAttachment[] {
+  return payload.attachments === undefined ? [] : parseAttachments(payload.attachments);
 }
 
 function malformedPayload(message: string): E2EEError {
@@ -148,8 +233,11 @@ export function parsePayload(text: string): EnvelopePayload {
     return base;
   }
   const isEdit = keys.includes('editOf') || keys.includes('edit');
-  if (obj.v !== 2 || !sameMembers(keys, isEdit ? [...V2_MEMBERS, ...EDIT_MEMBERS] : V2_MEMBERS)) {
-    throw malformedPayload('a version 2 payload has exactly v (2), conversationSid, messageId, sentAt, body, attributes, clearAttributes, and for an edit editOf and edit');
+  const members = [...V2_MEMBERS, ...(isEdit ? EDIT_MEMBERS : []), ...(obj.v === 3 ? ['attachments'] : [])];
+  if ((obj.v !== 2 && obj.v !== 3) || !sameMembers(keys, members)) {
+    throw malformedPayload(
+      'a version 2 payload has exactly v (2), conversationSid, messageId, sentAt, body, attributes, clearAttributes, and for an edit editOf and edit; version 3 (v: 3) has attachments too',
+    );
   }
   const { attributes, clearAttributes, editOf, edit } = obj;
   if (typeof attributes !== 'string' || typeof clearAttributes !== 'string') throw malformedPayload('payload attributes must be JSON text');
@@ -159,13 +247,23 @@ export function parsePayload(text: string): EnvelopePayload {
   if (!isObject(hidden) ? Object.keys(clear).length > 0 : Object.keys(clear).some((k) => Object.hasOwn(hidden, k))) {
     throw malformedPayload('payload attribute parts overlap');
   }
-  const payload: EnvelopePayload = { v: 2, ...base, attributes, clearAttributes };
+  const payload: EnvelopePayload = { v: obj.v as 2 | 3, ...base, attributes, clearAttributes };
   if (isEdit) {
     if (typeof editOf !== 'string' || !HEX32.test(editOf) || typeof edit !== 'number' || !Number.isSafeInteger(edit) || edit < 1) {
       throw malformedPayload('an edit has editOf (32 hex) and edit (a positive integer)');
     }
     payload.editOf = editOf;
     payload.edit = edit;
+  }
+  if (obj.v === 3) {
+    if (typeof obj.attachments !== 'string') throw malformedPayload('payload attachments must be JSON text');
+    payload.attachments = obj.attachments;
+    try {
+      parseAttachments(obj.attachments);
+    } catch (err) {
+      // Metadata keeps its own code (ATTACHMENT_METADATA_INVALID, ATTACHMENT_TOO_LARGE); anything else is a malformed payload.
+      throw isE2EEError(err) ? err : malformedPayload('payload attachments are not JSON');
+    }
   }
   return payload;
 }

@@ -1,10 +1,12 @@
 /**
- * The signed payload (docs/PROTOCOL.md 5.3): version 1 and version 2, the attribute split, the
- * 4 KB limit, the comparison with what Twilio holds, and the round trip through an envelope.
+ * The signed payload (docs/PROTOCOL.md 5.3): version 1, 2 and 3 (attachments), the attribute
+ * split, the 4 KB limit, the comparison with what Twilio holds, and the round trip through an envelope.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_ATTRIBUTES_BYTES, generateDeviceKeys, openEnvelope, ready, sealEnvelope, toHex, type JsonValue } from '../../shared/index.js';
-import { buildPayload, clearAttributesMatch, parsePayload, payloadAttributes, payloadEdit, splitAttributes } from '../../shared/payload.js';
+import { encryptAttachment, type AttachmentMetadata } from '../../shared/attachment.js';
+import { MAX_ATTACHMENT_PREVIEW_BYTES } from '../../shared/limits.js';
+import { buildPayload, clearAttributesMatch, parsePayload, payloadAttachments, payloadAttributes, payloadEdit, splitAttributes } from '../../shared/payload.js';
 
 const base = { conversationSid: 'CH1', messageId: 'ab'.repeat(16), sentAt: 1_767_225_600_000, body: 'hi' };
 
@@ -114,5 +116,78 @@ describe('through an envelope', () => {
     });
     expect(payloadAttributes(opened.payload)).toEqual(attributes);
     expect(opened.payload.clearAttributes).toBe('{"ticketId":"T-9"}');
+  });
+});
+
+describe('attachments (version 3)', () => {
+  let file: AttachmentMetadata;
+  let other: AttachmentMetadata;
+  const preview = { contentType: 'image/jpeg', bytes: new Uint8Array([0xff, 0xd8, 0xff, 1, 2, 3]), width: 96, height: 54 };
+  beforeAll(async () => {
+    await ready();
+    const metadataOf = async (text: string, filename: string) => {
+      const { chunks, metadata } = encryptAttachment(new TextEncoder().encode(text), { contentType: 'text/plain', filename });
+      for await (const _ of chunks);
+      return metadata;
+    };
+    [file, other] = await Promise.all([metadataOf('minutes', 'minutes.txt'), metadataOf('agenda', 'agenda.txt')]);
+  });
+
+  it('round-trips files and previews in a version 3 payload, edits included; a message without files stays version 2', () => {
+    const payload = buildPayload(base, { attributes: { a: 1 }, attachments: [{ file, preview }, { file: other }], edit: { of: 'cd'.repeat(16), n: 1 } });
+    expect(payload.v).toBe(3);
+    const parsed = parsePayload(JSON.stringify(payload));
+    expect(parsed).toEqual(payload);
+    expect(payloadAttachments(parsed)).toEqual([{ file, preview }, { file: other }]);
+    expect(payloadEdit(parsed)).toEqual({ of: 'cd'.repeat(16), n: 1 });
+    expect(buildPayload(base, { attachments: [] }).v).toBe(2);
+    expect(payloadAttachments(buildPayload(base, {}))).toEqual([]);
+  });
+
+  const wire = (items: unknown) => JSON.stringify({ v: 3, ...base, attributes: '{}', clearAttributes: '{}', attachments: JSON.stringify(items) });
+  const data = 'AQID';
+  it.each([
+    ['no attachments member in version 3', JSON.stringify({ v: 3, ...base, attributes: '{}', clearAttributes: '{}' })],
+    ['attachments in version 2', JSON.stringify({ v: 2, ...base, attributes: '{}', clearAttributes: '{}', attachments: '[]' })],
+    ['an empty list', () => wire([])],
+    ['attachments that are not JSON', JSON.stringify({ v: 3, ...base, attributes: '{}', clearAttributes: '{}', attachments: '[{' })],
+    ['attachments not canonical JSON', () => wire([{ file }]).replace('[{', '[ {')],
+    ['an unknown member beside file', () => wire([{ file, note: 'x' }])],
+    ['the same file twice', () => wire([{ file }, { file }])],
+    ['an SVG preview (a browser would run it)', () => wire([{ file, preview: { contentType: 'image/svg+xml', width: 9, height: 9, data } }])],
+    ['a preview wider than the limit', () => wire([{ file, preview: { contentType: 'image/png', width: 513, height: 9, data } }])],
+    ['a preview over the byte limit', () => wire([{ file, preview: { contentType: 'image/png', width: 9, height: 9, data: 'A'.repeat(Math.ceil(((MAX_ATTACHMENT_PREVIEW_BYTES + 1) * 4) / 3)) } }])],
+    ['an empty preview', () => wire([{ file, preview: { contentType: 'image/png', width: 9, height: 9, data: '' } }])],
+  ])('refuses %s (ENVELOPE_MALFORMED)', (_name, text) => {
+    expect(codeOf(() => parsePayload(typeof text === 'function' ? text() : text))).toBe('ENVELOPE_MALFORMED');
+  });
+
+  it('refuses metadata that is not canonical with its own code, and a sender never builds it', () => {
+    const text = wire([{ file: { ...file, paddedSize: file.paddedSize + 1 } }]);
+    expect(codeOf(() => parsePayload(text))).toBe('ATTACHMENT_METADATA_INVALID');
+    expect(codeOf(() => parsePayload(wire([{ file: { ...file, size: 2e8, paddedSize: 2e8 } }])))).toBe('ATTACHMENT_TOO_LARGE');
+    expect(codeOf(() => buildPayload(base, { attachments: [{ file: { ...file, filename: '../etc/passwd' } }] }))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => buildPayload(base, { attachments: [{ file, preview: { ...preview, contentType: 'text/html' } }] }))).toBe('INVALID_ARGUMENT');
+  });
+
+  it('travels signed and encrypted: the envelope text shows neither the name nor the key', () => {
+    const alice = generateDeviceKeys();
+    const bob = generateDeviceKeys();
+    const cardId = (k: typeof alice) => toHex(k.signPublicKey);
+    const sealed = sealEnvelope({
+      sender: { cardId: cardId(alice), signSecretKey: alice.signSecretKey },
+      recipients: [{ id: cardId(bob), boxPublicKey: bob.boxPublicKey }],
+      conversationSid: 'CH1',
+      body: '',
+      content: { attachments: [{ file, preview }] },
+    });
+    expect(sealed.text).not.toContain('minutes');
+    expect(sealed.text).not.toContain(file.key);
+    const opened = openEnvelope(sealed.text, {
+      recipient: { cardId: cardId(bob), boxSecretKey: bob.boxSecretKey, boxPublicKey: bob.boxPublicKey },
+      senderCard: { id: cardId(alice), identity: 'alice', signPublicKey: alice.signPublicKey, revokedAt: null },
+      conversationSid: 'CH1',
+    });
+    expect(payloadAttachments(opened.payload)).toEqual([{ file, preview }]);
   });
 });
