@@ -12,89 +12,23 @@ import type { AsyncDeviceKeys } from '../shared/keys.js';
 import { DEFAULT_CARD_CACHE_TTL_MS } from '../shared/limits.js';
 import { safetyNumber } from '../shared/safety-number.js';
 import { randomBytes, ready } from '../shared/sodium.js';
-import { answerStatus, ApiClient, type AuthTokenSource, type DeviceProver, type FetchLike } from './api-client.js';
-import { CardDirectory, type KeyChange, type RejectedCard } from './card-directory.js';
+import { answerStatus, ApiClient, type DeviceProver } from './api-client.js';
+import { CardDirectory } from './card-directory.js';
 import type { BaseClient } from './conversations.js';
 import { Emitter } from './emitter.js';
 import { IndexedDbKeyStore } from './indexeddb-key-store.js';
 import type { KeyStore, StoredDevice } from './key-store.js';
-import { LocalConversationsClient, type LocalConnectOptions } from './local/relay-client.js';
+import { LocalConversationsClient } from './local/relay-client.js';
 import { Backups } from './backups.js';
-import { HistoryOutbox, HistoryRewraps, type BackupFailure, type BackupMode } from './history.js';
+import { HistoryOutbox, HistoryRewraps, type BackupFailure } from './history.js';
 import { MessageCrypto } from './message-crypto.js';
-import { checkOrgPins, OrgKeyTrust, type OrganizationKeyInfo, type OrgKeyChange } from './org-key.js';
+import { checkOrgPins, OrgKeyTrust, type OrganizationKeyInfo } from './org-key.js';
 import { ReplayMemory } from './replay-memory.js';
 import { deviceKeysOf, newDeviceKeys } from './webcrypto-device-keys.js';
-import { ClientWrapper, type Engine, type MessageGap } from './wrapper.js';
+import type { E2EEClientEventMap, E2EEClientOptions, RegisterOptions } from './e2ee-client-options.js';
+import { ClientWrapper, type Engine } from './wrapper.js';
 
-export interface E2EEClientOptions {
-  /** The card service, e.g. "https://chat.example.com". */
-  serverUrl: string;
-  /** The team's app JWT (its `sub` is the Twilio identity); called for every request. */
-  getAuthToken: AuthTokenSource;
-  /** Pinned AppKey public keys (b64u). Cards are trusted only under these, never under what the server says today. */
-  appPublicKeys: string[];
-  /**
-   * Pinned OrgCard box public keys (b64u, printed by keygen): history backups are wrapped only
-   * for an OrgCard with one of these keys. Without pins the first OrgCard seen is trusted, and a
-   * later change raises `orgKeyChange` and holds backups until `acceptOrganizationKey`.
-   */
-  orgPublicKeys?: string[];
-  /** Where the device keys live; default IndexedDB in browsers, required in Node. */
-  keyStore?: KeyStore;
-  /** A name for this device shown to contacts, e.g. "Alice's laptop". */
-  deviceName?: string;
-  /** fetch implementation; default globalThis.fetch. */
-  fetch?: FetchLike;
-  /** WebSocket implementation for the local relay; default the global one (in Node 20, importing twilio-e2ee/client/node provides the `ws` package). */
-  WebSocket?: LocalConnectOptions['WebSocket'];
-  /**
-   * How long looked-up active cards are reused before asking the service again; default 5 s.
-   * Participant events and a contact's device-change notice also refresh them at once.
-   */
-  cardCacheTtlMs?: number;
-  /**
-   * Organization backups posted to the history service: 'send' (default) backs up every message
-   * this device sends, 'send+receive' also every message it receives verified, 'off' none.
-   */
-  backup?: BackupMode;
-  /**
-   * Top-level message attribute keys sent in the clear, e.g. a ticket id the backend routes by:
-   * Twilio holds these (and only these) as the message's attributes. Every other key is encrypted;
-   * all are signed. Default none.
-   */
-  clearAttributes?: string[];
-}
-
-export interface E2EEClientEventMap {
-  /** A contact's set of devices changed (like a changed safety number). */
-  keyChange(change: KeyChange): void;
-  /**
-   * register() of this new device waits for an existing device of the identity to approve it
-   * (NEW_DEVICE_POLICY=approval): tell the user to approve `deviceName` there before `expiresAt`.
-   */
-  deviceApprovalPending(pending: PendingDevice): void;
-  /** The directory served a card that failed verification; it was ignored. */
-  cardRejected(rejected: RejectedCard): void;
-  /** A backup could not be made, or the history service refused it for good. */
-  backupFailed(failure: BackupFailure): void;
-  /**
-   * The OrgCard served differs from the one trusted (or matches no pinned key): whoever holds it
-   * would read backed-up history. Backups wait until `acceptOrganizationKey(current.cardId)`.
-   */
-  orgKeyChange(change: OrgKeyChange): void;
-  /** Message indexes that never arrived in a conversation of a wrapped client (withheld or deleted). */
-  messageGap(gap: MessageGap): void;
-  /** A wrapped client's token was refreshed by the wrapper (on the SDK's tokenAboutToExpire or tokenExpired). */
-  tokenUpdated(): void;
-  /** A token refresh failed; the app may need to sign in again. */
-  tokenRefreshFailed(error: Error): void;
-}
-
-export interface RegisterOptions {
-  /** How often a new device waiting for approval asks whether it was decided; default 2000 ms. */
-  approvalPollMs?: number;
-}
+export type { E2EEClientEventMap, E2EEClientOptions, RegisterOptions } from './e2ee-client-options.js';
 const DEFAULT_APPROVAL_POLL_MS = 2_000;
 
 export class E2EEClient extends Emitter<E2EEClientEventMap> {

@@ -8,7 +8,7 @@ import { E2EEError, ErrorCode } from '../shared/errors.js';
 import type { BaseMessage, JSONValue } from './conversations.js';
 import { AppListeners, FORWARD, intercept } from './intercept.js';
 import type { E2EEInfo, OpenedBody } from './message-crypto.js';
-import type { ConversationWrapper } from './wrapper.js';
+import type { ConversationWrapper } from './wrapped-conversation.js';
 
 /** The `updated` event of a message is emitted by the wrapper, once the new version is opened. */
 const MESSAGE_OBJECT_EVENTS = new Set(['updated']);
