@@ -69,3 +69,19 @@ export const SAFETY_NUMBER_ITERATIONS = 1024;
  * app that stores verified numbers can tell which scheme made them.
  */
 export const SAFETY_NUMBER_VERSION = 1;
+
+// ---- The card transparency log (docs/PROTOCOL.md section 17)
+
+/** RFC 6962 domain separation of the tree hashes: leaf = SHA-256(0x00 || leaf), node = SHA-256(0x01 || left || right). */
+export const MERKLE_LEAF_PREFIX = 0x00;
+export const MERKLE_NODE_PREFIX = 0x01;
+/** SHA-256's output: every tree hash, root and proof hash. */
+export const MERKLE_HASH_BYTES = 32;
+/** c2sp.org/signed-note signature types, hashed into a key's 4-byte key ID: a plain Ed25519 note signature. */
+export const NOTE_TYPE_ED25519 = 0x01;
+/** c2sp.org/tlog-cosignature: a timestamped Ed25519 witness cosignature (cosignature/v1). */
+export const NOTE_TYPE_COSIGNATURE_V1 = 0x04;
+/** First line of the message a cosignature/v1 signs, before "time <t>\n" and the checkpoint. */
+export const COSIGNATURE_V1_HEADER = 'cosignature/v1\n';
+/** Prefix of a card event's log leaf (17.5): versions the leaf format apart from any other use of the tree. */
+export const LOG_EVENT_LABEL = utf8('twilio-e2ee/v1/log-event\n');

@@ -84,6 +84,11 @@ const CATALOGUE = {
   ATTACHMENT_DIGEST_MISMATCH: { status: 400 },
   /** The padding after the content is not all zero bytes. */
   ATTACHMENT_PADDING_INVALID: { status: 400 },
+  // The card transparency log (docs/PROTOCOL.md section 17): proofs, signed notes, checkpoints, card events.
+  /** An inclusion proof does not prove the leaf at that index of the tree of that size and root. */
+  LOG_INCLUSION_INVALID: { status: 400 },
+  /** A consistency proof does not prove that the newer tree extends the older one (or the sizes go backwards). */
+  LOG_CONSISTENCY_INVALID: { status: 400 },
 
   // ---- The card service's HTTP API (docs/API.md "Errors").
   /** Malformed JSON, a body or query that does not match the route schema, HTTP the server cannot take. */
