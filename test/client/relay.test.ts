@@ -1,6 +1,7 @@
 /**
- * The local conversations relay through its raw client: authentication, who may do what,
+ * The local conversations relay through its raw client: authentication, participant attributes,
  * ordered delivery, paging, limits, reconnection, and token refresh through the E2EE wrapper.
+ * Who may act on a conversation: test/security/relay-access.test.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,86 +64,6 @@ describe('authentication', () => {
       { id: null, ok: false, error: { code: 'BAD_REQUEST', message: expect.any(String) } },
       { id: 3, ok: false, error: { code: 'BAD_REQUEST', message: expect.any(String) } },
     ]);
-  });
-});
-
-describe('authorization', () => {
-  it('keeps non-participants out of a conversation', async () => {
-    const alice = await connect('alice');
-    const mallory = await connect('mallory');
-    const conversation = await alice.createConversation({ friendlyName: 'private' });
-    await conversation.join();
-    await conversation.sendMessage('e2ee1.secret');
-    for (const attempt of [
-      () => mallory.getConversationBySid(conversation.sid),
-      () => mallory.request('getMessages', { conversationSid: conversation.sid, pageSize: 10, direction: 'backwards' }),
-      () => mallory.request('sendMessage', { conversationSid: conversation.sid, body: 'hi' }),
-      () => mallory.request('join', { conversationSid: conversation.sid }),
-      () => mallory.request('add', { conversationSid: conversation.sid, identity: 'mallory' }),
-    ]) {
-      const error = await attempt().catch((e: unknown) => e);
-      expect((error as E2EEError).code).toBe('FORBIDDEN');
-    }
-    expect((await conversation.getParticipants()).map((p) => p.identity)).toEqual(['alice']);
-  });
-
-  it('gives a removed creator no access: no reading, no joining again, no posting, no pushes', async () => {
-    const alice = await connect('alice');
-    const bob = await connect('bob');
-    const conversation = await alice.createConversation({ friendlyName: 'founded by alice' });
-    await conversation.join();
-    await conversation.add('bob');
-    await conversation.sendMessage('e2ee1.before');
-    const removed = nextEvents(alice, 'conversationRemoved');
-    await (await bob.getConversationBySid(conversation.sid)).removeParticipant('alice');
-    await removed;
-    const pushes: LocalMessage[] = [];
-    alice.on('messageAdded', (m) => pushes.push(m));
-    for (const attempt of [
-      () => alice.request('getConversation', { sid: conversation.sid }),
-      () => alice.request('getMessages', { conversationSid: conversation.sid, pageSize: 10, direction: 'backwards' }),
-      () => alice.request('getParticipants', { conversationSid: conversation.sid }),
-      () => alice.request('join', { conversationSid: conversation.sid }),
-      () => alice.request('add', { conversationSid: conversation.sid, identity: 'alice' }),
-      () => alice.request('sendMessage', { conversationSid: conversation.sid, body: 'e2ee1.after' }),
-    ]) {
-      const error = await attempt().catch((e: unknown) => e);
-      expect((error as E2EEError).code).toBe('FORBIDDEN');
-    }
-    const bobsView = await bob.getConversationBySid(conversation.sid);
-    await bobsView.sendMessage('e2ee1.without-alice');
-    expect((await bobsView.getParticipants()).map((p) => p.identity)).toEqual(['bob']);
-    expect((await alice.getSubscribedConversations()).items.map((c) => c.sid)).not.toContain(conversation.sid);
-    // Added again, alice is a participant like any other.
-    const back = nextEvents(alice, 'conversationAdded');
-    await bobsView.add('alice');
-    await back;
-    expect((await conversation.getMessages(10)).items.map((m) => m.body)).toEqual(['e2ee1.before', 'e2ee1.without-alice']);
-    expect(pushes).toEqual([]);
-  });
-
-  it('lets the creator of a new conversation add others before joining it, and nobody else', async () => {
-    const alice = await connect('alice');
-    const mallory = await connect('mallory');
-    const conversation = await alice.createConversation();
-    const error = await mallory.request('join', { conversationSid: conversation.sid }).catch((e: unknown) => e);
-    expect((error as E2EEError).code).toBe('FORBIDDEN');
-    await conversation.add('bob');
-    // From now on the conversation is in use: being its creator grants nothing.
-    const late = await conversation.join().catch((e: unknown) => e);
-    expect((late as E2EEError).code).toBe('FORBIDDEN');
-  });
-
-  it('lets only the author edit a message', async () => {
-    const alice = await connect('alice');
-    const bob = await connect('bob');
-    const conversation = await alice.createConversation();
-    await conversation.join();
-    await conversation.add('bob');
-    await conversation.sendMessage('e2ee1.original');
-    const page = await (await bob.getConversationBySid(conversation.sid)).getMessages(1);
-    const error = await (page.items[0] as LocalMessage).updateBody('e2ee1.tampered').catch((e: unknown) => e);
-    expect((error as E2EEError).code).toBe('FORBIDDEN');
   });
 });
 
