@@ -12,6 +12,8 @@ import { blake2b256 } from '../shared/sodium.js';
 export const DEMO_SESSION_SECRET_LABEL = utf8('twilio-e2ee/v1/server/demo-session-secret');
 /** HS256 key of local relay tokens (server/relay-token.ts). */
 export const RELAY_TOKEN_SECRET_LABEL = utf8('twilio-e2ee/v1/server/relay-token-secret');
+/** HMAC-SHA256 key of the local relay's media download URLs (server/relay/media.ts). */
+export const RELAY_MEDIA_URL_SECRET_LABEL = utf8('twilio-e2ee/v1/server/relay-media-url-secret');
 
 /** BLAKE2b-256(key = AppKey seed, msg = label): 32 bytes, independent per label. */
 export function deriveAppSecret(appKey: AppKey, label: Uint8Array): Uint8Array {

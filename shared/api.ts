@@ -91,6 +91,9 @@ export const ApiPath = {
   preEvent: '/v1/twilio/pre-event',
   postEvent: '/v1/twilio/post-event',
   relay: '/v1/relay',
+  /** The relay's media: POST uploads (relay token as Bearer); GET /:sid with a signed query downloads. */
+  relayMedia: '/v1/relay/media',
+  relayMediaContent: (mediaSid: string) => `/v1/relay/media/${encodeURIComponent(mediaSid)}`,
   healthz: '/healthz',
   readyz: '/readyz',
 } as const;

@@ -4,11 +4,16 @@
  * echoes; the server pushes events without an id. The relay stores bodies exactly as given: it
  * only ever sees envelopes.
  *
+ * Media (the relay's stand-in for Twilio's Media Content Service) travel over HTTP beside the
+ * socket: POST <relay URL as http(s)>/media uploads a blob, and `getMediaUrls` hands out
+ * short-lived signed URLs under the same path (server/relay/media-routes.ts).
+ *
  * Error codes of answers: BAD_REQUEST, UNAUTHORIZED, TOKEN_EXPIRED, FORBIDDEN, NOT_FOUND,
- * CONFLICT, TOO_MANY_PARTICIPANTS, ATTRIBUTES_TOO_LARGE, ATTRIBUTES_TOO_DEEP, RATE_LIMITED and
- * INTERNAL (a fault of the relay). The relay closes a socket with one of RELAY_CLOSE's codes.
+ * CONFLICT, TOO_MANY_PARTICIPANTS, TOO_MANY_ATTACHMENTS, ATTRIBUTES_TOO_LARGE,
+ * ATTRIBUTES_TOO_DEEP, RATE_LIMITED and INTERNAL (a fault of the relay). The relay closes a socket
+ * with one of RELAY_CLOSE's codes.
  */
-import { MAX_ENVELOPE_TEXT_CHARS, MAX_IDENTITY_CHARS } from './limits.js';
+import { MAX_ATTACHMENT_BLOB_BYTES, MAX_ENVELOPE_TEXT_CHARS, MAX_IDENTITY_CHARS } from './limits.js';
 
 export interface RelayConversationData {
   sid: string;
@@ -36,6 +41,17 @@ export interface RelayParticipantData {
   lastReadMessageIndex: number | null;
 }
 
+/** A blob attached to a message (the SDK's Media): what the uploader declared, and its size. */
+export interface RelayMediaData {
+  /** ME + 32 hex. */
+  sid: string;
+  category: 'media';
+  filename: string | null;
+  contentType: string;
+  /** Bytes, as stored. */
+  size: number;
+}
+
 export interface RelayMessageData {
   sid: string;
   conversationSid: string;
@@ -47,6 +63,8 @@ export interface RelayMessageData {
   dateUpdated: number | null;
   /** The author's participant sid while the author is a participant, else null (the SDK's participantSid). */
   participantSid: string | null;
+  /** The attached media in the order sent; absent (or empty) for a text message. */
+  media?: RelayMediaData[];
 }
 
 /** Requests: op name → [params, result]. */
@@ -70,7 +88,17 @@ export interface RelayOps {
   getParticipants: [{ conversationSid: string }, RelayParticipantData[]];
   /** Only the participant itself (identity = the caller). */
   updateParticipantAttributes: [{ conversationSid: string; identity: string; attributes: unknown }, RelayParticipantData];
-  sendMessage: [{ conversationSid: string; body: string; attributes?: unknown }, RelayMessageData];
+  /**
+   * `mediaSids`: blobs the caller uploaded to this conversation and never attached, at most
+   * RELAY_LIMITS.mediaPerMessage (TOO_MANY_ATTACHMENTS); one that is not is NOT_FOUND, nothing sent.
+   */
+  sendMessage: [{ conversationSid: string; body: string; attributes?: unknown; mediaSids?: string[] }, RelayMessageData];
+  /**
+   * Download URLs (paths below the relay URL, as http(s)) of attached media, valid
+   * RELAY_LIMITS.mediaUrlTtlMs; only for a current participant of each one's conversation
+   * (NOT_FOUND otherwise, as for an unknown sid: nothing tells a stranger a sid exists).
+   */
+  getMediaUrls: [{ mediaSids: string[] }, { urls: Record<string, string> }];
   /**
    * A page may stop short of pageSize (at RELAY_LIMITS.answerBytes of messages, never fewer than
    * one): hasPrev / hasNext then say there is more, as when the page is full.
@@ -153,6 +181,20 @@ export const RELAY_LIMITS = {
   framesInFlight: 32,
   /** Data waiting to be sent to one socket; more closes it (RELAY_CLOSE.backlog). */
   bufferedBytes: 4 * 1024 * 1024,
+  /** One uploaded blob (Twilio's media limit): ATTACHMENT_TOO_LARGE (413) past it. */
+  mediaBytes: MAX_ATTACHMENT_BLOB_BYTES,
+  /** Media per message (Twilio's): TOO_MANY_ATTACHMENTS (413) past it. */
+  mediaPerMessage: 10,
+  /** Media sids per getMediaUrls request. */
+  mediaUrlsPerRequest: 100,
+  /** Lifetime of a download URL. */
+  mediaUrlTtlMs: 5 * 60_000,
+  /** An upload never attached to a message is deleted this long after it finished. */
+  unattachedMediaMs: 60 * 60_000,
+  /** Uploads in progress per identity and process: RATE_LIMITED past it. */
+  uploadsInFlight: 4,
+  /** Bytes of finished uploads not attached yet, per identity: RATE_LIMITED past it (until sent or deleted). */
+  unattachedBytes: 10 * MAX_ATTACHMENT_BLOB_BYTES,
 } as const;
 
 /** Close codes of the relay (besides 1001 server shutdown and 1009 frame too large). */

@@ -2,21 +2,18 @@
  * LocalConversationsClient: the local relay's client (local mode, no Twilio account). It and its
  * conversations, messages, participants and users have every public member of the
  * @twilio/conversations classes, with the SDK's names, event payloads and semantics where the
- * relay can give them; what the relay does not carry (media, push notifications, user profiles,
- * email and SMS) is answered as the SDK answers when the feature is not in use, or refused with
- * RELAY_UNSUPPORTED (relay-unsupported.ts). No encryption of its own: the wrapper runs unchanged
- * on the relay and on Twilio. It is also the conversations fake in tests: a real client of a real
- * relay.
+ * relay can give them, media included (relay-media.ts); what the relay does not carry (push
+ * notifications, user profiles, email and SMS) is answered as the SDK answers when the feature is
+ * not in use, or refused with RELAY_UNSUPPORTED (relay-unsupported.ts). No encryption of its own:
+ * the wrapper runs unchanged on the relay and on Twilio. It is also the conversations fake in
+ * tests: a real client of a real relay.
  */
 import {
   RELAY_CLOSE,
   type RelayConversationData,
-  type RelayEventName,
-  type RelayEvents,
-  type RelayMessageData,
+  type RelayMediaData,
   type RelayOp,
   type RelayOps,
-  type RelayParticipantData,
   type RelayPush,
   type RelayResponse,
 } from '../../shared/relay-protocol.js';
@@ -24,10 +21,13 @@ import { E2EEError, ErrorCode, isE2EEError } from '../../shared/errors.js';
 import type { BaseClient, BasePaginator, JSONValue } from '../conversations.js';
 import { LocalParticipant, LocalMessage, LocalConversation, LocalPaginator, type LocalConversationEvents } from './relay-conversation.js';
 import { LocalEmitter } from './relay-emitter.js';
-import { mediaUrls, unsupported } from './relay-unsupported.js';
+import { mediaSidsOf, upload, type MediaUploadProgress, type prepareUploads } from './relay-media.js';
+import { applyPush, catchUp, type PushTarget } from './relay-pushes.js';
+import { cancellable, unsupported } from './relay-unsupported.js';
 import { LocalUser, LocalUsers } from './relay-user.js';
 
 export { LocalConversation, LocalMessage, LocalParticipant, type LocalConversationEvents } from './relay-conversation.js';
+export { LocalMedia, type LocalMediaInput, type LocalSendMediaOptions, type MediaUploadProgress } from './relay-media.js';
 export { LocalUser } from './relay-user.js';
 
 type WebSocketLike = {
@@ -80,6 +80,8 @@ export interface LocalClientEvents {
   tokenExpired(): void;
   userSubscribed(user: LocalUser): void;
   userUnsubscribed(user: LocalUser): void;
+  /** The relay's own (the SDK has none): bytes of a media upload sent so far. */
+  mediaUploadProgress(progress: MediaUploadProgress): void;
 }
 
 const RECONNECT_DELAYS_MS = [250, 500, 1000, 2000, 5000, 10000];
@@ -105,6 +107,15 @@ export class LocalConversationsClient extends LocalEmitter<LocalClientEvents> im
   /** The relay ended the session at token expiry: reconnecting waits for updateToken. */
   private awaitingToken = false;
   private reconnectAttempt = 0;
+  /** What pushes read and change (relay-pushes.ts). */
+  private readonly pushTarget: PushTarget = {
+    client: this,
+    known: (sid) => this.conversations.get(sid),
+    forget: (sid) => void this.conversations.delete(sid),
+    conversationFor: (sid) => this.conversationFor(sid),
+    conversationObject: (data) => this.conversationObject(data),
+    emit: (event, ...args) => void this.emit(event, ...args),
+  };
 
   private constructor(
     private readonly relayUrl: string,
@@ -184,36 +195,10 @@ export class LocalConversationsClient extends LocalEmitter<LocalClientEvents> im
     setTimeout(() => {
       if (this.closedByUser || this.awaitingToken) return;
       this.open().then(
-        () => this.catchUp(),
+        () => catchUp(this, this.conversations.values()),
         () => undefined, // onClose schedules the next attempt
       );
     }, delay);
-  }
-
-  /** After a reconnect: fetch and deliver what arrived while disconnected, in order. */
-  private async catchUp(): Promise<void> {
-    for (const conversation of this.conversations.values()) {
-      // A conversation the app never read: it pages its history when it opens it.
-      if (!conversation.observed) continue;
-      try {
-        let page = await conversation.getMessages(100, Math.max(conversation.lastSeenIndex, conversation.lastDeliveredIndex) + 1, 'forward');
-        for (;;) {
-          for (const m of page.items as LocalMessage[]) if (m.index > conversation.lastDeliveredIndex) this.deliverMessage(m);
-          if (!page.hasNextPage) break;
-          page = await page.nextPage();
-        }
-      } catch {
-        // not a participant any more, or disconnected again: the next reconnect retries
-      }
-    }
-  }
-
-  private deliverMessage(message: LocalMessage): void {
-    message.conversation.noteMessage(message);
-    message.conversation.observed = true;
-    message.conversation.lastDeliveredIndex = Math.max(message.conversation.lastDeliveredIndex, message.index);
-    message.conversation.endTyping(message.author);
-    this.announce(message.conversation, 'messageAdded', message);
   }
 
   /**
@@ -239,7 +224,7 @@ export class LocalConversationsClient extends LocalEmitter<LocalClientEvents> im
     }
     if ('event' in frame) {
       // Pushes are handled strictly in arrival order, even when one needs a fetch first.
-      this.pushQueue = this.pushQueue.then(() => this.onPush(frame as RelayPush)).catch(() => undefined);
+      this.pushQueue = this.pushQueue.then(() => applyPush(this.pushTarget, frame as RelayPush)).catch(() => undefined);
       return;
     }
     const pending = this.pending.get(frame.id);
@@ -247,92 +232,6 @@ export class LocalConversationsClient extends LocalEmitter<LocalClientEvents> im
     this.pending.delete(frame.id);
     if (frame.ok) pending.resolve(frame.result);
     else pending.reject(new E2EEError(frame.error.code as ErrorCode, frame.error.message)); // the relay's code, unchanged
-  }
-
-  private async onPush(push: RelayPush): Promise<void> {
-    const { event, data } = push as { event: RelayEventName; data: RelayEvents[RelayEventName] };
-    switch (event) {
-      case 'messageAdded': {
-        const d = data as RelayMessageData;
-        const conversation = await this.conversationFor(d.conversationSid);
-        if (d.index > conversation.lastDeliveredIndex) this.deliverMessage(new LocalMessage(d, conversation));
-        break;
-      }
-      case 'messageUpdated': {
-        const { updateReasons, ...d } = data as RelayEvents['messageUpdated'];
-        const conversation = await this.conversationFor(d.conversationSid);
-        this.announce(conversation, 'messageUpdated', { message: new LocalMessage(d, conversation), updateReasons });
-        break;
-      }
-      case 'messageRemoved': {
-        const d = data as RelayMessageData;
-        const conversation = await this.conversationFor(d.conversationSid);
-        this.announce(conversation, 'messageRemoved', new LocalMessage(d, conversation));
-        // The newest message went: the relay says which is the newest now (the SDK's lastMessage).
-        if (conversation.lastMessage?.index === d.index) conversation.apply(await this.request('getConversation', { sid: conversation.sid }));
-        break;
-      }
-      case 'typingStarted': {
-        const { participant, timeoutMs } = data as RelayEvents['typingStarted'];
-        const conversation = await this.conversationFor(participant.conversationSid);
-        conversation.startTyping(conversation.participant(participant), timeoutMs);
-        break;
-      }
-      case 'participantJoined':
-      case 'participantLeft': {
-        const d = data as RelayParticipantData;
-        const conversation = this.conversations.get(d.conversationSid);
-        const participant = conversation?.participant(d) ?? new LocalParticipant(d, this);
-        if (event === 'participantLeft') conversation?.forgetParticipant(d.identity);
-        conversation?.deliver(event, participant);
-        this.emit(event, participant);
-        break;
-      }
-      case 'participantUpdated': {
-        const { updateReasons, ...d } = data as RelayEvents['participantUpdated'];
-        const conversation = await this.conversationFor(d.conversationSid);
-        const participant = conversation.participant(d, updateReasons);
-        participant.deliver('updated', { participant, updateReasons });
-        this.announce(conversation, 'participantUpdated', { participant, updateReasons });
-        // This user's own read horizon is also the conversation's (the SDK's conversationUpdated).
-        if (d.identity === this.identity && updateReasons.includes('lastReadMessageIndex')) {
-          conversation.lastReadMessageIndex = d.lastReadMessageIndex;
-          this.announce(conversation, 'updated', { conversation, updateReasons: ['lastReadMessageIndex'] });
-        }
-        break;
-      }
-      case 'conversationUpdated': {
-        const { updateReasons, ...d } = data as RelayEvents['conversationUpdated'];
-        const conversation = this.conversations.get(d.sid);
-        if (!conversation) break;
-        conversation.apply(d);
-        conversation.dateUpdated = new Date();
-        this.announce(conversation, 'updated', { conversation, updateReasons });
-        break;
-      }
-      case 'conversationAdded': {
-        const d = data as RelayConversationData;
-        const conversation = this.conversationObject({ ...d, status: 'joined' });
-        this.emit('conversationAdded', conversation);
-        this.emit('conversationJoined', conversation);
-        break;
-      }
-      case 'conversationRemoved': {
-        const sid = (data as { conversationSid: string }).conversationSid;
-        const conversation = this.conversations.get(sid);
-        this.conversations.delete(sid);
-        if (conversation) {
-          conversation.status = 'notParticipating';
-          conversation.deliver('removed', conversation);
-          this.emit('conversationLeft', conversation);
-          this.emit('conversationRemoved', conversation);
-        }
-        break;
-      }
-      case 'tokenAboutToExpire':
-        this.emit('tokenAboutToExpire');
-        break;
-    }
   }
 
   /** @internal Sends a request and resolves with its result. */
@@ -408,12 +307,31 @@ export class LocalConversationsClient extends LocalEmitter<LocalClientEvents> im
     return [];
   }
 
-  getTemporaryContentUrlsForMedia(contentSet: unknown[]): Promise<Map<string, string>> & { cancel(): void } {
-    return mediaUrls(contentSet);
+  /** Temporary URLs (5 minutes) by media sid, for media of conversations this user is in (NOT_FOUND otherwise). */
+  getTemporaryContentUrlsForMedia(contentSet: Array<{ sid: string }>): Promise<Map<string, string>> & { cancel(): void } {
+    return cancellable(Promise.resolve().then(() => this.mediaUrls(mediaSidsOf(contentSet))));
   }
 
   getTemporaryContentUrlsForMediaSids(mediaSids: string[]): Promise<Map<string, string>> & { cancel(): void } {
-    return mediaUrls(mediaSids);
+    return cancellable(Promise.resolve().then(() => this.mediaUrls(mediaSidsOf(mediaSids))));
+  }
+
+  /** The relay's HTTP base: its WebSocket URL as http(s). */
+  private get httpUrl(): string {
+    return this.relayUrl.replace(/^ws/, 'http');
+  }
+
+  /** @internal Download URLs of media by sid (absolute, fetched without headers). */
+  async mediaUrls(sids: string[]): Promise<Map<string, string>> {
+    if (sids.length === 0) return new Map();
+    const { urls } = await this.request('getMediaUrls', { mediaSids: sids });
+    return new Map(sids.map((sid) => [sid, new URL(urls[sid]!, this.httpUrl).href]));
+  }
+
+  /** @internal Uploads one blob to a conversation (emits mediaUploadProgress as it goes). */
+  uploadMedia(conversationSid: string, item: ReturnType<typeof prepareUploads>[number]): Promise<RelayMediaData> {
+    const target = { url: `${this.httpUrl}/media`, token: this.token, conversationSid, onProgress: (p: MediaUploadProgress) => this.emit('mediaUploadProgress', p) };
+    return upload(target, item);
   }
 
   /** Refused: the relay sends no push notifications, so a registration would bring none. */
@@ -448,7 +366,7 @@ export class LocalConversationsClient extends LocalEmitter<LocalClientEvents> im
       this.token = token;
       this.setState('connecting');
       await this.open();
-      void this.catchUp();
+      void catchUp(this, this.conversations.values());
       return this;
     }
     if (this.socket?.readyState !== 1) {

@@ -12,6 +12,7 @@ import {
 import type { BaseConversation, BaseMessageBuilder, BasePaginator, JSONValue } from '../conversations.js';
 import type { LocalConversationsClient } from './relay-client.js';
 import { LocalEmitter } from './relay-emitter.js';
+import { mediaSidsOf, prepareUploads, type LocalMediaInput } from './relay-media.js';
 import { LocalMessage } from './relay-message.js';
 import { LocalPaginator } from './relay-paginator.js';
 import { LocalParticipant } from './relay-participant.js';
@@ -22,8 +23,9 @@ export { LocalPaginator } from './relay-paginator.js';
 export { LocalParticipant } from './relay-participant.js';
 
 class LocalMessageBuilder implements BaseMessageBuilder {
-  private body = '';
+  private body: string | undefined;
   private attributes: JSONValue | undefined;
+  private readonly media: LocalMediaInput[] = [];
   constructor(private readonly conversation: LocalConversation) {}
   setBody(text: string): this {
     this.body = text;
@@ -33,9 +35,18 @@ class LocalMessageBuilder implements BaseMessageBuilder {
     this.attributes = attributes;
     return this;
   }
+  /** Adds a blob (SendMediaOptions or a FormData with a file), uploaded when the message is sent. */
+  addMedia(payload: LocalMediaInput): this {
+    this.media.push(payload);
+    return this;
+  }
   build(): { send(): Promise<number> } {
     const { body, attributes } = this;
-    return { send: () => this.conversation.sendMessage(body, attributes) };
+    const media = [...this.media];
+    return { send: () => this.conversation.send(body, attributes, media) };
+  }
+  buildAndSend(): Promise<number> {
+    return this.build().send();
   }
 }
 
@@ -267,10 +278,30 @@ export class LocalConversation extends LocalEmitter<LocalConversationEvents> imp
   async getAttributes(): Promise<JSONValue> {
     return this.attributes;
   }
-  async sendMessage(body: string, attributes?: JSONValue): Promise<number> {
+  /** A text (a string), or one blob (SendMediaOptions or a FormData with a file); resolves with the new index. */
+  async sendMessage(message: string | null | LocalMediaInput, attributes?: JSONValue, _emailOptions?: { subject?: string }): Promise<number> {
+    return typeof message === 'string' || message === null ? this.send(message ?? '', attributes, []) : this.send(undefined, attributes, [message]);
+  }
+  /**
+   * @internal Uploads the media, one at a time, then sends the message referencing them. The
+   * SDK's checks come first: TOO_MANY_ATTACHMENTS, ATTACHMENT_TOO_LARGE, nothing uploaded.
+   */
+  async send(body: string | undefined, attributes: JSONValue | undefined, media: readonly LocalMediaInput[]): Promise<number> {
+    const uploads = prepareUploads(media);
+    const mediaSids: string[] = [];
+    for (const item of uploads) mediaSids.push((await this.client.uploadMedia(this.sid, item)).sid);
     this.typingSentAtMs = -Infinity; // the message ends this user's typing: the next typing() is sent
-    const message = await this.client.request('sendMessage', { conversationSid: this.sid, body, attributes });
-    return message.index;
+    const sent = await this.client.request('sendMessage', {
+      conversationSid: this.sid,
+      body: body ?? '',
+      attributes,
+      ...(mediaSids.length > 0 ? { mediaSids } : {}),
+    });
+    return sent.index;
+  }
+  /** @internal Temporary URLs of media (LocalMedia or sids) by sid. */
+  mediaUrls(media: unknown): Promise<Map<string, string>> {
+    return Promise.resolve().then(() => this.client.mediaUrls(mediaSidsOf(media)));
   }
   prepareMessage(): LocalMessageBuilder {
     return new LocalMessageBuilder(this);

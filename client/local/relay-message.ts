@@ -1,7 +1,7 @@
 /**
- * A message on the local relay, as the SDK's Message. The relay carries text bodies only: every
- * message is of type 'text', without media, subject, template or delivery receipts (which Twilio
- * keeps for SMS, WhatsApp and email recipients), answered as the SDK answers for such a message.
+ * A message on the local relay, as the SDK's Message: a text body and media (type 'media' when it
+ * has any), without subject, template or delivery receipts (which Twilio keeps for SMS, WhatsApp
+ * and email recipients), answered as the SDK answers for such a message.
  */
 import type { RelayMessageData } from '../../shared/relay-protocol.js';
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
@@ -9,7 +9,8 @@ import type { BaseMessage, JSONValue } from '../conversations.js';
 import type { LocalConversation } from './relay-conversation.js';
 import { LocalEmitter } from './relay-emitter.js';
 import type { LocalParticipant } from './relay-participant.js';
-import { cancellable, mediaUrls } from './relay-unsupported.js';
+import { LocalMedia, mediaSidsOf } from './relay-media.js';
+import { cancellable } from './relay-unsupported.js';
 
 export interface LocalMessageEvents {
   /** Never emitted: the relay hands a fresh object per event (the wrapper emits its own). */
@@ -26,10 +27,11 @@ export class LocalMessage extends LocalEmitter<LocalMessageEvents> implements Ba
   readonly dateUpdated: Date | null;
   /** The author's participant sid while the author is a participant; null after it left. */
   readonly participantSid: string | null;
-  readonly type = 'text';
+  readonly type: 'text' | 'media';
   readonly subject: string | null = null;
   readonly contentSid: string | null = null;
-  readonly media: null = null;
+  /** The media in the order sent (empty for a text message). */
+  readonly attachedMedia: LocalMedia[];
   readonly aggregatedDeliveryReceipt: null = null;
 
   constructor(
@@ -45,20 +47,24 @@ export class LocalMessage extends LocalEmitter<LocalMessageEvents> implements Ba
     this.dateCreated = new Date(data.dateCreated);
     this.dateUpdated = data.dateUpdated === null ? null : new Date(data.dateUpdated);
     this.participantSid = data.participantSid ?? null;
+    const urls = (sids: string[]) => conversation.mediaUrls(sids);
+    this.attachedMedia = (data.media ?? []).map((m) => new LocalMedia(m, urls));
+    this.type = this.attachedMedia.length > 0 ? 'media' : 'text';
   }
 
   /** Only the author changes a message on the relay. */
   get lastUpdatedBy(): string | null {
     return this.dateUpdated === null ? null : this.author;
   }
-  get attachedMedia(): never[] {
-    return [];
+  /** The first of attachedMedia, or null (the SDK's deprecated member). */
+  get media(): LocalMedia | null {
+    return this.attachedMedia[0] ?? null;
   }
-  getMediaByCategory(_categories: string[]): never[] {
-    return [];
+  getMediaByCategory(categories: string[]): LocalMedia[] {
+    return this.getMediaByCategories(categories);
   }
-  getMediaByCategories(_categories: string[]): never[] {
-    return [];
+  getMediaByCategories(categories: string[]): LocalMedia[] {
+    return this.attachedMedia.filter((m) => categories.includes(m.category));
   }
   getEmailBody(_type?: string): null {
     return null;
@@ -78,18 +84,20 @@ export class LocalMessage extends LocalEmitter<LocalMessageEvents> implements Ba
   async getMessageRecipients(): Promise<never[]> {
     return [];
   }
-  async attachTemporaryUrlsFor(contentSet: unknown[] | null): Promise<never[]> {
-    await mediaUrls(contentSet ?? []);
-    return [];
+  /** Deprecated in the SDK, which resolves with the same media: URLs come from getContentTemporaryUrl. */
+  async attachTemporaryUrlsFor(contentSet: LocalMedia[] | null): Promise<LocalMedia[]> {
+    mediaSidsOf(contentSet ?? []);
+    return contentSet ?? [];
   }
-  getTemporaryContentUrlsForMedia(contentSet: unknown[]): Promise<Map<string, string>> & { cancel(): void } {
-    return mediaUrls(contentSet);
+  /** Temporary URLs (5 minutes) by media sid, for media of conversations this user is in. */
+  getTemporaryContentUrlsForMedia(contentSet: LocalMedia[]): Promise<Map<string, string>> & { cancel(): void } {
+    return cancellable(this.conversation.mediaUrls(contentSet));
   }
   getTemporaryContentUrlsForMediaSids(mediaSids: string[]): Promise<Map<string, string>> & { cancel(): void } {
-    return mediaUrls(mediaSids);
+    return cancellable(this.conversation.mediaUrls(mediaSids));
   }
   getTemporaryContentUrlsForAttachedMedia(): Promise<Map<string, string>> & { cancel(): void } {
-    return mediaUrls(this.attachedMedia);
+    return cancellable(this.conversation.mediaUrls(this.attachedMedia));
   }
 
   /** The author's participant, by participant sid, else by identity (as the SDK looks); NOT_FOUND after it left. */

@@ -1,9 +1,11 @@
 /**
  * What the local relay does not carry, answered the way the SDK answers when a Twilio feature is
- * not in use (no media: empty lists and maps) or refused with RELAY_UNSUPPORTED where an answer
- * would claim an effect that never happens (a push registration that brings no push).
+ * not in use (no templates: empty lists) or refused with RELAY_UNSUPPORTED where an answer would
+ * claim an effect that never happens (a push registration that brings no push); and the
+ * conversation limits.
  */
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
+import { RELAY_LIMITS } from '../../shared/relay-protocol.js';
 
 /** The refusal of a call the relay cannot serve; `what` completes "the local relay has no …". */
 export function unsupported(what: string): E2EEError {
@@ -15,35 +17,15 @@ export function cancellable<T>(promise: Promise<T>): Promise<T> & { cancel(): vo
   return Object.assign(promise, { cancel: () => undefined });
 }
 
-/** The sids of a list of media (the SDK's Media, or their sids); INVALID_ARGUMENT for anything else. */
-function mediaSids(media: unknown): string[] {
-  if (!Array.isArray(media)) throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'expected an array of media or media sids');
-  return media.map((m: unknown) => (typeof m === 'string' ? m : String((m as { sid?: unknown } | null)?.sid)));
-}
-
 /**
- * Temporary content URLs: the relay holds no media, so an empty set gets an empty map and any
- * media sid is refused (it cannot be the relay's).
- */
-export function mediaUrls(media: unknown): Promise<Map<string, string>> & { cancel(): void } {
-  return cancellable(
-    (async () => {
-      const sids = mediaSids(media);
-      if (sids.length > 0) throw unsupported(`media: it carries text only (asked for ${sids.join(', ')})`);
-      return new Map<string, string>();
-    })(),
-  );
-}
-
-/**
- * The SDK's ConversationLimits for the relay, which carries no media and no email: nothing is
- * allowed (an app that reads them offers no attachments, which the wrapper refuses anyway).
+ * The SDK's ConversationLimits for the relay: Twilio's media limits (10 blobs of up to 150 MB a
+ * message), and no email.
  */
 export function relayConversationLimits() {
   return {
-    mediaAttachmentsCountLimit: 0,
-    mediaAttachmentSizeLimitInMb: 0,
-    mediaAttachmentsTotalSizeLimitInMb: 0,
+    mediaAttachmentsCountLimit: RELAY_LIMITS.mediaPerMessage,
+    mediaAttachmentSizeLimitInMb: RELAY_LIMITS.mediaBytes / 1_000_000,
+    mediaAttachmentsTotalSizeLimitInMb: (RELAY_LIMITS.mediaPerMessage * RELAY_LIMITS.mediaBytes) / 1_000_000,
     emailHistoriesAllowedContentTypes: [] as string[],
     emailBodiesAllowedContentTypes: [] as string[],
   };

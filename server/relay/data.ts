@@ -12,6 +12,7 @@ import {
 } from '../../shared/relay-protocol.js';
 import { isStorableText } from '../storable-text.js';
 import type { RelayConversation, RelayMessage, RelayParticipant } from '../store/types.js';
+import { toMediaData } from './media.js';
 
 export function newSid(prefix: string): string {
   return prefix + randomBytes(16).toString('hex');
@@ -79,6 +80,7 @@ export const toMessageData = (m: RelayMessage, participants: readonly RelayParti
   dateCreated: m.dateCreatedMs,
   dateUpdated: m.dateUpdatedMs,
   participantSid: participants.find((p) => p.identity === m.author)?.sid ?? null,
+  ...(m.media ? { media: m.media.map(toMediaData) } : {}),
 });
 
 export function str(value: unknown, field: string, max: number, min = 1): string {

@@ -16,6 +16,7 @@ import type { WebSocket } from 'ws';
 import { E2EEError, ErrorCode, isE2EEError } from '../../shared/errors.js';
 import { RELAY_CLOSE, RELAY_LIMITS, type RelayEventName, type RelayEvents } from '../../shared/relay-protocol.js';
 import type { Store } from '../store/types.js';
+import type { RelayMediaService } from './media.js';
 import { RelayOperations } from './operations.js';
 import { RelayRateLimiter } from './rate-limit.js';
 
@@ -70,10 +71,16 @@ export class RelayHub {
     private readonly store: Store,
     private readonly verifyToken: RelayTokenVerifier,
     private readonly log: RelayLogger,
+    media: RelayMediaService,
     private readonly options: RelayHubOptions,
   ) {
     this.rateLimiter = new RelayRateLimiter(options.rateLimitPerMinute);
-    this.operations = new RelayOperations(store, (identities, event, data) => this.push(identities, event, data));
+    this.operations = new RelayOperations(store, media, (identities, event, data) => this.push(identities, event, data));
+  }
+
+  /** Counts one request of `identity` against the relay's budget (media uploads too); ms to wait, 0 when allowed. */
+  rateLimit(identity: string): number {
+    return this.rateLimiter.take(identity);
   }
 
   /** Serves one WebSocket connection until it closes. */

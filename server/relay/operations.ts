@@ -17,6 +17,7 @@ import {
 } from '../../shared/relay-protocol.js';
 import type { RelayConversation, RelayMessage, RelayParticipant, Store } from '../store/types.js';
 import { attributesText, newSid, str, toConversationData, toMessageData, toParticipantData, withinAnswerBytes } from './data.js';
+import type { RelayMediaService } from './media.js';
 
 /** Every request but `auth` and `updateToken`, which the hub handles itself. */
 export type RelayOperation = Exclude<RelayOp, 'auth' | 'updateToken'>;
@@ -27,8 +28,21 @@ export type RelayPushFn = <K extends RelayEventName>(identities: Iterable<string
 export class RelayOperations {
   constructor(
     private readonly store: Store,
+    private readonly media: RelayMediaService,
     private readonly push: RelayPushFn,
   ) {}
+
+  /** sendMessage's media sids: distinct strings, at most RELAY_LIMITS.mediaPerMessage. */
+  private mediaSids(value: unknown): string[] {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) throw new E2EEError(ErrorCode.BAD_REQUEST, '"mediaSids" must be an array of media sids');
+    if (value.length > RELAY_LIMITS.mediaPerMessage) {
+      throw new E2EEError(ErrorCode.TOO_MANY_ATTACHMENTS, `a message has at most ${RELAY_LIMITS.mediaPerMessage} media`);
+    }
+    const sids = value.map((sid) => str(sid, 'mediaSids[]', 64));
+    if (new Set(sids).size !== sids.length) throw new E2EEError(ErrorCode.BAD_REQUEST, 'a media sid is attached once');
+    return sids;
+  }
 
   /** Whether `op` names one of the operations. */
   has(op: string): op is RelayOperation {
@@ -220,14 +234,13 @@ export class RelayOperations {
       const identities = participants.map((q) => q.identity);
       if (!identities.includes(caller)) throw new E2EEError(ErrorCode.FORBIDDEN, 'join the conversation before sending');
       const body = str(p.body, 'body', RELAY_LIMITS.bodyChars, 0);
-      const message = await this.store.appendMessage({
-        sid: newSid('IM'),
-        conversationSid: conversation.sid,
-        author: caller,
-        body,
-        attributes: attributesText(p.attributes),
-        dateCreatedMs: Date.now(),
-      });
+      const mediaSids = this.mediaSids(p.mediaSids);
+      const message = await this.store.appendMediaMessage(
+        { sid: newSid('IM'), conversationSid: conversation.sid, author: caller, body, attributes: attributesText(p.attributes), dateCreatedMs: Date.now() },
+        mediaSids,
+      );
+      // Only the caller's own uploads to this conversation, each attached once.
+      if (!message) throw new E2EEError(ErrorCode.NOT_FOUND, 'a media sid is not an upload of yours to this conversation that is not sent yet');
       const data = toMessageData(message, participants);
       this.push(identities, 'messageAdded', data);
       return data;
@@ -331,6 +344,8 @@ export class RelayOperations {
       if (me.lastReadMessageIndex === null) return { count: null };
       return { count: await this.store.countMessagesAfter(conversation.sid, me.lastReadMessageIndex) };
     },
+
+    getMediaUrls: async (caller, p) => ({ urls: await this.media.urls(caller, p.mediaSids) }),
 
     getMessagesCount: async (caller, p) => {
       const conversation = await this.accessible(caller, p.conversationSid);

@@ -10,7 +10,10 @@ import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { RELAY_LIMITS } from '../../shared/relay-protocol.js';
 import { errorBody } from '../errors.js';
 import { verifyRelayToken } from '../relay-token.js';
+import { deriveAppSecret, RELAY_MEDIA_URL_SECRET_LABEL } from '../secrets.js';
 import { RelayHub } from './hub.js';
+import { RelayMediaService } from './media.js';
+import relayMediaRoutes from './media-routes.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -34,7 +37,7 @@ function checkFrameLimit(maxPayload: number | undefined): void {
 }
 
 export default async function relayRoutes(app: FastifyInstance): Promise<void> {
-  const { config, store, relayTokenSecret } = app.e2ee;
+  const { config, store, relayTokenSecret, appKey, prefix } = app.e2ee;
   if (config.twilio !== null) {
     app.decorate('relayHub', null);
     return;
@@ -43,7 +46,10 @@ export default async function relayRoutes(app: FastifyInstance): Promise<void> {
   // over the server's upgrades), if its frame limit holds the relay's.
   const reuseWebsocket = app.hasDecorator('websocketServer');
   if (reuseWebsocket) checkFrameLimit(app.websocketServer.options.maxPayload);
-  const hub = new RelayHub(store, (token) => verifyRelayToken(relayTokenSecret, token), app.log, {
+  const media = new RelayMediaService(store, deriveAppSecret(appKey, RELAY_MEDIA_URL_SECRET_LABEL), prefix, (err) =>
+    app.log.warn({ err: err.message }, 'relay media sweep failed'),
+  );
+  const hub = new RelayHub(store, (token) => verifyRelayToken(relayTokenSecret, token), app.log, media, {
     rateLimitPerMinute: config.rateLimit.relay,
     authTimeoutMs: config.relayAuthTimeoutMs,
   });
@@ -64,5 +70,11 @@ export default async function relayRoutes(app: FastifyInstance): Promise<void> {
         .header('upgrade', 'websocket')
         .send(errorBody(ErrorCode.BAD_REQUEST, 'this is the local relay\'s WebSocket endpoint: connect with a WebSocket upgrade')),
   });
-  app.addHook('preClose', async () => hub.close());
+  // In a scope of their own: the upload route streams every body type unparsed.
+  await app.register(relayMediaRoutes, { media, tokenSecret: relayTokenSecret, rateLimit: (identity: string) => hub.rateLimit(identity) });
+  media.start();
+  app.addHook('preClose', async () => {
+    media.stop();
+    hub.close();
+  });
 }

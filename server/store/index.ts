@@ -2,7 +2,7 @@
  * Opens the configured store: PostgreSQL when a database URL is given (several server instances),
  * the embedded SQLite file otherwise. The driver not chosen is never loaded.
  */
-import type { CardStore, HistoryStore, RelayStore, SettingsStore, Store } from './types.js';
+import type { CardStore, HistoryStore, MediaStore, RelayStore, SettingsStore, Store } from './types.js';
 
 export type * from './types.js';
 export type { PostgresStoreOptions } from './postgres.js';
@@ -78,8 +78,9 @@ export const STORE_METHODS = [
   ...([
     'createConversation', 'getConversation', 'conversationsOf', 'updateConversation',
     'addParticipant', 'removeParticipant', 'participants', 'isParticipant', 'getParticipant', 'updateParticipantAttributes', 'setLastReadMessageIndex',
-    'appendMessage', 'getMessage', 'messages', 'updateMessage', 'removeMessage', 'countMessagesAfter',
+    'appendMessage', 'appendMediaMessage', 'getMessage', 'messages', 'updateMessage', 'removeMessage', 'countMessagesAfter',
   ] as const satisfies readonly (keyof RelayStore)[]),
+  ...(['putMedia', 'getMedia', 'readMedia', 'unattachedMediaBytes', 'sweepMedia'] as const satisfies readonly (keyof MediaStore)[]),
   ...([
     'putHistory', 'getHistory', 'history', 'deleteHistory', 'historyNotWrappedFor', 'countHistoryNotWrappedFor', 'setOrgWraps',
   ] as const satisfies readonly (keyof HistoryStore)[]),

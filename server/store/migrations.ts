@@ -181,6 +181,30 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE history ADD COLUMN org_key_id TEXT;
     `,
   },
+  {
+    version: 7,
+    sql: ({ int, tableOptions, orderColumn }) => `
+      -- The local relay's media (its stand-in for Twilio's Media Content Service). The bytes are a
+      -- file named by the sid under DATA_DIR/media (SQLite) or the large object content_oid
+      -- (PostgreSQL; NULL in SQLite). size is NULL while a PostgreSQL upload is in progress.
+      CREATE TABLE media (
+        ${orderColumn}
+        sid TEXT PRIMARY KEY,
+        conversation_sid TEXT NOT NULL REFERENCES conversations (sid),
+        uploader TEXT NOT NULL,
+        filename TEXT,
+        content_type TEXT NOT NULL,
+        size ${int},
+        date_created_ms ${int} NOT NULL,
+        message_sid TEXT,
+        content_oid ${int}
+      )${tableOptions};
+      CREATE INDEX media_message ON media (conversation_sid, message_sid) WHERE message_sid IS NOT NULL;
+      CREATE INDEX media_unattached ON media (uploader, date_created_ms) WHERE message_sid IS NULL;
+      -- The media a message lists, as sent (JSON: [{sid, filename, contentType, size}]); NULL: none.
+      ALTER TABLE messages ADD COLUMN media TEXT;
+    `,
+  },
 ];
 
 /** The migrations table itself, created before anything else when missing. */

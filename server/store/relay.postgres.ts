@@ -1,6 +1,7 @@
 /** RelayStore on PostgreSQL. */
 import { type PostgresConnection, violatedUniqueConstraint } from './connection.postgres.js';
-import { bool, int, required, toConversation, toMessage, toParticipant } from './rows.js';
+import { DELETE_MESSAGE_MEDIA } from './media.postgres.js';
+import { bool, int, mediaListText, required, toConversation, toMedia, toMessage, toParticipant } from './rows.js';
 import { pageBounds } from './rules.js';
 import type { RelayStore } from './types.js';
 
@@ -34,8 +35,12 @@ const SQL = {
       UPDATE conversations SET next_message_index = next_message_index + 1
       WHERE sid = $1 RETURNING next_message_index - 1 AS idx
     )
-    INSERT INTO messages (sid, conversation_sid, idx, author, body, attributes, date_created_ms)
-    SELECT $2, $1, idx, $3, $4, $5, $6 FROM next
+    INSERT INTO messages (sid, conversation_sid, idx, author, body, attributes, date_created_ms, media)
+    SELECT $2, $1, idx, $3, $4, $5, $6, $7 FROM next
+    RETURNING *`,
+  // Only the uploader's own finished upload to this conversation, not attached yet.
+  claimMedia: `UPDATE media SET message_sid = $4
+    WHERE sid = $1 AND conversation_sid = $2 AND uploader = $3 AND message_sid IS NULL AND size IS NOT NULL
     RETURNING *`,
   getMessage: 'SELECT * FROM messages WHERE conversation_sid = $1 AND sid = $2',
   messagesForward: 'SELECT * FROM messages WHERE conversation_sid = $1 AND idx >= $2 ORDER BY idx LIMIT $3',
@@ -48,7 +53,7 @@ const SQL = {
   countMessagesAfter: 'SELECT COUNT(*)::int AS n FROM messages WHERE conversation_sid = $1 AND idx > $2',
 } as const;
 
-export function postgresRelay({ rows, first }: PostgresConnection): RelayStore {
+export function postgresRelay({ rows, first, transaction }: PostgresConnection): RelayStore {
   return {
     async createConversation(c) {
       const row = await first(SQL.insertConversation, [
@@ -109,9 +114,29 @@ export function postgresRelay({ rows, first }: PostgresConnection): RelayStore {
     },
 
     async appendMessage(m) {
-      const row = await first(SQL.appendMessage, [m.conversationSid, m.sid, m.author, m.body, m.attributes, m.dateCreatedMs]);
+      const row = await first(SQL.appendMessage, [m.conversationSid, m.sid, m.author, m.body, m.attributes, m.dateCreatedMs, null]);
       if (row === undefined) throw new Error(`store: unknown conversation ${m.conversationSid}`);
       return toMessage(row);
+    },
+    async appendMediaMessage(m, mediaSids) {
+      const unavailable = new Error('store: media unavailable');
+      try {
+        return await transaction(async (client) => {
+          const media = [];
+          for (const sid of mediaSids) {
+            const claimed = (await client.query(SQL.claimMedia, [sid, m.conversationSid, m.author, m.sid])).rows[0];
+            if (!claimed) throw unavailable;
+            media.push(toMedia(claimed));
+          }
+          const params = [m.conversationSid, m.sid, m.author, m.body, m.attributes, m.dateCreatedMs, media.length > 0 ? mediaListText(media) : null];
+          const row = (await client.query(SQL.appendMessage, params)).rows[0];
+          if (row === undefined) throw new Error(`store: unknown conversation ${m.conversationSid}`);
+          return toMessage(row);
+        });
+      } catch (err) {
+        if (err === unavailable) return null;
+        throw err;
+      }
     },
     async getMessage(conversationSid, messageSid) {
       const row = await first(SQL.getMessage, [conversationSid, messageSid]);
@@ -128,8 +153,11 @@ export function postgresRelay({ rows, first }: PostgresConnection): RelayStore {
       return row ? toMessage(row) : null;
     },
     async removeMessage(conversationSid, messageSid) {
-      const row = await first(SQL.removeMessage, [conversationSid, messageSid]);
-      return row ? toMessage(row) : null;
+      return transaction(async (client) => {
+        const row = (await client.query(SQL.removeMessage, [conversationSid, messageSid])).rows[0];
+        await client.query(DELETE_MESSAGE_MEDIA, [conversationSid, messageSid]);
+        return row ? toMessage(row) : null;
+      });
     },
     async countMessagesAfter(conversationSid, after) {
       return int(required(await first(SQL.countMessagesAfter, [conversationSid, after])), 'n');

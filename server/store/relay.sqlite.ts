@@ -1,6 +1,7 @@
 /** RelayStore on SQLite: message appends go through the group commit. */
 import type { SqliteConnection } from './connection.sqlite.js';
-import { bool, int, toConversation, toMessage, toParticipant } from './rows.js';
+import type { MediaFiles } from './media.sqlite.js';
+import { bool, int, mediaListText, toConversation, toMedia, toMessage, toParticipant } from './rows.js';
 import { pageBounds } from './rules.js';
 import type { NewRelayMessage, NewRelayParticipant, RelayStore } from './types.js';
 
@@ -33,8 +34,13 @@ const SQL = {
 
   nextMessageIndex: `UPDATE conversations SET next_message_index = next_message_index + 1
     WHERE sid = ? RETURNING next_message_index - 1 AS idx`,
-  insertMessage: `INSERT INTO messages (sid, conversation_sid, idx, author, body, attributes, date_created_ms)
-    VALUES (@sid, @conversationSid, @idx, @author, @body, @attributes, @dateCreatedMs) RETURNING *`,
+  insertMessage: `INSERT INTO messages (sid, conversation_sid, idx, author, body, attributes, date_created_ms, media)
+    VALUES (@sid, @conversationSid, @idx, @author, @body, @attributes, @dateCreatedMs, @media) RETURNING *`,
+  // Only the uploader's own finished upload to this conversation, not attached yet.
+  claimMedia: `UPDATE media SET message_sid = @messageSid
+    WHERE sid = @sid AND conversation_sid = @conversationSid AND uploader = @uploader AND message_sid IS NULL AND size IS NOT NULL
+    RETURNING *`,
+  removeMessageMedia: 'DELETE FROM media WHERE conversation_sid = ? AND message_sid = ? RETURNING sid',
   getMessage: 'SELECT * FROM messages WHERE conversation_sid = ? AND sid = ?',
   messagesForward: `SELECT * FROM messages WHERE conversation_sid = ? AND idx >= ? ORDER BY idx LIMIT ?`,
   messagesBackwards: `SELECT * FROM (
@@ -46,7 +52,10 @@ const SQL = {
   countMessagesAfter: 'SELECT COUNT(*) AS n FROM messages WHERE conversation_sid = ? AND idx > ?',
 } as const;
 
-export function sqliteRelay(connection: SqliteConnection): RelayStore {
+/** Thrown inside a savepoint to roll back a message whose media cannot be attached. */
+const MEDIA_UNAVAILABLE = new Error('store: media unavailable');
+
+export function sqliteRelay(connection: SqliteConnection, files: MediaFiles): RelayStore {
   const stmt = connection.prepare(SQL);
   const { one, must, all } = connection;
 
@@ -57,10 +66,21 @@ export function sqliteRelay(connection: SqliteConnection): RelayStore {
     return { participant: toParticipant(existing), created: false };
   });
 
-  const appendMessage = connection.grouped((message: NewRelayMessage) => {
+  const appendMessage = connection.grouped((message: NewRelayMessage, mediaSids: readonly string[]) => {
+    const media = mediaSids.map((sid) => {
+      const row = one(stmt.claimMedia, { sid, conversationSid: message.conversationSid, uploader: message.author, messageSid: message.sid });
+      if (!row) throw MEDIA_UNAVAILABLE;
+      return toMedia(row);
+    });
     const next = one(stmt.nextMessageIndex, message.conversationSid);
     if (!next) throw new Error(`store: unknown conversation ${message.conversationSid}`);
-    return toMessage(must(stmt.insertMessage, { ...message, idx: next.idx }));
+    return toMessage(must(stmt.insertMessage, { ...message, idx: next.idx, media: media.length > 0 ? mediaListText(media) : null }));
+  });
+
+  const removeMessage = connection.immediate((conversationSid: string, messageSid: string) => {
+    const row = one(stmt.removeMessage, conversationSid, messageSid);
+    const mediaSids = all(stmt.removeMessageMedia, conversationSid, messageSid).map((r) => r.sid as string);
+    return { message: row ? toMessage(row) : null, mediaSids };
   });
 
   return {
@@ -114,7 +134,15 @@ export function sqliteRelay(connection: SqliteConnection): RelayStore {
     },
 
     async appendMessage(message) {
-      return appendMessage(message);
+      return appendMessage(message, []);
+    },
+    async appendMediaMessage(message, mediaSids) {
+      try {
+        return await appendMessage(message, mediaSids);
+      } catch (err) {
+        if (err === MEDIA_UNAVAILABLE) return null;
+        throw err;
+      }
     },
     async getMessage(conversationSid, messageSid) {
       const row = one(stmt.getMessage, conversationSid, messageSid);
@@ -129,8 +157,10 @@ export function sqliteRelay(connection: SqliteConnection): RelayStore {
       return row ? toMessage(row) : null;
     },
     async removeMessage(conversationSid, messageSid) {
-      const row = one(stmt.removeMessage, conversationSid, messageSid);
-      return row ? toMessage(row) : null;
+      const { message, mediaSids } = removeMessage(conversationSid, messageSid);
+      // After the commit: a file whose deletion is lost is swept as one without a row.
+      await files.remove(mediaSids);
+      return message;
     },
     async countMessagesAfter(conversationSid, after) {
       return int(must(stmt.countMessagesAfter, conversationSid, after), 'n');

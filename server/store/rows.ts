@@ -3,7 +3,7 @@
  * and column names, so one mapper per type serves both. Each accessor checks the runtime type,
  * so a schema or driver mistake (e.g. a BIGINT arriving as a string) fails loudly, not silently.
  */
-import type { HistoryRecord, PendingDeviceRecord, RelayConversation, RelayMessage, RelayParticipant, StoredCard } from './types.js';
+import type { HistoryRecord, PendingDeviceRecord, RelayConversation, RelayMedia, RelayMessage, RelayMessageMedia, RelayParticipant, StoredCard } from './types.js';
 
 export type Row = Record<string, unknown>;
 
@@ -93,8 +93,26 @@ export function toMessage(row: Row): RelayMessage {
     attributes: text(row, 'attributes'),
     dateCreatedMs: int(row, 'date_created_ms'),
     dateUpdatedMs: intOrNull(row, 'date_updated_ms'),
+    ...(row.media ? { media: JSON.parse(text(row, 'media')) as RelayMessageMedia[] } : {}),
   };
 }
+
+export function toMedia(row: Row): RelayMedia {
+  return {
+    sid: text(row, 'sid'),
+    conversationSid: text(row, 'conversation_sid'),
+    uploader: text(row, 'uploader'),
+    filename: textOrNull(row, 'filename'),
+    contentType: text(row, 'content_type'),
+    size: int(row, 'size'),
+    dateCreatedMs: int(row, 'date_created_ms'),
+    messageSid: textOrNull(row, 'message_sid'),
+  };
+}
+
+/** What a message lists of its media (messages.media). */
+export const mediaListText = (media: readonly RelayMedia[]): string =>
+  JSON.stringify(media.map(({ sid, filename, contentType, size }) => ({ sid, filename, contentType, size })));
 
 export function toHistory(row: Row): HistoryRecord {
   return {

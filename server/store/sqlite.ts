@@ -1,16 +1,19 @@
 /**
  * The embedded store: one SQLite file in the data directory (better-sqlite3, synchronous), each
- * concern in its own module (settings, cards, relay, history .sqlite.ts) on one SqliteConnection.
+ * concern in its own module (settings, cards, relay, media, history .sqlite.ts) on one
+ * SqliteConnection; the relay's media files in DATA_DIR/media.
  * WAL with synchronous=FULL: a call that resolved (history acknowledged to a client) survives a
  * power loss, not just a process crash.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { sqliteCards } from './cards.sqlite.js';
 import { SqliteConnection } from './connection.sqlite.js';
 import { sqliteHistory } from './history.sqlite.js';
+import { MediaFiles, sqliteMedia } from './media.sqlite.js';
 import {
   MIGRATIONS_TABLE,
   migrationsPending,
@@ -112,14 +115,16 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
   try {
     if (options.migrate === false) checkMigrated(db);
     else migrate(db);
-    return sqliteStore(new SqliteConnection(db));
+    // The relay's media files beside the database file; an in-memory database gets a temporary directory.
+    const mediaDir = options.filename === ':memory:' ? mkdtempSync(join(tmpdir(), 'twilio-e2ee-media-')) : join(options.dataDir ?? './.data', 'media');
+    return sqliteStore(new SqliteConnection(db), new MediaFiles(mediaDir));
   } catch (err) {
     db.close();
     throw err;
   }
 }
 
-function sqliteStore(connection: SqliteConnection): Store {
+function sqliteStore(connection: SqliteConnection, files: MediaFiles): Store {
   const ping = connection.db.prepare('SELECT 1');
   return {
     kind: 'sqlite',
@@ -131,7 +136,8 @@ function sqliteStore(connection: SqliteConnection): Store {
     },
     ...sqliteSettings(connection),
     ...sqliteCards(connection),
-    ...sqliteRelay(connection),
+    ...sqliteRelay(connection, files),
+    ...sqliteMedia(connection, files),
     ...sqliteHistory(connection),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * The store's interfaces, one per concern (settings, cards, relay, history), and Store, all of
+ * The store's interfaces, one per concern (settings, cards, relay, media, history), and Store, all of
  * them together. Two implementations (SQLite, PostgreSQL) pass the same contract tests in
  * test/server/store.contract.ts. Every method is async (pg is), and every multi-step change
  * that must be atomic is one method here, so the implementations own their transactions.
@@ -90,7 +90,30 @@ export interface RelayMessage {
   attributes: string;
   dateCreatedMs: number;
   dateUpdatedMs: number | null;
+  /** The media attached when it was sent, in order; absent for a message without any. */
+  media?: RelayMessageMedia[];
 }
+
+/** A blob as a message lists it (fixed at send time). */
+export interface RelayMessageMedia {
+  sid: string;
+  filename: string | null;
+  contentType: string;
+  size: number;
+}
+
+/** An uploaded blob of the relay's media service. */
+export interface RelayMedia extends RelayMessageMedia {
+  conversationSid: string;
+  /** The identity that uploaded it: the only one who may attach it. */
+  uploader: string;
+  dateCreatedMs: number;
+  /** The message it is attached to; null until then. */
+  messageSid: string | null;
+}
+
+/** An upload to store: the store counts its size. */
+export type NewRelayMedia = Omit<RelayMedia, 'size' | 'messageSid'>;
 
 export interface MessagePageQuery {
   /** Inclusive anchor index; omitted = the newest (backwards) or oldest (forward). */
@@ -213,15 +236,44 @@ export interface RelayStore {
    * Rejects for an unknown conversation.
    */
   appendMessage(message: NewRelayMessage): Promise<RelayMessage>;
+  /**
+   * appendMessage with media, atomically: each sid must be a stored upload by the message's
+   * author to its conversation, not attached yet; they are attached in the order given and
+   * listed in the message. null (nothing appended, nothing attached) when any is not.
+   */
+  appendMediaMessage(message: NewRelayMessage, mediaSids: readonly string[]): Promise<RelayMessage | null>;
   getMessage(conversationSid: string, messageSid: string): Promise<RelayMessage | null>;
   /** A page in ascending index order. */
   messages(conversationSid: string, query: MessagePageQuery): Promise<RelayMessage[]>;
   /** Changes a message's body and/or attributes and sets dateUpdatedMs; null for an unknown message. */
   updateMessage(conversationSid: string, messageSid: string, change: RelayMessageChange, nowMs: number): Promise<RelayMessage | null>;
-  /** Deletes a message (its index is not reused); returns it, or null when unknown. */
+  /** Deletes a message (its index is not reused) and its media; returns it, or null when unknown. */
   removeMessage(conversationSid: string, messageSid: string): Promise<RelayMessage | null>;
   /** How many messages have an index above `after`. */
   countMessagesAfter(conversationSid: string, after: number): Promise<number>;
+}
+
+/**
+ * The relay's blobs (its stand-in for Twilio's Media Content Service): files under the data
+ * directory (SQLite), large objects (PostgreSQL). Bytes are streamed in and out, never held whole.
+ */
+export interface MediaStore {
+  /**
+   * Stores a blob read from `content`; resolves once it is durable (fsynced, committed). When
+   * `content` throws (too large, the client went away), nothing of it is kept and this rejects.
+   */
+  putMedia(media: NewRelayMedia, content: AsyncIterable<Uint8Array>): Promise<RelayMedia>;
+  /** A stored blob's record; null when unknown (or its upload has not finished). */
+  getMedia(sid: string): Promise<RelayMedia | null>;
+  /** A stored blob's bytes, in order; null when unknown. */
+  readMedia(sid: string): Promise<AsyncIterable<Uint8Array> | null>;
+  /** Bytes of `uploader`'s stored blobs not attached to a message. */
+  unattachedMediaBytes(uploader: string): Promise<number>;
+  /**
+   * Deletes blobs never attached that were stored before `beforeMs`, and what interrupted
+   * uploads left behind; returns how many blobs went.
+   */
+  sweepMedia(beforeMs: number): Promise<number>;
 }
 
 export type PutHistoryOutcome = 'created' | 'replaced' | 'exists';
@@ -257,7 +309,7 @@ export interface HistoryStore {
 }
 
 /** The whole store: every concern on one connection (pool or file), opened and closed together. */
-export interface Store extends SettingsStore, CardStore, RelayStore, HistoryStore {
+export interface Store extends SettingsStore, CardStore, RelayStore, MediaStore, HistoryStore {
   /** 'sqlite' or 'postgres', for logs and /readyz. */
   readonly kind: string;
   /** Throws when the store is not reachable (used by /readyz). */

@@ -356,7 +356,7 @@ describe('members answered from what the relay stores', () => {
     expect(bobsView.status).toBe('notParticipating');
   });
 
-  it("messages are text without media; participantSid and getParticipant() name the author's participant while it is one", async () => {
+  it("a text message has no media; participantSid and getParticipant() name the author's participant while it is one", async () => {
     const { alice, conversation, bobsView } = await pair();
     await conversation.sendMessage('e2ee1.text');
     const [message] = (await bobsView.getMessages(1)).items as LocalMessage[];
@@ -371,7 +371,7 @@ describe('members answered from what the relay stores', () => {
     expect(await message!.getDetailedDeliveryReceipts()).toEqual([]);
     expect(await message!.getMessageRecipients()).toEqual([]);
     expect(await message!.getTemporaryContentUrlsForAttachedMedia()).toEqual(new Map());
-    expect(await code(message!.getTemporaryContentUrlsForMediaSids(['ME0123']))).toBe('RELAY_UNSUPPORTED');
+    expect(await code(message!.getTemporaryContentUrlsForMediaSids(['ME0123']))).toBe('NOT_FOUND');
 
     const [mine] = (await conversation.getMessages(1)).items as LocalMessage[];
     expect((await mine!.updateBody('e2ee1.edited')).lastUpdatedBy).toBe(alice.identity);
@@ -454,10 +454,10 @@ describe('users', () => {
 describe('what the relay does not carry', () => {
   it('is answered as the SDK answers when the feature is not in use, or refused with RELAY_UNSUPPORTED, nothing done', async () => {
     const { alice, conversation } = await pair();
-    // No templates, no media: empty answers; a media sid cannot be the relay's.
+    // No templates: an empty answer. (Media are the relay's: test/client/relay-media.test.ts; an unknown sid is NOT_FOUND.)
     expect(await alice.getContentTemplates()).toEqual([]);
     expect(await alice.getTemporaryContentUrlsForMediaSids([])).toEqual(new Map());
-    expect(await code(alice.getTemporaryContentUrlsForMedia([{ sid: 'ME0123' }]))).toBe('RELAY_UNSUPPORTED');
+    expect(await code(alice.getTemporaryContentUrlsForMedia([{ sid: 'ME0123' }]))).toBe('NOT_FOUND');
     // No pushes: a registration would bring none; there is none to remove.
     expect(await code(alice.setPushRegistrationId('fcm', 'token'))).toBe('RELAY_UNSUPPORTED');
     await expect(alice.unsetPushRegistrationId('fcm')).resolves.toBeUndefined();
@@ -474,9 +474,9 @@ describe('what the relay does not carry', () => {
     expect(await server.store.getConversation(conversation.sid)).not.toBeNull();
 
     expect(conversation.limits).toEqual({
-      mediaAttachmentsCountLimit: 0,
-      mediaAttachmentSizeLimitInMb: 0,
-      mediaAttachmentsTotalSizeLimitInMb: 0,
+      mediaAttachmentsCountLimit: 10,
+      mediaAttachmentSizeLimitInMb: 150,
+      mediaAttachmentsTotalSizeLimitInMb: 1500,
       emailHistoriesAllowedContentTypes: [],
       emailBodiesAllowedContentTypes: [],
     });
