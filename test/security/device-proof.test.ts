@@ -1,8 +1,8 @@
 /**
- * Device sessions (docs/API.md "Device proofs", "Adding a device"): a stolen app token, or a
- * revoked device's token and key, can neither add a device nor revoke the owner's devices; an
- * existing device approves new ones; every kind of bad proof gets its typed 4xx. On both stores,
- * with the real server, core and crypto.
+ * Device sessions (docs/API.md "Device proofs", "Adding a device"; the security review's finding
+ * 4): a stolen app token, or a revoked device's token and key, can neither add a device nor
+ * revoke the owner's devices; an existing device approves new ones; every kind of bad proof gets
+ * its typed 4xx. On both stores, with the real server, core and crypto.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.js';

@@ -1,5 +1,5 @@
 /**
- * TRUST_PROXY (issue #12): X-Forwarded-For decides the client address (and so the session rate
+ * TRUST_PROXY (the security review's finding 12): X-Forwarded-For decides the client address (and so the session rate
  * limit's budget) only when it comes from a listed proxy, or for the configured number of hops.
  * A client that sends its own X-Forwarded-For is counted against its real address.
  */

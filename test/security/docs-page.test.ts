@@ -1,5 +1,5 @@
 /**
- * The OpenAPI UI at /docs (issue #13): a web page on the key service's origin, so it is served
+ * The OpenAPI UI at /docs (the security review's finding 13): a web page on the key service's origin, so it is served
  * only in demo mode or with SERVE_DOCS=true, and then under a strict Content-Security-Policy that
  * the UI works under (checked in Chromium: it renders the document with no CSP violation).
  */
