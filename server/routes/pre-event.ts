@@ -2,7 +2,8 @@
  * Twilio's Conversations webhooks. Pre-action (POST /v1/twilio/pre-event): Twilio asks before it
  * commits an action; a non-2xx answer rejects it. For onMessageAdd and onMessageUpdate the body
  * must be a well-formed envelope, so a client without the E2EE wrapper cannot put plaintext into
- * a protected conversation. Post-action (POST /v1/twilio/post-event): Twilio reports what it did;
+ * a protected conversation; media (onMessageAdd's Media) must be opaque blobs, as the wrapper
+ * uploads them (application/octet-stream: a real content type leaks what the file is). Post-action (POST /v1/twilio/post-event): Twilio reports what it did;
  * onMessageRemoved deletes the message's organization history copy. Every request must carry a
  * valid X-Twilio-Signature.
  */
@@ -14,6 +15,8 @@ import { E2EEError, ErrorCode, isE2EEError } from '../../shared/errors.js';
 import { errorResponses } from '../schemas.js';
 
 const MESSAGE_EVENTS = new Set(['onMessageAdd', 'onMessageUpdate']);
+/** The one content type of an encrypted attachment's blob (docs/PROTOCOL.md section 16). */
+const OPAQUE_MEDIA_TYPE = 'application/octet-stream';
 
 type FormParams = Record<string, string | string[]>;
 
@@ -27,6 +30,36 @@ function envelopeProblem(body: string | string[] | undefined): string | null {
   } catch (err) {
     return isE2EEError(err) ? err.message : 'not an envelope';
   }
+}
+
+/**
+ * Why a message event's Media (Twilio's JSON text: an array of {Sid, Filename, ContentType, Size,
+ * ...}) is not a list of opaque blobs, or null when it is one or there is none. Anything that
+ * cannot be read as such is refused: what Twilio would keep is not ours to guess.
+ */
+function mediaProblem(media: string | string[] | undefined): string | null {
+  if (media === undefined || media === '') return null;
+  if (Array.isArray(media)) return `Media appears ${media.length} times`;
+  let items: unknown;
+  try {
+    items = JSON.parse(media);
+  } catch {
+    return 'Media is not JSON';
+  }
+  if (!Array.isArray(items)) return 'Media is not a list';
+  for (const item of items) {
+    const type = (item as { ContentType?: unknown } | null)?.ContentType;
+    if (type !== OPAQUE_MEDIA_TYPE) {
+      return `media must be encrypted blobs of type ${OPAQUE_MEDIA_TYPE}, not ${typeof type === 'string' ? JSON.stringify(type.slice(0, 100)) : 'without a ContentType'}`;
+    }
+  }
+  return null;
+}
+
+/** Why a message event may not pass (its body, then its media), or null. */
+function messageProblem(params: FormParams): string | null {
+  const body = envelopeProblem(params.Body);
+  return body !== null ? `the message body must be an envelope (${body})` : mediaProblem(params.Media);
 }
 
 /** The one value of a form parameter, if any; BAD_REQUEST when it is repeated. */
@@ -77,7 +110,7 @@ export default async function preEventRoutes(app: FastifyInstance): Promise<void
     {
       schema: {
         tags: ['webhooks'],
-        summary: 'Twilio Conversations pre-action webhook: rejects message bodies that are not envelopes',
+        summary: 'Twilio Conversations pre-action webhook: rejects message bodies that are not envelopes, and media that are not opaque blobs',
         description: 'Signed by Twilio (X-Twilio-Signature over PUBLIC_URL + path and the form parameters). Configure it as the service\'s pre-event URL with the onMessageAdd and onMessageUpdate filters.',
         consumes: ['application/x-www-form-urlencoded'],
         response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses(400, 403, 415, 503) },
@@ -86,10 +119,10 @@ export default async function preEventRoutes(app: FastifyInstance): Promise<void
     async (request) => {
       const params = signedParams(request);
       const eventType = single(params, 'EventType');
-      const problem = MESSAGE_EVENTS.has(eventType ?? '') ? envelopeProblem(params.Body) : null;
+      const problem = MESSAGE_EVENTS.has(eventType ?? '') ? messageProblem(params) : null;
       if (problem !== null) {
-        request.log.info({ event: eventType, conversationSid: params.ConversationSid }, 'pre-event: rejected a message that is not an envelope');
-        throw new E2EEError(ErrorCode.ENVELOPE_REQUIRED, `this conversation is end-to-end encrypted: the message body must be an envelope (${problem})`);
+        request.log.info({ event: eventType, conversationSid: params.ConversationSid }, 'pre-event: rejected a message that is not an envelope or has clear media');
+        throw new E2EEError(ErrorCode.ENVELOPE_REQUIRED, `this conversation is end-to-end encrypted: ${problem}`);
       }
       return {};
     },
