@@ -1,11 +1,13 @@
 /**
  * The replay memory's version record (docs/PROTOCOL.md 5.5 check 17): versions ordered by their
  * edit counter, then their signed sentAt; edits bound to the original and signed by its author;
- * and the memory written by earlier releases (a bare sentAt per message) still read.
+ * the memory written by earlier releases (a bare sentAt per message) still read; and its window:
+ * the latest REPLAY_WINDOW_MESSAGES messages per conversation, kept across reloads.
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryKeyStore } from '../../client/index.js';
 import { ReplayMemory, type Sighting } from '../../client/replay-memory.js';
+import { REPLAY_WINDOW_MESSAGES } from '../../shared/limits.js';
 
 const ORIGINAL = 'a'.repeat(32);
 const id = (n: number) => n.toString(16).padStart(32, '0');
@@ -37,5 +39,27 @@ describe('ReplayMemory versions', () => {
     expect(await memory.admit('CH1', sighting({ messageId: id(1), sentAt: 1500, original: id(1), bound: false }))).toBe('ENVELOPE_ROLLBACK');
     expect(await memory.admit('CH1', sighting({ messageId: id(2), sentAt: 2500, original: id(2), bound: false }))).toBeNull();
     expect(await memory.admit('CH1', sighting({ messageId: id(3), edit: 1, sentAt: 2600, original: id(2) }))).toBeNull(); // bound to the version shown
+  });
+});
+
+describe('ReplayMemory window', () => {
+  it(`keeps the latest ${REPLAY_WINDOW_MESSAGES} messages of each conversation across a reload, forgetting the oldest first`, async () => {
+    const store = new MemoryKeyStore();
+    const first = new ReplayMemory(store, 'bob');
+    const message = (n: number) => sighting({ messageId: id(n), original: id(n), messageSid: `IM${n}`, index: n, sentAt: 1000 + n });
+    for (let n = 0; n <= REPLAY_WINDOW_MESSAGES; n++) expect(await first.admit('CH1', message(n))).toBeNull();
+    await first.admit('CH2', message(0));
+    await first.flushed();
+    const saved = JSON.parse((await store.getState('seen-messages:bob:CH1'))!) as { ids: object; versions: object };
+    expect([Object.keys(saved.ids).length, Object.keys(saved.versions).length]).toEqual([REPLAY_WINDOW_MESSAGES, REPLAY_WINDOW_MESSAGES]);
+
+    // After a reload: a copy of message 1 (the oldest remembered) at a later index is a replay,
+    // and an older version of it a rollback; message 0 is forgotten in CH1, not in CH2.
+    const reloaded = new ReplayMemory(store, 'bob');
+    const last = REPLAY_WINDOW_MESSAGES + 1;
+    expect(await reloaded.admit('CH1', { ...message(1), messageSid: 'IMcopy1', index: last })).toBe('ENVELOPE_REPLAY');
+    expect(await reloaded.admit('CH1', { ...message(1), sentAt: 0 })).toBe('ENVELOPE_ROLLBACK');
+    expect(await reloaded.admit('CH2', { ...message(0), messageSid: 'IMcopy0', index: 1 })).toBe('ENVELOPE_REPLAY');
+    expect(await reloaded.admit('CH1', { ...message(0), messageSid: 'IMcopy0', index: last + 1 })).toBeNull();
   });
 });
