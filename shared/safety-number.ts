@@ -1,8 +1,10 @@
 /**
  * Safety numbers: 60 digits two people compare (aloud, or by scanning) to confirm that the cards
  * each one's app sees for the other are the same, i.e. the card service has substituted nothing.
- * Each side contributes 30 digits computed from its identity and the sign keys of all its active
- * cards, so adding or removing a device changes the number, like a changed safety number.
+ * Each side contributes 30 digits computed from its identity and the sign keys of its cards: the
+ * client gives every card it has seen for that identity, revoked ones included
+ * (client/card-directory.ts), so a device added changes the number and one that came and went
+ * unseen by the other side makes the two numbers differ.
  * docs/PROTOCOL.md section 8 specifies it; docs/test-vectors.json has fixed examples.
  */
 import { SAFETY_NUMBER_ITERATIONS, SAFETY_NUMBER_LABEL, SAFETY_NUMBER_VERSION } from './constants.js';
@@ -12,7 +14,10 @@ import { blake2b256 } from './sodium.js';
 
 export interface SafetyNumberSide {
   identity: string;
-  /** Ed25519 public keys of the identity's active cards (order does not matter). */
+  /**
+   * Ed25519 public keys of the identity's cards, in any order: for a client, every card it has
+   * seen for the identity, revoked ones included.
+   */
   signPublicKeys: readonly Uint8Array[];
 }
 
