@@ -31,7 +31,28 @@ function encryptRuns(n: number, quick: boolean): { runs: number; warmup: number 
   return quick ? { runs: Math.max(7, Math.round(full / 4)), warmup: 3 } : { runs: full, warmup: Math.max(3, Math.round(full / 10)) };
 }
 
-export interface EncryptRow {
+/** An operation timed alternately with its floor: medians in ms, their ratio, interquartile ranges. */
+export interface VsFloor {
+  msPerMessage: number;
+  floorMs: number;
+  ratioToFloor: number;
+  msPerMessageIqr: [number, number];
+  floorMsIqr: [number, number];
+}
+
+function vsFloor(samples: { subject: number[]; floor: number[] }): VsFloor {
+  const s = summarize(samples.subject);
+  const f = summarize(samples.floor);
+  return {
+    msPerMessage: round(s.median),
+    floorMs: round(f.median),
+    ratioToFloor: round(s.median / f.median),
+    msPerMessageIqr: [round(s.p25), round(s.p75)],
+    floorMsIqr: [round(f.p25), round(f.p75)],
+  };
+}
+
+export interface EncryptRow extends VsFloor {
   recipients: number;
   /**
    * false when the envelope exceeds Twilio's 32 KB body: sealEnvelope refuses it by default
@@ -39,9 +60,6 @@ export interface EncryptRow {
    * with larger bodies.
    */
   fitsTwilioBody: boolean;
-  msPerMessage: number;
-  floorMs: number;
-  ratioToFloor: number;
   envelopeBytes: number;
   /** Binary growth per added recipient device (one 56-byte slot). */
   bytesPerRecipient: number;
@@ -50,9 +68,6 @@ export interface EncryptRow {
   /** Text growth per added recipient device, averaged from 1 recipient. */
   textCharsPerRecipient: number;
   runs: number;
-  /** Interquartile range of the timed runs, ms. */
-  msPerMessageIqr: [number, number];
-  floorMsIqr: [number, number];
   /** Why sealEnvelope refuses this envelope for Twilio, when it does. */
   refused?: string;
 }
@@ -122,37 +137,26 @@ export function benchEncrypt(sender: DeviceFixture, devices: readonly DeviceFixt
     const subject = () => sealEnvelope({ sender: sender.sender, recipients, conversationSid: CONVERSATION_SID, body, maxTextChars });
     const { runs, warmup } = encryptRuns(n, plan.quick);
     const samples = interleaved(subject, floor, runs, warmup);
-    const f = summarize(samples.floor);
-    const s = summarize(samples.subject);
     rows.push({
       recipients: n,
       fitsTwilioBody: refused === undefined,
-      msPerMessage: round(s.median),
-      floorMs: round(f.median),
-      ratioToFloor: round(s.median / f.median),
+      ...vsFloor(samples),
       envelopeBytes,
       bytesPerRecipient: slotBytes,
       envelopeTextChars: textChars,
       textCharsPerRecipient: n === 1 ? round(two.text.length - one.text.length) : round((textChars - one.text.length) / (n - 1)),
       runs: samples.floor.length,
-      msPerMessageIqr: [round(s.p25), round(s.p75)],
-      floorMsIqr: [round(f.p25), round(f.p75)],
       ...(refused ? { refused } : {}),
     });
   }
   return { rows, maxRecipientsFor1KiB: maxRecipients };
 }
 
-export interface DecryptResult {
-  msPerMessage: number;
-  floorMs: number;
-  ratioToFloor: number;
+export interface DecryptResult extends VsFloor {
   /** The envelope opened: its recipient count and which slot was this device's. */
   envelopeRecipients: number;
   slot: number;
   runs: number;
-  msPerMessageIqr: [number, number];
-  floorMsIqr: [number, number];
 }
 
 /**
@@ -192,18 +196,7 @@ export function benchDecrypt(sender: DeviceFixture, devices: readonly DeviceFixt
   };
   const runs = plan.quick ? 100 : 400;
   const samples = interleaved(subject, floor, runs, plan.quick ? 20 : 50);
-  const s = summarize(samples.subject);
-  const f = summarize(samples.floor);
-  return {
-    msPerMessage: round(s.median),
-    floorMs: round(f.median),
-    ratioToFloor: round(s.median / f.median),
-    envelopeRecipients: recipients,
-    slot: recipients - 1,
-    runs,
-    msPerMessageIqr: [round(s.p25), round(s.p75)],
-    floorMsIqr: [round(f.p25), round(f.p75)],
-  };
+  return { ...vsFloor(samples), envelopeRecipients: recipients, slot: recipients - 1, runs };
 }
 
 /** Microseconds per call of each primitive (median of batches), for reading the floors. */
