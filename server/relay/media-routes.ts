@@ -18,7 +18,7 @@ import { newSid, str } from './data.js';
 import { toMediaData, type RelayMediaService } from './media.js';
 
 /** The upload's bytes, counted: ATTACHMENT_TOO_LARGE past the limit, BAD_REQUEST short of a declared length. */
-async function* counted(body: AsyncIterable<Buffer>, declared: number | null): AsyncIterable<Uint8Array> {
+export async function* countedUpload(body: AsyncIterable<Buffer>, declared: number | null): AsyncIterable<Uint8Array> {
   let total = 0;
   for await (const chunk of body) {
     total += chunk.length;
@@ -74,7 +74,7 @@ export default async function relayMediaRoutes(app: FastifyInstance, { media, to
       const sid = newSid('ME');
       const stored = await store.putMedia(
         { sid, conversationSid, uploader: identity, filename, contentType, dateCreatedMs: Date.now() },
-        counted(request.raw, declared),
+        countedUpload(request.raw, declared),
       );
       reply.removeHeader('connection');
       return reply.code(201).send(toMediaData(stored));
