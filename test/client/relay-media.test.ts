@@ -150,6 +150,15 @@ describe('who gets a URL', () => {
     await expect(message.attachedMedia[0]!.getContentTemporaryUrl()).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it('refuses an upload by a participant removed since, with the relay\'s code, before reading the blob', async () => {
+    const { bob, mine, theirs } = await pair();
+    await mine.removeParticipant(bob.identity);
+    const refused = await theirs.sendMessage({ contentType: null, media: randomBytes(3_000_000) }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(E2EEError);
+    expect((refused as E2EEError).code).toBe('FORBIDDEN');
+    expect(await server.store.unattachedMediaBytes(bob.identity)).toBe(0);
+  });
+
   it('removing the message removes its blobs: an earlier URL answers 404', async () => {
     const { mine } = await pair();
     await mine.sendMessage({ contentType: null, media: Buffer.from('short-lived') });
