@@ -3,7 +3,8 @@
  * on 64 KiB attachment chunks OpenSSL's vectorized ChaCha20 is several times faster than
  * libsodium's WebAssembly build (`npm run bench` measures both). Spread into a backend to use it:
  * `setBackend({ ...nodeCryptoBackend, ...nodeChachaBackend })`. Behaves as libsodium's: the
- * output is ciphertext || 16-byte tag, and opening returns null on any failure.
+ * output is ciphertext || 16-byte tag (in the caller's array when one is given), and opening
+ * returns null on any failure.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { CryptoBackend } from '../shared/sodium.js';
@@ -16,11 +17,12 @@ function checkSizes(key: Uint8Array, nonce: Uint8Array): void {
 }
 
 export const nodeChachaBackend: Required<Pick<CryptoBackend, 'chachaSeal' | 'chachaOpen'>> = {
-  chachaSeal(key, nonce, plaintext, ad) {
+  // Node's API takes no output array, so OpenSSL's ciphertext is copied once, into `out`; nor can
+  // a cipher take a new nonce, hence one cipher per call.
+  chachaSeal(key, nonce, plaintext, ad, out = new Uint8Array(plaintext.length + TAG_BYTES)) {
     checkSizes(key, nonce);
     const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_BYTES });
     if (ad) cipher.setAAD(ad, { plaintextLength: plaintext.length });
-    const out = new Uint8Array(plaintext.length + TAG_BYTES);
     out.set(cipher.update(plaintext));
     cipher.final();
     out.set(cipher.getAuthTag(), plaintext.length);

@@ -13,15 +13,21 @@ import { blake2b256Stream, chachaOpen } from './sodium.js';
 /** Positions tried each way around a chunk that does not open where it stands. */
 export const REORDER_WINDOW = 4;
 
-/** Reads exact byte counts out of pieces of any size. */
+/**
+ * Reads exact byte counts out of pieces of any size: a view of the piece when it holds them all,
+ * else a copy into one array kept for the next straddling read. Either way the bytes returned
+ * are valid only until the next read, and a piece is done with before the next one is asked for.
+ */
 class ByteReader {
   private piece: Uint8Array = new Uint8Array(0);
   private offset = 0;
-  private readonly iterator: AsyncIterator<Uint8Array>;
+  private spare: Uint8Array = new Uint8Array(0);
+  private readonly iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
 
   constructor(source: AttachmentSource) {
     const iterable: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = source instanceof Uint8Array ? [source] : source;
-    this.iterator = Symbol.asyncIterator in iterable ? iterable[Symbol.asyncIterator]() : fromSync(iterable);
+    // A sync source is stepped directly: no async wrapper (and its promises) per piece.
+    this.iterator = Symbol.asyncIterator in iterable ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]();
   }
 
   /** Whether a piece with unread bytes is at hand (pulling pieces as needed). */
@@ -43,7 +49,8 @@ class ByteReader {
       this.offset += length;
       return this.piece.subarray(this.offset - length, this.offset);
     }
-    const out = new Uint8Array(length);
+    if (this.spare.length < length) this.spare = new Uint8Array(length);
+    const out = this.spare;
     let filled = 0;
     while (filled < length && (await this.more())) {
       const n = Math.min(length - filled, this.piece.length - this.offset);
@@ -63,16 +70,13 @@ class ByteReader {
   }
 }
 
-async function* fromSync<T>(iterable: Iterable<T>): AsyncGenerator<T> {
-  yield* iterable;
-}
-
 function fail(code: ErrorCode, message: string, chunk?: number): E2EEError {
   return new E2EEError(code, message, chunk === undefined ? undefined : { details: { chunk } });
 }
 
 /**
- * The verified content of an encrypted attachment, piece by piece. `metadata` is the object
+ * The verified content of an encrypted attachment, piece by piece (each a new array the reader
+ * may keep). `metadata` is the object
  * from the message (checked here: ATTACHMENT_METADATA_INVALID). A failure stops the stream with
  * its code, and no byte of the failing chunk is handed on; the last piece is handed on only after
  * the digest of the whole blob matched, so a stream that ends without an error is the file the

@@ -18,7 +18,10 @@ import {
 } from './attachment-format.js';
 import { blake2b256Stream, chachaSeal, randomBytes } from './sodium.js';
 
-/** Content in pieces of any size (a fetch body, a file reader, a generator), or in one piece. */
+/**
+ * Content in pieces of any size (a fetch body, a file reader, a generator), or in one piece. Each
+ * piece is done with before the next is asked for, so a reader may fill one array again and again.
+ */
 export type AttachmentSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array;
 
 export interface EncryptAttachmentOptions {
@@ -35,7 +38,7 @@ export interface EncryptAttachmentOptions {
 }
 
 export interface EncryptedAttachment {
-  /** The encrypted blob, piece by piece (read it once, to the end, e.g. into an upload). */
+  /** The encrypted blob, piece by piece, each a new array the reader may keep (read it once, to the end, e.g. into an upload). */
   chunks: AsyncIterable<Uint8Array>;
   /** Resolves once `chunks` has been read to the end (the digest covers the whole blob); rejects if it fails or is abandoned. */
   metadata: Promise<AttachmentMetadata>;
@@ -81,17 +84,6 @@ export function encryptAttachmentWith(source: AttachmentSource, options: Encrypt
   return { chunks, metadata, blobSize: size === undefined ? undefined : attachmentBlobSize(paddedAttachmentSize(size)) };
 }
 
-async function* pieces(source: AttachmentSource): AsyncGenerator<Uint8Array> {
-  if (source instanceof Uint8Array) {
-    yield source;
-    return;
-  }
-  for await (const piece of source) {
-    if (!(piece instanceof Uint8Array)) throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'attachment content must come as Uint8Array pieces');
-    yield piece;
-  }
-}
-
 async function* sealFrames(
   source: AttachmentSource,
   options: EncryptAttachmentOptions,
@@ -104,10 +96,11 @@ async function* sealFrames(
     const ad = chunkAd(fileId);
     const hash = blake2b256Stream();
     let index = 0;
+    // Every frame is a new array, sealed in place: the reader may keep it (an upload queue does).
     const seal = (plaintext: Uint8Array, last: boolean): Uint8Array => {
       const frame = new Uint8Array(FRAME_OVERHEAD + plaintext.length);
       frame.set(fileId);
-      frame.set(chachaSeal(key, chunkNonce(index++, last), plaintext, ad), ATTACHMENT_FILE_ID_BYTES);
+      chachaSeal(key, chunkNonce(index++, last), plaintext, ad, frame.subarray(ATTACHMENT_FILE_ID_BYTES));
       hash.update(frame);
       return frame;
     };
@@ -115,11 +108,16 @@ async function* sealFrames(
     hash.update(magic);
     yield magic;
 
-    // A full buffer is sealed only when more bytes arrive: until then it may be the last chunk.
+    // A full chunk is sealed once it is known not to be the last: more bytes follow, or the size
+    // given says so. Chunks lying whole in a piece are sealed where they lie; only the bytes of
+    // chunks that straddle pieces (or may be the last) are copied into `buffer`.
+    const paddedKnown = options.size === undefined ? 0 : paddedAttachmentSize(options.size);
+    const notLast = (rest: number) => rest > ATTACHMENT_CHUNK_BYTES || (index + 1) * ATTACHMENT_CHUNK_BYTES < paddedKnown;
     const buffer = new Uint8Array(ATTACHMENT_CHUNK_BYTES);
     let filled = 0;
     let size = 0;
-    for await (const piece of pieces(source)) {
+    for await (const piece of source instanceof Uint8Array ? [source] : source) {
+      if (!(piece instanceof Uint8Array)) throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'attachment content must come as Uint8Array pieces');
       size += piece.length;
       if (options.size !== undefined && size > options.size) {
         throw new E2EEError(ErrorCode.INVALID_ARGUMENT, `the content has more than the ${options.size} bytes "size" said`);
@@ -130,7 +128,13 @@ async function* sealFrames(
           yield seal(buffer, false);
           filled = 0;
         }
-        const n = Math.min(buffer.length - filled, piece.length - offset);
+        const rest = piece.length - offset;
+        if (filled === 0 && rest >= buffer.length && notLast(rest)) {
+          yield seal(piece.subarray(offset, offset + buffer.length), false);
+          offset += buffer.length;
+          continue;
+        }
+        const n = Math.min(buffer.length - filled, rest);
         buffer.set(piece.subarray(offset, offset + n), filled);
         filled += n;
         offset += n;

@@ -39,8 +39,8 @@ export interface CryptoBackend {
   x25519Base?(secret: Uint8Array): Uint8Array;
   /** null when the result is all zero (low-order public key). */
   x25519?(secret: Uint8Array, publicKey: Uint8Array): Uint8Array | null;
-  /** ChaCha20-Poly1305-IETF, as chachaSeal (attachment chunks are where a native build pays). */
-  chachaSeal?(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array | null): Uint8Array;
+  /** ChaCha20-Poly1305-IETF, as chachaSeal (attachment chunks are where a native build pays); writes into `out` when given. */
+  chachaSeal?(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array | null, out?: Uint8Array): Uint8Array;
   /** As chachaOpen: null when authentication fails. */
   chachaOpen?(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, ad: Uint8Array | null): Uint8Array | null;
 }
@@ -170,11 +170,18 @@ export function xchachaOpen(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint
   }
 }
 
-/** ChaCha20-Poly1305-IETF (RFC 8439, 12-byte nonce); output is ciphertext || 16-byte tag. */
-export function chachaSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array | null): Uint8Array {
+/**
+ * ChaCha20-Poly1305-IETF (RFC 8439, 12-byte nonce); output is ciphertext || 16-byte tag, written
+ * into `out` (plaintext.length + 16 bytes) and returned when given: attachment frames are sealed
+ * straight into the array they are sent in.
+ */
+export function chachaSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array | null, out?: Uint8Array): Uint8Array {
+  if (out && out.length !== plaintext.length + 16) throw new RangeError(`"out" expected ${plaintext.length + 16} bytes, got ${out.length}`);
   const impl = fromBackend('chachaSeal');
-  if (impl) return impl(key, nonce, plaintext, ad);
-  return lib().crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key);
+  const sealed = impl ? impl(key, nonce, plaintext, ad, out) : lib().crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key);
+  if (!out || sealed === out) return sealed;
+  out.set(sealed); // libsodium's wrappers (and a backend that ignores `out`) return an array of their own
+  return out;
 }
 
 /** ChaCha20-Poly1305-IETF decryption; null when authentication fails. */
