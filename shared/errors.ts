@@ -89,6 +89,24 @@ const CATALOGUE = {
   LOG_INCLUSION_INVALID: { status: 400 },
   /** A consistency proof does not prove that the newer tree extends the older one (or the sizes go backwards). */
   LOG_CONSISTENCY_INVALID: { status: 400 },
+  /** A card event leaf is not the canonical encoding (kind, numbers, previous hash, identity). */
+  LOG_EVENT_MALFORMED: { status: 400 },
+  /** An identity's events do not chain: a gap or repeat in the sequence, a wrong previous hash, a card registered twice or revoked unregistered. */
+  LOG_CHAIN_INVALID: { status: 400 },
+  /** A signed note breaks the format: text, control characters, signature lines, key names, size. */
+  NOTE_MALFORMED: { status: 400 },
+  /** A note verifier or signer key (vkey, skey) is malformed, of an unknown type, or its key ID does not match. */
+  NOTE_KEY_INVALID: { status: 400 },
+  /** A signature from a known key (name and key ID) does not verify: the whole note is refused. */
+  NOTE_SIGNATURE_INVALID: { status: 400 },
+  /** No signature from a key the verifier was given (or not from the one it requires). */
+  NOTE_UNVERIFIED: { status: 400 },
+  /** A note's text is not a checkpoint: origin, tree size, root hash or extension lines. */
+  CHECKPOINT_MALFORMED: { status: 400 },
+  /** The checkpoint is for another log (its origin line is not the one expected). */
+  CHECKPOINT_ORIGIN_MISMATCH: { status: 400 },
+  /** A cosignature's timestamp lies in the future beyond the allowed skew, or past 2^63 - 1. */
+  COSIGNATURE_TIME_INVALID: { status: 400 },
 
   // ---- The card service's HTTP API (docs/API.md "Errors").
   /** Malformed JSON, a body or query that does not match the route schema, HTTP the server cannot take. */

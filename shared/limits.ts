@@ -104,3 +104,21 @@ export const MAX_HISTORY_PAGE_MESSAGES = 500;
  * short, so a revocation reaches senders soon.
  */
 export const DEFAULT_CARD_CACHE_TTL_MS = 5_000;
+
+// ---- The card transparency log (docs/PROTOCOL.md section 17)
+
+/**
+ * Signatures per signed note: c2sp.org/signed-note requires accepting at least 16, and a
+ * checkpoint carries the log's signature and a few witnesses'. Bounds the work per note.
+ */
+export const MAX_NOTE_SIGNATURES = 16;
+/**
+ * Bytes per signed note: 16 signature lines of the largest kind in use (ML-DSA-44 cosignatures,
+ * about 3.3 KB each, which other witnesses may add and a verifier skips) with room to spare.
+ */
+export const MAX_NOTE_BYTES = 64 * 1024;
+/**
+ * How far ahead of the verifier's clock a witness cosignature's timestamp may be, seconds:
+ * clocks drift, but a cosignature from the future is not believed (c2sp.org/tlog-cosignature).
+ */
+export const COSIGNATURE_MAX_SKEW_SECONDS = 600;
