@@ -1,6 +1,8 @@
 /** The options and events of E2EEClient (client/e2ee-client.ts). */
 import type { PendingDevice } from '../shared/api.js';
 import type { AuthTokenSource, FetchLike } from './api-client.js';
+import type { PreviewMaker } from './attachment-preview.js';
+import type { AttachmentProgress } from './attachment-send.js';
 import type { KeyChange, RejectedCard } from './card-directory.js';
 import type { BackupFailure, BackupMode } from './history.js';
 import type { KeyStore } from './key-store.js';
@@ -45,6 +47,11 @@ export interface E2EEClientOptions {
    * all are signed. Default none.
    */
   clearAttributes?: string[];
+  /**
+   * Previews of image files sent, carried inside the envelope: by default (browsers) a thumbnail
+   * of at most 96 pixels; `false` for none; or the app's own function (Node has no default).
+   */
+  attachmentPreview?: false | PreviewMaker;
 }
 
 export interface E2EEClientEventMap {
@@ -70,6 +77,8 @@ export interface E2EEClientEventMap {
   tokenUpdated(): void;
   /** A token refresh failed; the app may need to sign in again. */
   tokenRefreshFailed(error: Error): void;
+  /** A file of a message being sent: encrypting, then uploading (local relay only), then sent. */
+  attachmentProgress(progress: AttachmentProgress): void;
 }
 
 export interface RegisterOptions {

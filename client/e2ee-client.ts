@@ -19,6 +19,7 @@ import { Emitter } from './emitter.js';
 import { IndexedDbKeyStore } from './indexeddb-key-store.js';
 import type { KeyStore, StoredDevice } from './key-store.js';
 import { LocalConversationsClient } from './local/relay-client.js';
+import { previewMaker } from './attachment-preview.js';
 import { Backups } from './backups.js';
 import { HistoryOutbox, HistoryRewraps, type BackupFailure } from './history.js';
 import { MessageCrypto } from './message-crypto.js';
@@ -68,6 +69,10 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     }
     trustAppKeys(options.appPublicKeys ?? []); // fail early on a malformed pin
     checkOrgPins(options.orgPublicKeys);
+    const preview = options.attachmentPreview;
+    if (preview !== undefined && preview !== false && typeof preview !== 'function') {
+      throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"attachmentPreview" expected false or a function (file: Blob) => Promise<preview | undefined>');
+    }
     const keyStore = options.keyStore ?? (globalThis.indexedDB ? new IndexedDbKeyStore() : null);
     if (!keyStore) throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'keyStore is required outside browsers (FileKeyStore or MemoryKeyStore)');
     const api = new ApiClient(options.serverUrl, options.getAuthToken, options.fetch);
@@ -250,6 +255,8 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
         tokenUpdated: () => this.emit('tokenUpdated'),
         tokenRefreshFailed: (error) => this.emit('tokenRefreshFailed', error),
         shutdown: (w) => this.wrappedClients.delete(w),
+        attachmentPreview: previewMaker(this.options.attachmentPreview),
+        attachmentProgress: (progress) => this.emit('attachmentProgress', progress),
       },
     };
   }

@@ -23,6 +23,8 @@ import {
 } from '../shared/envelope.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { AsyncDeviceKeys } from '../shared/keys.js';
+import { payloadAttachments, type PayloadAttachment } from '../shared/payload.js';
+import type { E2EEAttachment } from './attachment.js';
 import type { CardDirectory } from './card-directory.js';
 import type { BaseConversation, BaseMessage } from './conversations.js';
 import type { ReplayMemory } from './replay-memory.js';
@@ -35,7 +37,12 @@ export interface E2EEInfo {
   senderCardId?: string;
   senderDeviceName?: string;
   error?: { code: string; message: string };
+  /** The files sent with a verified message, with their signed names, types and sizes; empty for others. */
+  attachments: readonly E2EEAttachment[];
 }
+
+/** E2EEInfo as opening makes it; the wrapped message adds the attachments (which need its media). */
+export type MessageStatus = Omit<E2EEInfo, 'attachments'>;
 
 export interface OpenedBody {
   /** The plaintext; for failed messages a fixed notice, never the unverified text. */
@@ -45,7 +52,9 @@ export interface OpenedBody {
    * for version 1 payloads and unencrypted messages; `{}` for failed messages.
    */
   attributes: unknown;
-  e2ee: E2EEInfo;
+  e2ee: MessageStatus;
+  /** The signed files of a verified message (version 3 payloads); empty otherwise. */
+  attachments: readonly PayloadAttachment[];
   /** For verified messages: the envelope and its CEK, so a backup can be made (never shown to apps). */
   opened?: {
     envelope: ParsedEnvelope;
@@ -67,6 +76,8 @@ export interface SealContent {
   attributes?: JsonValue;
   /** For an edit: the version edited (its `opened`), whose original it is bound to. */
   edit?: EditMarker;
+  /** Files: their previews are dropped, the largest first, when the envelope would not fit. */
+  attachments?: readonly PayloadAttachment[];
 }
 
 /** The body apps see for a message that failed verification: never the attacker's text. */
@@ -92,14 +103,29 @@ export class MessageCrypto {
   ) {}
 
   /**
-   * Seals a body and attributes (a version 2 payload; an edit when `content.edit` is given) for
-   * every device of every participant and the sender's other devices.
+   * Seals a body, attributes and files (a version 2 or 3 payload; an edit when `content.edit` is
+   * given) for every device of every participant and the sender's other devices. Previews are
+   * dropped, the largest first, while the envelope would exceed Twilio's body limit.
    */
   async seal(conversation: BaseConversation, body: unknown, content: SealContent = {}): Promise<SealedEnvelope> {
-    if (typeof body !== 'string') {
-      throw new E2EEError(ErrorCode.UNSUPPORTED_CONTENT, 'only text bodies can be sent end-to-end encrypted (media and email content are refused)');
-    }
+    if (typeof body !== 'string') throw new E2EEError(ErrorCode.UNSUPPORTED_CONTENT, 'a message body must be text (files go as media)');
     splitAttributes(content.attributes, this.clearKeys); // ATTRIBUTES_TOO_LARGE before any network call
+    const recipients = await this.recipients(conversation);
+    let attachments = [...(content.attachments ?? [])];
+    for (;;) {
+      const payloadContent = { attributes: content.attributes, clearKeys: this.clearKeys, attachments, ...(content.edit && { edit: content.edit }) };
+      try {
+        return await sealEnvelopeAsync({ sender: { cardId: this.card.id, keys: this.keys }, recipients, conversationSid: conversation.sid, body, content: payloadContent });
+      } catch (err) {
+        const largest = attachments.reduce((best, a, i) => ((a.preview?.bytes.length ?? 0) > (attachments[best]?.preview?.bytes.length ?? 0) ? i : best), 0);
+        if (!isE2EEError(err, ErrorCode.ENVELOPE_TOO_LARGE) || !attachments[largest]?.preview) throw err;
+        attachments = attachments.map((a, i) => (i === largest ? { file: a.file } : a));
+      }
+    }
+  }
+
+  /** Every active card of every participant and of this identity; refusals before anything is sent. */
+  private async recipients(conversation: BaseConversation): Promise<VerifiedCard[]> {
     const participants = await conversation.getParticipants();
     const nonChat = participants.filter((p) => p.identity === null || (p.type !== undefined && p.type !== 'chat'));
     if (nonChat.length > 0) {
@@ -119,9 +145,7 @@ export class MessageCrypto {
     if (!mine.some((c) => c.id === this.card.id)) {
       throw new E2EEError(ErrorCode.DEVICE_NOT_REGISTERED, "this device's card is no longer active (revoked?): register again");
     }
-    const recipients = [...cards.values()].flat();
-    const payloadContent = { attributes: content.attributes, clearKeys: this.clearKeys, ...(content.edit && { edit: content.edit }) };
-    return sealEnvelopeAsync({ sender: { cardId: this.card.id, keys: this.keys }, recipients, conversationSid: conversation.sid, body, content: payloadContent });
+    return [...cards.values()].flat();
   }
 
   /** True when the envelope has a slot addressed to this device. */
@@ -140,7 +164,7 @@ export class MessageCrypto {
    */
   async decrypt(conversationSid: string, message: BaseMessage): Promise<OpenedBody> {
     const text = message.body;
-    if (!looksLikeEnvelope(text)) return { body: text, attributes: message.attributes, e2ee: { status: 'unencrypted', via: 'direct' } };
+    if (!looksLikeEnvelope(text)) return { body: text, attributes: message.attributes, e2ee: { status: 'unencrypted', via: 'direct' }, attachments: [] };
     let via: E2EEInfo['via'] = 'direct';
     let senderCard: VerifiedCard | undefined;
     try {
@@ -171,6 +195,7 @@ export class MessageCrypto {
         body: payload.body,
         attributes: payloadAttributes(payload) ?? message.attributes,
         e2ee: { status: 'verified', via, senderCardId: senderCard.id, senderDeviceName: senderCard.fields.deviceName },
+        attachments: payloadAttachments(payload),
         opened: {
           envelope: parsed,
           cek: opened.cek,
@@ -184,9 +209,9 @@ export class MessageCrypto {
       };
     } catch (err) {
       const error = isE2EEError(err) ? err.toJSON() : { code: ErrorCode.ENVELOPE_MALFORMED, message: (err as Error).message };
-      const e2ee: E2EEInfo = { status: 'failed', via, error };
+      const e2ee: MessageStatus = { status: 'failed', via, error };
       if (senderCard) e2ee.senderCardId = senderCard.id;
-      return { body: FAILED_BODY, attributes: {}, e2ee };
+      return { body: FAILED_BODY, attributes: {}, e2ee, attachments: [] };
     }
   }
 
@@ -202,9 +227,9 @@ export class MessageCrypto {
     const { messageId, sentAt, original, edit, signer, bound } = result.opened;
     const refusal = await this.shown.admit(conversationSid, { messageId, messageSid: message.sid, index: message.index, sentAt, original, edit, signer, bound });
     if (refusal === null) return result;
-    const e2ee: E2EEInfo = { status: 'failed', via: result.e2ee.via, error: new E2EEError(refusal, REFUSALS[refusal]).toJSON() };
+    const e2ee: MessageStatus = { status: 'failed', via: result.e2ee.via, error: new E2EEError(refusal, REFUSALS[refusal]).toJSON() };
     if (result.e2ee.senderCardId !== undefined) e2ee.senderCardId = result.e2ee.senderCardId;
-    return { body: FAILED_BODY, attributes: {}, e2ee };
+    return { body: FAILED_BODY, attributes: {}, e2ee, attachments: [] };
   }
 }
 

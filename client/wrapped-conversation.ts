@@ -6,6 +6,7 @@ import type { Conversation, Message, Paginator } from '@twilio/conversations';
 import type { SealedEnvelope } from '../shared/envelope.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { BaseConversation, BaseMessage, BasePaginator, JSONValue } from './conversations.js';
+import { sendWithFiles } from './attachment-send.js';
 import { AppListeners, FORWARD, intercept } from './intercept.js';
 import { FAILED_BODY, type OpenedBody, type SealContent } from './message-crypto.js';
 import { MessageWrapper, refuseContent, wrapBuilder } from './wrapped-message.js';
@@ -105,12 +106,18 @@ export class ConversationWrapper {
    */
   async sendMessage(body: unknown, attributes?: JSONValue, emailOptions?: unknown): Promise<number> {
     if (emailOptions !== undefined) refuseContent('email options (a subject, an email body) reach email recipients in the clear');
-    if (typeof body !== 'string') refuseContent('media are sent to Twilio as they are: this version encrypts text bodies only');
+    if (typeof body === 'object' && body !== null) return this.sendFiles('', attributes, [body]);
+    if (typeof body !== 'string') refuseContent('a message body must be text, or a file ({contentType, filename, media})');
     const { crypto, hooks } = await this.owner.engine;
     const sealed = await crypto.seal(this.raw, body, { attributes });
     const index = await this.raw.sendMessage(sealed.text, JSON.parse(sealed.payload.clearAttributes ?? '{}') as JSONValue);
     hooks.afterSend(this.raw, sealed, index);
     return index;
+  }
+
+  /** Sends text and files as one message, each file encrypted into an opaque blob (client/attachment-send.ts). */
+  sendFiles(body: string, attributes: JSONValue | undefined, files: readonly unknown[]): Promise<number> {
+    return sendWithFiles(this, body, attributes, files);
   }
 
   /**
@@ -126,7 +133,8 @@ export class ConversationWrapper {
     }
     const body = change.body ?? message.opened!.body;
     const attributes = change.attributes !== undefined ? change.attributes : (message.opened!.attributes as JSONValue);
-    const content: SealContent = { attributes, edit: { of: opened.original, n: opened.edit + 1 } };
+    // Twilio keeps a message's media across an edit: the edit signs the same files again.
+    const content: SealContent = { attributes, edit: { of: opened.original, n: opened.edit + 1 }, attachments: message.opened!.attachments };
     const sealed = await crypto.seal(this.raw, body, content);
     const clear = JSON.parse(sealed.payload.clearAttributes ?? '{}') as JSONValue;
     let updated = await message.raw.updateBody(sealed.text);
@@ -186,7 +194,7 @@ export class ConversationWrapper {
       return await crypto.decrypt(this.sid, raw);
     } catch (err) {
       const error = isE2EEError(err) ? err.toJSON() : { code: ErrorCode.DEVICE_NOT_REGISTERED, message: String((err as Error)?.message ?? err) };
-      return { body: FAILED_BODY, attributes: {}, e2ee: { status: 'failed', via: 'direct', error } };
+      return { body: FAILED_BODY, attributes: {}, e2ee: { status: 'failed', via: 'direct', error }, attachments: [] };
     }
   }
 

@@ -5,6 +5,7 @@
  */
 import type { Message, MessageBuilder, UnsentMessage } from '@twilio/conversations';
 import { E2EEError, ErrorCode } from '../shared/errors.js';
+import { receivedAttachments } from './attachment.js';
 import type { BaseMessage, JSONValue } from './conversations.js';
 import { AppListeners, FORWARD, intercept } from './intercept.js';
 import type { E2EEInfo, OpenedBody } from './message-crypto.js';
@@ -62,6 +63,16 @@ export class MessageWrapper {
     this.announced ??= this.content();
   }
 
+  /** `e2ee` for the version shown: one object per version, its attachments matched to the media of the message it came in. */
+  private info: { opened: OpenedBody; raw: BaseMessage; e2ee: E2EEInfo } | null = null;
+
+  e2ee(): E2EEInfo | undefined {
+    const { opened, raw } = this;
+    if (!opened) return undefined;
+    if (this.info?.opened !== opened || this.info.raw !== raw) this.info = { opened, raw, e2ee: { ...opened.e2ee, attachments: receivedAttachments(raw, opened.attachments) } };
+    return this.info.e2ee;
+  }
+
   private content(): { body: string | null; attributes: string } {
     return { body: this.opened?.body ?? null, attributes: JSON.stringify(this.opened?.attributes ?? {}) };
   }
@@ -75,7 +86,7 @@ export class MessageWrapper {
       case 'attributes':
         return this.opened ? this.opened.attributes : {};
       case 'e2ee':
-        return this.opened?.e2ee;
+        return this.e2ee();
       case 'conversation':
         return this.conversation.proxy;
       case 'updateBody':
@@ -99,15 +110,17 @@ export function refuseContent(why: string): never {
 }
 
 /**
- * The SDK's MessageBuilder, intercepted: setBody and setAttributes are kept for the sealed send;
- * media, subjects, email bodies and content templates are refused at once (they would reach
- * Twilio or email recipients in the clear). Any other member is the real builder's, whose own
- * content is never sent: what the builder sends is only what the wrapper sealed.
+ * The SDK's MessageBuilder, intercepted: setBody, setAttributes and addMedia are kept for the
+ * sealed send (files encrypted, client/attachment-send.ts); subjects, email bodies and content
+ * templates are refused at once (they would reach email recipients in the clear, or Twilio would
+ * render them). Any other member is the real builder's, whose own content is never sent: what
+ * the builder sends is only what the wrapper sealed.
  */
 export function wrapBuilder(conversation: ConversationWrapper, raw: unknown): MessageBuilder {
   let body: string | null = null;
   let attributes: JSONValue | undefined;
-  const send = () => conversation.sendMessage(body ?? '', attributes);
+  const files: unknown[] = [];
+  const send = () => (files.length > 0 ? conversation.sendFiles(body ?? '', attributes, files) : conversation.sendMessage(body ?? '', attributes));
   const cancellable = <T>(promise: Promise<T>) => Object.assign(promise, { cancel: () => undefined });
   const target = (raw ?? {}) as MessageBuilder;
   const builder: MessageBuilder = intercept(
@@ -120,7 +133,7 @@ export function wrapBuilder(conversation: ConversationWrapper, raw: unknown): Me
         case 'setAttributes':
           return (value: JSONValue) => ((attributes = value), builder);
         case 'addMedia':
-          return () => refuseContent('media are not encrypted by this version');
+          return (file: unknown) => (files.push(file), builder);
         case 'setSubject':
           return () => refuseContent('a subject reaches email recipients in the clear');
         case 'setEmailBody':

@@ -12,6 +12,8 @@ import type { Client, Paginator, Participant } from '@twilio/conversations';
 import type { SealedEnvelope } from '../shared/envelope.js';
 import type { BaseClient, BaseConversation, BaseMessage, BasePaginator, BaseParticipant, JSONValue } from './conversations.js';
 import { AppListeners, FORWARD, intercept, isIntercepted, type Present } from './intercept.js';
+import type { AttachmentProgress } from './attachment-send.js';
+import type { AttachmentPreview } from './attachment.js';
 import type { MessageCrypto, OpenedBody } from './message-crypto.js';
 
 /** What the E2EE client gives a wrapped client once this device is registered. */
@@ -41,6 +43,10 @@ export interface WrapperHooks {
   tokenRefreshFailed(error: Error): void;
   /** The wrapped client shut down. */
   shutdown(wrapper: ClientWrapper): void;
+  /** A thumbnail for an image file about to be sent (the attachmentPreview option), or none. */
+  attachmentPreview(file: Blob): Promise<AttachmentPreview | undefined>;
+  /** A file of a message being sent moved on. */
+  attachmentProgress(progress: AttachmentProgress): void;
 }
 
 export { conversationWrapperOf, GAP_WAIT_MS, type MessageGap } from './wrapped-conversation.js';
@@ -63,6 +69,8 @@ export class ClientWrapper {
   private readonly participants = new WeakMap<object, Participant>();
   private readonly listeners: AppListeners;
   private readonly detach: Array<() => void> = [];
+  /** Files being uploaded, by their neutral name: where the relay's upload progress goes. */
+  readonly uploads = new Map<string, (loaded: number, total: number) => void>();
 
   constructor(
     /** The SDK's client (or the local relay client). */
@@ -127,6 +135,10 @@ export class ClientWrapper {
           .catch((err: Error) => hooks.tokenRefreshFailed(err)),
       );
     };
+    // The local relay reports upload progress by the blob's neutral name (the SDK reports none).
+    this.listen('mediaUploadProgress', (p: { filename?: string; loaded?: number; total?: number }) => {
+      if (typeof p?.filename === 'string' && typeof p.loaded === 'number' && typeof p.total === 'number') this.uploads.get(p.filename)?.(p.loaded, p.total);
+    });
     this.listen('tokenAboutToExpire', refresh);
     this.listen('tokenExpired', refresh);
   }

@@ -77,14 +77,13 @@ describe('objects reached from the wrapped client', () => {
     const before = await server.store.messages(conversation.sid, { direction: 'backwards', limit: 1 });
     const builder = bobConversation.prepareMessage();
     const refusals: Array<[string, () => unknown]> = [
-      ['addMedia', () => builder.addMedia({ contentType: 'text/plain', media: 'a file' })],
       ['setSubject', () => builder.setSubject('a subject')],
       ['setEmailBody', () => builder.setEmailBody('text/plain', { contentType: 'text/plain', media: 'mail' })],
       ['setEmailHistory', () => builder.setEmailHistory('text/plain', { contentType: 'text/plain', media: 'mail' })],
       ['setContentTemplate', () => builder.setContentTemplate('HX00000000000000000000000000000000')],
     ];
     for (const [what, call] of refusals) expect(call, what).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_CONTENT' }));
-    await expect(bobConversation.sendMessage({ contentType: 'image/png', media: 'not really' })).rejects.toMatchObject({ code: 'UNSUPPORTED_CONTENT' });
+    await expect(bobConversation.sendMessage(new FormData())).rejects.toMatchObject({ code: 'UNSUPPORTED_CONTENT' }); // files go as {contentType, filename, media}
     await expect(bobConversation.sendMessage('with an email subject', {}, { subject: 'visible' })).rejects.toMatchObject({ code: 'UNSUPPORTED_CONTENT' });
     expect(await server.store.messages(conversation.sid, { direction: 'backwards', limit: 1 })).toEqual(before);
   });
