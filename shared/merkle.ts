@@ -17,8 +17,6 @@ import { MERKLE_HASH_BYTES, MERKLE_LEAF_PREFIX, MERKLE_NODE_PREFIX } from './con
 import { equalBytes } from './encoding.js';
 import { E2EEError, ErrorCode } from './errors.js';
 
-export { sha256 };
-
 /** Leaves [start, end) of a tree. */
 export interface LeafRange {
   start: number;
@@ -187,10 +185,9 @@ export function verifyInclusion(claim: InclusionClaim): void {
   const code = ErrorCode.LOG_INCLUSION_INVALID;
   checkIndex(index, size, code);
   if (!(hash instanceof Uint8Array) || hash.length !== MERKLE_HASH_BYTES) throw new E2EEError(code, 'the leaf hash is not 32 bytes');
-  checkHashes(proof, inclusionPath(index, size).length, code);
+  checkHashes(proof, inclusionPath(index, size).length, code); // so the RFC's "sn is 0" failure within the loop cannot happen
   let [fn, sn, r] = [index, size - 1, hash];
   for (const p of proof) {
-    if (sn === 0) throw new E2EEError(code, 'the proof is longer than the path');
     if (lsb(fn) || fn === sn) {
       r = nodeHash(p, r);
       while (!lsb(fn) && fn !== 0) [fn, sn] = [half(fn), half(sn)];
@@ -219,7 +216,7 @@ export function verifyConsistency(claim: ConsistencyClaim): void {
   const { size1, size2, root1, root2, proof } = claim;
   const code = ErrorCode.LOG_CONSISTENCY_INVALID;
   checkSizes(size1, size2, code);
-  checkHashes(proof, consistencyPath(size1, size2).length, code);
+  checkHashes(proof, consistencyPath(size1, size2).length, code); // as in verifyInclusion
   if (size1 === size2) {
     if (!equalBytes(root1, root2)) throw new E2EEError(code, `two different roots for the tree of ${size1}`);
     return;
@@ -230,7 +227,6 @@ export function verifyConsistency(claim: ConsistencyClaim): void {
   let fr = path[0]!;
   let sr = path[0]!;
   for (const c of path.slice(1)) {
-    if (sn === 0) throw new E2EEError(code, 'the proof is longer than the path');
     if (lsb(fn) || fn === sn) {
       fr = nodeHash(c, fr);
       sr = nodeHash(c, sr);
