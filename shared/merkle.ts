@@ -164,6 +164,11 @@ function checkHashes(proof: readonly Uint8Array[], expected: number, code: Error
   }
 }
 
+// Roots are compared as given (the reference vectors compare roots of any length for equal sizes).
+function checkRoots(roots: unknown[], code: ErrorCode): void {
+  if (!roots.every((root) => root instanceof Uint8Array)) throw new E2EEError(code, 'a root hash is not bytes');
+}
+
 const lsb = (n: number): boolean => n % 2 === 1;
 const half = (n: number): number => Math.floor(n / 2);
 
@@ -184,6 +189,7 @@ export function verifyInclusion(claim: InclusionClaim): void {
   const { index, size, leafHash: hash, proof, root } = claim;
   const code = ErrorCode.LOG_INCLUSION_INVALID;
   checkIndex(index, size, code);
+  checkRoots([root], code);
   if (!(hash instanceof Uint8Array) || hash.length !== MERKLE_HASH_BYTES) throw new E2EEError(code, 'the leaf hash is not 32 bytes');
   checkHashes(proof, inclusionPath(index, size).length, code); // so the RFC's "sn is 0" failure within the loop cannot happen
   let [fn, sn, r] = [index, size - 1, hash];
@@ -216,6 +222,7 @@ export function verifyConsistency(claim: ConsistencyClaim): void {
   const { size1, size2, root1, root2, proof } = claim;
   const code = ErrorCode.LOG_CONSISTENCY_INVALID;
   checkSizes(size1, size2, code);
+  checkRoots([root1, root2], code);
   checkHashes(proof, consistencyPath(size1, size2).length, code); // as in verifyInclusion
   if (size1 === size2) {
     if (!equalBytes(root1, root2)) throw new E2EEError(code, `two different roots for the tree of ${size1}`);

@@ -53,7 +53,8 @@ export function formatSignerKey(name: string, type: number, seed: Uint8Array): s
 
 /** Splits "<name>+<key ID>+<base64>" (the base64 may hold "+" too), checking each part. */
 function split(text: string, what: string): NoteKey {
-  const first = typeof text === 'string' ? text.indexOf('+') : -1;
+  if (typeof text !== 'string') throw invalid(`a ${what} is text`);
+  const first = text.indexOf('+');
   const second = first < 0 ? -1 : text.indexOf('+', first + 1);
   const [name, id] = [text.slice(0, first), text.slice(first + 1, second)];
   const bytes = second < 0 ? null : fromBase64(text.slice(second + 1));

@@ -216,12 +216,16 @@ describe('sizes up to 2^53 - 1', () => {
     );
   });
 
-  it('refuses an index or size that is not a safe integer with the typed error', () => {
+  it('refuses an index or size that is not a safe integer, or values that are not bytes, with the typed error', () => {
     const claim = { index: 0, size: 1, leafHash: same[0]!, proof: [], root: same[0]! };
     for (const index of [-1, 1, 0.5, 2 ** 64 - 1, Number.NaN]) {
       expect(codeOf(() => verifyInclusion({ ...claim, index }))).toBe(ErrorCode.LOG_INCLUSION_INVALID);
     }
     expect(codeOf(() => verifyInclusion({ ...claim, size: 2 ** 53 }))).toBe(ErrorCode.LOG_INCLUSION_INVALID);
+    for (const hostile of [{ root: undefined }, { leafHash: 'x' }, { proof: null }, { proof: [null] }]) {
+      expect(codeOf(() => verifyInclusion({ ...claim, ...(hostile as object) }))).toBe(ErrorCode.LOG_INCLUSION_INVALID);
+    }
+    expect(codeOf(() => verifyConsistency({ size1: 1, size2: 2, root1: same[0]!, root2: null as never, proof: [same[0]!] }))).toBe(ErrorCode.LOG_CONSISTENCY_INVALID);
     expect(codeOf(() => verifyConsistency({ size1: 1, size2: 2 ** 53, root1: same[0]!, root2: same[0]!, proof: [] }))).toBe(ErrorCode.LOG_CONSISTENCY_INVALID);
   });
 });

@@ -97,6 +97,7 @@ describe('the reference implementation vectors', () => {
     for (const key of manglings) expect(codeOf(() => noteVerifierFromKey(key)), key).toBe(ErrorCode.NOTE_KEY_INVALID);
     expect(codeOf(() => noteSignerFromKey(go.skey.replace('c74f20a3', 'c74f20a4')))).toBe(ErrorCode.NOTE_KEY_INVALID);
     expect(codeOf(() => noteSignerFromKey(go.vkey))).toBe(ErrorCode.NOTE_KEY_INVALID);
+    expect(codeOf(() => noteVerifierFromKey(42 as unknown as string))).toBe(ErrorCode.NOTE_KEY_INVALID);
   });
 });
 
