@@ -27,12 +27,13 @@ const SERVICE_PATHS = /^\/(v1|docs|healthz|readyz)(\/|$)/;
  * The page's Content-Security-Policy. End-to-end encryption is only as good as the code that
  * runs in the page, so only the page's own scripts run: no inline script, no eval.
  * 'wasm-unsafe-eval' lets libsodium compile its WebAssembly; Twilio mode talks to *.twilio.com.
+ * Images may be blob: URLs: the files the page itself decrypted, and their previews.
  */
 const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self'",
-  "img-src 'self' data:",
+  "img-src 'self' data: blob:",
   "connect-src 'self' https://*.twilio.com wss://*.twilio.com",
   "object-src 'none'",
   "base-uri 'none'",

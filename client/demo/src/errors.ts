@@ -2,7 +2,8 @@
 import { ErrorCode, isE2EEError } from '../../index.js';
 import { listNames } from './format.js';
 
-export type Problem = 'no-cards' | 'offline' | 'expired' | 'revoked' | 'other';
+/** 'refused': sending the same again fails the same way (a file too large), so no Retry. */
+export type Problem = 'no-cards' | 'offline' | 'expired' | 'revoked' | 'refused' | 'other';
 
 export interface Described {
   kind: Problem;

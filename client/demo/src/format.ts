@@ -63,6 +63,13 @@ export function defaultDeviceName(ua = navigator.userAgent): string {
   return os ? `${browser} on ${os}` : browser;
 }
 
+/** "840 bytes", "12 KB", "3.4 MB": decimal units, as Twilio states its media limit. */
+export function formatSize(bytes: number): string {
+  if (bytes < 1000) return plural(bytes, 'byte');
+  if (bytes < 1_000_000) return `${(bytes / 1000).toFixed(bytes < 10_000 ? 1 : 0)} KB`;
+  return `${(bytes / 1_000_000).toFixed(1)} MB`;
+}
+
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }

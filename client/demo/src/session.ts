@@ -7,6 +7,7 @@
 import type { Client, Conversation, Message } from '@twilio/conversations';
 import { E2EEClient, IndexedDbKeyStore, LocalConversationsClient, unwrap, type BackupFailure, type BaseParticipant, type BasePaginator, type E2EEClientEventMap, type KeyChange, type MessageGap, type OrganizationKeyInfo, type OrgKeyChange, type RejectedCard } from '../../index.js';
 import { describeError, type Described } from './errors.js';
+import { describeFilesError, FileCache, Transfer, type Upload } from './files.js';
 import { isAgent } from './format.js';
 import { groupReactions, reactionAttributes, reactionOf, type ReactionGroup } from './reactions.js';
 import { prefs, tokenExpiry, type Role, type Session } from './server.js';
@@ -40,6 +41,8 @@ export interface Notice {
 export interface Pending {
   id: number;
   body: string;
+  /** Its files, each with its progress. */
+  uploads: Upload[];
   state: 'sending' | 'failed';
   index?: number;
   error?: Described;
@@ -182,6 +185,10 @@ export class ChatSession {
   private readonly cleanups: Array<() => void> = [];
   private sendSeq = 0;
   private readonly noticedChanges = new Set<string>();
+  /** The transfer of each file being sent, by the value handed to addMedia (attachmentProgress names it). */
+  private readonly uploading = new Map<unknown, Transfer>();
+  /** Files downloaded in this session. */
+  readonly files = new FileCache();
   private closed = false;
 
   private constructor(
@@ -314,6 +321,7 @@ export class ChatSession {
       this.backupProblem = failure;
       this.changed('status');
     });
+    onE2ee('attachmentProgress', ({ media, phase, loaded, total }) => this.uploading.get(media)?.set(phase, loaded, total));
     onE2ee('orgKeyChange', (change: OrgKeyChange) => {
       this.orgKeyChange = change;
       this.changed('status');
@@ -368,7 +376,7 @@ export class ChatSession {
     const reaction = state.put(message);
     if (!reaction && message.author === this.identity) {
       // The local echo of this message is done (matched by index, or by body while the index is unknown).
-      const i = state.pending.findIndex((p) => p.index === message.index || (p.index === undefined && p.state === 'sending' && p.body === message.body));
+      const i = state.pending.findIndex((p) => p.index === message.index || (p.index === undefined && p.state === 'sending' && p.uploads.length === 0 && p.body === message.body));
       if (i >= 0) state.pending.splice(i, 1);
     } else if (!reaction && added && isNew && (this.selected !== state.sid || document.hidden)) {
       state.unread++;
@@ -546,24 +554,43 @@ export class ChatSession {
     this.changed({ sid });
   }
 
-  /** Encrypts and sends; a failure stays in the timeline as "not sent" with the reason. */
-  async send(sid: string, body: string, retryOf?: Pending): Promise<void> {
+  /**
+   * Encrypts and sends text, files or both (each file encrypted and uploaded as an opaque blob,
+   * with progress); a failure stays in the timeline as "not sent" with the reason.
+   */
+  async send(sid: string, body: string, files: readonly File[] = [], retryOf?: Pending): Promise<void> {
     const state = this.conversations.get(sid);
     if (!state) return;
-    const pending: Pending = retryOf ?? { id: ++this.sendSeq, body, state: 'sending' };
+    const pending: Pending = retryOf ?? { id: ++this.sendSeq, body, uploads: files.map((file) => ({ file, transfer: new Transfer('waiting', file.size) })), state: 'sending' };
     pending.state = 'sending';
     pending.error = undefined;
     if (!retryOf) state.pending.push(pending);
     this.changed({ sid });
+    for (const { file, transfer } of pending.uploads) {
+      transfer.set('waiting', 0, file.size);
+      this.uploading.set(file, transfer);
+    }
     try {
-      const index = await state.conversation.sendMessage(body);
-      pending.index = index;
-      if (state.messages.has(index)) state.pending = state.pending.filter((p) => p !== pending);
+      const index = pending.uploads.length ? await this.sendFiles(state.conversation, body, pending.uploads) : await state.conversation.sendMessage(body);
+      if (index !== null) pending.index = index;
+      if (index === null || state.messages.has(index)) state.pending = state.pending.filter((p) => p !== pending);
     } catch (err) {
       pending.state = 'failed';
-      pending.error = this.failure(sid, err);
+      const files = pending.uploads.map((u) => u.file);
+      pending.error = describeFilesError(err, files, state.conversation.limits?.mediaAttachmentsCountLimit) ?? this.failure(sid, err);
+      for (const { transfer } of pending.uploads) if (transfer.phase !== 'sent') transfer.set('failed', 0);
+    } finally {
+      for (const { file } of pending.uploads) this.uploading.delete(file);
     }
     this.changed({ sid });
+  }
+
+  /** One message with every file (as the SDK sends media), and the text when there is one. */
+  private async sendFiles(conversation: Conversation, body: string, uploads: readonly Upload[]): Promise<number | null> {
+    const builder = conversation.prepareMessage();
+    if (body) builder.setBody(body);
+    for (const { file } of uploads) builder.addMedia({ contentType: file.type || 'application/octet-stream', filename: file.name, media: file });
+    return builder.build().send();
   }
 
   /**
@@ -608,7 +635,7 @@ export class ChatSession {
   }
 
   retry(sid: string, pending: Pending): Promise<void> {
-    return this.send(sid, pending.body, pending);
+    return this.send(sid, pending.body, [], pending);
   }
 
   discard(sid: string, pending: Pending): void {
@@ -697,6 +724,7 @@ export class ChatSession {
     this.closed = true;
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     this.e2ee.outbox.stop();
+    this.files.clear();
     await this.chat.shutdown().catch(() => undefined);
   }
 }

@@ -7,6 +7,8 @@ import { avatar, h, icon, mount, redrawKeepingFocus } from '../dom.js';
 import { e2eeInfo, type OrgKeyChange } from '../../../index.js';
 import { formatWhen, isAgent, listNames, plural, safetyGroups, unverifiedSummary } from '../format.js';
 import type { ChatSession, ConversationState } from '../session.js';
+import { filesSummary } from '../files.js';
+import { Composer } from './composer.js';
 import { participantsView, safetyView, type DetailsActions } from './details.js';
 import { openDevicesDialog } from './devices.js';
 import { dialogForm, openDialog, showToast } from './dialogs.js';
@@ -59,7 +61,8 @@ export class ChatApp {
   private detailsOpen = false;
   private safetyFor: string | null = null;
   private backupDismissed = false;
-  private readonly drafts = new Map<string, string>();
+  private readonly drafts = new Map<string, { text: string; files: File[] }>();
+  private composer: Composer | null = null;
   private readonly listEl = h('nav', { class: 'conv-list', 'data-testid': 'conversation-list', 'aria-label': 'Conversations' });
   private readonly meEl = h('footer', { class: 'me' });
   private readonly bannersEl = h('div', { class: 'banners' });
@@ -193,7 +196,7 @@ export class ChatApp {
         const others = state.participants.filter((p) => p !== this.session.identity);
         const who = last ? (last.author === this.session.identity ? 'You' : last.author) : null;
         const lastStatus = last ? e2eeInfo(last).status : null;
-        const text = !last ? 'No messages yet' : lastStatus === 'failed' ? 'Message could not be verified' : (last.body ?? '');
+        const text = !last ? 'No messages yet' : lastStatus === 'failed' ? 'Message could not be verified' : last.body || filesSummary(last);
         const unverified = unverifiedSummary(state.tally);
         return h(
           'button',
@@ -333,7 +336,7 @@ export class ChatApp {
 
   private renderMain(): void {
     const state = this.state;
-    this.headerEl = this.timelineEl = this.composerNoticeEl = null;
+    this.headerEl = this.timelineEl = this.composerNoticeEl = this.composer = null;
     if (!state) {
       const agent = this.session.role === 'agent';
       mount(
@@ -361,37 +364,26 @@ export class ChatApp {
     this.headerEl = h('header', { class: 'conv-header' });
     this.timelineEl = h('div', { class: `timeline${this.raw ? ' raw' : ''}`, 'data-testid': 'timeline', 'aria-label': 'Messages' });
     this.composerNoticeEl = h('div', { class: 'composer-notice' });
-    const textarea = h('textarea', { rows: 1, placeholder: 'Write an encrypted message…', 'data-testid': 'composer-input', 'aria-label': 'Message' });
-    textarea.value = this.drafts.get(state.sid) ?? '';
-    const form = h('form', { class: 'composer', 'data-testid': 'composer' }, textarea, h('button', { class: 'send-btn', type: 'submit', 'aria-label': 'Send', title: 'Send (Enter)', 'data-testid': 'send' }, icon('send')));
-    const grow = () => {
-      textarea.style.height = 'auto';
-      textarea.style.height = `${Math.min(textarea.scrollHeight, 160)}px`;
-    };
-    textarea.addEventListener('input', grow);
-    textarea.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        form.requestSubmit();
-      }
+    const draft = this.drafts.get(state.sid);
+    const composer = new Composer({
+      text: draft?.text ?? '',
+      files: draft?.files ?? [],
+      send: (text, files) => {
+        this.drafts.delete(state.sid);
+        void this.session.send(state.sid, text, files);
+      },
     });
-    form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      const body = textarea.value.trim();
-      if (!body) return;
-      textarea.value = '';
-      this.drafts.delete(state.sid);
-      grow();
-      void this.session.send(state.sid, body);
-    });
-    mount(this.mainEl, this.bannersEl, this.headerEl, this.timelineEl, h('div', { class: 'composer-wrap' }, this.composerNoticeEl, form));
+    this.composer = composer;
+    const wrap = h('div', { class: 'composer-wrap' }, this.composerNoticeEl, composer.form);
+    composer.acceptDrops(this.timelineEl);
+    composer.acceptDrops(wrap);
+    mount(this.mainEl, this.bannersEl, this.headerEl, this.timelineEl, wrap);
     this.renderConversation(true);
-    if (matchMedia('(min-width: 761px)').matches) textarea.focus();
+    if (matchMedia('(min-width: 761px)').matches) composer.focus();
   }
 
   private saveDraft(): void {
-    const textarea = this.mainEl.querySelector('textarea');
-    if (this.selected && textarea) this.drafts.set(this.selected, textarea.value);
+    if (this.selected && this.composer) this.drafts.set(this.selected, { text: this.composer.text, files: this.composer.chosen });
   }
 
   /** Redraws header, timeline, composer notice and details of the open conversation; `focus` is a timeline element's data-focus key. */

@@ -10,6 +10,8 @@ import { h, icon, type Child } from '../dom.js';
 import { formatDay, formatTime } from '../format.js';
 import type { ReactionGroup } from '../reactions.js';
 import type { ChatSession, ConversationState, Notice, Pending } from '../session.js';
+import { attachmentsOf } from '../files.js';
+import { attachmentsView, rawMediaView, uploadsView } from './files.js';
 import { editedMark, errorBox, type MessageTools } from './message-tools.js';
 
 export interface TimelineActions {
@@ -57,7 +59,10 @@ function messageView(message: Message, session: ChatSession, showAuthor: boolean
   const mine = message.author === session.identity;
   const e2ee = e2eeInfo(message);
   const failed = e2ee.status === 'failed';
-  const bubble = h('div', { class: 'bubble', 'data-testid': 'message-body' }, failed ? (message.body ?? FAILED_BODY) : (message.body ?? ''));
+  const text = failed ? (message.body ?? FAILED_BODY) : (message.body ?? '');
+  // A message of files only shows them without an empty bubble.
+  const bubble = text || attachmentsOf(message).length === 0 ? h('div', { class: 'bubble', 'data-testid': 'message-body' }, text) : null;
+  const content = h('div', { class: 'msg-content' }, attachmentsView(message, session.files), tools.editor(message) ?? bubble);
   return h(
     'div',
     {
@@ -69,7 +74,7 @@ function messageView(message: Message, session: ChatSession, showAuthor: boolean
       'data-index': message.index,
     },
     showAuthor && !mine ? h('div', { class: 'msg-author' }, message.author ?? 'unknown') : null,
-    h('div', { class: 'msg-row' }, tools.editor(message) ?? bubble, tools.actions(message)),
+    h('div', { class: 'msg-row' }, content, tools.actions(message)),
     tools.picker(message),
     tools.chips(message, reactions),
     tools.problem(message),
@@ -103,6 +108,7 @@ function rawView(message: Message): HTMLElement {
       e2eeInfo(message).status === 'unencrypted' ? statusFlag('unencrypted') : null,
     ),
     h('code', { class: 'raw-body', 'data-testid': 'raw-body' }, body),
+    rawMediaView(message),
   );
 }
 
@@ -121,12 +127,13 @@ function pendingView(pending: Pending, actions: TimelineActions): HTMLElement {
   return h(
     'div',
     { class: `msg mine ${failed ? 'not-sent' : 'sending'}`, 'data-testid': failed ? 'not-sent' : 'sending' },
-    h('div', { class: 'bubble' }, pending.body),
+    uploadsView(pending.uploads),
+    pending.body ? h('div', { class: 'bubble' }, pending.body) : null,
     failed
       ? errorBox(
           pending.error ?? { kind: 'other', title: 'Not sent' },
           'send-error',
-          pending.error?.kind === 'revoked' ? null : h('button', { class: 'btn sm', type: 'button', onclick: () => actions.retry(pending) }, 'Retry'),
+          pending.error?.kind === 'revoked' || pending.error?.kind === 'refused' ? null : h('button', { class: 'btn sm', type: 'button', onclick: () => actions.retry(pending) }, 'Retry'),
           h('button', { class: 'btn sm ghost', type: 'button', onclick: () => actions.discard(pending) }, 'Discard'),
         )
       : h('div', { class: 'msg-meta' }, h('span', { class: 'spinner' }), 'Encrypting and sending…'),
@@ -149,7 +156,8 @@ export function timelineItems(state: ConversationState, session: ChatSession, ra
           'span',
           null,
           h('b', null, `What ${session.mode === 'twilio' ? 'Twilio' : 'the relay (standing in for Twilio)'} stores. `),
-          'Each body is an envelope: the text encrypted once, its key wrapped for every device in the conversation, and the sender’s signature inside. Only author and times are in the clear.',
+          'Each body is an envelope: the text encrypted once, its key wrapped for every device in the conversation, and the sender’s signature inside. Only author and times are in the clear. ',
+          'Each file is an opaque encrypted blob with a neutral name; its real name, type, size and key are inside the envelope.',
         ),
       ),
     );
