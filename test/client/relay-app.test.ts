@@ -185,7 +185,7 @@ describe('the chat app on the local relay', () => {
     const info = await conversationInfo(bobView.conversation);
     expect(info.slice(1)).toEqual([
       '1 messages, 2 participants, newest #1',
-      'attachments: 0 of 0 MB, email bodies: none',
+      'attachments: 10 of 150 MB, email bodies: none',
       'notifications: default, email: none, sms: none',
       '0 email or SMS recipients',
     ]);
