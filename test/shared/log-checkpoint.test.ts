@@ -9,7 +9,7 @@ import { createHash, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { NOTE_TYPE_COSIGNATURE_V1, NOTE_TYPE_ED25519 } from '../../shared/constants.js';
-import { ErrorCode, isE2EEError } from '../../shared/errors.js';
+import { ErrorCode } from '../../shared/errors.js';
 import { formatCheckpoint, openCheckpoint, parseCheckpoint, signCheckpoint, type Checkpoint } from '../../shared/log-checkpoint.js';
 import {
   cosignatureSigner,
@@ -22,20 +22,12 @@ import { MerkleTree, leafHash } from '../../shared/merkle.js';
 import { mergeNotes, parseNote, signNote } from '../../shared/signed-note.js';
 import { ed25519NoteSigner, ed25519NoteVerifier, formatSignerKey, formatVerifierKey, noteVerifierFromKey } from '../../shared/signed-note-keys.js';
 import { ready } from '../../shared/sodium.js';
+import { errorCodeOf } from '../support/errors.js';
 
 const vectors = JSON.parse(readFileSync(new URL('../fixtures/signed-notes.json', import.meta.url), 'utf8'));
 const sumdb = vectors.sumdb as { vkey: string; origin: string; checkpoints: Array<{ size: number; note: string }> };
 const c2sp = vectors.c2sp as { checkpoint: string; cosigned: string; cosignatureTimestamp: number };
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (!isE2EEError(err)) throw err;
-    return err.code;
-  }
-}
 
 const ORIGIN = 'cards.example.com/log';
 const NOW = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -54,7 +46,7 @@ describe('checkpoints', () => {
       expect(cp.rootHash).toHaveLength(32);
       expect(cosignatures).toEqual([]);
     }
-    expect(codeOf(() => openCheckpoint(sumdb.checkpoints[0]!.note, { origin: ORIGIN, log }))).toBe(ErrorCode.CHECKPOINT_ORIGIN_MISMATCH);
+    expect(errorCodeOf(() => openCheckpoint(sumdb.checkpoints[0]!.note, { origin: ORIGIN, log }))).toBe(ErrorCode.CHECKPOINT_ORIGIN_MISMATCH);
   });
 
   it('parses the C2SP example, whose key it does not hold', () => {
@@ -62,7 +54,7 @@ describe('checkpoints', () => {
     expect(parseCheckpoint(text)).toMatchObject({ origin: 'example.com/behind-the-sofa', size: 20852163, extensions: [] });
     expect(formatCheckpoint(parseCheckpoint(text))).toBe(text);
     const stranger = ed25519NoteVerifier('example.com/behind-the-sofa', ed25519NoteSigner('x', seed(9)).publicKey);
-    expect(codeOf(() => openCheckpoint(c2sp.checkpoint, { origin: 'example.com/behind-the-sofa', log: stranger }))).toBe(ErrorCode.NOTE_UNVERIFIED);
+    expect(errorCodeOf(() => openCheckpoint(c2sp.checkpoint, { origin: 'example.com/behind-the-sofa', log: stranger }))).toBe(ErrorCode.NOTE_UNVERIFIED);
   });
 
   it('signs ours under the origin and opens it only with the pinned log key', () => {
@@ -70,11 +62,11 @@ describe('checkpoints', () => {
     const note = signCheckpoint(checkpoint, logKey);
     const log = noteVerifierFromKey(formatVerifierKey(ORIGIN, NOTE_TYPE_ED25519, logKey.publicKey));
     expect(openCheckpoint(note, { origin: ORIGIN, log }).checkpoint).toEqual(checkpoint);
-    expect(codeOf(() => openCheckpoint(note, { origin: ORIGIN, log: ed25519NoteVerifier(ORIGIN, ed25519NoteSigner(ORIGIN, seed(2)).publicKey) }))).toBe(ErrorCode.NOTE_UNVERIFIED);
-    expect(codeOf(() => openCheckpoint(note.replace('\n3\n', '\n4\n'), { origin: ORIGIN, log }))).toBe(ErrorCode.NOTE_SIGNATURE_INVALID);
-    expect(codeOf(() => signCheckpoint(checkpoint, ed25519NoteSigner('other.example/log', seed(1))))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(errorCodeOf(() => openCheckpoint(note, { origin: ORIGIN, log: ed25519NoteVerifier(ORIGIN, ed25519NoteSigner(ORIGIN, seed(2)).publicKey) }))).toBe(ErrorCode.NOTE_UNVERIFIED);
+    expect(errorCodeOf(() => openCheckpoint(note.replace('\n3\n', '\n4\n'), { origin: ORIGIN, log }))).toBe(ErrorCode.NOTE_SIGNATURE_INVALID);
+    expect(errorCodeOf(() => signCheckpoint(checkpoint, ed25519NoteSigner('other.example/log', seed(1))))).toBe(ErrorCode.INVALID_ARGUMENT);
     // Signed by the log key but not a checkpoint: refused after the signature, as text.
-    expect(codeOf(() => openCheckpoint(signNote(`${ORIGIN}\n03\n`, [logKey]), { origin: ORIGIN, log }))).toBe(ErrorCode.CHECKPOINT_MALFORMED);
+    expect(errorCodeOf(() => openCheckpoint(signNote(`${ORIGIN}\n03\n`, [logKey]), { origin: ORIGIN, log }))).toBe(ErrorCode.CHECKPOINT_MALFORMED);
   });
 
   it('refuses every malformed checkpoint text with CHECKPOINT_MALFORMED', () => {
@@ -93,10 +85,10 @@ describe('checkpoints', () => {
       `${ORIGIN}\n3\n${root.slice(0, 42)}B=\n`, // non-zero unused bits
       `${ORIGIN}\n3\n${root}\n\n`, // empty extension line
     ];
-    for (const text of bad) expect(codeOf(() => parseCheckpoint(text)), JSON.stringify(text)).toBe(ErrorCode.CHECKPOINT_MALFORMED);
+    for (const text of bad) expect(errorCodeOf(() => parseCheckpoint(text)), JSON.stringify(text)).toBe(ErrorCode.CHECKPOINT_MALFORMED);
     expect(parseCheckpoint(`${ORIGIN}\n0\n${root}\next one\next two\n`)).toMatchObject({ size: 0, extensions: ['ext one', 'ext two'] });
-    expect(codeOf(() => formatCheckpoint({ ...checkpoint, origin: 'a\nb' }))).toBe(ErrorCode.CHECKPOINT_MALFORMED);
-    expect(codeOf(() => formatCheckpoint({ ...checkpoint, size: 1.5 }))).toBe(ErrorCode.CHECKPOINT_MALFORMED);
+    expect(errorCodeOf(() => formatCheckpoint({ ...checkpoint, origin: 'a\nb' }))).toBe(ErrorCode.CHECKPOINT_MALFORMED);
+    expect(errorCodeOf(() => formatCheckpoint({ ...checkpoint, size: 1.5 }))).toBe(ErrorCode.CHECKPOINT_MALFORMED);
   });
 });
 
@@ -132,7 +124,7 @@ describe('witness cosignatures', () => {
     const trusted = cosignatureVerifier(witnessName, witness.publicKey);
     const note = signCheckpoint(checkpoint, logKey);
     const cosigned = mergeNotes(note, signNote(parseNote(note).text, [witness]));
-    expect(codeOf(() => openCheckpoint(cosigned, { origin: ORIGIN, log, witnesses: [trusted], now: NOW }))).toBe(ErrorCode.COSIGNATURE_TIME_INVALID);
+    expect(errorCodeOf(() => openCheckpoint(cosigned, { origin: ORIGIN, log, witnesses: [trusted], now: NOW }))).toBe(ErrorCode.COSIGNATURE_TIME_INVALID);
     expect(openCheckpoint(cosigned, { origin: ORIGIN, log, witnesses: [trusted], now: NOW + 1 }).cosignatures).toHaveLength(1);
 
     // Changing the signed time breaks the signature.
@@ -140,11 +132,11 @@ describe('witness cosignatures', () => {
     const sig = Buffer.from(witnessLine!.split(' ')[2]!, 'base64');
     sig.writeBigUInt64BE(BigInt(NOW), 4);
     const moved = `${parseNote(note).text}\n${logLine}\n— ${witnessName} ${sig.toString('base64')}\n`;
-    expect(codeOf(() => openCheckpoint(moved, { origin: ORIGIN, log, witnesses: [trusted], now: NOW }))).toBe(ErrorCode.NOTE_SIGNATURE_INVALID);
+    expect(errorCodeOf(() => openCheckpoint(moved, { origin: ORIGIN, log, witnesses: [trusted], now: NOW }))).toBe(ErrorCode.NOTE_SIGNATURE_INVALID);
 
     const witnessOnly = signNote(parseNote(note).text, [witness]);
-    expect(codeOf(() => openCheckpoint(witnessOnly, { origin: ORIGIN, log, witnesses: [trusted], now: NOW + 1 }))).toBe(ErrorCode.NOTE_UNVERIFIED);
-    expect(codeOf(() => signNote('two\nlines\n', [witness]))).toBe(ErrorCode.CHECKPOINT_MALFORMED);
+    expect(errorCodeOf(() => openCheckpoint(witnessOnly, { origin: ORIGIN, log, witnesses: [trusted], now: NOW + 1 }))).toBe(ErrorCode.NOTE_UNVERIFIED);
+    expect(errorCodeOf(() => signNote('two\nlines\n', [witness]))).toBe(ErrorCode.CHECKPOINT_MALFORMED);
   });
 
   it('read the C2SP example cosignature and keep signer keys of type 0x04 apart from 0x01', () => {
@@ -155,7 +147,7 @@ describe('witness cosignatures', () => {
     const skey = formatSignerKey(witnessName, NOTE_TYPE_COSIGNATURE_V1, seed(3));
     expect(cosignatureSignerFromKey(skey).publicKey).toEqual(cosignatureSigner(witnessName, seed(3)).publicKey);
     const plain = formatVerifierKey(witnessName, NOTE_TYPE_ED25519, cosignatureSigner(witnessName, seed(3)).publicKey);
-    expect(codeOf(() => cosignatureVerifierFromKey(plain))).toBe(ErrorCode.NOTE_KEY_INVALID);
-    expect(codeOf(() => cosignatureSignerFromKey(formatSignerKey(witnessName, NOTE_TYPE_ED25519, seed(3))))).toBe(ErrorCode.NOTE_KEY_INVALID);
+    expect(errorCodeOf(() => cosignatureVerifierFromKey(plain))).toBe(ErrorCode.NOTE_KEY_INVALID);
+    expect(errorCodeOf(() => cosignatureSignerFromKey(formatSignerKey(witnessName, NOTE_TYPE_ED25519, seed(3))))).toBe(ErrorCode.NOTE_KEY_INVALID);
   });
 });

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, isE2EEError } from '../../shared/errors.js';
+import { ErrorCode } from '../../shared/errors.js';
 import {
   activeCardIds,
   cardEventHash,
@@ -23,16 +23,8 @@ import {
 } from '../../shared/log-event.js';
 import { MerkleTree, leafHash, verifyInclusion } from '../../shared/merkle.js';
 import { runs } from '../support/fast-check.js';
+import { errorCodeOf } from '../support/errors.js';
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (!isE2EEError(err)) throw err;
-    return err.code;
-  }
-}
 
 const cardId = (n: number) => createHash('sha256').update(`card ${n}`).digest('hex');
 const T0 = 1_767_225_600;
@@ -91,7 +83,7 @@ describe('the event leaf', () => {
       fc.property(eventArb, fc.nat(), fc.integer({ min: 0, max: 255 }), (event, at, byte) => {
         const leaf = encodeCardEvent(event);
         leaf[at % leaf.length] = byte;
-        const code = codeOf(() => expect(encodeCardEvent(decodeCardEvent(leaf))).toEqual(leaf));
+        const code = errorCodeOf(() => expect(encodeCardEvent(decodeCardEvent(leaf))).toEqual(leaf));
         expect(['ok', ErrorCode.LOG_EVENT_MALFORMED]).toContain(code);
       }),
       { numRuns: runs(300) },
@@ -111,15 +103,15 @@ describe('the event leaf', () => {
       { cardId: cardId(1).toUpperCase() },
       { cardId: cardId(1).slice(2) },
     ];
-    for (const change of bad) expect(codeOf(() => encodeCardEvent({ ...good, ...change })), JSON.stringify(change)).toBe(ErrorCode.LOG_EVENT_MALFORMED);
+    for (const change of bad) expect(errorCodeOf(() => encodeCardEvent({ ...good, ...change })), JSON.stringify(change)).toBe(ErrorCode.LOG_EVENT_MALFORMED);
     const leaf = encodeCardEvent(good);
     const withKind = (k: number) => Uint8Array.from(leaf, (b, i) => (i === 25 ? k : b));
     for (const broken of [leaf.slice(0, 106), withKind(0), withKind(3), Uint8Array.from(leaf, (b, i) => (i === 0 ? 0x54 : b)), new Uint8Array([...leaf, 0xff])]) {
-      expect(codeOf(() => decodeCardEvent(broken))).toBe(ErrorCode.LOG_EVENT_MALFORMED);
+      expect(errorCodeOf(() => decodeCardEvent(broken))).toBe(ErrorCode.LOG_EVENT_MALFORMED);
     }
     const hugeSeq = leaf.slice();
     hugeSeq.fill(0xff, 26, 34);
-    expect(codeOf(() => decodeCardEvent(hugeSeq))).toBe(ErrorCode.LOG_EVENT_MALFORMED);
+    expect(errorCodeOf(() => decodeCardEvent(hugeSeq))).toBe(ErrorCode.LOG_EVENT_MALFORMED);
   });
 });
 
@@ -159,16 +151,16 @@ describe('identity chains', () => {
       ['foreign', [e0, { ...e1, identity: 'mallory' }]],
       ['dated backwards', [e0, { ...nextCardEvent(extendChain(bob, [e0]), 'registration', cardId(2), T0), time: T0 - 1 }]],
     ];
-    for (const [what, list] of broken) expect(codeOf(() => extendChain(bob, list)), what).toBe(ErrorCode.LOG_CHAIN_INVALID);
+    for (const [what, list] of broken) expect(errorCodeOf(() => extendChain(bob, list)), what).toBe(ErrorCode.LOG_CHAIN_INVALID);
 
     // A fork: two different events both claiming seq 1 after e0; a verifier holding one refuses the other.
     const fork = nextCardEvent(extendChain(bob, [e0]), 'registration', cardId(8), T0 + 5);
-    expect(codeOf(() => extendChain(extendChain(bob, [e0, e1]), [fork]))).toBe(ErrorCode.LOG_CHAIN_INVALID);
+    expect(errorCodeOf(() => extendChain(extendChain(bob, [e0, e1]), [fork]))).toBe(ErrorCode.LOG_CHAIN_INVALID);
 
     const chain = extendChain(bob, events);
-    expect(codeOf(() => nextCardEvent(chain, 'registration', cardId(2), T0 + 200))).toBe(ErrorCode.LOG_CHAIN_INVALID); // registered twice
-    expect(codeOf(() => nextCardEvent(chain, 'revocation', cardId(1), T0 + 200))).toBe(ErrorCode.LOG_CHAIN_INVALID); // revoked twice
-    expect(codeOf(() => nextCardEvent(chain, 'revocation', cardId(5), T0 + 200))).toBe(ErrorCode.LOG_CHAIN_INVALID); // never registered
+    expect(errorCodeOf(() => nextCardEvent(chain, 'registration', cardId(2), T0 + 200))).toBe(ErrorCode.LOG_CHAIN_INVALID); // registered twice
+    expect(errorCodeOf(() => nextCardEvent(chain, 'revocation', cardId(1), T0 + 200))).toBe(ErrorCode.LOG_CHAIN_INVALID); // revoked twice
+    expect(errorCodeOf(() => nextCardEvent(chain, 'revocation', cardId(5), T0 + 200))).toBe(ErrorCode.LOG_CHAIN_INVALID); // never registered
     const err = (() => {
       try {
         extendChain(bob, [e0, e2]);

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, isE2EEError } from '../../shared/errors.js';
+import { ErrorCode } from '../../shared/errors.js';
 import {
   EMPTY_ROOT,
   MerkleTree,
@@ -23,6 +23,7 @@ import {
   type NodeReader,
 } from '../../shared/merkle.js';
 import { runs } from '../support/fast-check.js';
+import { errorCodeOf } from '../support/errors.js';
 
 // ---- The naive tree: node:crypto's SHA-256 and the RFC's recursive definitions, nothing shared.
 
@@ -59,15 +60,6 @@ const leaves = (n: number) => Array.from({ length: n }, (_, i) => new TextEncode
 const treeOf = (d: Uint8Array[]) => new MerkleTree(d.map(leafHash));
 const hex = (bytes: Uint8Array[]) => bytes.map((b) => Buffer.from(b).toString('hex'));
 
-function codeOf(fn: () => void): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (!isE2EEError(err)) throw err;
-    return err.code;
-  }
-}
 
 const flipBit = (bytes: Uint8Array, bit: number) => {
   const out = bytes.slice();
@@ -144,7 +136,7 @@ describe('inclusion proofs', () => {
           altered.push({ ...claim, proof: claim.proof.slice(1) });
         }
         for (const bad of altered) {
-          expect(codeOf(() => verifyInclusion(bad))).toBe(ErrorCode.LOG_INCLUSION_INVALID);
+          expect(errorCodeOf(() => verifyInclusion(bad))).toBe(ErrorCode.LOG_INCLUSION_INVALID);
         }
       }),
       { numRuns: runs(200) },
@@ -184,7 +176,7 @@ describe('consistency proofs', () => {
           altered.push({ ...claim, proof: claim.proof.slice(0, -1) });
         }
         for (const bad of altered) {
-          expect(codeOf(() => verifyConsistency(bad))).toBe(ErrorCode.LOG_CONSISTENCY_INVALID);
+          expect(errorCodeOf(() => verifyConsistency(bad))).toBe(ErrorCode.LOG_CONSISTENCY_INVALID);
         }
       }),
       { numRuns: runs(200) },
@@ -219,24 +211,24 @@ describe('sizes up to 2^53 - 1', () => {
   it('refuses an index or size that is not a safe integer, or values that are not bytes, with the typed error', () => {
     const claim = { index: 0, size: 1, leafHash: same[0]!, proof: [], root: same[0]! };
     for (const index of [-1, 1, 0.5, 2 ** 64 - 1, Number.NaN]) {
-      expect(codeOf(() => verifyInclusion({ ...claim, index }))).toBe(ErrorCode.LOG_INCLUSION_INVALID);
+      expect(errorCodeOf(() => verifyInclusion({ ...claim, index }))).toBe(ErrorCode.LOG_INCLUSION_INVALID);
     }
-    expect(codeOf(() => verifyInclusion({ ...claim, size: 2 ** 53 }))).toBe(ErrorCode.LOG_INCLUSION_INVALID);
+    expect(errorCodeOf(() => verifyInclusion({ ...claim, size: 2 ** 53 }))).toBe(ErrorCode.LOG_INCLUSION_INVALID);
     for (const hostile of [{ root: undefined }, { leafHash: 'x' }, { proof: null }, { proof: [null] }]) {
-      expect(codeOf(() => verifyInclusion({ ...claim, ...(hostile as object) }))).toBe(ErrorCode.LOG_INCLUSION_INVALID);
+      expect(errorCodeOf(() => verifyInclusion({ ...claim, ...(hostile as object) }))).toBe(ErrorCode.LOG_INCLUSION_INVALID);
     }
-    expect(codeOf(() => verifyConsistency({ size1: 1, size2: 2, root1: same[0]!, root2: null as never, proof: [same[0]!] }))).toBe(ErrorCode.LOG_CONSISTENCY_INVALID);
-    expect(codeOf(() => verifyConsistency({ size1: 1, size2: 2 ** 53, root1: same[0]!, root2: same[0]!, proof: [] }))).toBe(ErrorCode.LOG_CONSISTENCY_INVALID);
+    expect(errorCodeOf(() => verifyConsistency({ size1: 1, size2: 2, root1: same[0]!, root2: null as never, proof: [same[0]!] }))).toBe(ErrorCode.LOG_CONSISTENCY_INVALID);
+    expect(errorCodeOf(() => verifyConsistency({ size1: 1, size2: 2 ** 53, root1: same[0]!, root2: same[0]!, proof: [] }))).toBe(ErrorCode.LOG_CONSISTENCY_INVALID);
   });
 });
 
 describe('the in-memory tree', () => {
   it('refuses proofs beyond its size or from the empty tree with INVALID_ARGUMENT', () => {
     const tree = treeOf(leaves(5));
-    expect(codeOf(() => tree.inclusionProof(5))).toBe(ErrorCode.INVALID_ARGUMENT);
-    expect(codeOf(() => tree.inclusionProof(0, 6))).toBe(ErrorCode.INVALID_ARGUMENT);
-    expect(codeOf(() => tree.consistencyProof(0))).toBe(ErrorCode.INVALID_ARGUMENT);
-    expect(codeOf(() => tree.consistencyProof(3, 2))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(errorCodeOf(() => tree.inclusionProof(5))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(errorCodeOf(() => tree.inclusionProof(0, 6))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(errorCodeOf(() => tree.consistencyProof(0))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(errorCodeOf(() => tree.consistencyProof(3, 2))).toBe(ErrorCode.INVALID_ARGUMENT);
     expect(tree.consistencyProof(5)).toEqual([]);
     expect(new MerkleTree().root()).toEqual(EMPTY_ROOT);
   });

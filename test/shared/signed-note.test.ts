@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NOTE_TYPE_ED25519 } from '../../shared/constants.js';
-import { ErrorCode, isE2EEError } from '../../shared/errors.js';
+import { ErrorCode } from '../../shared/errors.js';
 import { MAX_NOTE_BYTES, MAX_NOTE_SIGNATURES } from '../../shared/limits.js';
 import { formatNote, fromBase64, mergeNotes, openNote, parseNote, signNote, toBase64 } from '../../shared/signed-note.js';
 import {
@@ -21,19 +21,11 @@ import {
 } from '../../shared/signed-note-keys.js';
 import { ready } from '../../shared/sodium.js';
 import { runs } from '../support/fast-check.js';
+import { errorCodeOf } from '../support/errors.js';
 
 const vectors = JSON.parse(readFileSync(new URL('../fixtures/signed-notes.json', import.meta.url), 'utf8'));
 const go = vectors.goNote as { skey: string; vkey: string; otherVkey: string; badVkeys: string[]; text: string; signatureLine: string; otherSignatureLine: string };
 
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (!isE2EEError(err)) throw err;
-    return err.code;
-  }
-}
 
 beforeAll(() => ready());
 
@@ -54,9 +46,9 @@ describe('the reference implementation vectors', () => {
     expect(one.verified.map((s) => [s.name, s.keyId])).toEqual([['PeterNeumann', 0xc74f20a3]]);
     expect(one.unverified.map((s) => [s.name, s.keyId])).toEqual([['EnochRoot', 0xaf0cfe78]]);
     expect(openNote(note, [peter, enoch]).verified.map((s) => s.name)).toEqual(['PeterNeumann', 'EnochRoot']);
-    expect(codeOf(() => openNote(note, []))).toBe(ErrorCode.NOTE_UNVERIFIED);
-    expect(codeOf(() => openNote(`${go.text}\n${go.signatureLine}`, [enoch]))).toBe(ErrorCode.NOTE_UNVERIFIED);
-    expect(codeOf(() => openNote(note, [enoch, peter, enoch]))).toBe(ErrorCode.INVALID_ARGUMENT);
+    expect(errorCodeOf(() => openNote(note, []))).toBe(ErrorCode.NOTE_UNVERIFIED);
+    expect(errorCodeOf(() => openNote(`${go.text}\n${go.signatureLine}`, [enoch]))).toBe(ErrorCode.NOTE_UNVERIFIED);
+    expect(errorCodeOf(() => openNote(note, [enoch, peter, enoch]))).toBe(ErrorCode.INVALID_ARGUMENT);
     // Repeated lines count once.
     expect(openNote(`${go.text}\n${go.signatureLine}${go.signatureLine}`, [peter]).verified).toHaveLength(1);
   });
@@ -64,9 +56,9 @@ describe('the reference implementation vectors', () => {
   it('refuses the whole note when a known key signature fails, even beside a good one', () => {
     const peter = noteVerifierFromKey(go.vkey);
     const bad = go.signatureLine.slice(0, 60) + 'ABCD' + go.signatureLine.slice(60);
-    expect(codeOf(() => openNote(`${go.text}\n${bad}`, [peter]))).toBe(ErrorCode.NOTE_SIGNATURE_INVALID);
-    expect(codeOf(() => openNote(`${go.text}\n${go.signatureLine}${bad}`, [peter]))).toBe(ErrorCode.NOTE_SIGNATURE_INVALID);
-    expect(codeOf(() => openNote(`${go.text.replace('answer', 'Answer')}\n${go.signatureLine}`, [peter]))).toBe(ErrorCode.NOTE_SIGNATURE_INVALID);
+    expect(errorCodeOf(() => openNote(`${go.text}\n${bad}`, [peter]))).toBe(ErrorCode.NOTE_SIGNATURE_INVALID);
+    expect(errorCodeOf(() => openNote(`${go.text}\n${go.signatureLine}${bad}`, [peter]))).toBe(ErrorCode.NOTE_SIGNATURE_INVALID);
+    expect(errorCodeOf(() => openNote(`${go.text.replace('answer', 'Answer')}\n${go.signatureLine}`, [peter]))).toBe(ErrorCode.NOTE_SIGNATURE_INVALID);
   });
 
   it('refuses its malformed notes with NOTE_MALFORMED', () => {
@@ -84,9 +76,9 @@ describe('the reference implementation vectors', () => {
       go.text + '\n' + go.signatureLine.repeat(MAX_NOTE_SIGNATURES + 1),
       'x'.repeat(MAX_NOTE_BYTES) + '\n\n' + go.signatureLine,
     ];
-    for (const note of bad) expect(codeOf(() => openNote(note, [peter])), JSON.stringify(note.slice(0, 80))).toBe(ErrorCode.NOTE_MALFORMED);
+    for (const note of bad) expect(errorCodeOf(() => openNote(note, [peter])), JSON.stringify(note.slice(0, 80))).toBe(ErrorCode.NOTE_MALFORMED);
     const invalidUtf8 = new Uint8Array([0xff, ...new TextEncoder().encode(`${go.text}\n${go.signatureLine}`)]);
-    expect(codeOf(() => openNote(invalidUtf8, [peter]))).toBe(ErrorCode.NOTE_MALFORMED);
+    expect(errorCodeOf(() => openNote(invalidUtf8, [peter]))).toBe(ErrorCode.NOTE_MALFORMED);
     expect(openNote(new TextEncoder().encode(`${go.text}\n${go.signatureLine}`), [peter]).text).toBe(go.text);
   });
 
@@ -94,10 +86,10 @@ describe('the reference implementation vectors', () => {
     const manglings = new Set(go.badVkeys);
     for (let i = 0; i <= go.vkey.length; i++) for (let j = i + 1; j <= go.vkey.length; j++) if (i !== 0 || j !== go.vkey.length) manglings.add(go.vkey.slice(i, j));
     for (let i = 0; i < go.vkey.length; i++) manglings.add(go.vkey.slice(0, i) + String.fromCharCode(go.vkey.charCodeAt(i) + 1) + go.vkey.slice(i + 1));
-    for (const key of manglings) expect(codeOf(() => noteVerifierFromKey(key)), key).toBe(ErrorCode.NOTE_KEY_INVALID);
-    expect(codeOf(() => noteSignerFromKey(go.skey.replace('c74f20a3', 'c74f20a4')))).toBe(ErrorCode.NOTE_KEY_INVALID);
-    expect(codeOf(() => noteSignerFromKey(go.vkey))).toBe(ErrorCode.NOTE_KEY_INVALID);
-    expect(codeOf(() => noteVerifierFromKey(42 as unknown as string))).toBe(ErrorCode.NOTE_KEY_INVALID);
+    for (const key of manglings) expect(errorCodeOf(() => noteVerifierFromKey(key)), key).toBe(ErrorCode.NOTE_KEY_INVALID);
+    expect(errorCodeOf(() => noteSignerFromKey(go.skey.replace('c74f20a3', 'c74f20a4')))).toBe(ErrorCode.NOTE_KEY_INVALID);
+    expect(errorCodeOf(() => noteSignerFromKey(go.vkey))).toBe(ErrorCode.NOTE_KEY_INVALID);
+    expect(errorCodeOf(() => noteVerifierFromKey(42 as unknown as string))).toBe(ErrorCode.NOTE_KEY_INVALID);
   });
 });
 
@@ -110,9 +102,9 @@ describe('notes of our own', () => {
     const merged = mergeNotes(signNote(text, [a]), signNote(text, [b, a]));
     expect(parseNote(merged).signatures.map((s) => s.name)).toEqual(['a.example/log', 'b.example/w']);
     expect(openNote(merged, [a, b].map((s) => noteVerifierFromKey(formatVerifierKey(s.name, NOTE_TYPE_ED25519, s.publicKey)))).text).toBe(text);
-    expect(codeOf(() => mergeNotes(merged, signNote('other\n', [b])))).toBe(ErrorCode.NOTE_MALFORMED);
-    expect(codeOf(() => signNote('no newline', [a]))).toBe(ErrorCode.NOTE_MALFORMED);
-    expect(codeOf(() => signNote('a\tb\n', [a]))).toBe(ErrorCode.NOTE_MALFORMED);
+    expect(errorCodeOf(() => mergeNotes(merged, signNote('other\n', [b])))).toBe(ErrorCode.NOTE_MALFORMED);
+    expect(errorCodeOf(() => signNote('no newline', [a]))).toBe(ErrorCode.NOTE_MALFORMED);
+    expect(errorCodeOf(() => signNote('a\tb\n', [a]))).toBe(ErrorCode.NOTE_MALFORMED);
   });
 
   it('reads standard base64 strictly: padded, no stray bits', () => {
@@ -140,7 +132,7 @@ describe('notes of our own', () => {
     );
     fc.assert(
       fc.property(fc.string({ maxLength: 200 }), (text) => {
-        const code = codeOf(() => formatNote(parseNote(text)) === text || expect.fail('not printed back'));
+        const code = errorCodeOf(() => formatNote(parseNote(text)) === text || expect.fail('not printed back'));
         expect(['ok', ErrorCode.NOTE_MALFORMED]).toContain(code);
       }),
       { numRuns: runs(300) },
