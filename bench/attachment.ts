@@ -6,16 +6,20 @@
  *   +hash floor  = the same AEAD calls and BLAKE2b-256 over the same bytes (the digest the
  *                  format requires; the part of the gap to the AEAD floor no code can close)
  *
- * Peak memory (RSS growth) while encrypting and then decrypting a 100 MB file, streamed from a
- * generator and never held whole, is measured in a child process of its own; and the size
- * overhead, computed. `npx tsx bench/attachment.ts [--quick]` runs it alone; bench/run.ts prints it.
+ * Peak memory (RSS growth) while a 100 MB file streams through, never held whole, each in
+ * children of their own: encrypting from a generator, decrypting from a file read into one array
+ * (so neither source makes garbage of its own), and, as their floor, handing out a fresh copy of
+ * every 64 KiB piece and nothing else. And the size overhead, computed.
+ * `npx tsx bench/attachment.ts [--quick]` runs it alone; bench/run.ts prints it.
  */
 import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeChachaBackend } from '../server/crypto-backend-aead.js';
 import { nodeCryptoBackend } from '../server/crypto-backend.js';
 import { attachmentBlobSize, decryptAttachment, encryptAttachment, paddedAttachmentSize, type AttachmentMetadata } from '../shared/attachment.js';
-import { encryptAttachmentWith } from '../shared/attachment-seal.js';
 import { chunkAd, chunkNonce } from '../shared/attachment-format.js';
 import { ATTACHMENT_CHUNK_BYTES } from '../shared/constants.js';
 import { blake2b256Stream, chachaOpen, chachaSeal, randomBytes, ready, setBackend, type CryptoBackend } from '../shared/sodium.js';
@@ -44,8 +48,8 @@ export interface ThroughputRow {
 
 export interface AttachmentResults {
   throughput: ThroughputRow[];
-  /** RSS growth over the child's baseline while a 100 MB file streams through, MB. */
-  peakRssGrowthMB: { encrypt: number; decrypt: number };
+  /** Peak RSS growth over the child's baseline while 100 MB stream through, MB: "libsodium encrypt" and so on, and "copy", fresh copies alone (the floor). */
+  peakRssGrowthMB: Record<string, number>;
   /** Blob bytes over content bytes, percent. */
   overheadPercent: Record<string, number>;
 }
@@ -58,6 +62,10 @@ function* content(size: number, block: Uint8Array): Generator<Uint8Array> {
     o += piece.length;
     yield piece;
   }
+}
+
+async function* copies(size: number, block: Uint8Array): AsyncGenerator<Uint8Array> {
+  for (const piece of content(size, block)) yield piece.slice();
 }
 
 async function drain(pieces: AsyncIterable<Uint8Array>, each?: (piece: Uint8Array) => void): Promise<number> {
@@ -136,39 +144,74 @@ async function throughput(quick: boolean): Promise<ThroughputRow[]> {
   return rows;
 }
 
-/** In the child: encrypt 100 MB (blob discarded), then encrypt it again straight into decrypt; peak RSS over the baseline. */
-async function rssChild(): Promise<void> {
+/** What a child streams 100 MB through: encrypting or decrypting on a backend, or (the floor) handing out copies. */
+type RssRun = { op: 'encrypt' | 'decrypt'; backend: string } | { op: 'copy'; backend?: undefined };
+const RSS_RUNS: RssRun[] = [{ op: 'copy' }, ...BACKENDS.flatMap(({ name }) => (['encrypt', 'decrypt'] as const).map((op) => ({ op, backend: name })))];
+
+/** The blob file in 64 KiB reads into one array (decryptAttachment is done with a piece before it asks for the next): a source with no garbage of its own. */
+function* fileReads(path: string): Generator<Uint8Array> {
+  const fd = openSync(path, 'r');
+  const buffer = new Uint8Array(ATTACHMENT_CHUNK_BYTES);
+  try {
+    for (let n; (n = readSync(fd, buffer)) > 0; ) yield buffer.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * In a child of its own, after a 1 MB warm-up: streams 100 MB through `run` and prints the peak
+ * RSS over the baseline. `copy` hands out a fresh copy of every 64 KiB piece and does nothing
+ * else: what any stream that gives its reader new arrays costs, the floor for the others.
+ */
+async function rssChild(run: RssRun, blobPath: string, metadata: AttachmentMetadata): Promise<void> {
   await ready();
-  setBackend({ ...nodeCryptoBackend, ...nodeChachaBackend });
-  const size = 100 * MB;
+  setBackend(BACKENDS.find((b) => b.name === run.backend)?.backend ?? null);
+  const size = metadata.size;
   const block = randomBytes(MB);
-  const key = randomBytes(32);
-  const fileId = randomBytes(16);
-  const seal = () => encryptAttachmentWith(content(size, block), { ...OPTIONS, size }, key, fileId);
   // Warm-up on a small file, so code and WebAssembly memory are in the baseline.
   const warm = encryptAttachment(randomBytes(MB), OPTIONS);
   const warmParts: Uint8Array[] = [];
   await drain(warm.chunks, (p) => warmParts.push(p));
   await drain(decryptAttachment(warmParts, await warm.metadata));
+  warmParts.length = 0;
   globalThis.gc?.();
   const baseline = process.memoryUsage.rss();
   let peak = baseline;
   const sample = () => (peak = Math.max(peak, process.memoryUsage.rss()));
-  const first = seal();
-  await drain(first.chunks, sample);
-  const metadata: AttachmentMetadata = await first.metadata;
-  const encryptPeak = peak - baseline;
-  peak = baseline;
-  await drain(decryptAttachment(seal().chunks, metadata), sample);
-  process.stdout.write(JSON.stringify({ encrypt: encryptPeak / MB, decrypt: (peak - baseline) / MB }));
+  if (run.op === 'copy') await drain(copies(size, block), sample);
+  if (run.op === 'encrypt') await drain(encryptAttachment(content(size, block), { ...OPTIONS, size }).chunks, sample);
+  if (run.op === 'decrypt') await drain(decryptAttachment(fileReads(blobPath), metadata), sample);
+  process.stdout.write(JSON.stringify((peak - baseline) / MB));
 }
 
-function peakRss(): { encrypt: number; decrypt: number } {
-  const self = fileURLToPath(import.meta.url);
-  const child = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', self, '--rss-child'], { encoding: 'utf8', timeout: 300_000 });
-  if (child.status !== 0) throw new Error(`attachment RSS child failed: ${child.stderr}`);
-  const out = JSON.parse(child.stdout) as { encrypt: number; decrypt: number };
-  return { encrypt: round(out.encrypt), decrypt: round(out.decrypt) };
+/** Median over `runs` children each of the peak RSS growth for 100 MB, by run ("copy", "libsodium encrypt", ...). The blob to decrypt is written here, outside the children. */
+async function peakRss(runs: number): Promise<Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), 'attachment-bench-'));
+  try {
+    const blobPath = join(dir, 'blob');
+    const size = 100 * MB;
+    const sealed = encryptAttachment(content(size, randomBytes(MB)), { ...OPTIONS, size });
+    const fd = openSync(blobPath, 'w');
+    await drain(sealed.chunks, (p) => writeSync(fd, p));
+    closeSync(fd);
+    const metadata = JSON.stringify(await sealed.metadata);
+    const self = fileURLToPath(import.meta.url);
+    const out: Record<string, number> = {};
+    for (const run of RSS_RUNS) {
+      const samples: number[] = [];
+      for (let r = 0; r < runs; r++) {
+        const args = [...process.execArgv, '--expose-gc', self, '--rss-child', JSON.stringify(run), blobPath, metadata];
+        const child = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 300_000 });
+        if (child.status !== 0) throw new Error(`attachment RSS child (${JSON.stringify(run)}) failed: ${child.stderr}`);
+        samples.push(JSON.parse(child.stdout) as number);
+      }
+      out[run.backend ? `${run.backend} ${run.op}` : run.op] = round(summarize(samples).median);
+    }
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export async function benchAttachments(quick: boolean): Promise<AttachmentResults> {
@@ -177,7 +220,7 @@ export async function benchAttachments(quick: boolean): Promise<AttachmentResult
   for (const size of [1 * MB, 10 * MB, 100 * MB, 145 * MB]) {
     overheadPercent[`${size / MB} MB`] = round(((attachmentBlobSize(paddedAttachmentSize(size)) - size) / size) * 100);
   }
-  return { throughput: await throughput(quick), peakRssGrowthMB: peakRss(), overheadPercent };
+  return { throughput: await throughput(quick), peakRssGrowthMB: await peakRss(quick ? 1 : 3), overheadPercent };
 }
 
 export function renderAttachments(r: AttachmentResults): string {
@@ -188,14 +231,16 @@ export function renderAttachments(r: AttachmentResults): string {
       (t) =>
         `${t.backend.padEnd(12)} ${`${t.sizeMB} MB`.padEnd(7)} ${t.operation.padEnd(8)} ${String(t.mbPerSec).padStart(5)}   ${String(t.aeadFloorMBPerSec).padStart(9)}  ${`${t.ratioToAead}x`.padStart(5)}   ${String(t.aeadHashFloorMBPerSec).padStart(17)}  ${`${t.ratioToAeadHash}x`.padStart(5)}`,
     ),
-    `peak RSS growth, 100 MB (node:crypto): encrypt ${r.peakRssGrowthMB.encrypt} MB, decrypt ${r.peakRssGrowthMB.decrypt} MB`,
+    `peak RSS growth, 100 MB, median of children: ${Object.entries(r.peakRssGrowthMB)
+      .map(([k, v]) => `${k === 'copy' ? 'fresh 64 KiB copies alone (floor)' : k} ${v} MB`)
+      .join(', ')}`,
     `size overhead: ${Object.entries(r.overheadPercent).map(([k, v]) => `${k} ${v}%`).join(', ')}`,
   ];
   return lines.join('\n');
 }
 
-if (process.argv.includes('--rss-child')) {
-  await rssChild();
+if (process.argv[2] === '--rss-child') {
+  await rssChild(JSON.parse(process.argv[3]!) as RssRun, process.argv[4]!, JSON.parse(process.argv[5]!) as AttachmentMetadata);
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   console.log(renderAttachments(await benchAttachments(process.argv.includes('--quick'))));
 }
