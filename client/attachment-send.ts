@@ -46,8 +46,25 @@ interface OutgoingFile {
 interface MediaBuilder {
   setBody(text: string): MediaBuilder;
   setAttributes(attributes: JSONValue): MediaBuilder;
-  addMedia(options: { contentType: string; filename: string; media: Blob }): MediaBuilder;
+  addMedia(options: { contentType: string; filename: string; media: UploadBody }): MediaBuilder;
   build(): { send(): Promise<number | null> };
+}
+
+/**
+ * An encrypted blob as the SDK uploads it: a Blob with the browser's XMLHttpRequest; in Node a
+ * Buffer, since the SDK's fallback there (the `xmlhttprequest` package) sends only strings and
+ * Buffers (a Blob throws a TypeError). The relay client takes both.
+ */
+type UploadBody = Blob | Uint8Array;
+
+function uploadBody(parts: Uint8Array[]): { body: UploadBody; size: number } {
+  const NodeBuffer = typeof XMLHttpRequest === 'undefined' ? (globalThis as { Buffer?: { concat(parts: Uint8Array[]): Uint8Array } }).Buffer : undefined;
+  if (NodeBuffer) {
+    const body = NodeBuffer.concat(parts);
+    return { body, size: body.length };
+  }
+  const body = new Blob(parts as BlobPart[], { type: 'application/octet-stream' });
+  return { body, size: body.size };
 }
 
 /** Emit 'encrypting' progress every this many bytes (and at the end). */
@@ -118,8 +135,8 @@ function placeholder(file: OutgoingFile, index: number): AttachmentMetadata {
   return { v: ATTACHMENT_VERSION, key: zeros, fileId: toB64u(id), size, paddedSize: paddedAttachmentSize(size), digest: zeros, contentType: file.contentType, filename: file.filename, chunkSize: ATTACHMENT_CHUNK_BYTES };
 }
 
-/** Encrypts one file into the Blob to upload (the SDK uploads Blobs), reporting content bytes read. */
-async function encryptToBlob(file: OutgoingFile, progress: (loaded: number, total: number) => void): Promise<{ metadata: AttachmentMetadata; blob: Blob }> {
+/** Encrypts one file into the blob to upload, reporting content bytes read. */
+async function encryptToBlob(file: OutgoingFile, progress: (loaded: number, total: number) => void): Promise<{ metadata: AttachmentMetadata; blob: { body: UploadBody; size: number } }> {
   let loaded = 0;
   let reported = 0;
   async function* counted(): AsyncGenerator<Uint8Array> {
@@ -134,7 +151,7 @@ async function encryptToBlob(file: OutgoingFile, progress: (loaded: number, tota
   const parts: Uint8Array[] = [];
   for await (const chunk of chunks) parts.push(chunk);
   progress(loaded, loaded);
-  return { metadata: await metadata, blob: new Blob(parts as BlobPart[], { type: 'application/octet-stream' }) };
+  return { metadata: await metadata, blob: uploadBody(parts) };
 }
 
 /**
@@ -159,13 +176,13 @@ export async function sendWithFiles(conversation: ConversationWrapper, body: str
 
   const progress = (file: OutgoingFile, phase: AttachmentProgress['phase'], loaded: number, total: number) =>
     hooks.attachmentProgress({ conversationSid: raw.sid, filename: file.filename, media: file.media, phase, loaded, total });
-  const encrypted: Array<{ metadata: AttachmentMetadata; blob: Blob }> = [];
+  const encrypted: Array<Awaited<ReturnType<typeof encryptToBlob>>> = [];
   for (const file of files) encrypted.push(await encryptToBlob(file, (loaded, total) => progress(file, 'encrypting', loaded, total)));
   const sealed = await crypto.seal(raw, body, { attributes, attachments: encrypted.map((e, i) => ({ file: e.metadata, ...(kept[i] && { preview: kept[i] }) })) });
 
   let builder = (raw.prepareMessage() as MediaBuilder).setBody(sealed.text).setAttributes(JSON.parse(sealed.payload.clearAttributes ?? '{}') as JSONValue);
   const names = encrypted.map((e) => blobFilename(e.metadata));
-  for (const [i, e] of encrypted.entries()) builder = builder.addMedia({ contentType: 'application/octet-stream', filename: names[i]!, media: e.blob });
+  for (const [i, e] of encrypted.entries()) builder = builder.addMedia({ contentType: 'application/octet-stream', filename: names[i]!, media: e.blob.body });
   names.forEach((name, i) => conversation.owner.uploads.set(name, (loaded, total) => progress(files[i]!, 'uploading', loaded, total)));
   let index: number | null;
   try {

@@ -6,9 +6,9 @@
  * wrapped objects sees: the SDK's classes, methods that need the real instance, and events
  * opened before they reach the app.
  *
- * Not covered offline: media content (upload and download go through the media service client
- * the SDK builds itself over HTTP, with no transport to inject; the wrapper refuses media
- * anyway), push notifications, reachability and token refresh against Twilio.
+ * Media content (the SDK's own media service client, over HTTP to a local stand-in) is in
+ * real-sdk-media.test.ts. Not covered offline: push notifications, reachability and token
+ * refresh against Twilio.
  *
  * What the SDK 3.0.1 keeps in private state: Message's #wrapMedia and #assignMedias (a WeakSet
  * brand check), run by its constructor and by `_update`, through which every change the service

@@ -9,115 +9,26 @@
  * configuration, my-conversations, conversation, participant, message and typing REST resources,
  * and the Sync documents, maps and lists behind them. As over the network, a Sync event reaches
  * the clients after the REST answer of the change that caused it, never inside it.
+ *
+ * Media: after `listenMedia()`, the configuration links the SDK to a local Media Content Service
+ * (test/support/media-content-service.ts), reached over HTTP by the SDK's own MCS client; a
+ * message posted with `media_sids` carries those media (`medias` in its Sync item).
  */
 import { EventEmitter } from 'node:events';
 import { Client, type ClientOptions } from '@twilio/conversations';
+import { copy, handleOf, SyncDocument, SyncList, SyncMap, type Data, type SyncObject } from './conversations-sync.js';
+import { MediaContentService, SERVICE_SID } from './media-content-service.js';
 
 const API = 'https://aim.us1.twilio.com';
-const MCS = 'https://mcs.us1.twilio.com/v1/Services/IS00000000000000000000000000000000';
+const MCS = `https://mcs.us1.twilio.com/v1/Services/${SERVICE_SID}`;
+/** Bytes per media the configuration announces (media_attachment_size_limit_in_mb). */
+const MEDIA_SIZE_LIMIT_MB = 16;
+const TOKEN_PREFIX = 'token-of-';
 /** The typing indicator timeout the service announces, in seconds (the SDK's default). */
 const TYPING_TIMEOUT_S = 5;
 const TYPING_NOTIFICATION = 'twilio.ipmsg.typing_indicator';
 
-type Data = Record<string, unknown>;
-const copy = <T>(value: T): T => structuredClone(value);
 const now = () => new Date().toISOString();
-
-/** One Sync object (document, map or list) and the open handles of the clients subscribed to it. */
-class SyncObject {
-  readonly handles = new Set<EventEmitter>();
-  /** Delivered on the next turn of the event loop, in order, to every handle open then. */
-  emit(event: string, payload: unknown): void {
-    const snapshot = copy(payload);
-    for (const handle of this.handles) setImmediate(() => handle.emit(event, copy(snapshot)));
-  }
-}
-
-class SyncDocument extends SyncObject {
-  constructor(public data: Data) {
-    super();
-  }
-  update(change: Data): void {
-    Object.assign(this.data, change);
-    this.emit('updated', { data: this.data, isLocal: false });
-  }
-}
-
-class SyncMap extends SyncObject {
-  readonly items = new Map<string, Data>();
-  set(key: string, data: Data): void {
-    const event = this.items.has(key) ? 'itemUpdated' : 'itemAdded';
-    this.items.set(key, data);
-    this.emit(event, { item: { key, data }, isLocal: false });
-  }
-}
-
-interface ListItem {
-  index: number;
-  data: Data;
-}
-
-class SyncList extends SyncObject {
-  readonly items: ListItem[] = [];
-  private nextIndex = 0;
-  push(data: Data): number {
-    const item = { index: this.nextIndex++, data };
-    this.items.push(item);
-    this.emit('itemAdded', { item, isLocal: false });
-    return item.index;
-  }
-  update(index: number, change: Data): void {
-    const item = this.items.find((i) => i.index === index)!;
-    Object.assign(item.data, change);
-    this.emit('itemUpdated', { item, isLocal: false });
-  }
-  remove(index: number): void {
-    this.items.splice(this.items.findIndex((i) => i.index === index), 1);
-    this.emit('itemRemoved', { index, isLocal: false });
-  }
-}
-
-/** A Sync paginator over a snapshot, in the order asked. */
-function page<T>(items: readonly T[], offset: number, size: number) {
-  const at = (o: number) => Promise.resolve(page(items, Math.max(0, o), size));
-  return {
-    items: items.slice(offset, offset + size).map(copy),
-    hasNextPage: offset + size < items.length,
-    hasPrevPage: offset > 0,
-    nextPage: () => at(offset + size),
-    prevPage: () => at(offset - size),
-  };
-}
-
-/** A client's handle on a Sync object: an emitter of the object's events, with its reads. */
-function handleOf(object: SyncObject, session: Session): EventEmitter & Data {
-  const handle = new EventEmitter() as EventEmitter & Data;
-  object.handles.add(handle);
-  session.handles.add({ object, handle });
-  handle.close = () => object.handles.delete(handle);
-  if (object instanceof SyncDocument) {
-    Object.defineProperty(handle, 'data', { get: () => copy(object.data) });
-  }
-  if (object instanceof SyncMap) {
-    handle.get = async (key: string) => {
-      const data = object.items.get(key);
-      if (!data) throw Object.assign(new Error(`no item ${key}`), { name: 'SyncError', status: 404 });
-      return { key, data: copy(data) };
-    };
-    handle.getItems = async (args: { key?: string } = {}) => {
-      const items = [...object.items].filter(([key]) => args.key === undefined || key === args.key).map(([key, data]) => ({ key, data }));
-      return page(items, 0, 100);
-    };
-  }
-  if (object instanceof SyncList) {
-    handle.getItems = async ({ from, pageSize = 50, order = 'asc' }: { from?: number; pageSize?: number; order?: 'asc' | 'desc' } = {}) => {
-      const ordered = order === 'asc' ? object.items : [...object.items].reverse();
-      const start = from === undefined ? 0 : ordered.findIndex((i) => (order === 'asc' ? i.index >= from : i.index <= from));
-      return page(ordered, start < 0 ? ordered.length : start, pageSize);
-    };
-  }
-  return handle;
-}
 
 interface CloudConversation {
   sid: string;
@@ -182,9 +93,9 @@ class Session {
 
   readonly sync = {
     connectionState: 'connected',
-    document: async ({ id }: { id: string }) => handleOf(this.cloud.syncObject(id, SyncDocument), this),
-    map: async ({ id }: { id: string }) => handleOf(this.cloud.syncObject(id, SyncMap), this),
-    list: async ({ id }: { id: string }) => handleOf(this.cloud.syncObject(id, SyncList), this),
+    document: async ({ id }: { id: string }) => handleOf(this.cloud.syncObject(id, SyncDocument), this.handles),
+    map: async ({ id }: { id: string }) => handleOf(this.cloud.syncObject(id, SyncMap), this.handles),
+    list: async ({ id }: { id: string }) => handleOf(this.cloud.syncObject(id, SyncList), this.handles),
     shutdown: async () => undefined,
   };
 
@@ -207,6 +118,21 @@ export class ConversationsCloud {
   private readonly conversations = new Map<string, CloudConversation>();
   private readonly sessions = new Set<Session>();
   private sids = 0;
+  /** Twilio's Media Content Service, once `listenMedia()` resolved (before clients connect: they read its links at start). */
+  media: MediaContentService | null = null;
+
+  async listenMedia(): Promise<MediaContentService> {
+    this.media ??= await MediaContentService.listen({
+      identityOf: (token) => (token.startsWith(TOKEN_PREFIX) ? token.slice(TOKEN_PREFIX.length) : null),
+      isParticipant: (identity, sid) => this.conversations.get(sid)?.participants.has(identity) ?? false,
+      sizeLimit: MEDIA_SIZE_LIMIT_MB * 1024 * 1024,
+    });
+    return this.media;
+  }
+
+  async close(): Promise<void> {
+    await this.media?.close();
+  }
 
   /** The SDK's own Client for `identity`, built with this cloud as its network. */
   client(identity: string): CloudClient {
@@ -221,7 +147,7 @@ export class ConversationsCloud {
       disableDeepClone: true,
       logLevel: 'silent',
     } as unknown as ClientOptions;
-    const client = new Client(`token-of-${identity}`, options);
+    const client = new Client(`${TOKEN_PREFIX}${identity}`, options);
     const connect = () =>
       new Promise<void>((resolve, reject) => {
         client.once('initialized', () => resolve());
@@ -291,7 +217,7 @@ export class ConversationsCloud {
       case 'post /v1/Conversations/:id/Participants':
         return this.withParticipant(path[2]!, who, json().identity === who, (c) => ok(this.addParticipant(c, json())));
       case 'post /v1/Conversations/:id/Messages':
-        return this.withParticipant(path[2]!, who, false, (c) => ok(this.sendMessage(c, who, json())));
+        return this.withParticipant(path[2]!, who, false, (c) => this.sendMessage(c, who, json()));
       case 'post /v1/Conversations/:id/Messages/:id':
         return this.withParticipant(path[2]!, who, false, (c) => this.updateMessage(c, who, path[4]!, json()));
       case 'delete /v1/Conversations/:id/Messages/:id':
@@ -319,15 +245,15 @@ export class ConversationsCloud {
         users: `${API}/v1/Users`,
         current_user: `${API}/v1/Users/${encodeURIComponent(identity)}`,
         typing: `${API}/v1/Typing`,
-        media_service: `${MCS}/Media`,
-        media_set_service: `${MCS}/MediaSet`,
+        media_service: this.media?.mediaUrl ?? `${MCS}/Media`,
+        media_set_service: this.media?.mediaSetUrl ?? `${MCS}/MediaSet`,
         messages_receipts: `${API}/v1/Receipts`,
       },
       options: {
         reachability_enabled: false,
         media_attachments_count_limit: 10,
-        media_attachment_size_limit_in_mb: 16,
-        media_attachments_total_size_limit_in_mb: 16,
+        media_attachment_size_limit_in_mb: MEDIA_SIZE_LIMIT_MB,
+        media_attachments_total_size_limit_in_mb: MEDIA_SIZE_LIMIT_MB,
         email_histories_allowed_mime_types: ['text/html'],
         email_bodies_allowed_mime_types: ['text/plain'],
       },
@@ -402,11 +328,17 @@ export class ConversationsCloud {
     return { sid, identity, attributes: data.attributes, date_created: data.dateCreated, date_updated: data.dateUpdated, role_sid: data.roleSid, messaging_binding: null };
   }
 
-  private sendMessage(conversation: CloudConversation, author: string, request: Data): Data {
-    const fields = { text: request.body ?? null, attributes: request.attributes ?? '{}', type: 'text' };
+  private sendMessage(conversation: CloudConversation, author: string, request: Data): RestAnswer {
+    const fields: Data = { text: request.body ?? null, attributes: request.attributes ?? '{}', type: 'text' };
+    const sids = request.media_sids;
+    if (Array.isArray(sids) && sids.length > 0) {
+      const medias = this.media?.attach(sids, author, conversation.sid) ?? 'no media service';
+      if (typeof medias === 'string') return refused(400, medias);
+      Object.assign(fields, { type: 'media', medias });
+    }
     const index = this.appendMessage(conversation, author, fields);
     const { data } = conversation.messages.items.find((i) => i.index === index)!;
-    return { sid: data.sid, index, body: data.text, author, attributes: data.attributes };
+    return ok({ sid: data.sid, index, body: data.text, author, attributes: data.attributes });
   }
 
   private appendMessage(conversation: CloudConversation, author: string, fields: Data): number {
