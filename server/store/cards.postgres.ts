@@ -1,10 +1,12 @@
 /**
  * CardStore on PostgreSQL. Registrations and device requests run under a per-identity advisory
  * lock (the active-card and pending-request limits); the unique constraints catch a concurrent
- * registration of another identity taking the same id or key.
+ * registration of another identity taking the same id or key. Every card change appends its log
+ * event in its transaction (log.postgres.ts).
  */
 import { type PostgresConnection, violatedUniqueConstraint } from './connection.postgres.js';
-import { int, required, type Row, toCard, toPendingDevice } from './rows.js';
+import { appendEvent } from './log.postgres.js';
+import { int, required, type Row, text, toCard, toPendingDevice } from './rows.js';
 import { groupByIdentity, planRegistration, toRegistrationFacts } from './rules.js';
 import type { AddPendingDeviceOptions, CardStore, PendingDeviceRecord, RegisterCardOptions, RegisterCardResult, StoredCard } from './types.js';
 
@@ -23,7 +25,7 @@ const SQL = {
   getCard: 'SELECT * FROM cards WHERE id = $1',
   activeCards: `SELECT * FROM cards WHERE identity = ANY ($1::text[]) AND revoked_at IS NULL
     ORDER BY registered_at, seq`,
-  revokeCard: 'UPDATE cards SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2 RETURNING *',
+  revokeCard: 'UPDATE cards SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING *',
 
   dropStalePending: `DELETE FROM pending_devices
     WHERE identity = $1 AND (expires_at <= $2 OR (sign_key = $3 AND card_id <> $4))`,
@@ -70,9 +72,22 @@ export function postgresCards({ rows, first, transaction }: PostgresConnection):
       ]);
       const result = planRegistration(toRegistrationFacts(required(facts.rows[0])), options);
       if (!result.ok) return result;
-      if (result.superseded !== null) await client.query(SQL.supersede, [options.now, result.superseded]);
+      if (result.superseded !== null) {
+        await client.query(SQL.supersede, [options.now, result.superseded]);
+        await appendEvent(client, 'revocation', card.identity, result.superseded, options.now);
+      }
       await client.query(SQL.insertCard, cardValues(card));
+      await appendEvent(client, 'registration', card.identity, card.id, card.registeredAt);
       return result;
+    });
+
+  // A card revoked already keeps its time and gets no second event.
+  const revokeCard = (id: string, now: number) =>
+    transaction(async (client) => {
+      const revoked = (await client.query<Row>(SQL.revokeCard, [now, id])).rows[0];
+      if (revoked) await appendEvent(client, 'revocation', text(revoked, 'identity'), id, now);
+      const row = revoked ?? (await client.query<Row>(SQL.getCard, [id])).rows[0];
+      return row ? toCard(row) : null;
     });
 
   const addPendingDevice = (record: PendingDeviceRecord, options: AddPendingDeviceOptions) =>
@@ -108,8 +123,7 @@ export function postgresCards({ rows, first, transaction }: PostgresConnection):
       return groupByIdentity(identities, found.map(toCard));
     },
     async revokeCard(id, now) {
-      const row = await first(SQL.revokeCard, [now, id]);
-      return row ? toCard(row) : null;
+      return revokeCard(id, now);
     },
 
     async addPendingDevice(record, options) {

@@ -1,6 +1,10 @@
-/** CardStore on SQLite: registrations go through the group commit, device requests in their own transaction. */
+/**
+ * CardStore on SQLite: registrations and revocations go through the group commit with their log
+ * events, device requests in their own transaction.
+ */
 import type { SqliteConnection } from './connection.sqlite.js';
-import { int, toCard, toPendingDevice } from './rows.js';
+import type { AppendEvent } from './log.sqlite.js';
+import { int, text, toCard, toPendingDevice } from './rows.js';
 import { groupByIdentity, planRegistration, toRegistrationFacts } from './rules.js';
 import type { AddPendingDeviceOptions, CardStore, PendingDeviceRecord, RegisterCardOptions, StoredCard } from './types.js';
 
@@ -20,7 +24,7 @@ const SQL = {
   activeCards: `SELECT * FROM cards
     WHERE identity IN (SELECT value FROM json_each(?)) AND revoked_at IS NULL
     ORDER BY registered_at, rowid`,
-  revokeCard: 'UPDATE cards SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? RETURNING *',
+  revokeCard: 'UPDATE cards SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING *',
 
   dropStalePending: `DELETE FROM pending_devices
     WHERE identity = @identity AND (expires_at <= @now OR (sign_key = @signKey AND card_id <> @cardId))`,
@@ -37,7 +41,7 @@ const SQL = {
     WHERE card_id = ? AND identity = ? AND status = 'pending' AND expires_at > ? RETURNING *`,
 } as const;
 
-export function sqliteCards(connection: SqliteConnection): CardStore {
+export function sqliteCards(connection: SqliteConnection, appendEvent: AppendEvent): CardStore {
   const stmt = connection.prepare(SQL);
   const { one, must, all } = connection;
 
@@ -45,9 +49,21 @@ export function sqliteCards(connection: SqliteConnection): CardStore {
     const facts = toRegistrationFacts(must(stmt.registrationFacts, { ...card, supersedes: options.supersedes ?? null }));
     const result = planRegistration(facts, options);
     if (!result.ok) return result;
-    if (result.superseded !== null) stmt.supersede.run(options.now, result.superseded);
+    if (result.superseded !== null) {
+      stmt.supersede.run(options.now, result.superseded);
+      appendEvent('revocation', card.identity, result.superseded, options.now);
+    }
     stmt.insertCard.run(card);
+    appendEvent('registration', card.identity, card.id, card.registeredAt);
     return result;
+  });
+
+  // A card revoked already keeps its time and gets no second event.
+  const revokeCard = connection.grouped((id: string, now: number) => {
+    const revoked = one(stmt.revokeCard, now, id);
+    if (revoked) appendEvent('revocation', text(revoked, 'identity'), id, now);
+    const row = revoked ?? one(stmt.getCard, id);
+    return row ? toCard(row) : null;
   });
 
   const addPendingDevice = connection.immediate((record: PendingDeviceRecord, options: AddPendingDeviceOptions) => {
@@ -72,8 +88,7 @@ export function sqliteCards(connection: SqliteConnection): CardStore {
       return groupByIdentity(identities, rows.map(toCard));
     },
     async revokeCard(id, now) {
-      const row = one(stmt.revokeCard, now, id);
-      return row ? toCard(row) : null;
+      return revokeCard(id, now);
     },
 
     async addPendingDevice(record, options) {

@@ -2,7 +2,7 @@
  * Opens the configured store: PostgreSQL when a database URL is given (several server instances),
  * the embedded SQLite file otherwise. The driver not chosen is never loaded.
  */
-import type { CardStore, HistoryStore, MediaStore, RelayStore, SettingsStore, Store } from './types.js';
+import type { CardStore, HistoryStore, LogStore, MediaStore, RelayStore, SettingsStore, Store } from './types.js';
 
 export type * from './types.js';
 export type { PostgresStoreOptions } from './postgres.js';
@@ -84,6 +84,9 @@ export const STORE_METHODS = [
   ...([
     'putHistory', 'getHistory', 'history', 'deleteHistory', 'historyNotWrappedFor', 'countHistoryNotWrappedFor', 'setOrgWraps',
   ] as const satisfies readonly (keyof HistoryStore)[]),
+  ...([
+    'logSize', 'logNodes', 'logEvent', 'cardEvents', 'identityEvents', 'latestCheckpoint', 'logCheckpoint', 'putCheckpoint', 'putLogCosignature', 'logCosignatures',
+  ] as const satisfies readonly (keyof LogStore)[]),
 ] as const;
 
 // Fails to compile when Store gains a method the list lacks.

@@ -13,6 +13,7 @@ import {
   MIGRATIONS_TABLE,
   migrationsPending,
   migrationsTable,
+  numberedPlaceholders,
   pendingMigrations,
   POSTGRES_DIALECT,
   RELEASED_MIGRATIONS_TABLE,
@@ -78,6 +79,10 @@ export async function migratePostgres(target: PostgresTarget): Promise<{ schema:
       await client.query(migration.sql(POSTGRES_DIALECT)).catch((err: unknown) => {
         throw err instanceof pg.DatabaseError && err.code === DUPLICATE_TABLE ? nameTaken(location.schema, err) : err;
       });
+      if (migration.data) {
+        const rows = (await client.query(migration.data.select)).rows;
+        for (const [sql, values] of migration.data.statements(rows)) await client.query(numberedPlaceholders(sql), [...values]);
+      }
       await client.query(SQL.record, [migration.version, Date.now()]);
     }
     return { schema: location.schema, applied: pending.map((m) => m.version) };

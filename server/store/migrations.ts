@@ -7,6 +7,8 @@
  * tables of the next one.
  */
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
+import { LOG_BACKFILL_SELECT, logBackfill } from './log.js';
+import type { Row } from './rows.js';
 
 /** PostgreSQL schema of the tables when none is configured (DATABASE_SCHEMA). */
 export const DEFAULT_SCHEMA = 'twilio_e2ee';
@@ -41,20 +43,37 @@ export interface Dialect {
   readonly orderColumn: string;
   /** That order as the last key of an index (`, seq`); empty for SQLite, whose indexes end in rowid. */
   readonly orderKey: string;
+  /** A byte string column (hashes, log leaves): SQLite's BLOB, PostgreSQL's BYTEA. */
+  readonly bytes: string;
 }
 
-export const SQLITE_DIALECT: Dialect = { int: 'INTEGER', tableOptions: ' STRICT', orderColumn: '', orderKey: '' };
+export const SQLITE_DIALECT: Dialect = { int: 'INTEGER', tableOptions: ' STRICT', orderColumn: '', orderKey: '', bytes: 'BLOB' };
 
 export const POSTGRES_DIALECT: Dialect = {
   int: 'BIGINT',
   tableOptions: '',
   orderColumn: 'seq BIGINT GENERATED ALWAYS AS IDENTITY,',
   orderKey: ', seq',
+  bytes: 'BYTEA',
 };
+
+/** A statement with `?` placeholders and its values (PostgreSQL's $n are numbered from them). */
+export type DataStatement = readonly [sql: string, values: readonly unknown[]];
+
+/** `sql` with its `?` placeholders numbered as PostgreSQL's $1, $2, ... */
+export function numberedPlaceholders(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
 
 export interface Migration {
   version: number;
   sql(dialect: Dialect): string;
+  /**
+   * Rows the migration derives from existing data, after its DDL and in its transaction: the
+   * rows `select` reads become the statements `statements` returns (the same for both dialects).
+   */
+  data?: { select: string; statements(rows: readonly Row[]): DataStatement[] };
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -204,6 +223,49 @@ export const MIGRATIONS: readonly Migration[] = [
       -- The media a message lists, as sent (JSON: [{sid, filename, contentType, size}]); NULL: none.
       ALTER TABLE messages ADD COLUMN media TEXT;
     `,
+  },
+  {
+    version: 8,
+    sql: ({ int, bytes, tableOptions }) => `
+      -- The card transparency log (docs/PROTOCOL.md 17.6): every card event is one leaf, idx its
+      -- place in the log; kind 1 registration, 2 revocation (the leaf's own encoding); leaf the
+      -- exact leaf bytes. (identity, chain_seq) is the identity's chain; a card has one event of each kind.
+      CREATE TABLE log_events (
+        idx ${int} PRIMARY KEY,
+        identity TEXT NOT NULL,
+        chain_seq ${int} NOT NULL,
+        card_id TEXT NOT NULL,
+        kind ${int} NOT NULL CHECK (kind IN (1, 2)),
+        event_time ${int} NOT NULL,
+        leaf ${bytes} NOT NULL,
+        UNIQUE (identity, chain_seq),
+        UNIQUE (card_id, kind)
+      )${tableOptions};
+      -- The log's perfect subtrees: the 2^level leaves from idx * 2^level (level 0: leaf hashes).
+      CREATE TABLE log_nodes (
+        level ${int} NOT NULL,
+        idx ${int} NOT NULL,
+        hash ${bytes} NOT NULL,
+        PRIMARY KEY (level, idx)
+      )${tableOptions};
+      -- Signed checkpoints, one per tree size; note is the LogKey's signed note alone.
+      CREATE TABLE log_checkpoints (
+        size ${int} PRIMARY KEY,
+        root_hash ${bytes} NOT NULL,
+        note TEXT NOT NULL,
+        created_at_ms ${int} NOT NULL
+      )${tableOptions};
+      -- Witness cosignatures of a checkpoint: one signature line per witness key.
+      CREATE TABLE log_cosignatures (
+        size ${int} NOT NULL REFERENCES log_checkpoints (size),
+        key_name TEXT NOT NULL,
+        key_id ${int} NOT NULL,
+        line TEXT NOT NULL,
+        PRIMARY KEY (size, key_name, key_id)
+      )${tableOptions};
+    `,
+    // Cards registered before the log: their events, in the order logBackfill documents.
+    data: { select: LOG_BACKFILL_SELECT, statements: logBackfill },
   },
 ];
 

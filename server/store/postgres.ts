@@ -1,6 +1,6 @@
 /**
  * The shared store for several stateless server instances: PostgreSQL through a pg Pool, each
- * concern in its own module (settings, cards, relay, media, history .postgres.ts) on one PostgresConnection.
+ * concern in its own module (settings, cards, relay, media, history, log .postgres.ts) on one PostgresConnection.
  *
  * Races between processes are settled in the database: migrations under an advisory lock
  * (migrate.postgres.ts), card registration under a per-identity advisory lock (the active-card
@@ -12,6 +12,7 @@ import pg from 'pg';
 import { postgresCards } from './cards.postgres.js';
 import { CONNECT_TIMEOUT_MS, PostgresConnection } from './connection.postgres.js';
 import { postgresHistory } from './history.postgres.js';
+import { postgresLog } from './log.postgres.js';
 import { postgresMedia } from './media.postgres.js';
 import { checkPostgres, migratePostgres, type PostgresTarget } from './migrate.postgres.js';
 import { postgresRelay } from './relay.postgres.js';
@@ -75,5 +76,6 @@ function postgresStore(connection: PostgresConnection): Store {
     ...postgresRelay(connection),
     ...postgresMedia(connection),
     ...postgresHistory(connection),
+    ...postgresLog(connection),
   };
 }

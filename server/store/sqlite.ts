@@ -1,6 +1,6 @@
 /**
  * The embedded store: one SQLite file in the data directory (better-sqlite3, synchronous), each
- * concern in its own module (settings, cards, relay, media, history .sqlite.ts) on one
+ * concern in its own module (settings, cards, relay, media, history, log .sqlite.ts) on one
  * SqliteConnection; the relay's media files in DATA_DIR/media.
  * WAL with synchronous=FULL: a call that resolved (history acknowledged to a client) survives a
  * power loss, not just a process crash.
@@ -13,8 +13,10 @@ import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { sqliteCards } from './cards.sqlite.js';
 import { SqliteConnection } from './connection.sqlite.js';
 import { sqliteHistory } from './history.sqlite.js';
+import { sqliteLog } from './log.sqlite.js';
 import { MediaFiles, sqliteMedia } from './media.sqlite.js';
 import {
+  type Migration,
   MIGRATIONS_TABLE,
   migrationsPending,
   migrationsTable,
@@ -23,6 +25,7 @@ import {
   SQLITE_DIALECT,
 } from './migrations.js';
 import { sqliteRelay } from './relay.sqlite.js';
+import type { Row } from './rows.js';
 import { sqliteSettings } from './settings.sqlite.js';
 import type { Store } from './types.js';
 
@@ -85,11 +88,21 @@ function migrate(db: Database.Database): number[] {
       const record = db.prepare(`INSERT INTO ${MIGRATIONS_TABLE} (version, applied_at_ms) VALUES (?, ?)`);
       for (const migration of pending) {
         db.exec(migration.sql(SQLITE_DIALECT));
+        if (migration.data) runData(db, migration.data);
         record.run(migration.version, Date.now());
       }
       return pending.map((m) => m.version);
     })
     .immediate();
+}
+
+/** A migration's derived rows (Migration.data), each distinct statement prepared once. */
+function runData(db: Database.Database, data: NonNullable<Migration['data']>): void {
+  const prepared = new Map<string, Database.Statement>();
+  for (const [sql, values] of data.statements(db.prepare(data.select).all() as Row[])) {
+    if (!prepared.has(sql)) prepared.set(sql, db.prepare(sql));
+    prepared.get(sql)!.run(...values);
+  }
 }
 
 /** For `migrate: false`: throws STORE_UNAVAILABLE when migrations are pending, changing nothing. */
@@ -126,6 +139,7 @@ export async function openSqliteStore(options: SqliteStoreOptions = {}): Promise
 
 function sqliteStore(connection: SqliteConnection, files: MediaFiles): Store {
   const ping = connection.db.prepare('SELECT 1');
+  const { appendEvent, ...log } = sqliteLog(connection);
   return {
     kind: 'sqlite',
     async ping() {
@@ -135,9 +149,10 @@ function sqliteStore(connection: SqliteConnection, files: MediaFiles): Store {
       connection.close();
     },
     ...sqliteSettings(connection),
-    ...sqliteCards(connection),
+    ...sqliteCards(connection, appendEvent),
     ...sqliteRelay(connection, files),
     ...sqliteMedia(connection, files),
     ...sqliteHistory(connection),
+    ...log,
   };
 }

@@ -1,10 +1,11 @@
 /**
- * The store's interfaces, one per concern (settings, cards, relay, media, history), and Store, all of
+ * The store's interfaces, one per concern (settings, cards, relay, media, history, log), and Store, all of
  * them together. Two implementations (SQLite, PostgreSQL) pass the same contract tests in
  * test/server/store.contract.ts. Every method is async (pg is), and every multi-step change
  * that must be atomic is one method here, so the implementations own their transactions.
  * Times are unix seconds unless a name says Ms.
  */
+import type { TreeNode } from '../../shared/merkle.js';
 
 /** A countersigned card as stored. `snapshot`, signatures are the exact b64u strings of the wire form. */
 export interface StoredCard {
@@ -163,14 +164,18 @@ export interface SettingsStore {
   putSettingIfAbsent(key: string, value: string): Promise<string>;
 }
 
-/** Cards, and the devices waiting for approval to get one (expired requests are never returned, and dropped on add). */
+/**
+ * Cards, and the devices waiting for approval to get one (expired requests are never returned,
+ * and dropped on add). Every card change (a registration, a supersede, a revocation) appends its
+ * event to the transparency log in the same transaction: no card exists outside the log.
+ */
 export interface CardStore {
   /** Atomically: key uniqueness, supersede, active-card limit, insert. */
   registerCard(card: StoredCard, options: RegisterCardOptions): Promise<RegisterCardResult>;
   getCard(id: string): Promise<StoredCard | null>;
   /** Active (not revoked) cards of each identity, oldest first; every asked identity is a key. */
   activeCards(identities: readonly string[]): Promise<Map<string, StoredCard[]>>;
-  /** Sets revokedAt (keeps an earlier one); returns the card as now stored, or null when unknown. */
+  /** Sets revokedAt (keeps an earlier one, and then logs nothing); returns the card as now stored, or null when unknown. */
   revokeCard(id: string, now: number): Promise<StoredCard | null>;
 
   /**
@@ -308,8 +313,65 @@ export interface HistoryStore {
   setOrgWraps(changes: readonly OrgWrapChange[]): Promise<number>;
 }
 
+/** One card event of the transparency log (shared/log-event.ts), as stored. */
+export interface LogEventRecord {
+  /** Its leaf index in the log. */
+  index: number;
+  identity: string;
+  /** Its place in the identity's chain, from 0. */
+  seq: number;
+  cardId: string;
+  kind: 'registration' | 'revocation';
+  /** The exact leaf bytes (encodeCardEvent). */
+  leaf: Uint8Array;
+}
+
+/** A checkpoint the log published: one per tree size. */
+export interface LogCheckpointRecord {
+  size: number;
+  rootHash: Uint8Array;
+  /** The signed note, the LogKey's signature only (cosignatures are kept apart). */
+  note: string;
+  createdAtMs: number;
+}
+
+/** A witness's cosignature of a checkpoint: its signature line ("— name base64\n"). */
+export interface LogCosignatureRecord {
+  name: string;
+  keyId: number;
+  line: string;
+}
+
+/**
+ * The card transparency log (docs/PROTOCOL.md 17.6). Its events are appended by the CardStore
+ * methods, in the same transaction as the card change; this reads them and keeps checkpoints.
+ */
+export interface LogStore {
+  /** Leaves in the log now. */
+  logSize(): Promise<number>;
+  /** The hashes of stored perfect subtrees, in the order asked; rejects when one is not stored. */
+  logNodes(nodes: readonly TreeNode[]): Promise<Uint8Array[]>;
+  logEvent(index: number): Promise<LogEventRecord | null>;
+  /** The registration event of each card id that has one. */
+  cardEvents(cardIds: readonly string[]): Promise<Map<string, LogEventRecord>>;
+  /** The identity's events with seq >= sinceSeq and index < beforeIndex, by seq, at most limit. */
+  identityEvents(identity: string, sinceSeq: number, beforeIndex: number, limit: number): Promise<LogEventRecord[]>;
+  /** The checkpoint of the largest size, or null before the first. */
+  latestCheckpoint(): Promise<LogCheckpointRecord | null>;
+  logCheckpoint(size: number): Promise<LogCheckpointRecord | null>;
+  /**
+   * Stores `checkpoint` unless the latest stored one is as large, or was stored less than
+   * `minIntervalMs` before it (another instance published meanwhile); returns the latest stored.
+   */
+  putCheckpoint(checkpoint: LogCheckpointRecord, minIntervalMs: number): Promise<LogCheckpointRecord>;
+  /** Stores a witness's cosignature of the checkpoint of `size` (replacing that key's earlier line); false when there is no such checkpoint. */
+  putLogCosignature(size: number, cosignature: LogCosignatureRecord): Promise<boolean>;
+  /** The cosignatures held for the checkpoint of `size`, by key name. */
+  logCosignatures(size: number): Promise<LogCosignatureRecord[]>;
+}
+
 /** The whole store: every concern on one connection (pool or file), opened and closed together. */
-export interface Store extends SettingsStore, CardStore, RelayStore, MediaStore, HistoryStore {
+export interface Store extends SettingsStore, CardStore, RelayStore, MediaStore, HistoryStore, LogStore {
   /** 'sqlite' or 'postgres', for logs and /readyz. */
   readonly kind: string;
   /** Throws when the store is not reachable (used by /readyz). */

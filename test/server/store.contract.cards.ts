@@ -1,7 +1,7 @@
 /** The CardStore contract: registration rules, lookup and revocation, devices waiting for approval. */
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { PendingDeviceRecord, Store } from '../../server/store/types.js';
-import { count, key, makeCard, NOW, range, registerOptions, uid } from './store.fixtures.js';
+import { cardId, count, key, makeCard, NOW, range, registerOptions, uid } from './store.fixtures.js';
 
 /** Registered inside storeContract (test/server/store.contract.ts), which opens and closes `current()` around each test. */
 export function cardContract(current: () => Store): void {
@@ -139,7 +139,7 @@ export function cardContract(current: () => Store): void {
       expect(byKey.filter((r) => r.ok)).toHaveLength(1);
       expect(byKey.filter((r) => !r.ok && r.reason === 'KEY_IN_USE')).toHaveLength(7);
 
-      const id = uid('card');
+      const id = cardId();
       const byId = await Promise.all(
         range(0, 8).map(() => store.registerCard(makeCard(uid('user'), { id }), registerOptions())),
       );

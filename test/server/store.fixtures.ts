@@ -14,10 +14,12 @@ export const ALL_VERSIONS: readonly number[] = MIGRATIONS.map((m) => m.version);
 
 export const uid = (prefix: string): string => `${prefix}-${randomUUID()}`;
 export const key = (): string => randomBytes(32).toString('base64url');
+/** A card id as the service makes them (64 hex): the log's events name it. */
+export const cardId = (): string => randomBytes(32).toString('hex');
 
 export function makeCard(identity: string, overrides: Partial<StoredCard> = {}): StoredCard {
   return {
-    id: uid('card'),
+    id: cardId(),
     identity,
     deviceId: uid('device'),
     signKey: key(),

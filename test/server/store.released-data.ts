@@ -31,6 +31,8 @@ export const RELEASED_ROWS = [
  */
 export async function expectReleasedDataServed(store: Store): Promise<void> {
   expect(await store.getCard(released.card.id)).toEqual(released.card);
+  // Migration 8 logged the card registered before the log.
+  expect((await store.cardEvents([released.card.id])).get(released.card.id)).toMatchObject({ index: 0, seq: 0, identity: released.card.identity });
   expect(await store.participants(released.conversationSid)).toEqual([
     { sid: released.participantSid, conversationSid: released.conversationSid, identity: 'alice', attributes: '{}', dateCreatedMs: 1, lastReadMessageIndex: null },
   ]);

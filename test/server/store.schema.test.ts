@@ -42,8 +42,8 @@ interface TableShape {
 
 type SchemaShape = Record<string, TableShape>;
 
-/** 64-bit or 32-bit, an integer is an integer: the store reads every one as a safe integer. */
-const typeName = (type: string): string => (/int/i.test(type) ? 'integer' : type.toLowerCase());
+/** 64-bit or 32-bit, an integer is an integer: the store reads every one as a safe integer; bytes are bytes. */
+const typeName = (type: string): string => (/int/i.test(type) ? 'integer' : /^(blob|bytea)$/i.test(type) ? 'bytes' : type.toLowerCase());
 /** PostgreSQL adds casts to defaults (`'{}'::text`). */
 const defaultValue = (value: string | null): string | null => value?.replace(/::[a-z ]+$/i, '') ?? null;
 /** PostgreSQL prints a predicate with parentheses; SQLite keeps it as written. */
@@ -193,7 +193,7 @@ async function freshPostgresShape(): Promise<SchemaShape> {
 describe('store schema', () => {
   it('SQLite and PostgreSQL build the same tables, columns, keys and indexes', { skip: !runPostgres }, async () => {
     const [sqlite, postgres] = await Promise.all([freshSqliteShape(), freshPostgresShape()]);
-    expect(Object.keys(sqlite).sort()).toEqual(['cards', 'conversations', 'history', 'media', 'messages', 'participants', 'pending_devices', 'settings', MIGRATIONS_TABLE]);
+    expect(Object.keys(sqlite).sort()).toEqual(['cards', 'conversations', 'history', 'log_checkpoints', 'log_cosignatures', 'log_events', 'log_nodes', 'media', 'messages', 'participants', 'pending_devices', 'settings', MIGRATIONS_TABLE]);
     expect(withoutOrderColumn(postgres)).toEqual(sqlite);
   });
 
