@@ -4,6 +4,7 @@ import type { AuthTokenSource, FetchLike } from './api-client.js';
 import type { PreviewMaker } from './attachment-preview.js';
 import type { AttachmentProgress } from './attachment-send.js';
 import type { KeyChange, RejectedCard } from './card-directory.js';
+import type { DirectoryAlert } from './directory-alert.js';
 import type { BackupFailure, BackupMode } from './history.js';
 import type { KeyStore } from './key-store.js';
 import type { LocalConnectOptions } from './local/relay-client.js';
@@ -52,6 +53,23 @@ export interface E2EEClientOptions {
    * of at most 96 pixels; `false` for none; or the app's own function (Node has no default).
    */
   attachmentPreview?: false | PreviewMaker;
+  /**
+   * The card transparency log: cards are used only with a valid inclusion proof in a checkpoint
+   * signed by this key (and cosigned by `witnesses.required` of the witness keys). `key` is the
+   * LogKey's verifier key (`<origin>+<key id>+<base64>`, printed by keygen), pinned like the
+   * AppKey. Without it the key /v1/log/key serves the first time is trusted and kept (trust on
+   * first use, like the demo: a service that lies from the very start goes unnoticed).
+   */
+  log?: LogOptions;
+  /** How often this device checks its own identity's chain in the log (owner monitoring); default 60 s. */
+  monitorIntervalMs?: number;
+}
+
+export interface LogOptions {
+  /** The LogKey's verifier key, e.g. "chat.example.com/log+1a2b3c4d+AaGx…". */
+  key: string;
+  /** Witness cosignature verifier keys (type 0x04) and how many of them must cosign a checkpoint. */
+  witnesses?: { keys: string[]; required: number };
 }
 
 export interface E2EEClientEventMap {
@@ -77,6 +95,13 @@ export interface E2EEClientEventMap {
   tokenUpdated(): void;
   /** A token refresh failed; the app may need to sign in again. */
   tokenRefreshFailed(error: Error): void;
+  /**
+   * The card directory was caught lying (a device of yours you did not add, a card outside the
+   * transparency log, a forked or rolled-back log): show it, with `alert.message`, apart from
+   * ordinary key changes. Raised once per finding. A 'log-fork' or 'log-rollback' stops sends
+   * (DIRECTORY_UNTRUSTED) until `acceptDirectoryAlert(alert.id)`.
+   */
+  directoryAlert(alert: DirectoryAlert): void;
   /** A file of a message being sent: encrypting, then uploading (local relay only), then sent. */
   attachmentProgress(progress: AttachmentProgress): void;
 }

@@ -15,6 +15,7 @@ import { randomBytes, ready } from '../shared/sodium.js';
 import { answerStatus, ApiClient, type DeviceProver } from './api-client.js';
 import { CardDirectory } from './card-directory.js';
 import type { BaseClient } from './conversations.js';
+import { DirectoryAlerts, type DirectoryAlert } from './directory-alert.js';
 import { Emitter } from './emitter.js';
 import { IndexedDbKeyStore } from './indexeddb-key-store.js';
 import type { KeyStore, StoredDevice } from './key-store.js';
@@ -37,6 +38,8 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   private readonly directory: CardDirectory;
   private readonly orgKeys: OrgKeyTrust;
   private readonly backups: Backups;
+  /** Directory findings raised (persisted), and the sends a fork or rollback stops. */
+  readonly alerts: DirectoryAlerts;
   /** Wrapped clients: a device change is announced in their conversations. */
   private readonly wrappedClients = new Set<ClientWrapper>();
   /** The registration in progress: concurrent register() calls (and wrap()) share it. */
@@ -50,6 +53,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     private readonly keyStore: KeyStore,
   ) {
     super();
+    this.alerts = new DirectoryAlerts(keyStore, identity, (alert) => this.emit('directoryAlert', alert));
     this.directory = new CardDirectory(api, options.appPublicKeys, keyStore, identity, {
       keyChange: (change) => this.emit('keyChange', change),
       cardRejected: (rejected) => this.emit('cardRejected', rejected),
@@ -227,7 +231,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   async engineFor(wrapper: ClientWrapper): Promise<Engine> {
     if (!this.device) await this.register();
     const { keys, card } = this.requireDevice();
-    const crypto = new MessageCrypto(this.identity, keys, card, this.directory, new ReplayMemory(this.keyStore, this.identity), this.options.clearAttributes);
+    const crypto = new GuardedMessageCrypto(this.alerts, this.identity, keys, card, this.directory, new ReplayMemory(this.keyStore, this.identity), this.options.clearAttributes);
     const rewraps = new HistoryRewraps(this.api, () => card.id, (parsed) => !crypto.hasSlot(parsed));
     crypto.rewraps = rewraps;
     const mode = this.options.backup ?? 'send';
@@ -295,6 +299,19 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     await this.backups.releaseHeld();
   }
 
+  /** Directory alerts raised and not accepted yet, oldest first (to show them again after a reload). */
+  directoryAlerts(): Promise<DirectoryAlert[]> {
+    return this.alerts.open();
+  }
+
+  /**
+   * The app (its user) decided about a directory alert: it is not raised again, and a fork or
+   * rollback stops blocking sends.
+   */
+  async acceptDirectoryAlert(alert: DirectoryAlert | string): Promise<void> {
+    await this.alerts.accept(typeof alert === 'string' ? alert : alert.id);
+  }
+
   /** The active cards of `identity` (verified), fresh from the service. */
   async cardsOf(identity: string): Promise<VerifiedCard[]> {
     return (await this.directory.activeCards([identity], { refresh: true })).get(identity)!;
@@ -352,6 +369,21 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   async safetyNumber(identity: string): Promise<string> {
     const side = async (i: string) => ({ identity: i, signPublicKeys: await this.directory.seenSignKeys(i) });
     return safetyNumber(await side(this.identity), await side(identity));
+  }
+}
+
+/** Message crypto whose sends stop while a fork or rollback of the directory's log is not accepted. */
+class GuardedMessageCrypto extends MessageCrypto {
+  constructor(
+    private readonly alerts: DirectoryAlerts,
+    ...args: ConstructorParameters<typeof MessageCrypto>
+  ) {
+    super(...args);
+  }
+
+  override async seal(...args: Parameters<MessageCrypto['seal']>): ReturnType<MessageCrypto['seal']> {
+    await this.alerts.checkSend(args[0].sid);
+    return super.seal(...args);
   }
 }
 

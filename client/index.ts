@@ -15,6 +15,8 @@ export { MAX_ATTACHMENT_BYTES } from '../shared/attachment-format.js';
 export { decryptPushNotification, type NewMessageNotification } from './push.js';
 export { FAILED_BODY, type E2EEInfo } from './message-crypto.js';
 export type { KeyChange, RejectedCard } from './card-directory.js';
+export { BLOCKING_ALERT_KINDS, type DirectoryAlert, type DirectoryAlertKind } from './directory-alert.js';
+export type { LogOptions } from './e2ee-client-options.js';
 export type { OrganizationKeyInfo, OrgKeyChange } from './org-key.js';
 export { DEFAULT_CARD_CACHE_TTL_MS, REPLAY_WINDOW_MESSAGES } from '../shared/limits.js';
 export { HistoryOutbox, type BackupMode, type BackupFailure } from './history.js';

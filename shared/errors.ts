@@ -203,6 +203,13 @@ const CATALOGUE = {
   ORG_KEY_UNTRUSTED: { status: 409 },
   /** The OrgCard changed since it was trusted on first use: backups wait until the app accepts it. */
   ORG_KEY_CHANGED: { status: 409 },
+  /**
+   * A card served without a valid inclusion proof of its registration event in a checkpoint the
+   * client holds (none after waiting for the next checkpoint, or none at all): never used.
+   */
+  CARD_UNLOGGED: { status: 400 },
+  /** The card directory forked or rolled back its log (a `directoryAlert`): sends wait until the app accepts the alert. */
+  DIRECTORY_UNTRUSTED: { status: 409 },
   /** The card service answered with something other than the error shape; `details.status` says which status. */
   SERVER_ERROR: { status: 502 },
   /** The card service or the relay could not be reached. */
