@@ -26,7 +26,8 @@ export { IndexedDbKeyStore, type IndexedDbKeyStoreOptions } from './indexeddb-ke
 export { LocalConversationsClient, LocalConversation, LocalMessage, LocalParticipant } from './local/relay-client.js';
 export type { BaseClient, BaseConversation, BaseMessage, BaseParticipant, BasePaginator } from './conversations.js';
 export { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
-export { SAFETY_NUMBER_VERSION } from '../shared/constants.js';
+export { SAFETY_NUMBER_VERSION, SAFETY_NUMBER_VERSION_CARDS_ONLY } from '../shared/constants.js';
+export { safetyNumberVersion } from '../shared/safety-number.js';
 
 import type { E2EEInfo } from './message-crypto.js';
 

@@ -66,9 +66,12 @@ export const SAFETY_NUMBER_ITERATIONS = 1024;
 /**
  * Version of the safety-number computation, hashed into every fingerprint (as a big-endian u16).
  * A later scheme gets a new version, so its numbers never match this one's by accident, and an
- * app that stores verified numbers can tell which scheme made them.
+ * app that stores verified numbers can tell which scheme made them. Version 2 commits to each
+ * identity's chain head in the card transparency log as well as to its cards (section 8).
  */
-export const SAFETY_NUMBER_VERSION = 1;
+export const SAFETY_NUMBER_VERSION = 2;
+/** Version 1: the cards only; clients without a pinned log key, and the OrgCard's fingerprint. */
+export const SAFETY_NUMBER_VERSION_CARDS_ONLY = 1;
 
 // ---- The card transparency log (docs/PROTOCOL.md section 17)
 

@@ -133,7 +133,7 @@ describe('docs/test-vectors.json', () => {
     }
     for (const v of vectors.safetyNumbers) {
       expect(Object.keys(v)).toEqual(['name', 'version', 'a', 'b', 'safetyNumber']);
-      for (const side of [v.a, v.b]) expect(Object.keys(side)).toEqual(['identity', 'signPublicKeys']);
+      for (const side of [v.a, v.b]) expect(Object.keys(side)).toEqual(v.version === 2 ? ['identity', 'signPublicKeys', 'chainHead'] : ['identity', 'signPublicKeys']);
     }
     for (const list of [vectors.devices, vectors.envelopes, vectors.invalidCards, vectors.invalidEnvelopes, vectors.safetyNumbers]) {
       const names = list.map((x) => x.name);
@@ -493,11 +493,11 @@ function documentedExample(): Map<string, string> {
   return out;
 }
 
-/** docs/PROTOCOL.md section 8, from the text: 30 digits for one side. */
-function fingerprint(version: number, identity: string, signKeysHex: readonly string[]): string {
+/** docs/PROTOCOL.md section 8, from the text: 30 digits for one side (version 2: the chain head before the keys). */
+function fingerprint(version: number, identity: string, signKeysHex: readonly string[], chainHeadHex?: string): string {
   const u16 = (n: number) => Uint8Array.of(n >> 8, n & 0xff);
   const id = utf8(identity);
-  const keys = cat(...signKeysHex.map(unhex).sort((x, y) => Buffer.compare(x, y)));
+  const keys = cat(...(version === 2 ? [unhex(chainHeadHex!)] : []), ...signKeysHex.map(unhex).sort((x, y) => Buffer.compare(x, y)));
   let h = h256(cat(utf8(LABEL.safetyNumber), u16(version), u16(id.length), id, keys));
   for (let i = 1; i < 1024; i++) h = h256(cat(h, keys));
   let digits = '';
@@ -507,18 +507,26 @@ function fingerprint(version: number, identity: string, signKeysHex: readonly st
 
 describe('safety numbers', () => {
   it.each(vectors.safetyNumbers.map((v) => [v.name, v] as const))('%s: recomputed from section 8, and by the core in either order', (_name, v) => {
-    expect(v.version).toBe(core.SAFETY_NUMBER_VERSION);
+    expect([core.SAFETY_NUMBER_VERSION_CARDS_ONLY, core.SAFETY_NUMBER_VERSION]).toContain(v.version);
+    for (const s of [v.a, v.b]) expect(Object.keys(s)).toEqual(v.version === 2 ? ['identity', 'signPublicKeys', 'chainHead'] : ['identity', 'signPublicKeys']);
     expect(v.safetyNumber).toMatch(/^\d{60}$/);
     // JavaScript string order (UTF-16 code units) decides which side comes first.
     const [first, second] = v.a.identity <= v.b.identity ? [v.a, v.b] : [v.b, v.a];
-    expect(fingerprint(v.version, first.identity, first.signPublicKeys) + fingerprint(v.version, second.identity, second.signPublicKeys)).toBe(v.safetyNumber);
-    const side = (x: typeof v.a) => ({ identity: x.identity, signPublicKeys: x.signPublicKeys.map(unhex) });
+    const digits = (x: typeof v.a) => fingerprint(v.version, x.identity, x.signPublicKeys, x.chainHead);
+    expect(digits(first) + digits(second)).toBe(v.safetyNumber);
+    const side = (x: typeof v.a) => ({ identity: x.identity, signPublicKeys: x.signPublicKeys.map(unhex), ...(x.chainHead && { chainHead: unhex(x.chainHead) }) });
     expect(core.safetyNumber(side(v.a), side(v.b))).toBe(v.safetyNumber);
     expect(core.safetyNumber(side(v.b), side(v.a))).toBe(v.safetyNumber);
   });
 
-  it('cover several keys on both sides, unsorted keys, sides given out of order, and UTF-16 against UTF-8 order', () => {
+  it('cover both versions, a revocation moving a chain head, several keys on both sides, unsorted keys, sides given out of order, and UTF-16 against UTF-8 order', () => {
     const all = vectors.safetyNumbers;
+    const v2 = all.filter((v) => v.version === 2);
+    expect(v2.length).toBeGreaterThan(0);
+    expect(all.some((v) => v.version === 1)).toBe(true);
+    // The same identities and keys with another head (a revocation) give another number.
+    const sameKeys = (x: (typeof all)[number], y: (typeof all)[number]) => JSON.stringify([x.a.signPublicKeys, x.b.signPublicKeys]) === JSON.stringify([y.a.signPublicKeys, y.b.signPublicKeys]);
+    expect(v2.some((x) => v2.some((y) => x !== y && sameKeys(x, y) && x.b.chainHead !== y.b.chainHead && x.safetyNumber !== y.safetyNumber))).toBe(true);
     expect(all.some((v) => v.a.signPublicKeys.length > 1 && v.b.signPublicKeys.length > 1)).toBe(true);
     const unsorted = (keys: string[]) => keys.some((k, i) => i > 0 && k < keys[i - 1]!);
     expect(all.some((v) => unsorted(v.a.signPublicKeys) || unsorted(v.b.signPublicKeys))).toBe(true);
