@@ -1,19 +1,26 @@
 #!/usr/bin/env node
 /**
  * The package's command, `twilio-e2ee` (package.json "bin"): `npx twilio-e2ee keygen`, `start`,
- * `migrate` and `rewrap-history` in an app that installed the package. Each command is loaded only
+ * `migrate`, `rewrap-history` and `witness` in an app that installed the package. Each command is loaded only
  * when asked for, so `keygen` runs where only the client's packages are installed.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const COMMANDS: Record<string, { about: string; run: () => Promise<unknown> }> = {
+const COMMANDS: Record<string, { about: string; run: (args: string[]) => Promise<unknown>; takesArgs?: boolean }> = {
   keygen: { about: 'print fresh APP_KEY and ORG_KEY lines for .env, and the public keys clients pin', run: () => import('./keygen.js') },
   start: { about: 'run the standalone server: reads .env in this directory (docs/API.md "Running it")', run: () => import('./main.js') },
   migrate: { about: 'bring the store\'s tables up to date and exit, a deploy step (docs/API.md "Database and migrations")', run: () => import('./migrate.js') },
   'rewrap-history': {
     about: 'move organization history to ORG_KEY from the keys in ORG_KEY_PREVIOUS (docs/API.md "Rotating keys")',
     run: () => import('./rewrap-history-main.js'),
+  },
+  witness: {
+    about: 'a transparency log witness: `witness keygen <name>`, `witness init`, `witness` (docs/API.md "Running a witness")',
+    takesArgs: true,
+    run: async (args) => {
+      process.exitCode = await (await import('./witness/main.js')).witnessCommand(args);
+    },
   },
 };
 
@@ -60,12 +67,12 @@ if (name === undefined || name === 'help' || name === '--help' || name === '-h')
   process.stdout.write(usage(pkg));
 } else if (name === '--version' || name === '-v') {
   process.stdout.write(`${pkg.version}\n`);
-} else if (!Object.hasOwn(COMMANDS, name) || rest.length > 0) {
+} else if (!Object.hasOwn(COMMANDS, name) || (rest.length > 0 && !COMMANDS[name]!.takesArgs)) {
   process.stderr.write(`twilio-e2ee: ${Object.hasOwn(COMMANDS, name) ? `${name} takes no arguments` : `unknown command "${name}"`}\n\n${usage(pkg)}`);
   process.exitCode = 2;
 } else {
   try {
-    await COMMANDS[name]!.run();
+    await COMMANDS[name]!.run(rest);
   } catch (err) {
     // The server's packages are optional peer dependencies: a client-only install lacks them.
     if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
