@@ -172,7 +172,12 @@ export class Witness {
   }
 
   private recordFork(origin: string, size: number, conflicting: string): void {
-    const cosigned = this.state.logs[origin]?.checkpoint ?? '';
+    const cosigned = this.state.logs[origin]?.checkpoint;
+    if (cosigned === undefined) {
+      // Nothing cosigned yet: an empty tree with another root than SHA-256 of nothing is no tree at all.
+      this.log('error', `the log ${origin} signed an empty tree with a wrong root; not cosigned`, { origin, conflicting });
+      return;
+    }
     this.log('error', `FORK: the log ${origin} signed two different trees of size ${size}; not cosigned`, { origin, size, cosigned, conflicting });
     if (this.state.forks.length >= MAX_FORK_EVIDENCE || this.state.forks.some((f) => f.conflicting === conflicting)) return;
     const fork = { origin, size, detectedAt: this.now(), cosigned, conflicting };

@@ -19,7 +19,7 @@ import { requestCosignatures } from '../../server/witness/log-client.js';
 import { formatAddCheckpoint } from '../../server/witness/protocol.js';
 import { witnessVerifierKey } from '../../server/witness/witness.js';
 import { waitFor } from '../support/concurrency.js';
-import { freePort, runToExit, spawnServer, type SpawnedServer } from '../support/server-process.js';
+import { freePort, spawnServer, type SpawnedServer } from '../support/server-process.js';
 import { addCheckpoint, removeTempDirs, secretOf, tempDir, TestLog } from './witness.fixtures.js';
 
 const CLI = fileURLToPath(new URL('../../server/cli.ts', import.meta.url));

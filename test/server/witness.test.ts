@@ -5,16 +5,15 @@
  * after a restart, refuses bad log signatures and malformed bodies with typed errors, and its
  * cosignatures verify with shared/log-cosignature.ts.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../shared/errors.js';
-import { openCheckpoint } from '../../shared/log-checkpoint.js';
+import { openCheckpoint, signCheckpoint } from '../../shared/log-checkpoint.js';
 import { cosignatureVerifierFromKey } from '../../shared/log-cosignature.js';
-import { noteVerifierFromKey } from '../../shared/signed-note-keys.js';
+import { ed25519NoteSigner, noteVerifierFromKey } from '../../shared/signed-note-keys.js';
 import { fromBase64, toBase64 } from '../../shared/signed-note.js';
 import { ready } from '../../shared/sodium.js';
-import { formatAddCheckpoint, MAX_ADD_CHECKPOINT_BYTES } from '../../server/witness/protocol.js';
+import { formatAddCheckpoint } from '../../server/witness/protocol.js';
 import { requestCosignatures } from '../../server/witness/log-client.js';
 import { readState } from '../../server/witness/state.js';
 import { addCheckpoint, removeTempDirs, startWitness, tempDir, TestLog, witnessKey, type RunningWitness } from './witness.fixtures.js';
@@ -81,8 +80,12 @@ describe('the witness cosigns a growing log', () => {
     expect(sizes.get(vkey)).toBe(15);
   });
 
-  it('cosigns the same checkpoint again, and an empty log', async () => {
-    const { log, vkey, submit } = await setUp();
+  it('cosigns the same checkpoint again, and an empty log (not one with a wrong root)', async () => {
+    const { log, vkey, w, statePath, submit } = await setUp();
+    const bogus = signCheckpoint({ origin: log.origin, size: 0, rootHash: new Uint8Array(32).fill(7), extensions: [] }, ed25519NoteSigner(log.origin, log.seed));
+    const refused = await addCheckpoint(w.url, formatAddCheckpoint({ oldSize: 0, proof: [], note: bogus }));
+    expect([refused.status, JSON.parse(refused.text).error.code]).toEqual([409, ErrorCode.LOG_CONSISTENCY_INVALID]);
+    expect(readState(statePath)).toMatchObject({ logs: {}, forks: [] });
     expect((await submit(log.checkpoint(0))).outcomes[0]!.ok).toBe(true);
     log.grow(3);
     const sizes = new Map<string, number>();
