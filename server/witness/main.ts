@@ -38,7 +38,7 @@ function keygen(name: string | undefined): number {
   process.stdout.write(
     [
       `# twilio-e2ee witness key "${name}", generated ${new Date().toISOString()}. Keep WITNESS_KEY secret (a file of mode 0600 for WITNESS_KEY_FILE, or a secret store).`,
-      '# Its verifier key: give it to the log\'s operator (LOG_WITNESSES) and to the clients that require this witness:',
+      '# Its verifier key: give it to the log\'s operator and to the clients that require this witness:',
       `# ${vkey}`,
       `WITNESS_KEY=${formatSignerKey(name, NOTE_TYPE_COSIGNATURE_V1, seed)}`,
       '',
