@@ -7,15 +7,17 @@
  * - local demo (nothing set): keys generated once into DATA_DIR/keys.json, POST /v1/session
  *   issues tokens for any identity. Never for production. The standalone server runs it as its
  *   quick start; the plugin refuses this fallback unless asked (`demoModeDefaulted`).
- * - production (NODE_ENV=production): explicit APP_KEY and an auth secret or public key are
- *   required, and DEMO_MODE must be off.
+ * - production (NODE_ENV=production): explicit APP_KEY, LOG_KEY and an auth secret or public key
+ *   are required, and DEMO_MODE must be off.
  */
 import { E2EEError, ErrorCode } from '../shared/errors.js';
 import { ready, type AppKey, type OrgKey } from '../shared/index.js';
 import { EnvReader, loadPublicUrl, loadStorage, loadTrustProxy, loadTwilio, type Env } from './config-env.js';
 import { loadAuth, loadKeys, type JwtAlgorithm } from './config-keys.js';
+import { loadLogConfig, type LogConfig } from './config-log.js';
 
 export { JWT_ALGORITHMS, MIN_JWT_SECRET_CHARS, loadOrCreateKeyFile, type JwtAlgorithm } from './config-keys.js';
+export { defaultLogOrigin, type LogConfig } from './config-log.js';
 
 export const NEW_DEVICE_POLICIES = ['approval', 'open'] as const;
 export type NewDevicePolicy = (typeof NEW_DEVICE_POLICIES)[number];
@@ -62,6 +64,8 @@ export interface RateLimitConfig {
   historyBackup: number;
   /** Local relay requests (every frame after `auth`), per identity. */
   relay: number;
+  /** The transparency log's public routes (checkpoint, key, consistency proofs), per client address. */
+  log: number;
 }
 
 export interface Config {
@@ -92,6 +96,8 @@ export interface Config {
   /** Where the keys came from (never the keys themselves), for the start-up log. */
   keySource: { appKey: 'APP_KEY' | 'key file'; orgKey: 'ORG_KEY' | 'key file' | 'none'; keyFile: string | null; keyFileCreated: boolean };
   auth: AuthConfig;
+  /** The card transparency log: its origin, LogKey and checkpoint interval. */
+  log: LogConfig;
   /** Lifetime of demo-mode session tokens, seconds. */
   sessionTtl: number;
   /** null = local mode (the relay instead of Twilio). */
@@ -148,6 +154,8 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
   const { dataDir, databaseUrl, databaseSchema } = loadStorage(r);
   const keys = loadKeys(r, { dataDir, demoMode });
   const auth = loadAuth(r, { demoMode, secret, publicKeyPem, appKey: keys?.appKey });
+  const publicUrl = loadPublicUrl(r);
+  const log = loadLogConfig(r, { dataDir, production, publicUrl, appKeySeed: keys?.appKey.seed });
 
   const orgName = r.string('ORG_NAME') ?? 'default';
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(orgName)) r.fail(`ORG_NAME must be 1..64 characters of [A-Za-z0-9_.-], got "${orgName}"`);
@@ -165,7 +173,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     sessionTtl: r.int('SESSION_TTL', 86_400, 60, 7 * 86_400),
     twilio: loadTwilio(r),
     tokenTtl: r.int('TWILIO_TOKEN_TTL', 3600, 60, MAX_TWILIO_TOKEN_TTL),
-    publicUrl: loadPublicUrl(r),
+    publicUrl,
     bodyLimit: r.int('BODY_LIMIT', 65_536, 4096, 16 * 1024 * 1024),
     rateLimit: {
       session: r.int('RATE_LIMIT_SESSION', 60, 0, 1_000_000),
@@ -174,6 +182,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
       historyRead: r.int('RATE_LIMIT_HISTORY_READ', 300, 0, 1_000_000),
       historyBackup: r.int('RATE_LIMIT_HISTORY_BACKUP', 600, 0, 1_000_000),
       relay: r.int('RATE_LIMIT_RELAY', 1200, 0, 1_000_000),
+      log: r.int('RATE_LIMIT_LOG', 1200, 0, 1_000_000),
     },
     relayAuthTimeoutMs: r.int('RELAY_AUTH_TIMEOUT', 10, 1, 60) * 1000,
     newDevicePolicy: r.oneOf('NEW_DEVICE_POLICY', NEW_DEVICE_POLICIES, demoMode ? 'open' : 'approval'),
@@ -182,8 +191,8 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     requestTimeoutMs: r.int('REQUEST_TIMEOUT', 30, 1, 3600) * 1000,
     serveDocs: r.bool('SERVE_DOCS') ?? demoMode,
   };
-  if (r.problems.length > 0 || !keys || !auth) throw configInvalid(r.problems);
-  return { ...config, ...keys, auth };
+  if (r.problems.length > 0 || !keys || !auth || !log) throw configInvalid(r.problems);
+  return { ...config, ...keys, auth, log };
 }
 
 /** A start-up configuration error: one problem per variable at fault, in the message and in `details.problems`. */

@@ -23,6 +23,7 @@ import type { AppKey, CardWire, OrgKey } from '../shared/index.js';
 import type { Config } from './config.js';
 import { useNodeCrypto } from './crypto-backend.js';
 import { errorHandler, notFoundHandler } from './errors.js';
+import { TransparencyLog, type SubmitToWitnesses } from './log.js';
 import { loadOrgCard } from './org-card.js';
 import { rateLimitError } from './rate-limits.js';
 import { isStorableText } from './storable-text.js';
@@ -35,6 +36,7 @@ import sessionRoutes from './routes/sessions.js';
 import tokenRoutes from './routes/tokens.js';
 import relayRoutes from './relay/routes.js';
 import historyRoutes from './routes/history.js';
+import logRoutes from './routes/log.js';
 import preEventRoutes from './routes/pre-event.js';
 import { STORE_METHODS } from './store/index.js';
 import type { Store } from './store/types.js';
@@ -61,6 +63,11 @@ export interface TwilioE2eeOptions {
    * a throw (or an answer that is not a boolean) answers 503 HISTORY_ACCESS_CHECK_FAILED and is logged.
    */
   canReadHistory?: CanReadHistory;
+  /**
+   * Hands each new checkpoint of the card transparency log to the witnesses and resolves with
+   * their cosignature lines, which the service then serves with it. None by default.
+   */
+  logWitness?: SubmitToWitnesses | undefined;
 }
 
 /** Who asks for a history page: the authenticated identity and the card the rewraps are for. */
@@ -93,6 +100,8 @@ export interface E2eeContext {
   prefix: string;
   /** The `canReadHistory` option (every participant when not given). */
   canReadHistory: CanReadHistory;
+  /** The card transparency log: checkpoints, proofs, cosignatures (server/log.ts). */
+  log: TransparencyLog;
 }
 
 declare module 'fastify' {
@@ -110,7 +119,7 @@ declare module 'fastify' {
  * The route modules, each a plugin registered in the plugin's scope. A new capability is one
  * module in server/routes/ and one line here.
  */
-const ROUTE_MODULES: FastifyPluginAsync[] = [sessionRoutes, tokenRoutes, cardRoutes, deviceRequestRoutes, keyRoutes, relayRoutes, historyRoutes, preEventRoutes];
+const ROUTE_MODULES: FastifyPluginAsync[] = [sessionRoutes, tokenRoutes, cardRoutes, deviceRequestRoutes, keyRoutes, logRoutes, relayRoutes, historyRoutes, preEventRoutes];
 
 const JWT_NAMESPACE = 'e2ee';
 /** Clock skew tolerated on app token `exp`/`nbf`, seconds (identity providers' clocks drift). */
@@ -121,8 +130,8 @@ const JWT_CLOCK_TOLERANCE_SECONDS = 30;
 const PREFIX_PATTERN = /^(\/[A-Za-z0-9._~-]+)+$/;
 
 /** Checks the options before anything is decorated, naming what is wrong. */
-function checkOptions(options: unknown): Required<TwilioE2eeOptions> {
-  const { config, store, prefix = '', healthRoutes = true, demoMode = false, canReadHistory = everyParticipant } = (options ?? {}) as Partial<TwilioE2eeOptions>;
+function checkOptions(options: unknown): Required<Omit<TwilioE2eeOptions, 'logWitness'>> & Pick<TwilioE2eeOptions, 'logWitness'> {
+  const { config, store, prefix = '', healthRoutes = true, demoMode = false, canReadHistory = everyParticipant, logWitness } = (options ?? {}) as Partial<TwilioE2eeOptions>;
   if (typeof config !== 'object' || config === null) throw new TypeError('twilio-e2ee: options.config is required (use loadConfig())');
   if (!(config.appKey?.secretKey instanceof Uint8Array) || typeof config.auth?.key !== 'string' || typeof config.rateLimit !== 'object') {
     throw new TypeError('twilio-e2ee: options.config is not a Config (use loadConfig())');
@@ -136,6 +145,8 @@ function checkOptions(options: unknown): Required<TwilioE2eeOptions> {
   if (typeof healthRoutes !== 'boolean') throw new TypeError('twilio-e2ee: options.healthRoutes must be true or false');
   if (typeof demoMode !== 'boolean') throw new TypeError('twilio-e2ee: options.demoMode must be true or false');
   if (typeof canReadHistory !== 'function') throw new TypeError('twilio-e2ee: options.canReadHistory must be a function (reader, conversationSid) => boolean');
+  if (logWitness !== undefined && typeof logWitness !== 'function') throw new TypeError('twilio-e2ee: options.logWitness must be a function (submission) => Promise<string[]>');
+  if (typeof config.log?.key?.sign !== 'function') throw new TypeError('twilio-e2ee: options.config is not a Config (use loadConfig())');
   // An app that forgot its auth settings must not come up accepting anyone as anyone.
   if (config.demoModeDefaulted && !demoMode) {
     const problem =
@@ -143,7 +154,7 @@ function checkOptions(options: unknown): Required<TwilioE2eeOptions> {
       'set one of them, or ask for the demo with DEMO_MODE=true or the plugin option demoMode: true';
     throw new E2EEError(ErrorCode.CONFIG_INVALID, `twilio-e2ee: ${problem}`, { details: { problems: [problem] } });
   }
-  return { config, store, prefix, healthRoutes, demoMode, canReadHistory };
+  return { config, store, prefix, healthRoutes, demoMode, canReadHistory, logWitness };
 }
 
 /** The start-up summary: modes, store and where the keys come from, never a key or a secret. */
@@ -160,17 +171,22 @@ function describeConfiguration(config: Config, store: Store, prefix: string): Re
     history: config.orgKey ? 'enabled' : 'disabled (no ORG_KEY)',
     previousOrgKeys: config.previousOrgKeys.length,
     auth: `${config.auth.algorithm}, ${config.auth.source}`,
+    logOrigin: config.log.origin,
+    logKeySource: config.log.keySource,
     publicUrl: config.publicUrl,
   };
 }
 
 async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions): Promise<void> {
-  const { config, store, prefix: ownPrefix, healthRoutes: withHealthRoutes, canReadHistory } = checkOptions(options);
+  const { config, store, prefix: ownPrefix, healthRoutes: withHealthRoutes, canReadHistory, logWitness } = checkOptions(options);
   const prefix = fastify.prefix + ownPrefix;
   // Ed25519 signing and X25519 on OpenSSL from here on (same bytes, 2-3x faster than libsodium's
   // WebAssembly here: every registration signs once, every history message costs two X25519).
   useNodeCrypto();
   const orgCard = config.orgKey ? await loadOrgCard(store, config.appKey, config.orgKey, config.orgName) : null;
+  const log = new TransparencyLog(store, config.log, { logger: fastify.log, witness: logWitness });
+  await log.start();
+  fastify.addHook('onClose', async () => log.stop());
 
   const { auth } = config;
   await fastify.register(fastifyJwt, {
@@ -228,6 +244,7 @@ async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions):
     signSession: auth.canSign ? (identity: string) => jwt.sign({ sub: identity }) : null,
     prefix,
     canReadHistory,
+    log,
   } satisfies E2eeContext);
 
   fastify.log.info(describeConfiguration(config, store, prefix), 'twilio-e2ee configured');

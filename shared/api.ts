@@ -41,6 +41,64 @@ export interface DeviceRequestStatus {
 
 export interface CardsLookupResponse {
   cards: Record<string, CardWire[]>;
+  /**
+   * The cards' registration events in the transparency log, proven in the latest checkpoint
+   * (docs/API.md "Card transparency log"). Absent from servers before the log.
+   */
+  log?: CardsLogProofs;
+}
+
+/** GET /v1/cards's `log` member. */
+export interface CardsLogProofs {
+  /** The latest checkpoint note (signed by the LogKey, with the cosignatures the service holds). */
+  checkpoint: string;
+  /** Its tree size. */
+  size: number;
+  /**
+   * By card id, each card's registration event. `proof` is null when the event is newer than the
+   * checkpoint. A card with no entry has no event in the log: a client must refuse it.
+   */
+  proofs: Record<string, LogLeafProof>;
+}
+
+/** A leaf of the log with its inclusion proof (each hash b64u, 32 bytes), RFC 9162 order. */
+export interface LogLeafProof {
+  index: number;
+  /** b64u of the leaf bytes (shared/log-event.ts encoding). */
+  leaf: string;
+  proof: string[] | null;
+}
+
+/** GET /v1/log/key: the LogKey as clients and witnesses pin it. */
+export interface LogKeyResponse {
+  /** The checkpoints' origin line, the key's name. */
+  origin: string;
+  /** "<origin>+<key ID hex>+<base64(0x01 || public key)>" (golang.org/x/mod note format). */
+  verifierKey: string;
+}
+
+/** GET /v1/log/inclusion. */
+export interface LogInclusionResponse {
+  index: number;
+  size: number;
+  leaf: string;
+  proof: string[];
+}
+
+/** GET /v1/log/consistency. */
+export interface LogConsistencyResponse {
+  from: number;
+  to: number;
+  proof: string[];
+}
+
+/** GET /v1/log/events: an identity's events with seq >= since and index < size, by seq. */
+export interface LogEventsResponse {
+  identity: string;
+  size: number;
+  events: Array<{ index: number; seq: number; leaf: string; proof: string[] }>;
+  /** More events below `size` follow: ask again with since = the last seq + 1. */
+  more: boolean;
 }
 
 export interface AppKeyResponse {
@@ -94,6 +152,11 @@ export const ApiPath = {
   /** The relay's media: POST uploads (relay token as Bearer); GET /:sid with a signed query downloads. */
   relayMedia: '/v1/relay/media',
   relayMediaContent: (mediaSid: string) => `/v1/relay/media/${encodeURIComponent(mediaSid)}`,
+  logCheckpoint: '/v1/log/checkpoint',
+  logKey: '/v1/log/key',
+  logInclusion: '/v1/log/inclusion',
+  logConsistency: '/v1/log/consistency',
+  logEvents: '/v1/log/events',
   healthz: '/healthz',
   readyz: '/readyz',
 } as const;

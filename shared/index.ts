@@ -10,3 +10,11 @@ export * from './envelope.js';
 export * from './api.js';
 export * from './safety-number.js';
 export * from './attachment.js';
+// The card transparency log (docs/PROTOCOL.md section 17).
+export * from './merkle.js';
+export * from './signed-note.js';
+export * from './signed-note-keys.js';
+export * from './log-checkpoint.js';
+export * from './log-cosignature.js';
+export * from './log-event.js';
+export * from './log-card.js';

@@ -1,11 +1,12 @@
 /**
  * The card directory (docs/PROTOCOL.md section 4, docs/API.md "POST /v1/cards"): register (validate, countersign, store),
- * look up active cards by identity, fetch one card (revoked too, to verify old messages), revoke.
+ * look up active cards by identity (with each card's proof in the transparency log), fetch one card (revoked too, to verify old messages), revoke.
  */
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import type { FastifyBaseLogger } from 'fastify';
-import { ApiPath, type CardsLookupResponse, type PendingDevice } from '../../shared/api.js';
+import { ApiPath, type CardsLogProofs, type CardsLookupResponse, type PendingDevice } from '../../shared/api.js';
+import { toB64u } from '../../shared/encoding.js';
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { countersignCard, parseCardRequest, type CardWire, type SelfSignedCard } from '../../shared/card.js';
 import type { AppKey } from '../../shared/keys.js';
@@ -19,6 +20,7 @@ import {
 } from '../device-auth.js';
 import { CARD_MAX_CLOCK_SKEW_SECONDS, MAX_LOOKUP_IDENTITIES, ORG_IDENTITY_PREFIX } from '../../shared/limits.js';
 import { MAX_ACTIVE_CARDS_PER_IDENTITY } from '../limits.js';
+import type { TransparencyLog } from '../log.js';
 import { rateLimitConfig } from '../rate-limits.js';
 import { CardIdSchema, CardSchema, IdentitySchema, RegisterCardSchema, bearerAuth, errorResponses } from '../schemas.js';
 import type { PendingDeviceRecord, Store, StoredCard } from '../store/types.js';
@@ -81,9 +83,38 @@ export async function storeCard(
 
 const CardParams = Type.Object({ id: CardIdSchema });
 
+const CardsLogSchema = Type.Object(
+  {
+    checkpoint: Type.String({ description: 'the latest checkpoint note, as GET /v1/log/checkpoint serves it' }),
+    size: Type.Integer(),
+    proofs: Type.Object(
+      {},
+      {
+        additionalProperties: Type.Object({
+          index: Type.Integer(),
+          leaf: Type.String({ description: 'b64u leaf bytes: the card\'s registration event' }),
+          proof: Type.Union([Type.Array(Type.String()), Type.Null()], { description: 'b64u hashes; null while the event is newer than the checkpoint' }),
+        }),
+        description: 'by card id; a card with no entry has no event in the log',
+      },
+    ),
+  },
+  { description: 'each card\'s registration event in the transparency log, proven in the latest checkpoint' },
+);
+
+/** The log member of a lookup: each card's registration event, proven in the latest checkpoint when it is in it. */
+async function cardProofs(log: TransparencyLog, store: Store, cardIds: readonly string[]): Promise<CardsLogProofs> {
+  const [checkpoint, events] = [await log.latest(), await store.cardEvents(cardIds)];
+  const proven = new Map((await log.prove([...events.values()], checkpoint.size)).map(({ event, proof }) => [event.cardId, proof]));
+  const proofs = Object.fromEntries(
+    [...events.values()].map((e) => [e.cardId, { index: e.index, leaf: toB64u(e.leaf), proof: proven.get(e.cardId)?.map(toB64u) ?? null }]),
+  );
+  return { checkpoint: checkpoint.note, size: checkpoint.size, proofs };
+}
+
 export default async function cardRoutes(scope: FastifyInstance): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
-  const { config, store, appKey, authenticate } = app.e2ee;
+  const { config, store, appKey, authenticate, log } = app.e2ee;
   keepRawJsonBodies(scope); // device proofs sign the body bytes
   const registrationLimit = rateLimitConfig(config.rateLimit.cardRegistration, 'identity');
   const lookupLimit = rateLimitConfig(config.rateLimit.lookup, 'identity');
@@ -164,14 +195,21 @@ export default async function cardRoutes(scope: FastifyInstance): Promise<void> 
         ),
         // Not Type.Record: its pattern "^(.*)$" does not match a key with a line break, and the
         // serializer silently dropped such an identity from the answer.
-        response: { 200: Type.Object({ cards: Type.Object({}, { additionalProperties: Type.Array(CardSchema) }) }), ...errorResponses(400, 401, 429) },
+        response: {
+          200: Type.Object({ cards: Type.Object({}, { additionalProperties: Type.Array(CardSchema) }), log: Type.Optional(CardsLogSchema) }),
+          ...errorResponses(400, 401, 429),
+        },
       },
     },
     async (request): Promise<CardsLookupResponse> => {
       const identities = [...new Set(request.query.identity)];
       const found = await store.activeCards(identities);
+      const cards = [...found.values()].flat();
       // fromEntries defines own properties, so even an identity named "__proto__" is just a key.
-      return { cards: Object.fromEntries(identities.map((identity) => [identity, (found.get(identity) ?? []).map(toWire)])) };
+      return {
+        cards: Object.fromEntries(identities.map((identity) => [identity, (found.get(identity) ?? []).map(toWire)])),
+        log: await cardProofs(log, store, cards.map((c) => c.id)),
+      };
     },
   );
 

@@ -13,7 +13,7 @@ import { errorCode } from '../support/app.js';
 import { historyServer, type HistoryServer } from '../support/history.js';
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const PRODUCTION = { NODE_ENV: 'production', APP_KEY: seedToB64u(randomBytes(32)), AUTH_JWT_SECRET: 'docs-test-secret-0123456789abcdefghij' };
+const PRODUCTION = { NODE_ENV: 'production', APP_KEY: seedToB64u(randomBytes(32)), LOG_KEY: seedToB64u(randomBytes(32)), AUTH_JWT_SECRET: 'docs-test-secret-0123456789abcdefghij' };
 const DOCS_URLS = ['/docs', '/docs/', '/docs/json', '/docs/static/swagger-ui.css', '/docs/static/swagger-ui-bundle.js', '/docs/static/swagger-initializer.js'];
 
 describe('in production by default', () => {

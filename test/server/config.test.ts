@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, loadOrCreateKeyFile } from '../../server/config.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../../shared/errors.js';
 import { seedToB64u, toB64u } from '../../shared/index.js';
-import { TEST_APP_KEY, TEST_ORG_KEY } from '../support/env.js';
+import { TEST_APP_KEY, TEST_LOG_KEY, TEST_ORG_KEY } from '../support/env.js';
 import { TWILIO_CREDENTIALS_ENV as TWILIO } from '../support/twilio.js';
 
 const dirs: string[] = [];
@@ -35,7 +35,7 @@ async function problems(env: Record<string, string>): Promise<string[]> {
 }
 
 const SECRET = 's'.repeat(40);
-const PRODUCTION = { NODE_ENV: 'production', APP_KEY: TEST_APP_KEY, AUTH_JWT_SECRET: SECRET };
+const PRODUCTION = { NODE_ENV: 'production', APP_KEY: TEST_APP_KEY, LOG_KEY: TEST_LOG_KEY, AUTH_JWT_SECRET: SECRET };
 
 describe('local demo mode (nothing set)', () => {
   it('generates the keys once into DATA_DIR/keys.json (mode 0600) and loads the same keys next time', async () => {
@@ -102,6 +102,7 @@ describe('production mode (NODE_ENV=production)', () => {
       expect.stringContaining('DEMO_MODE must be off'),
       expect.stringContaining('APP_KEY is required'),
       expect.stringContaining('AUTH_JWT_SECRET or AUTH_JWT_PUBLIC_KEY is required'),
+      expect.stringContaining('LOG_KEY is required'),
     ]);
   });
 
@@ -109,6 +110,7 @@ describe('production mode (NODE_ENV=production)', () => {
     const dataDir = tempDir();
     await problems({ NODE_ENV: 'production', DATA_DIR: dataDir, AUTH_JWT_SECRET: SECRET });
     expect(() => statSync(join(dataDir, 'keys.json'))).toThrow();
+    expect(() => statSync(join(dataDir, 'log-key.json'))).toThrow();
   });
 
   it('starts with explicit keys and auth; history is disabled without ORG_KEY', async () => {
@@ -249,20 +251,45 @@ describe('SERVE_DOCS and REQUEST_TIMEOUT', () => {
 });
 
 describe('npm run keygen', () => {
-  it('prints APP_KEY and ORG_KEY lines that loadConfig accepts, fresh each time', async () => {
-    const run = () => execFileSync('npx', ['tsx', 'server/keygen.ts'], { encoding: 'utf8' });
+  it('prints APP_KEY, ORG_KEY and LOG_KEY lines that loadConfig accepts, fresh each time', async () => {
+    const run = () => execFileSync('npx', ['tsx', 'server/keygen.ts'], { encoding: 'utf8', env: { ...process.env, LOG_ORIGIN: 'chat.example.com/log' } });
     const parse = (out: string) => Object.fromEntries(out.split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => l.split('=', 2) as [string, string]));
     const printed = run();
     const first = parse(printed);
     const second = parse(run());
-    expect(Object.keys(first)).toEqual(['APP_KEY', 'ORG_KEY']);
+    expect(Object.keys(first)).toEqual(['APP_KEY', 'ORG_KEY', 'LOG_KEY']);
     expect(first.APP_KEY).not.toBe(second.APP_KEY);
-    const config = await loadConfig({ ...PRODUCTION, ...first });
+    const config = await loadConfig({ ...PRODUCTION, ...first, LOG_ORIGIN: 'chat.example.com/log' });
     expect(seedToB64u(config.appKey.seed)).toBe(first.APP_KEY);
     expect(seedToB64u(config.orgKey!.seed)).toBe(first.ORG_KEY);
     // The pins clients configure: the AppKey and the OrgCard's box key.
     expect(printed).toContain(`appPublicKeys: ['${toB64u(config.appKey.publicKey)}']`);
     expect(printed).toContain(`orgPublicKeys: ['${toB64u(config.orgKey!.keys.boxPublicKey)}']`);
+    // The LogKey's verifier key, named for the origin, as clients and witnesses pin it.
+    expect(config.log.verifierKey).toMatch(/^chat\.example\.com\/log\+[0-9a-f]{8}\+/);
+    expect(printed).toContain(config.log.verifierKey);
+  });
+});
+
+describe('the log settings', () => {
+  it('defaults the origin from PUBLIC_URL, else a fixed name; the key file keeps one LogKey; LOG_KEY is its own key', async () => {
+    const dataDir = tempDir();
+    const local = await loadConfig({ DATA_DIR: dataDir });
+    expect(local.log).toMatchObject({ origin: 'twilio-e2ee/log', keySource: 'key file', keyFile: join(dataDir, 'log-key.json'), checkpointIntervalMs: 2000 });
+    expect((await loadConfig({ DATA_DIR: dataDir })).log.verifierKey).toBe(local.log.verifierKey);
+    const hosted = await loadConfig({ ...PRODUCTION, PUBLIC_URL: 'https://chat.example.com/e2ee/', LOG_CHECKPOINT_INTERVAL_MS: '5000' });
+    expect(hosted.log).toMatchObject({ origin: 'chat.example.com/e2ee/log', keySource: 'LOG_KEY', keyFile: null, checkpointIntervalMs: 5000 });
+    expect(toB64u(hosted.log.key.publicKey)).not.toBe(toB64u(hosted.appKey.publicKey));
+  });
+
+  it('refuses a bad LOG_KEY, LOG_ORIGIN or interval, naming the variable', async () => {
+    const found = await problems({ ...PRODUCTION, LOG_KEY: 'short', LOG_ORIGIN: 'has space', LOG_CHECKPOINT_INTERVAL_MS: '10' });
+    expect(found).toEqual([
+      expect.stringContaining('LOG_CHECKPOINT_INTERVAL_MS must be an integer from 100'),
+      expect.stringContaining('LOG_ORIGIN must be a name without spaces'),
+    ]);
+    expect(await problems({ ...PRODUCTION, LOG_KEY: 'short' })).toEqual([expect.stringContaining('LOG_KEY is invalid')]);
+    expect(await problems({ ...PRODUCTION, LOG_KEY: TEST_APP_KEY })).toEqual(['LOG_KEY must be a key of its own, not APP_KEY (generate one with `npx twilio-e2ee keygen`)']);
   });
 });
 

@@ -137,7 +137,7 @@ describe('the standalone server', PROCESS_TEST, () => {
 
   it('starts in production mode with explicit keys and an identity provider key', async () => {
     const server = await startServerProcess({
-      env: { NODE_ENV: 'production', APP_KEY: toB64u(new Uint8Array(32).fill(7)), AUTH_JWT_SECRET: 'p'.repeat(40), DATA_DIR: tempDir() },
+      env: { NODE_ENV: 'production', APP_KEY: toB64u(new Uint8Array(32).fill(7)), LOG_KEY: toB64u(new Uint8Array(32).fill(8)), AUTH_JWT_SECRET: 'p'.repeat(40), DATA_DIR: tempDir() },
     });
     try {
       expect(server.output()).not.toContain('DEMO MODE');

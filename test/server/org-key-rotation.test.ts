@@ -27,7 +27,7 @@ import {
   type VerifiedCard,
 } from '../../shared/index.js';
 import { errorCode, session, testApp, testEnv, uid, type ServerApp } from '../support/app.js';
-import { TEST_APP_KEY } from '../support/env.js';
+import { TEST_APP_KEY, TEST_LOG_KEY } from '../support/env.js';
 import { backupOf, localConversation, localMessage, openHistory, postHistory, readHistory, withDevice, type Member } from '../support/history.js';
 import { describeEachStore } from '../support/stores.js';
 
@@ -67,7 +67,7 @@ describe('ORG_KEY_PREVIOUS', () => {
   });
 
   it('needs ORG_KEY', async () => {
-    const production = { NODE_ENV: 'production', APP_KEY: TEST_APP_KEY, AUTH_JWT_SECRET: 'a-production-secret-of-at-least-32-chars' };
+    const production = { NODE_ENV: 'production', APP_KEY: TEST_APP_KEY, LOG_KEY: TEST_LOG_KEY, AUTH_JWT_SECRET: 'a-production-secret-of-at-least-32-chars' };
     expect(await problems({ ...production, ORG_KEY_PREVIOUS: OLD })).toEqual([
       'ORG_KEY_PREVIOUS is set but there is no ORG_KEY: previous OrgKeys are read beside a current one',
     ]);

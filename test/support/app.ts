@@ -14,7 +14,7 @@ import { ApiPath } from '../../shared/api.js';
 import { createCardRequest, generateDeviceKeys, ready, type CardRequest, type DeviceKeys, type NewCardFields } from '../../shared/index.js';
 import { DEVICE_PROOF_HEADER, signDeviceProof } from '../../shared/device-proof.js';
 import { sign } from '../../shared/sodium.js';
-import { RATE_LIMITS_OFF, TEST_APP_KEY, TEST_ORG_KEY } from './env.js';
+import { RATE_LIMITS_OFF, TEST_APP_KEY, TEST_LOG_KEY, TEST_ORG_KEY } from './env.js';
 import type { TestStores } from './stores.js';
 
 /**
@@ -26,6 +26,7 @@ export function testEnv(overrides: Record<string, string | undefined> = {}): Rec
     DATA_DIR: join(tmpdir(), `twilio-e2ee-unused-${randomUUID()}`), // never written: the keys are explicit
     APP_KEY: TEST_APP_KEY,
     ORG_KEY: TEST_ORG_KEY,
+    LOG_KEY: TEST_LOG_KEY,
     ...RATE_LIMITS_OFF,
     ...overrides,
   };
