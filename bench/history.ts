@@ -13,6 +13,7 @@ import { CardDirectory } from '../client/card-directory.js';
 import type { BaseMessage } from '../client/conversations.js';
 import { HistoryRewraps } from '../client/history.js';
 import { MemoryKeyStore } from '../client/key-store.js';
+import { DirectoryTrust } from '../client/log-trust.js';
 import { MessageCrypto } from '../client/message-crypto.js';
 import { ReplayMemory } from '../client/replay-memory.js';
 import { openStore } from '../server/store/index.js';
@@ -161,7 +162,8 @@ export async function benchHistoryPage(server: BenchServer, fixture: HistoryFixt
   const { reader, conversationSid, messages } = fixture;
   const client = new ApiClient(server.appUrl, () => reader.token);
   const keyStore = new MemoryKeyStore();
-  const directory = new CardDirectory(client, [fixture.appPublicKey], keyStore, reader.identity, { keyChange() {}, cardRejected() {} });
+  const trust = new DirectoryTrust(client, keyStore, reader.identity, {}, () => undefined, () => reader.card.id);
+  const directory = new CardDirectory(client, [fixture.appPublicKey], keyStore, reader.identity, { keyChange() {}, cardRejected() {} }, trust.cards);
   const crypto = new MessageCrypto(reader.identity, asyncDeviceKeys(reader.keys), reader.card, directory, new ReplayMemory(keyStore, reader.identity));
   const rewraps = new HistoryRewraps(client, () => reader.card.id, (parsed) => !crypto.hasSlot(parsed));
   crypto.rewraps = rewraps;

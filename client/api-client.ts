@@ -9,6 +9,10 @@ import {
   type HistoryDeleteResponse,
   type HistoryPostRequest,
   type HistoryResponse,
+  type LogConsistencyResponse,
+  type LogEventsResponse,
+  type LogInclusionResponse,
+  type LogKeyResponse,
   type TwilioTokenResponse,
 } from '../shared/api.js';
 import type { CardRequest, CardWire } from '../shared/card.js';
@@ -55,8 +59,8 @@ export class ApiClient {
     return (await this.exchange<T>(method, path, body, device)).json;
   }
 
-  /** One request, with `device`'s proof over exactly the bytes sent; the status and JSON of a 2xx answer. */
-  private async exchange<T>(method: string, path: string, body?: unknown, device?: DeviceProver): Promise<{ status: number; json: T }> {
+  /** One request, with `device`'s proof over exactly the bytes sent; the status, JSON and text of a 2xx answer. */
+  private async exchange<T>(method: string, path: string, body?: unknown, device?: DeviceProver): Promise<{ status: number; json: T; text: string }> {
     const headers: Record<string, string> = { authorization: `Bearer ${await this.getAuthToken()}` };
     const sent = body === undefined ? undefined : JSON.stringify(body);
     if (sent !== undefined) headers['content-type'] = 'application/json';
@@ -81,10 +85,10 @@ export class ApiClient {
     try {
       json = text ? JSON.parse(text) : null;
     } catch {
-      // non-JSON error bodies are reported by status below
+      // non-JSON error bodies are reported by status below (and the checkpoint is text)
     }
     if (!response.ok) throw answerError(method, path, response, json);
-    return { status: response.status, json: json as T };
+    return { status: response.status, json: json as T, text };
   }
 
   twilioToken(): Promise<TwilioTokenResponse> {
@@ -134,6 +138,30 @@ export class ApiClient {
     return this.request('GET', ApiPath.orgCard);
   }
 
+  /** The latest checkpoint note of the card transparency log (text, verified by LogView). */
+  async logCheckpoint(): Promise<string> {
+    return (await this.exchange('GET', ApiPath.logCheckpoint)).text;
+  }
+
+  logKey(): Promise<LogKeyResponse> {
+    return this.request('GET', ApiPath.logKey);
+  }
+
+  logConsistency(from: number, to: number): Promise<LogConsistencyResponse> {
+    return this.request('GET', `${ApiPath.logConsistency}?from=${from}&to=${to}`);
+  }
+
+  /** The inclusion proof of a card's registration event (by card id) or of a leaf (by index) in the tree of `size`. */
+  logInclusion(of: { cardId: string } | { index: number }, size: number): Promise<LogInclusionResponse> {
+    const key = 'cardId' in of ? `cardId=${encodeURIComponent(of.cardId)}` : `index=${of.index}`;
+    return this.request('GET', `${ApiPath.logInclusion}?${key}&size=${size}`);
+  }
+
+  /** An identity's events from `since` (its chain's seq) with their inclusion proofs in the tree of `size`. */
+  logEvents(identity: string, since: number, size: number): Promise<LogEventsResponse> {
+    return this.request('GET', `${ApiPath.logEvents}?identity=${encodeURIComponent(identity)}&since=${since}&size=${size}`);
+  }
+
   postHistory(body: HistoryPostRequest): Promise<unknown> {
     return this.request('POST', ApiPath.history, body);
   }
@@ -166,4 +194,29 @@ function answerError(method: string, path: string, response: Response, json: unk
 /** The HTTP status when `err` is the card service's answer, else null (network trouble, a client-side error). */
 export function answerStatus(err: unknown): number | null {
   return isE2EEError(err) && typeof err.details?.status === 'number' ? err.details.status : null;
+}
+
+/**
+ * Polls a new device's pending request until an existing device approves it (its card) or
+ * rejects it, or it expires (DEVICE_NOT_APPROVED). Network errors, 429 and 5xx only delay the next poll.
+ */
+export async function awaitApproval(api: ApiClient, pending: PendingDevice, pollMs: number): Promise<CardWire> {
+  const notApproved = (reason: 'rejected' | 'expired') =>
+    new E2EEError(ErrorCode.DEVICE_NOT_APPROVED, `no existing device approved this one (${reason}); call register() to ask again`, {
+      details: { reason, cardId: pending.cardId },
+    });
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+    try {
+      const { status, card } = await api.deviceRequestStatus(pending.cardId);
+      if (status === 'rejected') throw notApproved('rejected');
+      if (status === 'approved' && card?.id === pending.cardId) return card;
+    } catch (err) {
+      if (isE2EEError(err, ErrorCode.DEVICE_NOT_APPROVED)) throw err;
+      if (isE2EEError(err, ErrorCode.NOT_FOUND)) throw notApproved('expired');
+      const status = answerStatus(err);
+      if (status !== null && status !== 429 && status < 500) throw err;
+    }
+    if (Date.now() / 1000 > pending.expiresAt) throw notApproved('expired');
+  }
 }

@@ -8,10 +8,12 @@
  */
 import { trustAppKeys, verifyCard, type TrustedAppKey, type VerifiedCard } from '../shared/card.js';
 import { CARD_MAX_CLOCK_SKEW_SECONDS, DEFAULT_CARD_CACHE_TTL_MS, MAX_LOOKUP_IDENTITIES } from '../shared/limits.js';
+import { DEFAULT_MONITOR_INTERVAL_MS } from './log-monitor.js';
 import { fromB64u, toB64u } from '../shared/encoding.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { ApiClient } from './api-client.js';
 import type { KeyStore } from './key-store.js';
+import type { CardLog } from './log-cards.js';
 
 export interface KeyChange {
   identity: string;
@@ -58,7 +60,11 @@ export class CardDirectory {
     /** The local identity: key-change memory is kept per local user. */
     private readonly me: string,
     private readonly events: CardDirectoryEvents,
+    /** The transparency log: a card is used only once it proves the card's registration. */
+    private readonly log: CardLog,
     private readonly ttlMs = DEFAULT_CARD_CACHE_TTL_MS,
+    /** How often a contact's chain is read again to find revocations the directory hides. */
+    private readonly watchIntervalMs = DEFAULT_MONITOR_INTERVAL_MS,
   ) {
     if (appPublicKeys.length === 0) throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'appPublicKeys: pin at least one AppKey public key');
     this.trusted = trustAppKeys(appPublicKeys);
@@ -76,9 +82,12 @@ export class CardDirectory {
     const stale = unique.filter((i) => options.refresh || !this.active.has(i) || now - this.active.get(i)!.fetchedAt > this.ttlMs);
     for (let o = 0; o < stale.length; o += MAX_LOOKUP_IDENTITIES) {
       const chunk = stale.slice(o, o + MAX_LOOKUP_IDENTITIES);
+      const askedAt = (await this.log.view.latest())?.size ?? 0;
       const response = await this.api.lookupCards(chunk);
       for (const identity of chunk) {
-        const cards = this.verifyAll(identity, response.cards?.[identity] ?? []);
+        const { kept: cards, refused } = await this.log.check(identity, this.verifyAll(identity, response.cards?.[identity] ?? []), response.log, askedAt);
+        for (const { card, error } of refused) this.events.cardRejected({ identity, cardId: card.id, error: error.toJSON() });
+        if (identity !== this.me) this.log.watch(identity, cards, this.watchIntervalMs, (i) => this.invalidate(i));
         this.active.set(identity, { cards, fetchedAt: now });
         for (const card of cards) this.byId.set(card.id, { card, fetchedAt: now });
         await this.noteSeen(identity, cards);
@@ -110,6 +119,7 @@ export class CardDirectory {
   async senderCard(id: string, expectedIdentity: string | null): Promise<VerifiedCard> {
     const card = this.checkOwner(await this.cardById(id), expectedIdentity);
     checkLifetime(card);
+    await this.log.prove(card);
     if (await this.wasSeen(card)) return card;
     await this.activeCards([card.identity], { refresh: true });
     if (!(await this.wasSeen(card))) await this.noteUnobserved(card);

@@ -1,5 +1,7 @@
 /** The options and events of E2EEClient (client/e2ee-client.ts). */
 import type { PendingDevice } from '../shared/api.js';
+import { trustAppKeys } from '../shared/card.js';
+import { E2EEError, ErrorCode } from '../shared/errors.js';
 import type { AuthTokenSource, FetchLike } from './api-client.js';
 import type { PreviewMaker } from './attachment-preview.js';
 import type { AttachmentProgress } from './attachment-send.js';
@@ -8,7 +10,8 @@ import type { DirectoryAlert } from './directory-alert.js';
 import type { BackupFailure, BackupMode } from './history.js';
 import type { KeyStore } from './key-store.js';
 import type { LocalConnectOptions } from './local/relay-client.js';
-import type { OrgKeyChange } from './org-key.js';
+import { checkLogOptions } from './log-view.js';
+import { checkOrgPins, type OrgKeyChange } from './org-key.js';
 import type { MessageGap } from './wrapper.js';
 
 export interface E2EEClientOptions {
@@ -109,4 +112,22 @@ export interface E2EEClientEventMap {
 export interface RegisterOptions {
   /** How often a new device waiting for approval asks whether it was decided; default 2000 ms. */
   approvalPollMs?: number;
+}
+
+/** Fails early on options E2EEClient.create cannot work with (INVALID_ARGUMENT, or the pin's own error). */
+export function checkOptions(options: E2EEClientOptions): void {
+  if (!options || typeof options.serverUrl !== 'string' || typeof options.getAuthToken !== 'function') {
+    throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'E2EEClient.create needs serverUrl and getAuthToken');
+  }
+  trustAppKeys(options.appPublicKeys ?? []); // a malformed pin
+  checkOrgPins(options.orgPublicKeys);
+  if (options.log !== undefined) checkLogOptions(options.log);
+  const interval = options.monitorIntervalMs;
+  if (interval !== undefined && !(Number.isSafeInteger(interval) && interval >= 1000)) {
+    throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"monitorIntervalMs" expected an integer of at least 1000');
+  }
+  const preview = options.attachmentPreview;
+  if (preview !== undefined && preview !== false && typeof preview !== 'function') {
+    throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"attachmentPreview" expected false or a function (file: Blob) => Promise<preview | undefined>');
+  }
 }

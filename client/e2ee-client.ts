@@ -12,10 +12,10 @@ import type { AsyncDeviceKeys } from '../shared/keys.js';
 import { DEFAULT_CARD_CACHE_TTL_MS } from '../shared/limits.js';
 import { safetyNumber } from '../shared/safety-number.js';
 import { randomBytes, ready } from '../shared/sodium.js';
-import { answerStatus, ApiClient, type DeviceProver } from './api-client.js';
+import { ApiClient, awaitApproval, type DeviceProver } from './api-client.js';
 import { CardDirectory } from './card-directory.js';
 import type { BaseClient } from './conversations.js';
-import { DirectoryAlerts, type DirectoryAlert } from './directory-alert.js';
+import type { DirectoryAlert } from './directory-alert.js';
 import { Emitter } from './emitter.js';
 import { IndexedDbKeyStore } from './indexeddb-key-store.js';
 import type { KeyStore, StoredDevice } from './key-store.js';
@@ -23,11 +23,11 @@ import { LocalConversationsClient } from './local/relay-client.js';
 import { previewMaker } from './attachment-preview.js';
 import { Backups } from './backups.js';
 import { HistoryOutbox, HistoryRewraps, type BackupFailure } from './history.js';
-import { MessageCrypto } from './message-crypto.js';
+import { DirectoryTrust, GuardedMessageCrypto } from './log-trust.js';
 import { checkOrgPins, OrgKeyTrust, type OrganizationKeyInfo } from './org-key.js';
 import { ReplayMemory } from './replay-memory.js';
 import { deviceKeysOf, newDeviceKeys } from './webcrypto-device-keys.js';
-import type { E2EEClientEventMap, E2EEClientOptions, RegisterOptions } from './e2ee-client-options.js';
+import { checkOptions, type E2EEClientEventMap, type E2EEClientOptions, type RegisterOptions } from './e2ee-client-options.js';
 import { ClientWrapper, type Engine } from './wrapper.js';
 
 export type { E2EEClientEventMap, E2EEClientOptions, RegisterOptions } from './e2ee-client-options.js';
@@ -38,8 +38,8 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   private readonly directory: CardDirectory;
   private readonly orgKeys: OrgKeyTrust;
   private readonly backups: Backups;
-  /** Directory findings raised (persisted), and the sends a fork or rollback stops. */
-  readonly alerts: DirectoryAlerts;
+  /** The transparency log's checks: alerts, the log view, chains, cards, owner monitoring. */
+  readonly trust: DirectoryTrust;
   /** Wrapped clients: a device change is announced in their conversations. */
   private readonly wrappedClients = new Set<ClientWrapper>();
   /** The registration in progress: concurrent register() calls (and wrap()) share it. */
@@ -53,11 +53,11 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     private readonly keyStore: KeyStore,
   ) {
     super();
-    this.alerts = new DirectoryAlerts(keyStore, identity, (alert) => this.emit('directoryAlert', alert));
+    this.trust = new DirectoryTrust(api, keyStore, identity, options, (alert) => this.emit('directoryAlert', alert), () => this.device?.card.id ?? null);
     this.directory = new CardDirectory(api, options.appPublicKeys, keyStore, identity, {
       keyChange: (change) => this.emit('keyChange', change),
       cardRejected: (rejected) => this.emit('cardRejected', rejected),
-    }, options.cardCacheTtlMs ?? DEFAULT_CARD_CACHE_TTL_MS);
+    }, this.trust.cards, options.cardCacheTtlMs ?? DEFAULT_CARD_CACHE_TTL_MS, this.trust.monitor.intervalMs);
     this.orgKeys = new OrgKeyTrust(api, trustAppKeys(options.appPublicKeys), checkOrgPins(options.orgPublicKeys), keyStore, identity, (change) =>
       this.emit('orgKeyChange', change),
     );
@@ -68,15 +68,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
 
   static async create(options: E2EEClientOptions): Promise<E2EEClient> {
     await ready();
-    if (!options || typeof options.serverUrl !== 'string' || typeof options.getAuthToken !== 'function') {
-      throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'E2EEClient.create needs serverUrl and getAuthToken');
-    }
-    trustAppKeys(options.appPublicKeys ?? []); // fail early on a malformed pin
-    checkOrgPins(options.orgPublicKeys);
-    const preview = options.attachmentPreview;
-    if (preview !== undefined && preview !== false && typeof preview !== 'function') {
-      throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"attachmentPreview" expected false or a function (file: Blob) => Promise<preview | undefined>');
-    }
+    checkOptions(options);
     const keyStore = options.keyStore ?? (globalThis.indexedDB ? new IndexedDbKeyStore() : null);
     if (!keyStore) throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'keyStore is required outside browsers (FileKeyStore or MemoryKeyStore)');
     const api = new ApiClient(options.serverUrl, options.getAuthToken, options.fetch);
@@ -154,37 +146,13 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     await this.keyStore.saveDevice(record);
     try {
       const registration = await this.api.registerCard(request);
-      return 'card' in registration ? registration.card : await this.awaitApproval(registration.pending, approvalPollMs);
+      if ('card' in registration) return registration.card;
+      this.emit('deviceApprovalPending', registration.pending);
+      return await awaitApproval(this.api, registration.pending, approvalPollMs);
     } catch (err) {
       // The very same card was registered, but its answer was lost: fetch it.
       if (!isE2EEError(err, ErrorCode.CARD_EXISTS)) throw err;
       return this.api.getCard(cardIdOf(fromB64u(request.snapshot)));
-    }
-  }
-
-  /**
-   * Polls the pending request until an existing device approves it (its card) or rejects it, or
-   * it expires (DEVICE_NOT_APPROVED). Network errors, 429 and 5xx only delay the next poll.
-   */
-  private async awaitApproval(pending: PendingDevice, pollMs: number): Promise<CardWire> {
-    this.emit('deviceApprovalPending', pending);
-    const notApproved = (reason: 'rejected' | 'expired') =>
-      new E2EEError(ErrorCode.DEVICE_NOT_APPROVED, `no existing device approved this one (${reason}); call register() to ask again`, {
-        details: { reason, cardId: pending.cardId },
-      });
-    for (;;) {
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
-      try {
-        const { status, card } = await this.api.deviceRequestStatus(pending.cardId);
-        if (status === 'rejected') throw notApproved('rejected');
-        if (status === 'approved' && card?.id === pending.cardId) return card;
-      } catch (err) {
-        if (isE2EEError(err, ErrorCode.DEVICE_NOT_APPROVED)) throw err;
-        if (isE2EEError(err, ErrorCode.NOT_FOUND)) throw notApproved('expired');
-        const status = answerStatus(err);
-        if (status !== null && status !== 429 && status < 500) throw err;
-      }
-      if (Date.now() / 1000 > pending.expiresAt) throw notApproved('expired');
     }
   }
 
@@ -231,11 +199,12 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   async engineFor(wrapper: ClientWrapper): Promise<Engine> {
     if (!this.device) await this.register();
     const { keys, card } = this.requireDevice();
-    const crypto = new GuardedMessageCrypto(this.alerts, this.identity, keys, card, this.directory, new ReplayMemory(this.keyStore, this.identity), this.options.clearAttributes);
+    const crypto = new GuardedMessageCrypto(this.trust.alerts, this.identity, keys, card, this.directory, new ReplayMemory(this.keyStore, this.identity), this.options.clearAttributes);
     const rewraps = new HistoryRewraps(this.api, () => card.id, (parsed) => !crypto.hasSlot(parsed));
     crypto.rewraps = rewraps;
     const mode = this.options.backup ?? 'send';
     this.wrappedClients.add(wrapper);
+    this.trust.monitor.start();
     return {
       crypto,
       hooks: {
@@ -258,7 +227,10 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
         gap: (gap) => this.emit('messageGap', gap),
         tokenUpdated: () => this.emit('tokenUpdated'),
         tokenRefreshFailed: (error) => this.emit('tokenRefreshFailed', error),
-        shutdown: (w) => this.wrappedClients.delete(w),
+        shutdown: (w) => {
+          this.wrappedClients.delete(w);
+          if (this.wrappedClients.size === 0) this.trust.monitor.stop();
+        },
         attachmentPreview: previewMaker(this.options.attachmentPreview),
         attachmentProgress: (progress) => this.emit('attachmentProgress', progress),
       },
@@ -301,7 +273,12 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
 
   /** Directory alerts raised and not accepted yet, oldest first (to show them again after a reload). */
   directoryAlerts(): Promise<DirectoryAlert[]> {
-    return this.alerts.open();
+    return this.trust.alerts.open();
+  }
+
+  /** Checks this identity's chain in the log now (owner monitoring also does it on connect and every `monitorIntervalMs`). */
+  checkOwnDevices(): Promise<void> {
+    return this.trust.monitor.check();
   }
 
   /**
@@ -309,7 +286,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
    * rollback stops blocking sends.
    */
   async acceptDirectoryAlert(alert: DirectoryAlert | string): Promise<void> {
-    await this.alerts.accept(typeof alert === 'string' ? alert : alert.id);
+    await this.trust.accept(typeof alert === 'string' ? alert : alert.id);
   }
 
   /** The active cards of `identity` (verified), fresh from the service. */
@@ -324,7 +301,15 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
 
   /** Revokes one of this identity's cards (this device's or another's), with this device's proof. */
   async revokeDevice(cardId: string): Promise<void> {
-    await this.api.revokeCard(cardId, this.prover());
+    const prover = this.prover();
+    const noted = this.trust.monitor.noteRevocation(cardId); // noted in memory before the service can log it
+    try {
+      await this.api.revokeCard(cardId, prover);
+    } catch (err) {
+      void noted.then(() => this.trust.monitor.forgetRevocation(cardId)).catch(() => undefined);
+      throw err;
+    }
+    await noted;
     this.directory.invalidate(this.identity);
     void this.announceDeviceChange();
   }
@@ -348,6 +333,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
 
   /** Approves a new device (from pendingDevices()); its card is registered and announced to contacts. */
   async approveDevice(cardId: string): Promise<VerifiedCard> {
+    await this.trust.monitor.noteCard(cardId);
     const wire = await this.api.approveDevice(cardId, this.prover());
     const card = verifyCard(wire, { trustedAppKeys: trustAppKeys(this.options.appPublicKeys), identity: this.identity });
     if (card.id !== cardId) throw new E2EEError(ErrorCode.SERVER_ERROR, 'the service registered another card than the one approved');
@@ -369,21 +355,6 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   async safetyNumber(identity: string): Promise<string> {
     const side = async (i: string) => ({ identity: i, signPublicKeys: await this.directory.seenSignKeys(i) });
     return safetyNumber(await side(this.identity), await side(identity));
-  }
-}
-
-/** Message crypto whose sends stop while a fork or rollback of the directory's log is not accepted. */
-class GuardedMessageCrypto extends MessageCrypto {
-  constructor(
-    private readonly alerts: DirectoryAlerts,
-    ...args: ConstructorParameters<typeof MessageCrypto>
-  ) {
-    super(...args);
-  }
-
-  override async seal(...args: Parameters<MessageCrypto['seal']>): ReturnType<MessageCrypto['seal']> {
-    await this.alerts.checkSend(args[0].sid);
-    return super.seal(...args);
   }
 }
 

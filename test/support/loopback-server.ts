@@ -38,7 +38,8 @@ export interface LoopbackOptions {
 export async function startLoopbackServer(options: LoopbackOptions = {}): Promise<LoopbackServer> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'e2ee-test-'));
-  const config = await loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...RATE_LIMITS_OFF, ...options.env });
+  // Checkpoints every 100 ms: a client waits for the one that proves a new card before using it.
+  const config = await loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', LOG_CHECKPOINT_INTERVAL_MS: '100', ...RATE_LIMITS_OFF, ...options.env });
   const store = await openStore({ dataDir });
   const app = await buildApp({ config, store });
   await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
