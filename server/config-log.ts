@@ -2,7 +2,7 @@
  * The card transparency log's settings for server/config.ts (docs/API.md "Configuration"): the
  * LogKey that signs checkpoints (LOG_KEY, its own Ed25519 key, never the AppKey), the log's
  * origin (LOG_ORIGIN, also the LogKey's name in its signed notes), and how often a checkpoint
- * may be published (LOG_CHECKPOINT_INTERVAL_MS).
+ * may be published (LOG_CHECKPOINT_INTERVAL_MS), and the witnesses that cosign them (LOG_WITNESSES).
  */
 import { randomUUID } from 'node:crypto';
 import { closeSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { randomBytes, seedToB64u } from '../shared/index.js';
 import { isKeyName, type NoteSigner } from '../shared/signed-note.js';
 import { ed25519NoteSigner, formatVerifierKey } from '../shared/signed-note-keys.js';
 import type { EnvReader } from './config-env.js';
+import { DEFAULT_WITNESS_TIMEOUT_MS, parseWitnessList, type WitnessEndpoint } from './witness/log-client.js';
 
 export interface LogConfig {
   /** The checkpoints' origin line, and the LogKey's key name. */
@@ -27,6 +28,10 @@ export interface LogConfig {
   keyFile: string | null;
   /** A checkpoint is published at most this often, and only when the log grew. */
   checkpointIntervalMs: number;
+  /** The witnesses each new checkpoint is submitted to (LOG_WITNESSES; none by default). */
+  witnesses: WitnessEndpoint[];
+  /** How long each witness has to answer, ms (LOG_WITNESS_TIMEOUT_MS). */
+  witnessTimeoutMs: number;
 }
 
 /** The origin without LOG_ORIGIN: the public URL's host and path with "/log", or a fixed name. */
@@ -46,6 +51,9 @@ export function loadLogConfig(
 ): LogConfig | undefined {
   const origin = r.string('LOG_ORIGIN') ?? defaultLogOrigin(opts.publicUrl);
   const checkpointIntervalMs = r.int('LOG_CHECKPOINT_INTERVAL_MS', 2000, 100, 3_600_000);
+  const witnessText = r.string('LOG_WITNESSES');
+  const witnesses = (witnessText === undefined ? [] : r.parse('LOG_WITNESSES', () => parseWitnessList(witnessText))) ?? [];
+  const settings = { checkpointIntervalMs, witnesses, witnessTimeoutMs: r.int('LOG_WITNESS_TIMEOUT_MS', DEFAULT_WITNESS_TIMEOUT_MS, 100, 60_000) };
   if (!isKeyName(origin)) {
     r.fail(`LOG_ORIGIN must be a name without spaces, "+" or control characters (like "chat.example.com/log"), got ${JSON.stringify(origin)}`);
     return undefined;
@@ -62,11 +70,11 @@ export function loadLogConfig(
       r.fail('LOG_KEY must be a key of its own, not APP_KEY (generate one with `npx twilio-e2ee keygen`)');
       return undefined;
     }
-    return seed && { origin, ...logKeyFor(origin, seed), keySource: 'LOG_KEY', keyFile: null, checkpointIntervalMs };
+    return seed && { origin, ...logKeyFor(origin, seed), keySource: 'LOG_KEY', keyFile: null, ...settings };
   }
   if (r.problems.length > 0) return undefined; // a configuration that will not start writes no key file
   const file = r.parse('DATA_DIR', () => loadOrCreateLogKeyFile(opts.dataDir));
-  return file && { origin, ...logKeyFor(origin, file.seed), keySource: 'key file', keyFile: file.path, checkpointIntervalMs };
+  return file && { origin, ...logKeyFor(origin, file.seed), keySource: 'key file', keyFile: file.path, ...settings };
 }
 
 /**

@@ -16,7 +16,7 @@ import fastifyJwt, { type JWT, type JwtVerifyFunction } from '@fastify/jwt';
 import { E2EEError, ErrorCode } from '../shared/errors.js';
 import fastifyRateLimit from '@fastify/rate-limit';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { MAX_IDENTITY_CHARS } from '../shared/limits.js';
 import type { AppKey, CardWire, OrgKey } from '../shared/index.js';
@@ -24,6 +24,7 @@ import type { Config } from './config.js';
 import { useNodeCrypto } from './crypto-backend.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { TransparencyLog, type SubmitToWitnesses } from './log.js';
+import { witnessHook } from './witness/log-client.js';
 import { loadOrgCard } from './org-card.js';
 import { rateLimitError } from './rate-limits.js';
 import { isStorableText } from './storable-text.js';
@@ -157,6 +158,20 @@ function checkOptions(options: unknown): Required<Omit<TwilioE2eeOptions, 'logWi
   return { config, store, prefix, healthRoutes, demoMode, canReadHistory, logWitness };
 }
 
+/** The witnesses of LOG_WITNESSES as the log's hook (server/witness/log-client.ts), or none. */
+function configuredWitnesses(config: Config, logger: FastifyBaseLogger, consistencyProof: (from: number, to: number) => Promise<Uint8Array[]>): SubmitToWitnesses | undefined {
+  const { witnesses, witnessTimeoutMs } = config.log;
+  if (witnesses.length === 0) return undefined;
+  return witnessHook({
+    witnesses,
+    consistencyProof,
+    timeoutMs: witnessTimeoutMs,
+    onOutcome: (outcome, size) => {
+      if (!outcome.ok) logger.warn({ witness: outcome.url, code: outcome.error.code, size }, 'witness did not cosign');
+    },
+  });
+}
+
 /** The start-up summary: modes, store and where the keys come from, never a key or a secret. */
 function describeConfiguration(config: Config, store: Store, prefix: string): Record<string, unknown> {
   return {
@@ -173,6 +188,7 @@ function describeConfiguration(config: Config, store: Store, prefix: string): Re
     auth: `${config.auth.algorithm}, ${config.auth.source}`,
     logOrigin: config.log.origin,
     logKeySource: config.log.keySource,
+    logWitnesses: config.log.witnesses.length,
     publicUrl: config.publicUrl,
   };
 }
@@ -184,7 +200,7 @@ async function e2eePlugin(fastify: FastifyInstance, options: TwilioE2eeOptions):
   // WebAssembly here: every registration signs once, every history message costs two X25519).
   useNodeCrypto();
   const orgCard = config.orgKey ? await loadOrgCard(store, config.appKey, config.orgKey, config.orgName) : null;
-  const log = new TransparencyLog(store, config.log, { logger: fastify.log, witness: logWitness });
+  const log: TransparencyLog = new TransparencyLog(store, config.log, { logger: fastify.log, witness: logWitness ?? configuredWitnesses(config, fastify.log, (a, b) => log.consistencyProof(a, b)) });
   await log.start();
   fastify.addHook('onClose', async () => log.stop());
 
