@@ -45,11 +45,9 @@ export interface Dialect {
   readonly orderKey: string;
   /** A byte string column (hashes, log leaves): SQLite's BLOB, PostgreSQL's BYTEA. */
   readonly bytes: string;
-  /** tableOptions for a table read and written only by its composite primary key: SQLite then keeps no rowid index beside it. */
-  readonly keyedTableOptions: string;
 }
 
-export const SQLITE_DIALECT: Dialect = { int: 'INTEGER', tableOptions: ' STRICT', orderColumn: '', orderKey: '', bytes: 'BLOB', keyedTableOptions: ' STRICT, WITHOUT ROWID' };
+export const SQLITE_DIALECT: Dialect = { int: 'INTEGER', tableOptions: ' STRICT', orderColumn: '', orderKey: '', bytes: 'BLOB' };
 
 export const POSTGRES_DIALECT: Dialect = {
   int: 'BIGINT',
@@ -57,7 +55,6 @@ export const POSTGRES_DIALECT: Dialect = {
   orderColumn: 'seq BIGINT GENERATED ALWAYS AS IDENTITY,',
   orderKey: ', seq',
   bytes: 'BYTEA',
-  keyedTableOptions: '',
 };
 
 /** A statement with `?` placeholders and its values (PostgreSQL's $n are numbered from them). */
@@ -229,7 +226,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 8,
-    sql: ({ int, bytes, tableOptions, keyedTableOptions }) => `
+    sql: ({ int, bytes, tableOptions }) => `
       -- The card transparency log (docs/PROTOCOL.md 17.6): every card event is one leaf, idx its
       -- place in the log; kind 1 registration, 2 revocation (the leaf's own encoding); leaf the
       -- exact leaf bytes. (identity, chain_seq) is the identity's chain; a card has one event of each kind.
@@ -250,7 +247,7 @@ export const MIGRATIONS: readonly Migration[] = [
         idx ${int} NOT NULL,
         hash ${bytes} NOT NULL,
         PRIMARY KEY (level, idx)
-      )${keyedTableOptions};
+      )${tableOptions};
       -- Signed checkpoints, one per tree size; note is the LogKey's signed note alone.
       CREATE TABLE log_checkpoints (
         size ${int} PRIMARY KEY,

@@ -111,6 +111,9 @@ export async function securityServer(options: SecurityServerOptions = {}): Promi
     DATA_DIR: dataDir,
     LOG_LEVEL: options.log?.level ?? 'silent',
     ...RATE_LIMITS_OFF,
+    // The first checkpoint is published at start; no timer adds one during a test, so the store
+    // changes only through requests (the hostile-request suite compares it around each one).
+    LOG_CHECKPOINT_INTERVAL_MS: '3600000',
     ...options.env,
   });
   const store = kind === 'sqlite' ? await openStore({ dataDir }) : await openStore({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 4 });
