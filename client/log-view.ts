@@ -142,7 +142,8 @@ export class LogView {
     try {
       await this.checkConsistent(older, newer);
     } catch (err) {
-      if (!isE2EEError(err, ErrorCode.LOG_CONSISTENCY_INVALID)) throw err;
+      // A service that refuses to prove consistency with a checkpoint it signed and served cannot prove it either.
+      if (!isE2EEError(err, ErrorCode.LOG_CONSISTENCY_INVALID) && !isE2EEError(err, ErrorCode.BAD_REQUEST)) throw err;
       await this.untrusted('log-fork', `The card directory served a log (size ${served.size}) that does not extend the one this device verified (size ${kept.size}): it shows different people different devices. Contact your administrator.`, served);
     }
   }
