@@ -224,6 +224,17 @@ export class CardDirectory {
     });
   }
 
+  /** The active cards last looked up for each identity that has any, however old, without asking the service. */
+  cachedCards(identities: readonly string[]): Map<string, VerifiedCard[]> {
+    return new Map(identities.filter((i) => this.active.has(i)).map((i) => [i, this.active.get(i)!.cards]));
+  }
+
+  /** Ids of every card this client has seen for `identity`, active or revoked, without asking the service. */
+  async seenCards(identity: string): Promise<string[]> {
+    await this.noting.get(identity);
+    return Object.keys((await this.history(identity))?.seen ?? {});
+  }
+
   /**
    * Sign public keys of every card this client has seen for `identity`, active or revoked, after
    * refreshing its active set: what its half of a safety number covers.

@@ -25,6 +25,7 @@ import { Backups } from './backups.js';
 import { HistoryOutbox, HistoryRewraps, type BackupFailure } from './history.js';
 import { DirectoryTrust, GuardedMessageCrypto } from './log-trust.js';
 import { checkOrgPins, OrgKeyTrust, type OrganizationKeyInfo } from './org-key.js';
+import { messageChecks } from './message-checks.js';
 import { ReplayMemory } from './replay-memory.js';
 import { deviceKeysOf, newDeviceKeys } from './webcrypto-device-keys.js';
 import { checkOptions, type E2EEClientEventMap, type E2EEClientOptions, type RegisterOptions } from './e2ee-client-options.js';
@@ -202,6 +203,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     const crypto = new GuardedMessageCrypto(this.trust.alerts, this.identity, keys, card, this.directory, new ReplayMemory(this.keyStore, this.identity), this.options.clearAttributes);
     const rewraps = new HistoryRewraps(this.api, () => card.id, (parsed) => !crypto.hasSlot(parsed));
     crypto.rewraps = rewraps;
+    crypto.checks = messageChecks(this.trust, this.directory, this.keyStore, this.identity, this.options.cardCacheTtlMs ?? DEFAULT_CARD_CACHE_TTL_MS);
     const mode = this.options.backup ?? 'send';
     this.wrappedClients.add(wrapper);
     this.trust.monitor.start();
@@ -218,7 +220,11 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
         afterVerifiedReceive: (raw, opened) => {
           if (mode === 'send+receive') void this.backups.backUp(raw.conversation.sid, raw, opened.envelope, opened.cek);
         },
-        participantsChanged: (identity) => this.directory.invalidate(identity ?? undefined),
+        participantsChanged: (identity, joined) => {
+          this.directory.invalidate(identity ?? undefined);
+          crypto.checks?.audit.invalidate();
+          if (joined && identity) void crypto.checks?.audit.noteMember(joined, identity);
+        },
         prefetchRewraps: (conversationSid, messages) => rewraps.prefetch(conversationSid, messages),
         afterRemove: (conversationSid, messageSid) => {
           // The service deletes it too (relay, Twilio's onMessageRemoved webhook): a failure here loses nothing.
@@ -348,12 +354,12 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
   }
 
   /**
-   * The 60-digit safety number between this identity and `identity`, over every card this device
-   * has seen for either (active and revoked). Compare it out of band: equal numbers mean both
-   * apps saw the same devices.
+   * The 60-digit safety number (version 2) between this identity and `identity`, over every card
+   * this device has seen for either (active and revoked) and each one's chain head in the card
+   * log. Compare it out of band: equal numbers mean both apps saw the same devices and history.
    */
   async safetyNumber(identity: string): Promise<string> {
-    const side = async (i: string) => ({ identity: i, signPublicKeys: await this.directory.seenSignKeys(i) });
+    const side = async (i: string) => ({ identity: i, signPublicKeys: await this.directory.seenSignKeys(i), chainHead: await this.trust.chainHead(i) });
     return safetyNumber(await side(this.identity), await side(identity));
   }
 }

@@ -82,6 +82,23 @@ export class OwnerMonitor {
   }
 
   /** One check of the own chain (concurrent calls share it). Network trouble is thrown and retried next interval. */
+  /**
+   * The cards of this identity this device counts as its own devices: the ones it registered or
+   * approved, and those registered before its first one (the account as it found it), as far as
+   * its identity's chain was read. The recipient audit calls any other card of it a rogue device.
+   */
+  async ownCards(): Promise<Set<string>> {
+    const known = new Set((await this.load()).cards);
+    const own = new Set(known);
+    const current = this.ownCard();
+    if (current) own.add(current);
+    for (const { cardId } of (await this.chains.get(this.me)).chain.cards) {
+      if (known.has(cardId) || cardId === current) break;
+      own.add(cardId);
+    }
+    return own;
+  }
+
   check(): Promise<void> {
     this.running ??= this.checkNow().finally(() => (this.running = null));
     return this.running;

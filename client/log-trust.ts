@@ -3,6 +3,7 @@
  * together: the alerts, the log view, the verified chains, the card checks and owner monitoring
  * (docs/PROTOCOL.md 17.6), and the message crypto whose sends a fork or rollback stops.
  */
+import { E2EEError, ErrorCode } from '../shared/errors.js';
 import type { ApiClient } from './api-client.js';
 import { BLOCKING_ALERT_KINDS, DirectoryAlerts, type DirectoryAlert } from './directory-alert.js';
 import type { E2EEClientOptions } from './e2ee-client-options.js';
@@ -26,6 +27,13 @@ export class DirectoryTrust {
     this.chains = new IdentityChains(api, this.view, keyStore, me);
     this.cards = new CardLog(api, this.view, this.chains, this.alerts);
     this.monitor = new OwnerMonitor(this.view, this.chains, this.alerts, keyStore, me, ownCard, options.monitorIntervalMs ?? DEFAULT_MONITOR_INTERVAL_MS);
+  }
+
+  /** The identity's chain head (the leaf hash of its newest event) in the newest checkpoint: what version 2 safety numbers commit to. */
+  async chainHead(identity: string): Promise<Uint8Array> {
+    const { chain } = (await this.chains.sync(identity, await this.view.refresh())).verified;
+    if (!chain.head) throw new E2EEError(ErrorCode.NO_CARDS, `${identity} has no event in the card log`);
+    return chain.head.hash;
   }
 
   /**

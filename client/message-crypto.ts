@@ -23,10 +23,12 @@ import {
 } from '../shared/envelope.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { AsyncDeviceKeys } from '../shared/keys.js';
-import { payloadAttachments, type PayloadAttachment } from '../shared/payload.js';
+import { payloadAttachments, payloadCheckpoint, type PayloadAttachment } from '../shared/payload.js';
 import type { E2EEAttachment } from './attachment.js';
 import type { CardDirectory } from './card-directory.js';
 import type { BaseConversation, BaseMessage } from './conversations.js';
+import { checkMessage, type MessageChecks } from './message-checks.js';
+import type { AuditFinding } from './recipient-audit.js';
 import type { ReplayMemory } from './replay-memory.js';
 
 /** What the wrapper reports about each message. */
@@ -37,6 +39,11 @@ export interface E2EEInfo {
   senderCardId?: string;
   senderDeviceName?: string;
   error?: { code: string; message: string };
+  /**
+   * Directory findings about this verified message (the recipient audit, the sender's gossiped
+   * checkpoint): it still shows, marked; each is also raised as a `directoryAlert`. Absent when none.
+   */
+  alerts?: readonly AuditFinding[];
   /** The files sent with a verified message, with their signed names, types and sizes; empty for others. */
   attachments: readonly E2EEAttachment[];
 }
@@ -90,6 +97,8 @@ export interface RewrapSource {
 
 export class MessageCrypto {
   rewraps: RewrapSource | null = null;
+  /** The card log's checks on the message path (gossip out and in, the recipient audit); none without them. */
+  checks: MessageChecks | null = null;
 
   constructor(
     readonly identity: string,
@@ -112,8 +121,9 @@ export class MessageCrypto {
     splitAttributes(content.attributes, this.clearKeys); // ATTRIBUTES_TOO_LARGE before any network call
     const recipients = await this.recipients(conversation);
     let attachments = [...(content.attachments ?? [])];
+    const log = await this.checks?.latest().catch(() => undefined);
     for (;;) {
-      const payloadContent = { attributes: content.attributes, clearKeys: this.clearKeys, attachments, ...(content.edit && { edit: content.edit }) };
+      const payloadContent = { attributes: content.attributes, clearKeys: this.clearKeys, attachments, ...(content.edit && { edit: content.edit }), ...(log && log.size > 0 && { log }) };
       try {
         return await sealEnvelopeAsync({ sender: { cardId: this.card.id, keys: this.keys }, recipients, conversationSid: conversation.sid, body, content: payloadContent });
       } catch (err) {
@@ -191,10 +201,11 @@ export class MessageCrypto {
         throw new E2EEError(ErrorCode.ENVELOPE_ATTRIBUTES_MISMATCH, "the message's attributes on the service are not the clear attributes its sender signed");
       }
       const edit = payloadEdit(payload);
+      const alerts = this.checks && via === 'direct' ? await this.checkRecipients(this.checks, message, parsed, payload, senderCard.identity) : [];
       return {
         body: payload.body,
         attributes: payloadAttributes(payload) ?? message.attributes,
-        e2ee: { status: 'verified', via, senderCardId: senderCard.id, senderDeviceName: senderCard.fields.deviceName },
+        e2ee: { status: 'verified', via, senderCardId: senderCard.id, senderDeviceName: senderCard.fields.deviceName, ...(alerts.length > 0 && { alerts }) },
         attachments: payloadAttachments(payload),
         opened: {
           envelope: parsed,
@@ -213,6 +224,15 @@ export class MessageCrypto {
       if (senderCard) e2ee.senderCardId = senderCard.id;
       return { body: FAILED_BODY, attributes: {}, e2ee, attachments: [] };
     }
+  }
+
+  /**
+   * The recipient audit and the gossip check of a message opened from this device's slot (a
+   * history copy was sealed before this device could read it: its recipients audited theirs).
+   */
+  private checkRecipients(checks: MessageChecks, message: BaseMessage, envelope: ParsedEnvelope, payload: EnvelopePayload, sender: string): Promise<AuditFinding[]> {
+    const checkpoint = payloadCheckpoint(payload);
+    return checkMessage(checks, { conversation: message.conversation, envelope, sentAt: payload.sentAt, sender, messageSid: message.sid, ...(checkpoint && { checkpoint }) });
   }
 
   /**

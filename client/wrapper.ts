@@ -30,8 +30,11 @@ export interface WrapperHooks {
   afterEdit(conversationSid: string, message: BaseMessage, sealed: SealedEnvelope): void;
   /** Every message opened verified from this device's own slot (its own sends included). */
   afterVerifiedReceive(raw: BaseMessage, opened: NonNullable<OpenedBody['opened']>): void;
-  /** A participant joined, left, or announced that its devices changed: its cards are looked up afresh. */
-  participantsChanged(identity: string | null): void;
+  /**
+   * A participant joined, left, or announced that its devices changed: its cards are looked up
+   * afresh. `joined`: the conversation it joined (the recipient audit remembers who was in it).
+   */
+  participantsChanged(identity: string | null, joined?: string): void;
   /** Before a page of messages is opened: lets history fetch every needed rewrap in one request. */
   prefetchRewraps(conversationSid: string, messages: readonly BaseMessage[]): Promise<void>;
   /** A message this client removed: its organization history copy is deleted too (best effort). */
@@ -118,8 +121,9 @@ export class ClientWrapper {
       });
     });
     // A contact joining, leaving or announcing a device change: its cards are looked up afresh before the next send.
-    const cardsChanged = (identity: string | null) => void this.engine.then(({ hooks }) => hooks.participantsChanged(identity), () => undefined);
-    this.listen('participantJoined', (p: BaseParticipant) => cardsChanged(p.identity));
+    const cardsChanged = (identity: string | null, joined?: string) => void this.engine.then(({ hooks }) => hooks.participantsChanged(identity, joined), () => undefined);
+    // The SDK's and the relay's participants link their conversation.
+    this.listen('participantJoined', (p: BaseParticipant & { conversation?: { sid?: string } }) => cardsChanged(p.identity, p.conversation?.sid));
     this.listen('participantLeft', (p: BaseParticipant) => cardsChanged(p.identity));
     this.listen('participantUpdated', ({ participant }: { participant: BaseParticipant }) => cardsChanged(participant.identity));
     // A conversation left or removed: the next one met for that sid (a rejoin) gets a fresh wrapper,

@@ -34,9 +34,11 @@ export { createRewrap, createRewrapper, openRewrap } from './envelope-rewrap.js'
 export {
   clearAttributesMatch,
   payloadAttributes,
+  payloadCheckpoint,
   payloadEdit,
   splitAttributes,
   type EditMarker,
+  type GossipCheckpoint,
   type JsonObject,
   type JsonValue,
   type PayloadContent,

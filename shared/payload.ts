@@ -2,8 +2,9 @@
  * The signed payload of an envelope (docs/PROTOCOL.md section 5.3): version 1 (the body only),
  * version 2 (the body, the message attributes split into an encrypted part and a clear part, and
  * for an edit its binding to the original message) and version 3 (version 2 with attachments:
- * their metadata and previews). Building, strict parsing, and the attribute helpers the client
- * uses to split, rebuild and compare attributes.
+ * their metadata and previews). Versions 2 and 3 may carry the sender's latest checkpoint of the
+ * card transparency log (gossip: its size and root). Building, strict parsing, and the attribute
+ * helpers the client uses to split, rebuild and compare attributes.
  */
 import { parseAttachmentMetadata, type AttachmentMetadata } from './attachment-format.js';
 import { fromB64u, toB64u, utf8 } from './encoding.js';
@@ -35,6 +36,18 @@ export interface EnvelopePayload {
   edit?: number;
   /** v3: the JSON text of the attachments (AttachmentWire[]), at least one. */
   attachments?: string;
+  /** v2, v3 (gossip): the tree size of the sender's latest verified checkpoint of the card log; with logRoot. */
+  logSize?: number;
+  /** v2, v3 (gossip): that checkpoint's root hash, b64u of 32 bytes; with logSize. */
+  logRoot?: string;
+}
+
+/** The sender's latest checkpoint of the card transparency log, as gossiped in a payload. */
+export interface GossipCheckpoint {
+  /** The tree size, at least 1. */
+  size: number;
+  /** The root hash, 32 bytes. */
+  root: Uint8Array;
 }
 
 /** A thumbnail of an image attachment, shown before the file is downloaded. */
@@ -74,12 +87,16 @@ export interface PayloadContent {
   edit?: EditMarker;
   /** Files sent with the message: a version 3 payload when there is at least one. */
   attachments?: readonly PayloadAttachment[];
+  /** The sender's latest verified checkpoint of the card log (gossip); none when it holds none. */
+  log?: GossipCheckpoint;
 }
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const V1_MEMBERS = ['conversationSid', 'messageId', 'sentAt', 'body'];
 const V2_MEMBERS = ['v', ...V1_MEMBERS, 'attributes', 'clearAttributes'];
 const EDIT_MEMBERS = ['editOf', 'edit'];
+const LOG_MEMBERS = ['logSize', 'logRoot'];
+const ROOT_B64U = /^[A-Za-z0-9_-]{43}$/;
 
 function isObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -137,6 +154,14 @@ export function buildPayload(base: Pick<EnvelopePayload, 'conversationSid' | 'me
     payload.edit = n;
   }
   if (files.length > 0) payload.attachments = attachmentsText(files);
+  if (content.log !== undefined) {
+    const { size, root } = content.log;
+    if (!Number.isSafeInteger(size) || size < 1 || !(root instanceof Uint8Array) || root.length !== 32) {
+      throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"log" expected {size: a positive integer, root: 32 bytes}');
+    }
+    payload.logSize = size;
+    payload.logRoot = toB64u(root);
+  }
   return payload;
 }
 
@@ -233,10 +258,11 @@ export function parsePayload(text: string): EnvelopePayload {
     return base;
   }
   const isEdit = keys.includes('editOf') || keys.includes('edit');
-  const members = [...V2_MEMBERS, ...(isEdit ? EDIT_MEMBERS : []), ...(obj.v === 3 ? ['attachments'] : [])];
+  const gossips = keys.includes('logSize') || keys.includes('logRoot');
+  const members = [...V2_MEMBERS, ...(isEdit ? EDIT_MEMBERS : []), ...(obj.v === 3 ? ['attachments'] : []), ...(gossips ? LOG_MEMBERS : [])];
   if ((obj.v !== 2 && obj.v !== 3) || !sameMembers(keys, members)) {
     throw malformedPayload(
-      'a version 2 payload has exactly v (2), conversationSid, messageId, sentAt, body, attributes, clearAttributes, and for an edit editOf and edit; version 3 (v: 3) has attachments too',
+      'a version 2 payload has exactly v (2), conversationSid, messageId, sentAt, body, attributes, clearAttributes, for an edit editOf and edit, and optionally logSize and logRoot together; version 3 (v: 3) has attachments too',
     );
   }
   const { attributes, clearAttributes, editOf, edit } = obj;
@@ -254,6 +280,19 @@ export function parsePayload(text: string): EnvelopePayload {
     }
     payload.editOf = editOf;
     payload.edit = edit;
+  }
+  if (gossips) {
+    const { logSize, logRoot } = obj;
+    if (typeof logSize !== 'number' || !Number.isSafeInteger(logSize) || logSize < 1 || typeof logRoot !== 'string' || !ROOT_B64U.test(logRoot)) {
+      throw malformedPayload('a payload checkpoint has logSize (a positive integer) and logRoot (b64u of 32 bytes)');
+    }
+    try {
+      fromB64u(logRoot, 'logRoot'); // canonical: no stray bits in the last character
+    } catch {
+      throw malformedPayload('a payload checkpoint has logSize (a positive integer) and logRoot (b64u of 32 bytes)');
+    }
+    payload.logSize = logSize;
+    payload.logRoot = logRoot;
   }
   if (obj.v === 3) {
     if (typeof obj.attachments !== 'string') throw malformedPayload('payload attachments must be JSON text');
@@ -279,6 +318,11 @@ export function payloadAttributes(payload: EnvelopePayload): JsonValue | undefin
   const hidden = JSON.parse(payload.attributes) as JsonValue;
   const clear = JSON.parse(payload.clearAttributes) as JsonObject;
   return isObject(hidden) ? { ...hidden, ...clear } : hidden;
+}
+
+/** The sender's gossiped checkpoint of the card log, or undefined when the payload has none (every version 1 payload). */
+export function payloadCheckpoint(payload: EnvelopePayload): GossipCheckpoint | undefined {
+  return payload.logSize !== undefined && payload.logRoot !== undefined ? { size: payload.logSize, root: fromB64u(payload.logRoot, 'logRoot') } : undefined;
 }
 
 /** The edit marker of a payload, or undefined for an original (and for every version 1 payload). */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unwrap, E2EEError, FAILED_BODY, LocalConversationsClient, FileKeyStore, MemoryKeyStore, type E2EEClient, type KeyChange } from '../../client/node.js';
 import { ENVELOPE_PREFIX, deviceKeysFromSecrets, sealEnvelope } from '../../shared/index.js';
-import { nextEvents } from '../support/concurrency.js';
+import { nextEvents, sleep } from '../support/concurrency.js';
 import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
 let server: LoopbackServer;
@@ -194,23 +194,30 @@ describe('key changes', () => {
     expect(changes).toContainEqual({ identity: 'bob', added: [], removed: [tabletCard.id], unobserved: [] });
   });
 
-  it('gives both sides the same 60-digit safety number over the devices both have seen, revoked ones included', async () => {
+  it('gives both sides the same 60-digit safety number over the devices both have seen, revoked ones included, and the chain heads', async () => {
+    // Numbers cover the chain heads of the newest checkpoint: each step waits for the one with its event (every 100 ms here).
+    const checkpoint = () => sleep(300);
     const bea = await device(server, 'bea');
     await bea.register();
+    await checkpoint();
     const first = await aliceLaptop.safetyNumber('bea');
     expect(first).toMatch(/^\d{60}$/);
     expect(await bea.safetyNumber('alice')).toBe(first);
 
     const beaWatch = await device(server, 'bea', { deviceName: 'watch' });
     const watchCard = await beaWatch.register();
+    await checkpoint();
     const withWatch = await aliceLaptop.safetyNumber('bea');
     expect(withWatch).not.toBe(first);
     expect(await bea.safetyNumber('alice')).toBe(withWatch);
 
-    // A revoked device stays in the history both sides saw: the number does not go back.
+    // A revocation moves bea's chain head (version 2): a new number, never the one before the watch.
     await beaWatch.revokeDevice(watchCard.id);
+    await checkpoint();
     const afterRevoke = await aliceLaptop.safetyNumber('bea');
-    expect(afterRevoke).toBe(withWatch);
+    expect(afterRevoke).not.toBe(withWatch);
+    expect(afterRevoke).not.toBe(first);
+    expect(afterRevoke.slice(0, 30)).toBe(withWatch.slice(0, 30)); // alice's half is unchanged
     expect(await bea.safetyNumber('alice')).toBe(afterRevoke);
 
     // A device that came and went while bea's own client never looked: alice saw it, bea did not, so the numbers differ.

@@ -1,0 +1,107 @@
+/**
+ * The recipient-set audit (docs/PROTOCOL.md 17.7) against the real server and store: each
+ * recipient checks every slot of every message it opens. Attack 1 of issue 16 (a rogue card for
+ * bob, countersigned and logged by the service, served to alice) is caught by bob on receipt of
+ * alice's message, before his monitoring runs; slots no card explains and cards of outsiders are
+ * reported too. The message still shows, verified and marked.
+ */
+import type { Conversation, Message } from '@twilio/conversations';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateDeviceKeys, KEY_ID_BYTES, randomBytes, toHex, type PendingDevice } from '../../shared/index.js';
+import { nextEvents } from '../support/concurrency.js';
+import { alertsOf, DirectoryScript } from '../support/directory-attacks.js';
+import { startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
+
+let server: LoopbackServer;
+let script: DirectoryScript;
+/** Monitoring far off, so what a test sees is the audit's. */
+const QUIET = { monitorIntervalMs: 3_600_000 };
+
+beforeAll(async () => {
+  server = await startLoopbackServer({ env: { NEW_DEVICE_POLICY: 'approval' } });
+  script = await DirectoryScript.on(server);
+});
+
+afterAll(async () => {
+  for (const chat of script?.chats ?? []) await chat.shutdown().catch(() => undefined);
+  await server?.close();
+});
+
+/** The next message `conversation` shows, as the app sees it. */
+async function received(conversation: Conversation, send: () => Promise<unknown>): Promise<Message> {
+  const next = nextEvents<Message>(conversation, 'messageAdded');
+  await send();
+  return (await next)[0]!;
+}
+
+const slotOf = (cardId: string) => cardId.slice(0, 2 * KEY_ID_BYTES);
+
+describe('attack 1: a rogue card for bob, served to alice', () => {
+  it('bob\'s audit reports it on receipt of alice\'s message, before any monitoring; the message shows, marked', async () => {
+    const { alice, bob, conversation, bobConversation } = await script.pair(QUIET, QUIET);
+    const rogue = await script.rogueCard(bob.client.identity);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // in a checkpoint, so alice accepts it
+
+    const message = await received(bobConversation, () => conversation.sendMessage('hello bob'));
+    expect(message.body).toBe('hello bob');
+    expect(message.e2ee?.status).toBe('verified');
+    expect(message.e2ee?.alerts).toEqual([expect.objectContaining({ kind: 'rogue-device', identity: bob.client.identity, cardId: rogue.id })]);
+    expect(bob.alerts).toEqual([
+      expect.objectContaining({ kind: 'rogue-device', identity: bob.client.identity, cardId: rogue.id, conversationSid: conversation.sid, messageSid: message.sid, message: expect.stringContaining("don't recognise") }),
+    ]);
+    // One alert for the card, however many messages carry it; alice, who cannot tell, sees nothing.
+    const second = await received(bobConversation, () => conversation.sendMessage('again'));
+    expect(second.e2ee?.alerts?.map((a) => a.kind)).toEqual(['rogue-device']);
+    expect(bob.alerts).toHaveLength(1);
+    expect(alice.alerts).toEqual([]);
+  });
+
+  it('a device bob approved himself is his own: no alert', async () => {
+    const { alice, bob, conversation, bobConversation } = await script.pair(QUIET, QUIET);
+    const phone = await script.pinned(bob.client.identity, QUIET);
+    const pending = nextEvents<PendingDevice>(phone.client, 'deviceApprovalPending');
+    const registering = phone.client.register({ approvalPollMs: 20 });
+    await bob.client.approveDevice((await pending)[0]!.cardId);
+    await registering;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const message = await received(bobConversation, () => conversation.sendMessage('to both devices'));
+    expect(message.e2ee?.alerts).toBeUndefined();
+    expect([...bob.alerts, ...alice.alerts]).toEqual([]);
+  });
+});
+
+describe('slots a lying directory or a rogue sender adds', () => {
+  it('a slot no card explains: unattributed-slot, for every recipient', async () => {
+    const { alice, bob, conversation, bobConversation } = await script.pair(QUIET, QUIET);
+    const carol = await script.rawSender(script.name('carol'));
+    await conversation.add(carol.identity);
+    const cards = [...(await alice.client.devices()), ...(await bob.client.devices()), carol.card];
+    const ghost = { id: toHex(randomBytes(32)), boxPublicKey: generateDeviceKeys().boxPublicKey };
+    const message = await received(bobConversation, () => carol.send(conversation.sid, 'from carol', [...cards, ghost]));
+    expect(message.body).toBe('from carol');
+    expect(message.e2ee?.status).toBe('verified');
+    expect(message.e2ee?.alerts).toEqual([expect.objectContaining({ kind: 'unattributed-slot', keyId: slotOf(ghost.id) })]);
+    expect(alertsOf(bob.alerts, 'unattributed-slot')).toEqual([expect.objectContaining({ conversationSid: conversation.sid, messageSid: message.sid })]);
+    await carol.relay.shutdown();
+  });
+
+  it('a slot for a device of someone outside the conversation: unexpected-recipient', async () => {
+    const { alice, bob, bobChat, conversation, bobConversation } = await script.pair(QUIET, QUIET);
+    // Bob knows eve from another conversation.
+    const eve = await script.rawSender(script.name('eve'));
+    const other = await bobChat.createConversation();
+    await other.join();
+    await other.add(eve.identity);
+    const bobCards = await bob.client.devices();
+    await received(other, () => eve.send(other.sid, 'hi bob', [...bobCards, eve.card]));
+
+    const carol = await script.rawSender(script.name('carol'));
+    await conversation.add(carol.identity);
+    const cards = [...(await alice.client.devices()), ...bobCards, carol.card];
+    const message = await received(bobConversation, () => carol.send(conversation.sid, 'eve listens', [...cards, eve.card]));
+    expect(message.e2ee?.alerts).toEqual([expect.objectContaining({ kind: 'unexpected-recipient', identity: eve.identity, cardId: eve.card.id })]);
+    expect(alertsOf(bob.alerts, 'unexpected-recipient')).toHaveLength(1);
+    await eve.relay.shutdown();
+    await carol.relay.shutdown();
+  });
+});
