@@ -8,8 +8,11 @@
 import type { Conversation, Message } from '@twilio/conversations';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDeviceKeys, KEY_ID_BYTES, randomBytes, toHex, type PendingDevice } from '../../shared/index.js';
-import { nextEvents } from '../support/concurrency.js';
-import { alertsOf, DirectoryScript } from '../support/directory-attacks.js';
+import { nextEvents, waitFor } from '../support/concurrency.js';
+import { GAP_WAIT_MS } from '../../client/wrapper.js';
+import { e2eeClientOf, type MessageGap } from '../../client/index.js';
+import type { CardsLookupResponse } from '../../shared/api.js';
+import { alertsOf, DirectoryScript, scripted, WithholdingService } from '../support/directory-attacks.js';
 import { startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
 let server: LoopbackServer;
@@ -105,3 +108,49 @@ describe('slots a lying directory or a rogue sender adds', () => {
     await carol.relay.shutdown();
   });
 });
+
+describe('attack 6: Twilio withholds the message that carries the evidence', () => {
+  it('bob\'s gap report fires for the withheld index, and the messages around it still show', async () => {
+    let hideRogue: string | null = null;
+    // The service serves alice the rogue card for one message, then hides it again.
+    const aliceFetch = scripted((path, body) => {
+      if (!path.startsWith('/v1/cards?') || hideRogue === null) return body;
+      const answer = JSON.parse(body) as CardsLookupResponse;
+      for (const list of Object.values(answer.cards)) list.splice(0, list.length, ...list.filter((c) => c.id !== hideRogue));
+      return JSON.stringify(answer);
+    });
+    const alice = await script.pinned(script.name('alice'), { ...QUIET, fetch: aliceFetch });
+    const bob = await script.pinned(script.name('bob'), QUIET);
+    await bob.client.register();
+    const aliceChat = await script.connect(alice.client);
+    // Twilio, for bob, drops index 1: the one message sealed for the rogue card.
+    const bobChat = bob.client.wrap(await WithholdingService.for(bob.client, (m) => m.index === 1));
+    script.chats.push(bobChat);
+    const conversation = await aliceChat.createConversation();
+    await conversation.join();
+    const added = nextEvents<Conversation>(bobChat, 'conversationAdded');
+    await conversation.add(bob.client.identity);
+    const bobConversation = (await added)[0]!;
+    const gaps: MessageGap[] = [];
+    (await e2eeClientOf(bobChat)).on('messageGap', (gap) => gaps.push(gap));
+    const shown: Message[] = [];
+    bobConversation.on('messageAdded', (m: Message) => shown.push(m));
+
+    await conversation.sendMessage('zero');
+    const rogue = await script.rogueCard(bob.client.identity);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await conversation.sendMessage('one, also to the rogue card');
+    hideRogue = rogue.id;
+    await conversation.sendMessage('two');
+    await waitFor(() => gaps.length > 0 && shown.length === 2, 'the gap report', GAP_WAIT_MS + 5_000);
+
+    expect(gaps.map(({ from, to }) => ({ from, to }))).toEqual([{ from: 1, to: 1 }]);
+    expect(shown.map((m) => [m.index, m.body, m.e2ee?.status])).toEqual([
+      [0, 'zero', 'verified'],
+      [2, 'two', 'verified'],
+    ]);
+    // The audit never saw the rogue slot; owner monitoring (off here) still finds the card in bob's chain.
+    expect(bob.alerts).toEqual([]);
+  });
+});
+

@@ -6,6 +6,7 @@
  * core for whatever recipients a test names (a compromised or outdated client).
  */
 import type { Client, Conversation } from '@twilio/conversations';
+import type { BaseClient, BaseConversation, BaseMessage, BasePaginator } from '../../client/conversations.js';
 import { LocalConversationsClient, MemoryKeyStore, type DirectoryAlert, type E2EEClient, type E2EEClientOptions } from '../../client/node.js';
 import type { FetchLike } from '../../client/api-client.js';
 import { loadConfig, type Config } from '../../server/config.js';
@@ -105,14 +106,77 @@ export class RawSender {
   }
 }
 
+/** A forged answer with its own status (a plain string keeps the real answer's status). */
+export interface Answer {
+  status: number;
+  body: string;
+}
+
 /** A `fetch` that hands each answer of the real service to `rewrite` (path with query, body) first. */
-export function scripted(rewrite: (path: string, body: string) => string | Promise<string>): FetchLike {
+export function scripted(rewrite: (path: string, body: string) => string | Answer | Promise<string | Answer>): FetchLike {
   return async (input, init) => {
     const res = await fetch(input, init);
     const url = new URL(input);
-    const body = await rewrite(url.pathname + url.search, await res.text());
-    return new Response(body, { status: res.status, headers: { 'content-type': res.headers.get('content-type') ?? 'application/json' } });
+    const answer = await rewrite(url.pathname + url.search, await res.text());
+    const { status, body } = typeof answer === 'string' ? { status: res.status, body: answer } : answer;
+    const type = body.startsWith('{') ? 'application/json' : (res.headers.get('content-type') ?? 'text/plain; charset=utf-8');
+    return new Response(body, { status, headers: { 'content-type': type } });
   };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyListener = (...args: any[]) => void;
+
+/**
+ * The conversations service (Twilio's stand-in) withholding from one client the new messages
+ * `withhold` picks: everything else is the real relay client's.
+ */
+export class WithholdingService implements BaseClient {
+  private readonly added = new Set<AnyListener>();
+
+  private constructor(
+    private readonly inner: LocalConversationsClient,
+    withhold: (message: BaseMessage) => boolean,
+  ) {
+    inner.on('messageAdded', (message: BaseMessage) => {
+      if (!withhold(message)) for (const listener of [...this.added]) listener(message);
+    });
+  }
+
+  static async for(client: E2EEClient, withhold: (message: BaseMessage) => boolean): Promise<WithholdingService> {
+    const token = await client.api.twilioToken();
+    if (token.mode !== 'local') throw new Error(`expected local mode, got ${token.mode}`);
+    return new WithholdingService(await LocalConversationsClient.connect({ relayUrl: token.relayUrl, token: token.token }), withhold);
+  }
+
+  get connectionState(): string {
+    return this.inner.connectionState;
+  }
+  on(event: string, listener: AnyListener): this {
+    if (event === 'messageAdded') this.added.add(listener);
+    else (this.inner as BaseClient).on(event, listener);
+    return this;
+  }
+  removeListener(event: string, listener: AnyListener): this {
+    if (event === 'messageAdded') this.added.delete(listener);
+    else (this.inner as BaseClient).removeListener(event, listener);
+    return this;
+  }
+  createConversation(options?: Parameters<BaseClient['createConversation']>[0]): Promise<BaseConversation> {
+    return this.inner.createConversation(options);
+  }
+  getConversationBySid(sid: string): Promise<BaseConversation> {
+    return this.inner.getConversationBySid(sid);
+  }
+  getSubscribedConversations(): Promise<BasePaginator<BaseConversation>> {
+    return this.inner.getSubscribedConversations();
+  }
+  updateToken(token: string): Promise<unknown> {
+    return this.inner.updateToken(token);
+  }
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
 }
 
 export const alertsOf = (alerts: readonly DirectoryAlert[], kind: DirectoryAlert['kind']) => alerts.filter((a) => a.kind === kind);
