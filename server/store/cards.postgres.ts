@@ -5,7 +5,7 @@
  * event in its transaction (log.postgres.ts).
  */
 import { type PostgresConnection, violatedUniqueConstraint } from './connection.postgres.js';
-import { appendEvent } from './log.postgres.js';
+import type { AppendEvent } from './log.postgres.js';
 import { int, required, type Row, text, toCard, toPendingDevice } from './rows.js';
 import { groupByIdentity, planRegistration, toRegistrationFacts } from './rules.js';
 import type { AddPendingDeviceOptions, CardStore, PendingDeviceRecord, RegisterCardOptions, RegisterCardResult, StoredCard } from './types.js';
@@ -63,7 +63,7 @@ function pendingValues(record: PendingDeviceRecord): unknown[] {
   ];
 }
 
-export function postgresCards({ rows, first, transaction }: PostgresConnection): CardStore {
+export function postgresCards({ rows, first, transaction }: PostgresConnection, appendEvent: AppendEvent): CardStore {
   const registerCard = (card: StoredCard, options: RegisterCardOptions): Promise<RegisterCardResult> =>
     transaction(async (client) => {
       await client.query(SQL.lockIdentity, [card.identity]);
@@ -72,11 +72,10 @@ export function postgresCards({ rows, first, transaction }: PostgresConnection):
       ]);
       const result = planRegistration(toRegistrationFacts(required(facts.rows[0])), options);
       if (!result.ok) return result;
-      if (result.superseded !== null) {
-        await client.query(SQL.supersede, [options.now, result.superseded]);
-        await appendEvent(client, 'revocation', card.identity, result.superseded, options.now);
-      }
+      if (result.superseded !== null) await client.query(SQL.supersede, [options.now, result.superseded]);
       await client.query(SQL.insertCard, cardValues(card));
+      // The events last: the first append takes the log's lock, which every instance's card changes wait for until the commit.
+      if (result.superseded !== null) await appendEvent(client, 'revocation', card.identity, result.superseded, options.now);
       await appendEvent(client, 'registration', card.identity, card.id, card.registeredAt);
       return result;
     });

@@ -14,7 +14,7 @@ export class PostgresConnection {
 
   readonly first = async (sql: string, values: unknown[] = []): Promise<Row | undefined> => (await this.rows(sql, values))[0];
 
-  /** BEGIN/COMMIT on one pooled connection; ROLLBACK when `work` rejects. */
+  /** `work` in a transaction on one pooled connection (inTransaction). */
   readonly transaction = async <T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
     const client = await this.pool.connect();
     // A checked-out client has no pool error listener: a connection dropped between two statements
@@ -23,21 +23,31 @@ export class PostgresConnection {
     client.on('error', ignore);
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch((rollbackErr: Error) => {
-        broken = rollbackErr;
+      return await inTransaction(client, work, (err) => {
+        broken = err;
       });
-      throw err;
     } finally {
       client.off('error', ignore);
       // A connection that could not roll back is destroyed, not returned to the pool.
       client.release(broken);
     }
   };
+}
+
+/**
+ * BEGIN, `work`, COMMIT on `client`; when `work` or the COMMIT rejects, ROLLBACK and the error
+ * rethrown. A ROLLBACK that fails too (the connection is gone) goes to `onRollbackError`.
+ */
+export async function inTransaction<C extends pg.ClientBase, T>(client: C, work: (client: C) => Promise<T>, onRollbackError: (err: Error) => void = () => {}): Promise<T> {
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(onRollbackError);
+    throw err;
+  }
 }
 
 /**

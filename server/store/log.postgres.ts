@@ -4,6 +4,11 @@
  * size and the identity's head that the previous commit left, and the tree never forks. The lock
  * is taken after the card's own checks (held from the append to the commit); nothing holding it
  * waits for another lock, so it cannot deadlock with the per-identity card lock.
+ *
+ * The lock serializes every card change of every instance from the append to the commit, so the
+ * append makes as few round trips as it can under it: the lock; one read (size, head, siblings);
+ * one write (the event and its nodes). The read cannot join the lock's statement: under READ
+ * COMMITTED a statement sees the commits from before it started, that is before it had the lock.
  */
 import type pg from 'pg';
 import type { CardEventKind } from '../../shared/log-event.js';
@@ -17,11 +22,21 @@ const SQL = {
   // Two-key form: its own lock space, apart from the migrations' and the cards' locks.
   lock: `SELECT pg_advisory_xact_lock(hashtext('twilio-e2ee:log'), 0)`,
   size: 'SELECT coalesce(max(idx) + 1, 0) AS n FROM log_events',
-  head: `SELECT e.chain_seq, e.event_time, n.hash FROM log_events e JOIN log_nodes n ON n.level = 0 AND n.idx = e.idx
-    WHERE e.identity = $1 ORDER BY e.chain_seq DESC LIMIT 1`,
+  // What an append needs, in one statement: the size; the identity's head (none: nulls); the
+  // stored siblings of a leaf appended at that size, in level order (siblingsOf: node
+  // (l, (size >> l) - 1) for each level l below the size's lowest zero bit). Each node is read by
+  // its key in a subquery of its own: a join let the planner hash all of level 0 before the
+  // tables' statistics were gathered, a scan of the whole log under the lock.
+  appendState: `WITH log AS (SELECT coalesce(max(idx) + 1, 0) AS size FROM log_events),
+      head AS (SELECT idx, chain_seq, event_time FROM log_events WHERE identity = $1 ORDER BY chain_seq DESC LIMIT 1)
+    SELECT log.size, head.chain_seq, head.event_time, (SELECT hash FROM log_nodes WHERE level = 0 AND idx = head.idx) AS hash,
+      ARRAY(SELECT (SELECT hash FROM log_nodes n WHERE n.level = l.level AND n.idx = (log.size >> l.level) - 1)
+        FROM generate_series(0, 52) AS l(level) WHERE (log.size + 1) % (2::bigint << l.level) = 0 ORDER BY l.level) AS siblings
+    FROM log LEFT JOIN head ON true`,
+  // The event and its nodes in one statement.
+  insertRows: `WITH event AS (${numberedPlaceholders(INSERT_EVENT)})
+    INSERT INTO log_nodes (level, idx, hash) SELECT * FROM unnest($8::bigint[], $9::bigint[], $10::bytea[])`,
   nodes: `SELECT level, idx, hash FROM unnest($1::bigint[], $2::bigint[]) AS q(level, idx) JOIN log_nodes USING (level, idx)`,
-  insertEvent: numberedPlaceholders(INSERT_EVENT),
-  insertNodes: 'INSERT INTO log_nodes (level, idx, hash) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])',
   event: 'SELECT * FROM log_events WHERE idx = $1',
   cardEvents: 'SELECT * FROM log_events WHERE card_id = ANY ($1::text[]) AND kind = 1',
   identityEvents: 'SELECT * FROM log_events WHERE identity = $1 AND chain_seq >= $2 AND idx < $3 ORDER BY chain_seq LIMIT $4',
@@ -49,16 +64,17 @@ async function readNodes(query: Query, nodes: readonly { level: number; index: n
 
 export type AppendEvent = (client: pg.PoolClient, kind: CardEventKind, identity: string, cardId: string, time: number) => Promise<void>;
 
-/** Appends the identity's next event in `client`'s transaction. */
+/** Appends the identity's next event in `client`'s transaction (prepared statements: parsed once per connection). */
 export const appendEvent: AppendEvent = async (client, kind, identity, cardId, time) => {
-  const query: Query = async (sql, values) => (await client.query<Row>(sql, values)).rows;
-  await client.query(SQL.lock);
-  const size = int((await query(SQL.size))[0]!, 'n');
-  const head = (await query(SQL.head, [identity]))[0];
-  const event = nextEvent(identity, head ? { seq: int(head, 'chain_seq'), hash: bytes(head, 'hash'), time: int(head, 'event_time') } : null, kind, cardId, time);
-  const rows = appendRows(size, event, await readNodes(query, siblingsOf(size)));
-  await client.query(SQL.insertEvent, eventValues(rows));
-  await client.query(SQL.insertNodes, [rows.nodes.map((n) => n.level), rows.nodes.map((n) => n.idx), rows.nodes.map((n) => n.hash)]);
+  await client.query({ name: 'log-lock', text: SQL.lock });
+  const state = (await client.query<Row>({ name: 'log-append-state', text: SQL.appendState, values: [identity] })).rows[0]!;
+  const size = int(state, 'size');
+  const siblings = state.siblings as (Uint8Array | null)[];
+  if (siblings.length !== siblingsOf(size).length || siblings.includes(null)) throw new Error(`store: a log node the leaf at ${size} joins with is not stored`);
+  const head = state.chain_seq === null ? null : { seq: int(state, 'chain_seq'), hash: bytes(state, 'hash'), time: int(state, 'event_time') };
+  const rows = appendRows(size, nextEvent(identity, head, kind, cardId, time), siblings as Uint8Array[]);
+  const nodes = [rows.nodes.map((n) => n.level), rows.nodes.map((n) => n.idx), rows.nodes.map((n) => n.hash)];
+  await client.query({ name: 'log-append-rows', text: SQL.insertRows, values: [...eventValues(rows), ...nodes] });
 };
 
 export function postgresLog({ rows, first, transaction }: PostgresConnection): LogStore {

@@ -5,7 +5,8 @@
  * transaction and writes what these return.
  */
 import { MerkleTree, leafHash, nodeHash, type TreeNode } from '../../shared/merkle.js';
-import { encodeCardEvent, nextCardEvent, type CardEvent, type CardEventKind } from '../../shared/log-event.js';
+import { encodeCardEvent, type CardEvent, type CardEventKind } from '../../shared/log-event.js';
+import { MERKLE_HASH_BYTES } from '../../shared/constants.js';
 import { int, text, type Row } from './rows.js';
 import type { LogCheckpointRecord, LogCosignatureRecord, LogEventRecord } from './types.js';
 
@@ -25,17 +26,20 @@ export interface LogRows {
   nodes: { level: number; idx: number; hash: Buffer }[];
 }
 
+/** The previous hash of an identity's first event. */
+const NO_PREVIOUS = new Uint8Array(MERKLE_HASH_BYTES);
+
 /** A Buffer view of bytes, as both drivers bind BLOB and BYTEA values. */
 export const buffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
- * The identity's next event after `head`. Only the head matters here: the card store's own rules
- * (one card per id, revoked once) already hold, so the chain passed on names just the card a
- * revocation revokes.
+ * The identity's next event after `head`, by nextCardEvent's rule (seq and previous from the head,
+ * the time never before the head's). Without its chain check: the card store's own rules (one card
+ * per id, revoked once) already hold, and the check would encode and hash the leaf a second time
+ * on every card change; appendRows encodes it once and refuses a malformed one.
  */
 export function nextEvent(identity: string, head: ChainHead | null, kind: CardEventKind, cardId: string, time: number): CardEvent {
-  const cards = kind === 'revocation' ? [{ cardId, registeredAt: 0, revokedAt: null }] : [];
-  return nextCardEvent({ identity, head, cards }, kind, cardId, time);
+  return { kind, identity, seq: head ? head.seq + 1 : 0, time: Math.max(time, head?.time ?? 0), previous: head?.hash ?? NO_PREVIOUS, cardId };
 }
 
 /** The stored nodes a leaf appended at `size` joins with: the left siblings of the subtrees it closes. */

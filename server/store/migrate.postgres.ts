@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
-import { connectAtStartup } from './connection.postgres.js';
+import { connectAtStartup, inTransaction } from './connection.postgres.js';
 import {
   DEFAULT_SCHEMA,
   type Migration,
@@ -111,13 +111,7 @@ async function atStartup<T>(target: PostgresTarget, work: (client: pg.Client) =>
   }
   const client = await connectAtStartup(target.connectionString);
   try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
+    return await inTransaction(client, work);
   } finally {
     await client.end().catch(() => {});
   }

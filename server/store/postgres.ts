@@ -12,7 +12,7 @@ import pg from 'pg';
 import { postgresCards } from './cards.postgres.js';
 import { CONNECT_TIMEOUT_MS, PostgresConnection } from './connection.postgres.js';
 import { postgresHistory } from './history.postgres.js';
-import { postgresLog } from './log.postgres.js';
+import { appendEvent, postgresLog } from './log.postgres.js';
 import { postgresMedia } from './media.postgres.js';
 import { checkPostgres, migratePostgres, type PostgresTarget } from './migrate.postgres.js';
 import { postgresRelay } from './relay.postgres.js';
@@ -72,7 +72,7 @@ function postgresStore(connection: PostgresConnection): Store {
       await connection.pool.end();
     },
     ...postgresSettings(connection),
-    ...postgresCards(connection),
+    ...postgresCards(connection, appendEvent),
     ...postgresRelay(connection),
     ...postgresMedia(connection),
     ...postgresHistory(connection),
