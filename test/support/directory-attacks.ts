@@ -11,6 +11,7 @@ import { LocalConversationsClient, MemoryKeyStore, type DirectoryAlert, type E2E
 import type { FetchLike } from '../../client/api-client.js';
 import { loadConfig, type Config } from '../../server/config.js';
 import { MAX_ACTIVE_CARDS_PER_IDENTITY } from '../../server/limits.js';
+import type { Store } from '../../server/store/types.js';
 import { ApiPath, countersignCard, createCardRequest, generateDeviceKeys, parseCardRequest, sealEnvelope, verifyCard, trustAppKeys, type CardWire, type DeviceKeys, type VerifiedCard } from '../../shared/index.js';
 import { nextEvents } from './concurrency.js';
 import { relayToken } from './local-relay.js';
@@ -67,13 +68,8 @@ export class DirectoryScript {
   }
 
   /** A card for `identity` no device of it made, countersigned with the service's AppKey and registered in the store (so logged). */
-  async rogueCard(identity: string): Promise<CardWire> {
-    const card = parseCardRequest(createCardRequest(generateDeviceKeys(), { identity, deviceId: 'rogue', deviceName: 'new phone' }));
-    const wire = countersignCard(card, this.config.appKey);
-    const now = Math.floor(Date.now() / 1000);
-    const { signKey, boxKey, deviceId, createdAt } = card.fields;
-    await this.server.store.registerCard({ ...wire, identity, deviceId, signKey, boxKey, createdAt, registeredAt: now, revokedAt: null }, { maxActivePerIdentity: MAX_ACTIVE_CARDS_PER_IDENTITY, now });
-    return wire;
+  rogueCard(identity: string): Promise<CardWire> {
+    return registerRogueCard(this.server.store, this.config, identity);
   }
 
   /** A user whose device seals with the shared core for the recipients the test names, and sends the text as is. */
@@ -104,6 +100,19 @@ export class RawSender {
     const conversation = await this.relay.getConversationBySid(conversationSid);
     await conversation.sendMessage(sealed.text);
   }
+}
+
+/**
+ * Attack 1's card: for `identity`, made by no device of it, countersigned with the service's own
+ * AppKey and registered through the store (so it is logged, like any card the service makes).
+ */
+export async function registerRogueCard(store: Store, config: Config, identity: string): Promise<CardWire> {
+  const card = parseCardRequest(createCardRequest(generateDeviceKeys(), { identity, deviceId: 'rogue', deviceName: 'new phone' }));
+  const wire = countersignCard(card, config.appKey);
+  const now = Math.floor(Date.now() / 1000);
+  const { signKey, boxKey, deviceId, createdAt } = card.fields;
+  await store.registerCard({ ...wire, identity, deviceId, signKey, boxKey, createdAt, registeredAt: now, revokedAt: null }, { maxActivePerIdentity: MAX_ACTIVE_CARDS_PER_IDENTITY, now });
+  return wire;
 }
 
 /** A forged answer with its own status (a plain string keeps the real answer's status). */

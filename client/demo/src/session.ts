@@ -5,7 +5,7 @@
  * Everything goes through the public API of twilio-e2ee/client.
  */
 import type { Client, Conversation, Message } from '@twilio/conversations';
-import { E2EEClient, IndexedDbKeyStore, LocalConversationsClient, unwrap, type BackupFailure, type BaseParticipant, type BasePaginator, type E2EEClientEventMap, type KeyChange, type MessageGap, type OrganizationKeyInfo, type OrgKeyChange, type RejectedCard } from '../../index.js';
+import { E2EEClient, IndexedDbKeyStore, LocalConversationsClient, unwrap, type BackupFailure, type BaseParticipant, type DirectoryAlert, type BasePaginator, type E2EEClientEventMap, type KeyChange, type MessageGap, type OrganizationKeyInfo, type OrgKeyChange, type RejectedCard } from '../../index.js';
 import { describeError, type Described } from './errors.js';
 import { describeFilesError, FileCache, Transfer, type Upload } from './files.js';
 import { isAgent } from './format.js';
@@ -180,6 +180,8 @@ export class ChatSession {
   backupProblem: BackupFailure | null = null;
   /** The organization key changed (or matches no pinned key): backups are held until the user accepts it. */
   orgKeyChange: OrgKeyChange | null = null;
+  /** The card directory was caught lying (a device of this account no one added, a split log...), not decided yet. */
+  directoryAlerts: DirectoryAlert[] = [];
   private readonly changeListeners = new Set<Listener<ChangeScope>>();
   private readonly toastListeners = new Set<Listener<Toast>>();
   private readonly cleanups: Array<() => void> = [];
@@ -322,6 +324,9 @@ export class ChatSession {
       this.changed('status');
     });
     onE2ee('attachmentProgress', ({ media, phase, loaded, total }) => this.uploading.get(media)?.set(phase, loaded, total));
+    onE2ee('directoryAlert', (alert: DirectoryAlert) => this.addDirectoryAlerts([alert]));
+    // Findings raised before a reload and not decided yet come back from the key store.
+    void e2ee.directoryAlerts().then((open) => this.addDirectoryAlerts(open), () => undefined);
     onE2ee('orgKeyChange', (change: OrgKeyChange) => {
       this.orgKeyChange = change;
       this.changed('status');
@@ -709,6 +714,28 @@ export class ChatSession {
     this.orgKeyChange = null;
     this.toast({ tone: 'info', text: 'Organization key accepted: held backups are being sent.' });
     this.changed('status');
+  }
+
+  private addDirectoryAlerts(alerts: readonly DirectoryAlert[]): void {
+    const fresh = alerts.filter((a) => !this.directoryAlerts.some((b) => b.id === a.id));
+    if (fresh.length === 0) return;
+    this.directoryAlerts.push(...fresh);
+    this.changed('status');
+  }
+
+  /**
+   * The user decided about a directory alert (and the others about the same card): 'revoke'
+   * revokes the device it names first (a device of this account no one added); 'dismiss' accepts
+   * it as it is (it was theirs, or the admin explained it).
+   */
+  async resolveDirectoryAlert(alert: DirectoryAlert, action: 'revoke' | 'dismiss'): Promise<void> {
+    if (action === 'revoke' && alert.cardId) await this.e2ee.revokeDevice(alert.cardId);
+    const same = this.directoryAlerts.filter((a) => a.kind === alert.kind && a.cardId === alert.cardId && a.identity === alert.identity);
+    for (const a of same) await this.e2ee.acceptDirectoryAlert(a);
+    this.directoryAlerts = this.directoryAlerts.filter((a) => !same.includes(a));
+    if (action === 'revoke') this.toast({ tone: 'info', text: 'The device was revoked: it no longer receives your messages.' });
+    this.changed('status');
+    this.changed('devices');
   }
 
   /** The safety number the user marked as verified with `identity`, if any. */

@@ -12,6 +12,7 @@ import { Composer } from './composer.js';
 import { participantsView, safetyView, type DetailsActions } from './details.js';
 import { openDevicesDialog } from './devices.js';
 import { dialogForm, openDialog, showToast } from './dialogs.js';
+import { directoryAlertBanners } from './directory-alerts.js';
 import { MessageTools } from './message-tools.js';
 import { statusFlag, timelineItems, type TimelineActions } from './timeline.js';
 
@@ -261,6 +262,7 @@ export class ChatApp {
     } else if (s.status === 'reconnecting') {
       banners.push(h('div', { class: 'banner tone-warn', role: 'status', 'data-testid': 'offline-banner' }, h('span', { class: 'spinner' }), h('span', null, h('b', null, 'Reconnecting… '), 'Messages sent meanwhile will be delivered when the connection is back.')));
     }
+    banners.push(...directoryAlertBanners(s));
     if (s.orgKeyChange) banners.push(this.orgKeyBanner(s.orgKeyChange));
     if (s.backupProblem && !this.backupDismissed) {
       banners.push(

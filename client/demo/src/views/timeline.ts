@@ -86,9 +86,15 @@ function messageView(message: Message, session: ChatSession, showAuthor: boolean
       e2ee.senderDeviceName !== undefined ? h('span', { class: 'msg-device', 'data-testid': 'sender-device', title: 'The sender’s device, from its verified card' }, icon('devices', 'icon icon-xs'), e2ee.senderDeviceName || 'unnamed device') : null,
       statusBadge(message, session),
       e2ee.via === 'history' ? historyBadge() : null,
+      e2ee.alerts ? directoryFlag(e2ee.alerts) : null,
       failed && e2ee.error ? h('span', { class: 'msg-error' }, e2ee.error.code) : null,
     ),
   );
+}
+
+/** A verified message the directory audit found something about: still shown, marked (the banner says what to do). */
+function directoryFlag(alerts: NonNullable<ReturnType<typeof e2eeInfo>['alerts']>): HTMLElement {
+  return h('span', { class: 'flag flag-bad', title: alerts.map((a) => a.message).join('\n'), 'data-testid': 'directory-flag' }, icon('alert', 'icon icon-xs'), 'Directory warning');
 }
 
 /** What Twilio (or the local relay) stores for this message: the envelope and metadata. */
