@@ -38,10 +38,10 @@ export function messageChecks(trust: DirectoryTrust, directory: CardDirectory, k
       activeCards: (identities) => directory.activeCards(identities, { refresh: true }),
       seenCards: (identity) => directory.seenCards(identity),
       chains: async (identities) => {
-        const out = new Map<string, IdentityChain>();
         const head = await trust.view.latest();
-        for (const identity of identities) out.set(identity, (await trust.chains.sync(identity, head)).verified.chain);
-        return out;
+        // One request per identity (the events route takes one), all at once; each chain is kept, so later reads ask only for new events.
+        const read = await Promise.all(identities.map(async (identity) => [identity, (await trust.chains.sync(identity, head)).verified.chain] as const));
+        return new Map<string, IdentityChain>(read);
       },
     },
     keyStore,

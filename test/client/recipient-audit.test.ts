@@ -49,13 +49,16 @@ describe('attack 1: a rogue card for bob, served to alice', () => {
     expect(message.body).toBe('hello bob');
     expect(message.e2ee?.status).toBe('verified');
     expect(message.e2ee?.alerts).toEqual([expect.objectContaining({ kind: 'rogue-device', identity: bob.client.identity, cardId: rogue.id })]);
-    expect(bob.alerts).toEqual([
+    // The audit's alert names the message; reading bob's chain for it may let his monitoring report the card as well.
+    const fromAudit = () => bob.alerts.filter((a) => a.messageSid !== undefined);
+    expect(fromAudit()).toEqual([
       expect.objectContaining({ kind: 'rogue-device', identity: bob.client.identity, cardId: rogue.id, conversationSid: conversation.sid, messageSid: message.sid, message: expect.stringContaining("don't recognise") }),
     ]);
+    expect(bob.alerts.every((a) => a.kind === 'rogue-device' && a.cardId === rogue.id)).toBe(true);
     // One alert for the card, however many messages carry it; alice, who cannot tell, sees nothing.
     const second = await received(bobConversation, () => conversation.sendMessage('again'));
     expect(second.e2ee?.alerts?.map((a) => a.kind)).toEqual(['rogue-device']);
-    expect(bob.alerts).toHaveLength(1);
+    expect(fromAudit()).toHaveLength(1);
     expect(alice.alerts).toEqual([]);
   });
 
@@ -149,8 +152,8 @@ describe('attack 6: Twilio withholds the message that carries the evidence', () 
       [0, 'zero', 'verified'],
       [2, 'two', 'verified'],
     ]);
-    // The audit never saw the rogue slot; owner monitoring (off here) still finds the card in bob's chain.
-    expect(bob.alerts).toEqual([]);
+    // The audit never saw the rogue slot (no alert names a message); bob's chain still holds the card for his monitoring.
+    expect(bob.alerts.filter((a) => a.messageSid !== undefined)).toEqual([]);
   });
 });
 
