@@ -1,15 +1,19 @@
 /**
- * Owner monitoring (docs/PROTOCOL.md 17.6): on connect and every `monitorIntervalMs`, a device
- * reads its own identity's new events in the transparency log and checks each against what it
- * knows of its own account: the cards it registered or approved, and the events before its own
- * registration (the account as it found it). A card registered by nobody it knows is a
- * 'rogue-device' alert; a revocation of this device's card it did not ask for is an
- * 'unknown-event'; a revocation it asked for that never reaches the log is a
- * 'suppressed-revocation'; a chain the service's answers break is a 'log-fork'.
+ * Owner monitoring (docs/PROTOCOL.md 17.8): on connect and every `monitorIntervalMs`, a device
+ * reads its own identity's new events in the transparency log (every new event of that chain
+ * passes here once, whichever check read it) and checks each against what it knows of its own
+ * account: the cards it registered or approved, the events before its own registration (the
+ * account as it found it), and the cards a device it trusts vouched for with its device proof
+ * (an approval or revocation made on a sibling device, log-authorization.ts). A card registered
+ * by none of these is a 'rogue-device' alert; a revocation of one of its identity's cards that no
+ * device of it proved is an 'unknown-event'; a revocation it asked for that never reaches the log
+ * is a 'suppressed-revocation'; a chain the service's answers break is a 'log-fork'.
  */
 import type { DirectoryAlerts } from './directory-alert.js';
 import type { KeyStore } from './key-store.js';
-import { reportBrokenChain, type IdentityChains } from './log-chains.js';
+import type { IdentityChain } from '../shared/log-event.js';
+import { authorizes } from './log-authorization.js';
+import { reportBrokenChain, type IdentityChains, type LoggedEvent } from './log-chains.js';
 import type { LogView } from './log-view.js';
 
 /** How often a device reads its own identity's chain by default. */
@@ -23,6 +27,8 @@ interface Known {
   revoking: Record<string, number>;
   /** Seen this device's own registration in the chain: later events need to be known ones. */
   pastOwnRegistration: boolean;
+  /** Cards registered with the proof of a card trusted here (a sibling's approval): own devices too. */
+  vouched?: string[];
 }
 
 export class OwnerMonitor {
@@ -40,7 +46,9 @@ export class OwnerMonitor {
     private readonly ownCard: () => string | null,
     readonly intervalMs = DEFAULT_MONITOR_INTERVAL_MS,
     private readonly stateKey = `log-known:${me}`,
-  ) {}
+  ) {
+    chains.observe(me, (events, chain) => this.judge(events, chain));
+  }
 
   private load(): Promise<Known> {
     this.known ??= this.keyStore.getState(this.stateKey).then((text) => (text ? (JSON.parse(text) as Known) : { cards: [], revoking: {}, pastOwnRegistration: false }));
@@ -81,24 +89,29 @@ export class OwnerMonitor {
     this.timer = null;
   }
 
-  /** One check of the own chain (concurrent calls share it). Network trouble is thrown and retried next interval. */
   /**
    * The cards of this identity this device counts as its own devices: the ones it registered or
-   * approved, and those registered before its first one (the account as it found it), as far as
-   * its identity's chain was read. The recipient audit calls any other card of it a rogue device.
+   * approved, those registered before its first one (the account as it found it), as far as its
+   * identity's chain was read, and those a trusted device vouched for. The recipient audit calls
+   * any other card of it a rogue device.
    */
   async ownCards(): Promise<Set<string>> {
-    const known = new Set((await this.load()).cards);
-    const own = new Set(known);
+    return this.trusted(await this.load(), (await this.chains.get(this.me)).chain);
+  }
+
+  private trusted(known: Known, chain: IdentityChain): Set<string> {
+    const mine = new Set(known.cards);
     const current = this.ownCard();
-    if (current) own.add(current);
-    for (const { cardId } of (await this.chains.get(this.me)).chain.cards) {
-      if (known.has(cardId) || cardId === current) break;
+    if (current) mine.add(current);
+    const own = new Set([...mine, ...(known.vouched ?? [])]);
+    for (const { cardId } of chain.cards) {
+      if (mine.has(cardId)) break;
       own.add(cardId);
     }
     return own;
   }
 
+  /** One check of the own chain (concurrent calls share it). Network trouble is thrown and retried next interval. */
   check(): Promise<void> {
     this.running ??= this.checkNow().finally(() => (this.running = null));
     return this.running;
@@ -116,25 +129,45 @@ export class OwnerMonitor {
       await reportBrokenChain(this.alerts, this.me, err, true);
       throw err;
     }
+    await this.checkRevocations(await this.load(), found.verified.chain.cards);
+  }
+
+  /** Each new event of the own chain, in order (IdentityChains' observer): what it may alert on. */
+  private async judge(events: readonly LoggedEvent[], chain: IdentityChain): Promise<void> {
     const known = await this.load();
-    for (const event of found.events) {
+    const own = this.ownCard();
+    for (const event of events) {
       const mine = known.cards.includes(event.cardId);
       if (event.kind === 'registration') {
         if (mine) known.pastOwnRegistration = true;
-        else if (known.pastOwnRegistration) await this.rogue(event.cardId);
+        else if (!known.pastOwnRegistration) continue; // the account as this device found it
+        else if (await this.vouchedFor(event, known, chain)) (known.vouched ??= []).push(event.cardId);
+        else await this.rogue(event.cardId);
       } else if (known.revoking[event.cardId] !== undefined) {
         delete known.revoking[event.cardId];
-      } else if (event.cardId === own) {
-        await this.alerts.raise({
-          kind: 'unknown-event',
-          identity: this.me,
-          cardId: event.cardId,
-          message: 'This device was removed from your account from somewhere else. If you did not do it on another of your devices, contact your administrator.',
-        });
+      } else if (!(await this.vouchedFor(event, known, chain)) && (event.cardId === own || known.pastOwnRegistration)) {
+        await this.unknownRevocation(event.cardId, event.cardId === own);
       }
     }
-    await this.checkRevocations(known, found.verified.chain.cards);
     await this.keyStore.setState(this.stateKey, JSON.stringify(known));
+  }
+
+  /** Whether the event carries a device proof by a card this device already trusts as its own identity's. */
+  private async vouchedFor(event: LoggedEvent, known: Known, chain: IdentityChain): Promise<boolean> {
+    const signer = event.authorizedBy?.cardId;
+    if (signer === undefined || !this.trusted(known, chain).has(signer)) return false;
+    return authorizes(event.authorizedBy, event, await this.chains.signKeyOf(signer));
+  }
+
+  private unknownRevocation(cardId: string, thisDevice: boolean): Promise<unknown> {
+    return this.alerts.raise({
+      kind: 'unknown-event',
+      identity: this.me,
+      cardId,
+      message: thisDevice
+        ? 'This device was removed from your account, and none of your devices asked for it: the card directory did it. Contact your administrator.'
+        : 'One of your devices was removed from your account, and none of your devices asked for it: the card directory did it. Contact your administrator.',
+    });
   }
 
   private rogue(cardId: string): Promise<unknown> {
@@ -142,7 +175,8 @@ export class OwnerMonitor {
       kind: 'rogue-device',
       identity: this.me,
       cardId,
-      message: "A device you don't recognise was added to your account. If you did not add it on another of your devices, revoke it and contact your administrator.",
+      message:
+        "A device you don't recognise was added to your account, and none of your devices approved it. If you just signed in on a new device yourself (where no approval is asked), it is that one; otherwise revoke it and contact your administrator.",
     });
   }
 

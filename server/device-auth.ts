@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DEVICE_PROOF_MAX_SKEW_SECONDS } from '../shared/limits.js';
 import { DEVICE_PROOF_HEADER, parseDeviceProof, verifyDeviceProof } from '../shared/device-proof.js';
 import { fromB64u, utf8 } from '../shared/encoding.js';
-import type { Store, StoredCard } from './store/types.js';
+import type { CardAuthorization, Store, StoredCard } from './store/types.js';
 
 /** How long a new device's request waits for approval, seconds. */
 export const PENDING_DEVICE_TTL_SECONDS = 15 * 60;
@@ -93,4 +93,14 @@ export async function requireDevice(request: FastifyRequest, store: Store): Prom
   const card = await provenDevice(request, store);
   if (!card) throw new E2EEError(ErrorCode.DEVICE_PROOF_REQUIRED, `this request needs an ${DEVICE_PROOF_HEADER} proof by an active device of the identity`);
   return card;
+}
+
+/**
+ * The proof `signer` made for this request (provenDevice checked it), as the store keeps it with
+ * the card change it authorizes, so the identity's other devices can check it (PROTOCOL.md 17.8).
+ */
+export function deviceAuthorization(request: FastifyRequest, signer: StoredCard): CardAuthorization {
+  const proof = parseDeviceProof(request.headers[DEVICE_PROOF_HEADER] as string)!;
+  const body = rawBodies.get(request) ?? new Uint8Array(0);
+  return { signerCardId: signer.id, timestamp: proof.timestamp, signature: proof.signature, method: request.method, path: pathBelowPrefix(request), body };
 }

@@ -96,9 +96,27 @@ export interface LogConsistencyResponse {
 export interface LogEventsResponse {
   identity: string;
   size: number;
-  events: Array<{ index: number; seq: number; leaf: string; proof: string[] }>;
+  events: Array<{ index: number; seq: number; leaf: string; proof: string[]; authorizedBy?: LogEventAuthorization }>;
   /** More events below `size` follow: ask again with since = the last seq + 1. */
   more: boolean;
+}
+
+/**
+ * The X-E2EE-Device proof that made a card event (docs/PROTOCOL.md 17.8): an active card of the
+ * identity signed this request. Absent for events made without one (an identity's first device,
+ * the open policy, servers before it).
+ */
+export interface LogEventAuthorization {
+  /** The signer's card id (hex). */
+  cardId: string;
+  /** The proof's unix seconds. */
+  timestamp: number;
+  /** b64u Ed25519 signature (shared/device-proof.ts). */
+  signature: string;
+  /** The request as signed: method, path below the service's base URL, b64u body bytes. */
+  method: string;
+  path: string;
+  body: string;
 }
 
 export interface AppKeyResponse {

@@ -11,6 +11,7 @@ import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { countersignCard, parseCardRequest, type CardWire, type SelfSignedCard } from '../../shared/card.js';
 import type { AppKey } from '../../shared/keys.js';
 import {
+  deviceAuthorization,
   keepRawJsonBodies,
   MAX_PENDING_DEVICES_PER_IDENTITY,
   PENDING_DEVICE_TTL_SECONDS,
@@ -23,7 +24,7 @@ import { MAX_ACTIVE_CARDS_PER_IDENTITY } from '../limits.js';
 import type { TransparencyLog } from '../log.js';
 import { rateLimitConfig } from '../rate-limits.js';
 import { CardIdSchema, CardSchema, IdentitySchema, RegisterCardSchema, bearerAuth, errorResponses } from '../schemas.js';
-import type { PendingDeviceRecord, Store, StoredCard } from '../store/types.js';
+import type { CardAuthorization, PendingDeviceRecord, Store, StoredCard } from '../store/types.js';
 
 export function toWire(card: StoredCard): CardWire {
   return {
@@ -58,7 +59,7 @@ export async function storeCard(
   store: Store,
   appKey: AppKey,
   card: SelfSignedCard,
-  options: { firstOnly: boolean; log: FastifyBaseLogger; approvedBy?: string },
+  options: { firstOnly: boolean; log: FastifyBaseLogger; authorization?: CardAuthorization },
 ): Promise<CardWire | null> {
   const { identity, deviceId, createdAt, previousCardId } = card.fields;
   const registeredAt = now();
@@ -70,6 +71,7 @@ export async function storeCard(
       now: registeredAt,
       firstOnly: options.firstOnly,
       ...(previousCardId ? { supersedes: previousCardId } : {}),
+      ...(options.authorization ? { authorization: options.authorization } : {}),
     },
   );
   if (!result.ok) {
@@ -77,7 +79,7 @@ export async function storeCard(
     const [code, message] = REFUSALS[result.reason];
     throw new E2EEError(code, message);
   }
-  options.log.info({ cardId: wire.id, superseded: result.superseded, approvedBy: options.approvedBy ?? null }, 'card registered');
+  options.log.info({ cardId: wire.id, superseded: result.superseded, approvedBy: options.authorization?.signerCardId ?? null }, 'card registered');
   return wire;
 }
 
@@ -155,7 +157,7 @@ export default async function cardRoutes(scope: FastifyInstance): Promise<void> 
       }
       // An identity's first device needs no approval; later ones need a proof, or the open policy.
       const firstOnly = approver === null && config.newDevicePolicy === 'approval';
-      const wire = await storeCard(store, appKey, card, { firstOnly, log: request.log, ...(approver ? { approvedBy: approver.id } : {}) });
+      const wire = await storeCard(store, appKey, card, { firstOnly, log: request.log, ...(approver ? { authorization: deviceAuthorization(request, approver) } : {}) });
       if (wire) return reply.code(201).send(wire);
 
       const pending = await store.addPendingDevice(
@@ -252,7 +254,7 @@ export default async function cardRoutes(scope: FastifyInstance): Promise<void> 
       const card = await store.getCard(request.params.id);
       if (!card) throw new E2EEError(ErrorCode.NOT_FOUND, 'no such card');
       if (card.identity !== request.e2eeIdentity) throw new E2EEError(ErrorCode.FORBIDDEN, 'only the card\'s identity may revoke it');
-      const revoked = await store.revokeCard(card.id, now());
+      const revoked = await store.revokeCard(card.id, now(), deviceAuthorization(request, revoker));
       if (!revoked) throw new E2EEError(ErrorCode.NOT_FOUND, 'no such card');
       request.log.info({ cardId: card.id, revokedBy: revoker.id }, 'card revoked');
       return toWire(revoked);

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { ApiPath, type DeviceRequestStatus, type DeviceRequestsResponse } from '../../shared/api.js';
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { parseCardRequest } from '../../shared/card.js';
-import { keepRawJsonBodies, PendingDeviceSchema, requireDevice } from '../device-auth.js';
+import { deviceAuthorization, keepRawJsonBodies, PendingDeviceSchema, requireDevice } from '../device-auth.js';
 import { rateLimitConfig } from '../rate-limits.js';
 import { CardIdSchema, CardSchema, bearerAuth, errorResponses } from '../schemas.js';
 import { now, storeCard, toPendingDevice, toWire } from './cards.js';
@@ -96,7 +96,8 @@ export default async function deviceRequestRoutes(scope: FastifyInstance): Promi
       // Checked when it was asked for; parsed again so the card is built from the stored bytes only.
       const card = parseCardRequest({ snapshot: pending.snapshot, selfSignature: pending.selfSignature });
       // Stored before the request ends, so a poll never finds neither (and a failed store leaves the request to approve again).
-      const wire = await storeCard(store, appKey, card, { firstOnly: false, log: request.log, approvedBy: approver.id });
+      // The approver's proof is kept with the card: the identity's other devices check it was one of them.
+      const wire = await storeCard(store, appKey, card, { firstOnly: false, log: request.log, authorization: deviceAuthorization(request, approver) });
       await store.takePendingDevice(cardId, request.e2eeIdentity, now());
       return reply.code(201).send(wire!);
     },

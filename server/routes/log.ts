@@ -6,7 +6,7 @@
  */
 import { Type, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import { ApiPath, type LogConsistencyResponse, type LogEventsResponse, type LogInclusionResponse, type LogKeyResponse } from '../../shared/api.js';
+import { ApiPath, type LogConsistencyResponse, type LogEventAuthorization, type LogEventsResponse, type LogInclusionResponse, type LogKeyResponse } from '../../shared/api.js';
 import { toB64u } from '../../shared/encoding.js';
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
 import { rateLimitConfig } from '../rate-limits.js';
@@ -17,6 +17,10 @@ export const MAX_LOG_EVENTS_PAGE = 100;
 
 const Size = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Hashes = Type.Array(Type.String({ description: 'b64u, 32 bytes' }));
+const AuthorizedBy = Type.Object(
+  { cardId: Type.String(), timestamp: Type.Integer(), signature: Type.String(), method: Type.String(), path: Type.String(), body: Type.String() },
+  { description: 'the X-E2EE-Device proof by an active card of the identity that made the event (b64u signature and body); absent when none did' },
+);
 
 export default async function logRoutes(scope: FastifyInstance): Promise<void> {
   const app = scope.withTypeProvider<TypeBoxTypeProvider>();
@@ -124,7 +128,7 @@ export default async function logRoutes(scope: FastifyInstance): Promise<void> {
           200: Type.Object({
             identity: Type.String(),
             size: Type.Integer(),
-            events: Type.Array(Type.Object({ index: Type.Integer(), seq: Type.Integer(), leaf: Type.String(), proof: Hashes })),
+            events: Type.Array(Type.Object({ index: Type.Integer(), seq: Type.Integer(), leaf: Type.String(), proof: Hashes, authorizedBy: Type.Optional(AuthorizedBy) })),
             more: Type.Boolean(),
           }),
           ...errorResponses(400, 401, 429),
@@ -136,10 +140,18 @@ export default async function logRoutes(scope: FastifyInstance): Promise<void> {
       const size = await log.treeSize(request.query.size);
       const found = await store.identityEvents(identity, since, size, limit + 1);
       const proven = await log.prove(found.slice(0, limit), size);
+      const kept = await store.cardAuthorizations([...new Set(proven.map(({ event }) => event.cardId))]);
+      const authorizations = new Map(kept.map((a): [string, LogEventAuthorization] => [
+        `${a.kind}:${a.cardId}`,
+        { cardId: a.signerCardId, timestamp: a.timestamp, signature: toB64u(a.signature), method: a.method, path: a.path, body: toB64u(a.body) },
+      ]));
       return {
         identity,
         size,
-        events: proven.map(({ event, proof }) => ({ index: event.index, seq: event.seq, leaf: toB64u(event.leaf), proof: proof.map(toB64u) })),
+        events: proven.map(({ event, proof }) => {
+          const authorizedBy = authorizations.get(`${event.kind}:${event.cardId}`);
+          return { index: event.index, seq: event.seq, leaf: toB64u(event.leaf), proof: proof.map(toB64u), ...(authorizedBy ? { authorizedBy } : {}) };
+        }),
         more: found.length > limit,
       };
     },

@@ -4,11 +4,12 @@
  * registration of another identity taking the same id or key. Every card change appends its log
  * event in its transaction (log.postgres.ts).
  */
+import { recordAuthorization } from './authorizations.postgres.js';
 import { type PostgresConnection, violatedUniqueConstraint } from './connection.postgres.js';
 import type { AppendEvent } from './log.postgres.js';
 import { int, required, type Row, text, toCard, toPendingDevice } from './rows.js';
 import { groupByIdentity, planRegistration, toRegistrationFacts } from './rules.js';
-import type { AddPendingDeviceOptions, CardStore, PendingDeviceRecord, RegisterCardOptions, RegisterCardResult, StoredCard } from './types.js';
+import type { AddPendingDeviceOptions, CardAuthorization, CardStore, PendingDeviceRecord, RegisterCardOptions, RegisterCardResult, StoredCard } from './types.js';
 
 const SQL = {
   // Two-key form: its own lock space, apart from the one-key migration lock.
@@ -74,6 +75,7 @@ export function postgresCards({ rows, first, transaction }: PostgresConnection, 
       if (!result.ok) return result;
       if (result.superseded !== null) await client.query(SQL.supersede, [options.now, result.superseded]);
       await client.query(SQL.insertCard, cardValues(card));
+      if (options.authorization) await recordAuthorization(client, options.authorization, card.id, result.superseded);
       // The events last: the first append takes the log's lock, which every instance's card changes wait for until the commit.
       if (result.superseded !== null) await appendEvent(client, 'revocation', card.identity, result.superseded, options.now);
       await appendEvent(client, 'registration', card.identity, card.id, card.registeredAt);
@@ -81,9 +83,10 @@ export function postgresCards({ rows, first, transaction }: PostgresConnection, 
     });
 
   // A card revoked already keeps its time and gets no second event.
-  const revokeCard = (id: string, now: number) =>
+  const revokeCard = (id: string, now: number, authorization?: CardAuthorization) =>
     transaction(async (client) => {
       const revoked = (await client.query<Row>(SQL.revokeCard, [now, id])).rows[0];
+      if (revoked && authorization) await recordAuthorization(client, authorization, null, id);
       if (revoked) await appendEvent(client, 'revocation', text(revoked, 'identity'), id, now);
       const row = revoked ?? (await client.query<Row>(SQL.getCard, [id])).rows[0];
       return row ? toCard(row) : null;
@@ -121,8 +124,8 @@ export function postgresCards({ rows, first, transaction }: PostgresConnection, 
       const found = identities.length === 0 ? [] : await rows(SQL.activeCards, [identities]);
       return groupByIdentity(identities, found.map(toCard));
     },
-    async revokeCard(id, now) {
-      return revokeCard(id, now);
+    async revokeCard(id, now, authorization) {
+      return revokeCard(id, now, authorization);
     },
 
     async addPendingDevice(record, options) {

@@ -2,11 +2,12 @@
  * CardStore on SQLite: registrations and revocations go through the group commit with their log
  * events, device requests in their own transaction.
  */
+import { authorizationWriter } from './authorizations.sqlite.js';
 import type { SqliteConnection } from './connection.sqlite.js';
 import type { AppendEvent } from './log.sqlite.js';
 import { int, text, toCard, toPendingDevice } from './rows.js';
 import { groupByIdentity, planRegistration, toRegistrationFacts } from './rules.js';
-import type { AddPendingDeviceOptions, CardStore, PendingDeviceRecord, RegisterCardOptions, StoredCard } from './types.js';
+import type { AddPendingDeviceOptions, CardAuthorization, CardStore, PendingDeviceRecord, RegisterCardOptions, StoredCard } from './types.js';
 
 const SQL = {
   registrationFacts: `SELECT
@@ -43,6 +44,7 @@ const SQL = {
 
 export function sqliteCards(connection: SqliteConnection, appendEvent: AppendEvent): CardStore {
   const stmt = connection.prepare(SQL);
+  const recordAuthorization = authorizationWriter(connection);
   const { one, must, all } = connection;
 
   const registerCard = connection.grouped((card: StoredCard, options: RegisterCardOptions) => {
@@ -55,13 +57,15 @@ export function sqliteCards(connection: SqliteConnection, appendEvent: AppendEve
     }
     stmt.insertCard.run(card);
     appendEvent('registration', card.identity, card.id, card.registeredAt);
+    if (options.authorization) recordAuthorization(options.authorization, card.id, result.superseded);
     return result;
   });
 
   // A card revoked already keeps its time and gets no second event.
-  const revokeCard = connection.grouped((id: string, now: number) => {
+  const revokeCard = connection.grouped((id: string, now: number, authorization?: CardAuthorization) => {
     const revoked = one(stmt.revokeCard, now, id);
     if (revoked) appendEvent('revocation', text(revoked, 'identity'), id, now);
+    if (revoked && authorization) recordAuthorization(authorization, null, id);
     const row = revoked ?? one(stmt.getCard, id);
     return row ? toCard(row) : null;
   });
@@ -87,8 +91,8 @@ export function sqliteCards(connection: SqliteConnection, appendEvent: AppendEve
       const rows = identities.length === 0 ? [] : all(stmt.activeCards, JSON.stringify(identities));
       return groupByIdentity(identities, rows.map(toCard));
     },
-    async revokeCard(id, now) {
-      return revokeCard(id, now);
+    async revokeCard(id, now, authorization) {
+      return revokeCard(id, now, authorization);
     },
 
     async addPendingDevice(record, options) {

@@ -2,7 +2,7 @@
  * Opens the configured store: PostgreSQL when a database URL is given (several server instances),
  * the embedded SQLite file otherwise. The driver not chosen is never loaded.
  */
-import type { CardStore, HistoryStore, LogStore, MediaStore, RelayStore, SettingsStore, Store } from './types.js';
+import type { AuthorizationStore, CardStore, HistoryStore, LogStore, MediaStore, RelayStore, SettingsStore, Store } from './types.js';
 
 export type * from './types.js';
 export type { PostgresStoreOptions } from './postgres.js';
@@ -87,6 +87,7 @@ export const STORE_METHODS = [
   ...([
     'logSize', 'logNodes', 'logEvent', 'cardEvents', 'identityEvents', 'latestCheckpoint', 'logCheckpoint', 'putCheckpoint', 'putLogCosignature', 'logCosignatures',
   ] as const satisfies readonly (keyof LogStore)[]),
+  ...(['cardAuthorizations'] as const satisfies readonly (keyof AuthorizationStore)[]),
 ] as const;
 
 // Fails to compile when Store gains a method the list lacks.

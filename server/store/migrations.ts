@@ -267,6 +267,25 @@ export const MIGRATIONS: readonly Migration[] = [
     // Cards registered before the log: their events, in the order logBackfill documents.
     data: { select: LOG_BACKFILL_SELECT, statements: logBackfill },
   },
+  {
+    version: 9,
+    sql: ({ int, bytes, tableOptions }) => `
+      -- The device proof that authorized a card event (docs/PROTOCOL.md 17.8): kind as in
+      -- log_events; the request as its signer signed it (method, path, body), the proof's time
+      -- and signature. Written with the card change; events made without a proof have none.
+      CREATE TABLE card_authorizations (
+        card_id TEXT NOT NULL,
+        kind ${int} NOT NULL CHECK (kind IN (1, 2)),
+        signer_card_id TEXT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        body ${bytes} NOT NULL,
+        proof_time ${int} NOT NULL,
+        signature ${bytes} NOT NULL,
+        PRIMARY KEY (card_id, kind)
+      )${tableOptions};
+    `,
+  },
 ];
 
 /** The migrations table itself, created before anything else when missing. */

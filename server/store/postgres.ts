@@ -9,6 +9,7 @@
  * ON CONFLICT DO NOTHING.
  */
 import pg from 'pg';
+import { postgresAuthorizations } from './authorizations.postgres.js';
 import { postgresCards } from './cards.postgres.js';
 import { CONNECT_TIMEOUT_MS, PostgresConnection } from './connection.postgres.js';
 import { postgresHistory } from './history.postgres.js';
@@ -76,6 +77,7 @@ function postgresStore(connection: PostgresConnection): Store {
     ...postgresRelay(connection),
     ...postgresMedia(connection),
     ...postgresHistory(connection),
+    ...postgresAuthorizations(connection),
     ...postgresLog(connection),
   };
 }

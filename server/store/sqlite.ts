@@ -1,6 +1,6 @@
 /**
  * The embedded store: one SQLite file in the data directory (better-sqlite3, synchronous), each
- * concern in its own module (settings, cards, relay, media, history, log .sqlite.ts) on one
+ * concern in its own module (settings, cards, relay, media, history, log, authorizations .sqlite.ts) on one
  * SqliteConnection; the relay's media files in DATA_DIR/media.
  * WAL with synchronous=FULL: a call that resolved (history acknowledged to a client) survives a
  * power loss, not just a process crash.
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { E2EEError, ErrorCode } from '../../shared/errors.js';
+import { sqliteAuthorizations } from './authorizations.sqlite.js';
 import { sqliteCards } from './cards.sqlite.js';
 import { SqliteConnection } from './connection.sqlite.js';
 import { sqliteHistory } from './history.sqlite.js';
@@ -154,5 +155,6 @@ function sqliteStore(connection: SqliteConnection, files: MediaFiles): Store {
     ...sqliteMedia(connection, files),
     ...sqliteHistory(connection),
     ...log,
+    ...sqliteAuthorizations(connection),
   };
 }

@@ -37,6 +37,8 @@ export interface RegisterCardOptions {
   /** Refuse with HAS_ACTIVE_CARDS when the identity has any active card (its first device only). */
   firstOnly?: boolean;
   now: number;
+  /** The device proof of the request: kept for the registration (and the supersede's revocation) in the same transaction. */
+  authorization?: CardAuthorization;
 }
 
 /** A new device's card waiting for an existing device's approval (server/device-auth.ts). */
@@ -175,8 +177,11 @@ export interface CardStore {
   getCard(id: string): Promise<StoredCard | null>;
   /** Active (not revoked) cards of each identity, oldest first; every asked identity is a key. */
   activeCards(identities: readonly string[]): Promise<Map<string, StoredCard[]>>;
-  /** Sets revokedAt (keeps an earlier one, and then logs nothing); returns the card as now stored, or null when unknown. */
-  revokeCard(id: string, now: number): Promise<StoredCard | null>;
+  /**
+   * Sets revokedAt (keeps an earlier one, and then logs nothing); returns the card as now stored,
+   * or null when unknown. `authorization` is kept with the revocation it made, in its transaction.
+   */
+  revokeCard(id: string, now: number, authorization?: CardAuthorization): Promise<StoredCard | null>;
 
   /**
    * Atomically: drops the identity's expired requests and its other requests with the same sign
@@ -370,8 +375,37 @@ export interface LogStore {
   logCosignatures(size: number): Promise<LogCosignatureRecord[]>;
 }
 
+/**
+ * The X-E2EE-Device proof a device sent with a request that changed its identity's cards (an
+ * approval, a revocation, a registration with a proof), kept so that the identity's other devices
+ * can check the change was made by one of them (docs/PROTOCOL.md 17.8).
+ */
+export interface CardAuthorization {
+  /** The card whose sign key made the proof. */
+  signerCardId: string;
+  /** The proof's unix seconds. */
+  timestamp: number;
+  signature: Uint8Array;
+  /** The request as signed: method, path below the mount prefix, body bytes. */
+  method: string;
+  path: string;
+  body: Uint8Array;
+}
+
+/** An authorization with the card event it made (a card has at most one of each kind). */
+export interface CardAuthorizationRecord extends CardAuthorization {
+  cardId: string;
+  kind: 'registration' | 'revocation';
+}
+
+/** The kept device proofs (written by the CardStore in the card change's transaction). */
+export interface AuthorizationStore {
+  /** Every authorization kept for events of these cards. */
+  cardAuthorizations(cardIds: readonly string[]): Promise<CardAuthorizationRecord[]>;
+}
+
 /** The whole store: every concern on one connection (pool or file), opened and closed together. */
-export interface Store extends SettingsStore, CardStore, RelayStore, MediaStore, HistoryStore, LogStore {
+export interface Store extends SettingsStore, CardStore, RelayStore, MediaStore, HistoryStore, LogStore, AuthorizationStore {
   /** 'sqlite' or 'postgres', for logs and /readyz. */
   readonly kind: string;
   /** Throws when the store is not reachable (used by /readyz). */

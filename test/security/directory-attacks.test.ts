@@ -14,6 +14,7 @@ import type { FetchLike } from '../../client/api-client.js';
 import { loadConfig, type Config } from '../../server/config.js';
 import { MAX_ACTIVE_CARDS_PER_IDENTITY } from '../../server/limits.js';
 import { SQLITE_FILENAME } from '../../server/store/sqlite.js';
+import type { CardAuthorization } from '../../server/store/types.js';
 import type { CardsLookupResponse } from '../../shared/api.js';
 import { countersignCard, createCardRequest, generateDeviceKeys, KEY_ID_BYTES, parseCardRequest, parseEnvelope, RECIPIENT_SLOT_BYTES, RECIPIENTS_OFFSET, toHex, type CardWire } from '../../shared/index.js';
 import { signCheckpoint, parseCheckpoint } from '../../shared/log-checkpoint.js';
@@ -290,14 +291,18 @@ describe('7. a card inserted straight into the database', () => {
 });
 
 describe('the honest path', () => {
-  it('raises no alert over a busy period: registrations, approvals, revocations, people joining and leaving, history reads', async () => {
+  it('raises no alert over a busy period: registrations, approvals and revocations on sibling devices, people joining and leaving, history reads', async () => {
     const { alice, bob, conversation } = await pair();
     const everyone = [alice, bob];
-    // Bob adds a phone, approved on his desktop; later revokes it from there.
+    // Bob adds a phone, approved on his desktop; the phone approves a tablet (the desktop never
+    // sees that approval but in the log); the tablet then revokes the phone.
     const phone = await addDevice(bob.client);
     everyone.push(phone);
     await connect(phone.client);
-    await conversation.sendMessage('hello both of bob\'s devices');
+    const tablet = await addDevice(phone.client);
+    everyone.push(tablet);
+    await connect(tablet.client);
+    await conversation.sendMessage('hello all three of bob\'s devices');
     // Carol joins, talks, leaves; a new user dave appears later and reads history.
     const carol = await pinned(`carol-${n}`);
     everyone.push(carol);
@@ -307,7 +312,7 @@ describe('the honest path', () => {
     await conversation.sendMessage('hi carol');
     await conversation.removeParticipant(carol.client.identity);
     await conversation.sendMessage('carol left');
-    await phone.client.revokeDevice(phone.client.card!.id); // removed from the phone's own settings
+    await tablet.client.revokeDevice(phone.client.card!.id); // removed from another of bob's devices
     await conversation.sendMessage('after the phone was revoked');
     const dave = await pinned(`dave-${n}`);
     everyone.push(dave);
@@ -320,5 +325,50 @@ describe('the honest path', () => {
     await Promise.all(everyone.filter((d) => d !== phone).map((d) => d.client.checkOwnDevices()));
     expect(everyone.flatMap((d) => d.alerts)).toEqual([]);
     expect(everyone.flatMap((d) => d.rejected)).toEqual([]);
+  });
+});
+
+describe('a sibling\'s approval or revocation the service forged', () => {
+  /** Bob's desktop and a phone it approved, both monitoring; the desktop's real approval proof, as the service keeps it. */
+  async function bobWithPhone() {
+    const bob = await pinned(`bob-${++n}`);
+    await bob.client.register();
+    await connect(bob.client);
+    const phone = await addDevice(bob.client);
+    await connect(phone.client);
+    const [approval] = await server.store.cardAuthorizations([phone.client.card!.id]);
+    await sleep(INTERVAL + 300);
+    await Promise.all([bob.client.checkOwnDevices(), phone.client.checkOwnDevices()]);
+    expect([...bob.alerts, ...phone.alerts]).toEqual([]);
+    return { bob, phone, approval: approval! };
+  }
+
+  /** A rogue card of `identity` registered by the service in the store with `authorization`. */
+  async function rogueWith(identity: string, authorization: CardAuthorization): Promise<CardWire> {
+    const card = parseCardRequest(createCardRequest(generateDeviceKeys(), { identity, deviceId: 'rogue', deviceName: 'new phone' }));
+    const wire = countersignCard(card, config.appKey);
+    const now = Math.floor(Date.now() / 1000);
+    const { signKey, boxKey, deviceId, createdAt } = card.fields;
+    await server.store.registerCard({ ...wire, identity, deviceId, signKey, boxKey, createdAt, registeredAt: now, revokedAt: null }, { maxActivePerIdentity: MAX_ACTIVE_CARDS_PER_IDENTITY, now, authorization });
+    return wire;
+  }
+
+  it('a card registered with a forged approval (a signature no device made, or a real one replayed) alerts on every device', async () => {
+    const { bob, phone, approval } = await bobWithPhone();
+    const forged = await rogueWith(bob.client.identity, { ...approval, path: `/v1/device-requests/${'0'.repeat(64)}/approve`, signature: new Uint8Array(64).fill(7) });
+    const replayed = await rogueWith(bob.client.identity, approval); // the desktop's proof, for the phone's card
+    for (const device of [bob, phone]) {
+      await waitFor(() => alertsOf(device.alerts, 'rogue-device').length === 2, 'rogue-device alerts', 5 * INTERVAL);
+      expect(alertsOf(device.alerts, 'rogue-device').map((a) => a.cardId).sort()).toEqual([forged.id, replayed.id].sort());
+    }
+  });
+
+  it('a revocation the service made without a device\'s proof alerts on the revoked device and its siblings', async () => {
+    const { bob, phone } = await bobWithPhone();
+    await server.store.revokeCard(phone.client.card!.id, Math.floor(Date.now() / 1000));
+    for (const device of [bob, phone]) {
+      await waitFor(() => alertsOf(device.alerts, 'unknown-event').length > 0, 'unknown-event alert', 5 * INTERVAL);
+      expect(device.alerts).toEqual([expect.objectContaining({ kind: 'unknown-event', identity: bob.client.identity, cardId: phone.client.card!.id })]);
+    }
   });
 });

@@ -64,7 +64,7 @@ const tablesIn = async (url: string, schema: string): Promise<string[]> =>
 const schemaExists = async (url: string, schema: string): Promise<boolean> =>
   (await sql(url, 'SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])).length > 0;
 
-const STORE_TABLES = ['cards', 'conversations', 'history', 'log_checkpoints', 'log_cosignatures', 'log_events', 'log_nodes', 'media', 'messages', 'participants', 'pending_devices', 'settings', MIGRATIONS_TABLE].sort();
+const STORE_TABLES = ['card_authorizations', 'cards', 'conversations', 'history', 'log_checkpoints', 'log_cosignatures', 'log_events', 'log_nodes', 'media', 'messages', 'participants', 'pending_devices', 'settings', MIGRATIONS_TABLE].sort();
 
 /** Opens a store, runs `work` on it and closes it. */
 async function withStore<T>(options: OpenStoreOptions, work: (store: Store) => Promise<T>): Promise<T> {

@@ -1,11 +1,12 @@
 /**
  * The one contract every Store implementation passes (server/store/types.ts), a file per concern
- * (store.contract.cards.ts, .relay.ts, .media.ts, .history.ts, .log.ts; settings and the values that must round-trip
+ * (store.contract.cards.ts, .relay.ts, .media.ts, .history.ts, .log.ts, .authorizations.ts; settings and the values that must round-trip
  * here). Each test makes its own ids, identities and conversations (store.fixtures.ts), so it
  * also holds on a store that already has data (the PostgreSQL suite shares one schema across the file).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../server/store/types.js';
+import { authorizationContract } from './store.contract.authorizations.js';
 import { cardContract } from './store.contract.cards.js';
 import { historyContract } from './store.contract.history.js';
 import { logContract } from './store.contract.log.js';
@@ -60,6 +61,7 @@ export function storeContract(name: string, makeStore: () => Promise<Store>): vo
     mediaContract(() => store);
     historyContract(() => store);
     logContract(() => store);
+    authorizationContract(() => store);
 
     describe('values round-trip exactly', () => {
       const awkward = `héllo wörld ✓ 你好 مرحبا 🔐👩🏽‍💻 e\u0301 "quotes" 'single' \\back\\ \n\t\r ; DROP TABLE cards; --`;

@@ -193,7 +193,7 @@ async function freshPostgresShape(): Promise<SchemaShape> {
 describe('store schema', () => {
   it('SQLite and PostgreSQL build the same tables, columns, keys and indexes', { skip: !runPostgres }, async () => {
     const [sqlite, postgres] = await Promise.all([freshSqliteShape(), freshPostgresShape()]);
-    expect(Object.keys(sqlite).sort()).toEqual(['cards', 'conversations', 'history', 'log_checkpoints', 'log_cosignatures', 'log_events', 'log_nodes', 'media', 'messages', 'participants', 'pending_devices', 'settings', MIGRATIONS_TABLE]);
+    expect(Object.keys(sqlite).sort()).toEqual(['card_authorizations', 'cards', 'conversations', 'history', 'log_checkpoints', 'log_cosignatures', 'log_events', 'log_nodes', 'media', 'messages', 'participants', 'pending_devices', 'settings', MIGRATIONS_TABLE]);
     expect(withoutOrderColumn(postgres)).toEqual(sqlite);
   });
 
