@@ -20,7 +20,7 @@ import { benchDecrypt, benchEncrypt, benchPrimitives, MESSAGE_BYTES, RECIPIENT_C
 import { benchHistoryPage, benchHistoryRewrap, seedHistory } from './history.js';
 import type { LoadResult } from './load.js';
 import { evaluateTargets, renderTables, type ClientResults, type Results } from './report.js';
-import { benchCeiling, benchLookup, benchRegistration, HISTORY_CONNECTIONS, LOOKUP_CONNECTIONS, REGISTRATION_CONNECTIONS, type ServerPlan } from './server.js';
+import { benchCeiling, benchLookup, benchRegistration, HISTORY_CONNECTIONS, LOOKUP_CONNECTIONS, REGISTRATION_CONNECTIONS, WITHOUT_LOG, type ServerPlan } from './server.js';
 import { median, round } from './stats.js';
 import { benchStore } from './storage.js';
 
@@ -35,6 +35,7 @@ const METHOD = {
   decrypt: 'one device (the last slot) of a 100-device envelope, opened from its text form: parse, unwrap, commitment, decrypt, verify',
   historyPage: '1000 messages of 1 KiB read by a device that joined later: client/message-crypto.ts MessageCrypto.open for each, rewraps fetched by HistoryRewraps.prefetch (fetchMs) and cached',
   server: 'autocannon on 127.0.0.1 against the real app (buildApp, SQLite in a temporary directory, demo configuration, rate limits off, LOG_LEVEL=info) in its own process; the ceiling is a bare Fastify route in that process doing one Ed25519 verify + one sign',
+  registrationWithoutLog: 'the same app in a second process whose card store appends no transparency log event (BENCH_SERVER_LOG=off, bench only), registration runs alternated with the logged one',
   lookup: 'GET /v1/cards for 5 identities with 3 cards each; p99 over 50 connections as fast as the server answers (closed loop), and over one connection',
   latency: 'autocannon records latency in whole milliseconds: 0 means under 1 ms',
   store: 'SQLite registerCard alone, on disk in the temporary directory (WAL, synchronous=FULL) and in memory, alternating batches of 100',
@@ -109,13 +110,16 @@ async function main(): Promise<void> {
   const browser = await benchBrowser(quick);
 
   let server: BenchServer | undefined;
+  let unlogged: BenchServer | undefined;
   try {
     setBackend(nodeCryptoBackend);
-    step('starting the server process');
+    step('starting the server processes (with the log, and without it for comparison)');
     server = await startBenchServer();
+    unlogged = await startBenchServer(WITHOUT_LOG);
     const rounds = quick ? 1 : 2;
     const ceiling: LoadResult[] = [];
     const registration: LoadResult[] = [];
+    const registrationWithoutLog: LoadResult[] = [];
     step('store: one card registration on disk and in memory');
     const storeCost = await benchStore(quick);
     for (let r = 0; r < rounds; r++) {
@@ -123,7 +127,10 @@ async function main(): Promise<void> {
       ceiling.push(await benchCeiling(server, serverPlan, REGISTRATION_CONNECTIONS));
       step(`card registration, fresh cards for ${serverPlan.seconds} s (round ${r + 1} of ${rounds})`);
       registration.push(await benchRegistration(server, serverPlan, REGISTRATION_CONNECTIONS));
+      step(`card registration without the log's append, ${serverPlan.seconds} s (round ${r + 1} of ${rounds})`);
+      registrationWithoutLog.push(await benchRegistration(unlogged, serverPlan, REGISTRATION_CONNECTIONS));
     }
+    await unlogged.stop();
     step(`card lookups: ${LOOKUP_CONNECTIONS} connections, then one (${serverPlan.seconds} s each)`);
     const lookup = await benchLookup(server, serverPlan, LOOKUP_CONNECTIONS);
     step(`history: ${HISTORY_MESSAGES} messages through POST /v1/history`);
@@ -142,6 +149,7 @@ async function main(): Promise<void> {
 
     const ceilingPerSec = round(median(ceiling.map((c) => c.perSec)));
     const cardRegistrationPerSec = round(median(registration.map((c) => c.perSec)));
+    const cardRegistrationWithoutLogPerSec = round(median(registrationWithoutLog.map((c) => c.perSec)));
     const machine = {
       node: process.versions.node,
       v8: process.versions.v8,
@@ -168,6 +176,8 @@ async function main(): Promise<void> {
         cardRegistrationPerSec,
         ceilingPerSec,
         ratio: round(cardRegistrationPerSec / ceilingPerSec),
+        cardRegistrationWithoutLogPerSec,
+        logRatio: round(cardRegistrationPerSec / cardRegistrationWithoutLogPerSec),
         lookupP99Ms: lookup.saturated.latencyMs.p99,
         lookupPerSec: lookup.saturated.perSec,
         lookupSingleP99Ms: lookup.single.latencyMs.p99,
@@ -175,7 +185,7 @@ async function main(): Promise<void> {
         storeRegistrationUs: storeCost,
         backend: server.backend,
         logLevel: server.env.LOG_LEVEL!,
-        details: { registration, ceiling, lookup, history },
+        details: { registration, registrationWithoutLog, ceiling, lookup, history },
       },
       nodeCrypto: { encrypt: node.encrypt, decrypt: node.decrypt, historyPage: nodePage },
       primitivesUs: { libsodium: sodium.primitivesUs, 'node:crypto': node.primitivesUs },
@@ -189,7 +199,7 @@ async function main(): Promise<void> {
     console.log(`\nwrote ${out} in ${machine.seconds} s`);
   } finally {
     clearInterval(loadWatch);
-    await server?.stop();
+    await Promise.all([server?.stop(), unlogged?.stop()]);
   }
 }
 

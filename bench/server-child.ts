@@ -10,12 +10,22 @@
  *
  * BENCH_SERVER_BACKEND=libsodium (for comparisons only) puts every primitive back on libsodium
  * after the app installed its node:crypto backend.
+ *
+ * BENCH_SERVER_LOG=off (for comparisons only; not a setting of the service): card changes go
+ * through a card store whose log append does nothing, on a second connection to the same file,
+ * so that the same app prices what the transparency log adds to a registration.
  */
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import Database from 'better-sqlite3';
 import Fastify from 'fastify';
 import { buildApp } from '../server/app.js';
 import { loadConfig } from '../server/config.js';
+import { sqliteCards } from '../server/store/cards.sqlite.js';
+import { SqliteConnection } from '../server/store/connection.sqlite.js';
 import { openStore } from '../server/store/index.js';
+import { SQLITE_FILENAME } from '../server/store/sqlite.js';
+import type { Store } from '../server/store/types.js';
 import { CARD_APP_LABEL, CARD_SELF_LABEL } from '../shared/constants.js';
 import { concatBytes, fromB64u, toB64u } from '../shared/encoding.js';
 import { backendInfo, setBackend, sign, verify } from '../shared/sodium.js';
@@ -45,10 +55,19 @@ export interface CeilingRequest {
   signKey: string;
 }
 
+/** `store` with its card changes appending no log event (BENCH_SERVER_LOG=off), as a registration was before the log. */
+function withoutLog(store: Store, dataDir: string): Store {
+  const db = new Database(join(dataDir, SQLITE_FILENAME), { timeout: 5000 });
+  db.pragma('synchronous = FULL'); // as the store's own connection (the file is in WAL mode already)
+  const connection = new SqliteConnection(db);
+  return { ...store, ...sqliteCards(connection, () => {}), close: async () => (connection.close(), store.close()) };
+}
+
 async function main(): Promise<void> {
   if (!process.send) throw new Error('bench/server-child.ts runs under bench/server.ts (it needs an IPC channel)');
   const config = await loadConfig(process.env);
-  const store = await openStore({ dataDir: config.dataDir });
+  const opened = await openStore({ dataDir: config.dataDir });
+  const store = process.env.BENCH_SERVER_LOG === 'off' ? withoutLog(opened, config.dataDir) : opened;
   const app = await buildApp({ config, store });
   if (process.env.BENCH_SERVER_BACKEND === 'libsodium') setBackend(null);
   await app.listen({ host: '127.0.0.1', port: 0 });

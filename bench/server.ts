@@ -13,6 +13,9 @@ import { newRegistration } from './fixtures.js';
 import { load, requireClean, type AutocannonRequest, type LoadResult } from './load.js';
 import type { CeilingRequest } from './server-child.js';
 
+/** The bench server's settings for a run without the transparency log's append (bench/server-child.ts). */
+export const WITHOUT_LOG = { BENCH_SERVER_LOG: 'off' } as const;
+
 /** Connections for the registration and ceiling runs (enough to keep one server process busy). */
 export const REGISTRATION_CONNECTIONS = 10;
 /** Connections for lookups (issue #7: p99 at 50 connections). */
