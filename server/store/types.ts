@@ -1,11 +1,14 @@
 /**
- * The store's interfaces, one per concern (settings, cards, relay, media, history, log), and Store, all of
+ * The store's interfaces, one per concern (settings, cards, relay, media, history, log; authorizations in authorization-types.ts), and Store, all of
  * them together. Two implementations (SQLite, PostgreSQL) pass the same contract tests in
  * test/server/store.contract.ts. Every method is async (pg is), and every multi-step change
  * that must be atomic is one method here, so the implementations own their transactions.
  * Times are unix seconds unless a name says Ms.
  */
 import type { TreeNode } from '../../shared/merkle.js';
+import type { AuthorizationStore, CardAuthorization } from './authorization-types.js';
+
+export type { AuthorizationStore, CardAuthorization, CardAuthorizationRecord } from './authorization-types.js';
 
 /** A countersigned card as stored. `snapshot`, signatures are the exact b64u strings of the wire form. */
 export interface StoredCard {
@@ -373,35 +376,6 @@ export interface LogStore {
   putLogCosignature(size: number, cosignature: LogCosignatureRecord): Promise<boolean>;
   /** The cosignatures held for the checkpoint of `size`, by key name. */
   logCosignatures(size: number): Promise<LogCosignatureRecord[]>;
-}
-
-/**
- * The X-E2EE-Device proof a device sent with a request that changed its identity's cards (an
- * approval, a revocation, a registration with a proof), kept so that the identity's other devices
- * can check the change was made by one of them (docs/PROTOCOL.md 17.8).
- */
-export interface CardAuthorization {
-  /** The card whose sign key made the proof. */
-  signerCardId: string;
-  /** The proof's unix seconds. */
-  timestamp: number;
-  signature: Uint8Array;
-  /** The request as signed: method, path below the mount prefix, body bytes. */
-  method: string;
-  path: string;
-  body: Uint8Array;
-}
-
-/** An authorization with the card event it made (a card has at most one of each kind). */
-export interface CardAuthorizationRecord extends CardAuthorization {
-  cardId: string;
-  kind: 'registration' | 'revocation';
-}
-
-/** The kept device proofs (written by the CardStore in the card change's transaction). */
-export interface AuthorizationStore {
-  /** Every authorization kept for events of these cards. */
-  cardAuthorizations(cardIds: readonly string[]): Promise<CardAuthorizationRecord[]>;
 }
 
 /** The whole store: every concern on one connection (pool or file), opened and closed together. */
