@@ -7,7 +7,7 @@
  */
 import type { Conversation, Message } from '@twilio/conversations';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateDeviceKeys, KEY_ID_BYTES, randomBytes, toHex, type PendingDevice } from '../../shared/index.js';
+import { countersignCard, createCardRequest, generateDeviceKeys, KEY_ID_BYTES, parseCardRequest, randomBytes, toHex, type PendingDevice } from '../../shared/index.js';
 import { nextEvents, waitFor } from '../support/concurrency.js';
 import { GAP_WAIT_MS } from '../../client/wrapper.js';
 import { e2eeClientOf, type MessageGap } from '../../client/index.js';
@@ -108,6 +108,31 @@ describe('slots a lying directory or a rogue sender adds', () => {
     expect(message.e2ee?.alerts).toEqual([expect.objectContaining({ kind: 'unexpected-recipient', identity: eve.identity, cardId: eve.card.id })]);
     expect(alertsOf(bob.alerts, 'unexpected-recipient')).toHaveLength(1);
     await eve.relay.shutdown();
+    await carol.relay.shutdown();
+  });
+});
+
+describe('a revoked card still sealed for', () => {
+  it('a slot for a member\'s card the log shows revoked an hour before: suppressed-revocation', async () => {
+    const { alice, bob, conversation, bobConversation } = await script.pair(QUIET, QUIET);
+    // Dana's card, registered two hours ago and revoked an hour ago, in the log with those times.
+    const dana = script.name('dana');
+    const now = Math.floor(Date.now() / 1000);
+    const keys = generateDeviceKeys();
+    const request = parseCardRequest(createCardRequest(keys, { identity: dana, deviceId: 'old', deviceName: 'old phone' }));
+    const wire = countersignCard(request, script.config.appKey);
+    const { signKey, boxKey, deviceId, createdAt } = request.fields;
+    await server.store.registerCard({ ...wire, identity: dana, deviceId, signKey, boxKey, createdAt, registeredAt: now - 7200, revokedAt: null }, { maxActivePerIdentity: 20, now: now - 7200 });
+    await server.store.revokeCard(wire.id, now - 3600);
+    await conversation.add(dana);
+    const carol = await script.rawSender(script.name('carol'));
+    await conversation.add(carol.identity);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // in a checkpoint
+    const cards = [...(await alice.client.devices()), ...(await bob.client.devices()), carol.card, { id: wire.id, boxPublicKey: keys.boxPublicKey }];
+    const message = await received(bobConversation, () => carol.send(conversation.sid, 'the old phone too', cards));
+    expect(message.e2ee?.status).toBe('verified');
+    expect(message.e2ee?.alerts).toEqual([expect.objectContaining({ kind: 'suppressed-revocation', identity: dana, cardId: wire.id })]);
+    expect(alertsOf(bob.alerts, 'suppressed-revocation')).toEqual([expect.objectContaining({ identity: dana, cardId: wire.id, messageSid: message.sid })]);
     await carol.relay.shutdown();
   });
 });
