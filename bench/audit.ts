@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/audit.ts`: the cost of the recipient-set audit (client/recipient-audit.ts) when
+ * `npm run bench:audit`: the cost of the recipient-set audit (client/recipient-audit.ts) when
  * nothing is wrong, beside opening the message it audits: one device of a 100-device envelope
  * (20 people with 5 devices each) opened from its text form (parse, unwrap, decrypt, verify),
  * then the audit with a warm client (the members' cards cached by the card directory, the
