@@ -38,6 +38,8 @@ export function messageChecks(trust: DirectoryTrust, directory: CardDirectory, k
       activeCards: (identities) => directory.activeCards(identities, { refresh: true }),
       seenCards: (identity) => directory.seenCards(identity),
       chains: async (identities) => {
+        // My own chain through owner monitoring, which also accepts what my other devices approved.
+        if (identities.includes(me)) await trust.monitor.check().catch(() => undefined);
         const head = await trust.view.latest();
         // One request per identity (the events route takes one), all at once; each chain is kept, so later reads ask only for new events.
         const read = await Promise.all(identities.map(async (identity) => [identity, (await trust.chains.sync(identity, head)).verified.chain] as const));

@@ -76,6 +76,26 @@ describe('attack 1: a rogue card for bob, served to alice', () => {
   });
 });
 
+describe('devices my other devices added', () => {
+  it('a tablet approved on bob\'s phone (itself approved on his desktop) is his on the desktop too: no alert', async () => {
+    const { alice, bob, conversation, bobConversation } = await script.pair(QUIET, QUIET);
+    const approve = async (owner: typeof bob) => {
+      const added = await script.pinned(bob.client.identity, QUIET);
+      const pending = nextEvents<PendingDevice>(added.client, 'deviceApprovalPending');
+      const registering = added.client.register({ approvalPollMs: 20 });
+      await owner.client.approveDevice((await pending)[0]!.cardId);
+      await registering;
+      return added;
+    };
+    const phone = await approve(bob);
+    const tablet = await approve(phone);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const message = await received(bobConversation, () => conversation.sendMessage('to all three'));
+    expect(message.e2ee?.alerts).toBeUndefined();
+    expect([...bob.alerts, ...alice.alerts, ...phone.alerts, ...tablet.alerts]).toEqual([]);
+  });
+});
+
 describe('slots a lying directory or a rogue sender adds', () => {
   it('a slot no card explains: unattributed-slot, for every recipient', async () => {
     const { alice, bob, conversation, bobConversation } = await script.pair(QUIET, QUIET);
