@@ -10,7 +10,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { E2EEError, ErrorCode } from '../shared/errors.js';
-import { openCheckpoint, signCheckpoint } from '../shared/log-checkpoint.js';
+import { openCheckpoint, parseCheckpoint, signCheckpoint } from '../shared/log-checkpoint.js';
 import { consistencyPath, EMPTY_ROOT, inclusionPath, rangeHash, rangeNodes, type LeafRange, type NodeReader } from '../shared/merkle.js';
 import { parseNote } from '../shared/signed-note.js';
 import { ed25519NoteVerifier } from '../shared/signed-note-keys.js';
@@ -65,23 +65,32 @@ export class TransparencyLog {
   /**
    * Checks that the stored checkpoints are this LogKey's and origin's (instances configured
    * differently would sign one log under two keys), publishes the first checkpoint (size 0 on a
-   * new log) and then every interval. CONFIG_INVALID when the stored ones are another key's.
+   * new log) and then every interval. CONFIG_INVALID when the stored ones are another origin's
+   * (naming the LOG_ORIGIN to set: without it the origin follows PUBLIC_URL) or another key's.
    */
   async start(): Promise<void> {
     const latest = await this.store.latestCheckpoint();
-    if (latest) {
-      try {
-        openCheckpoint(latest.note, { origin: this.config.origin, log: ed25519NoteVerifier(this.config.origin, this.config.key.publicKey) });
-      } catch (err) {
-        const problem = `LOG_KEY and LOG_ORIGIN must be the ones that signed this store's checkpoints (${(err as Error).message})`;
-        throw new E2EEError(ErrorCode.CONFIG_INVALID, problem, { cause: err, details: { problems: [problem] } });
-      }
-    }
+    if (latest) this.checkStored(latest.note);
     await this.publish();
     this.timer = setInterval(() => {
       this.publish().catch((err: unknown) => this.options.logger.error({ err }, 'log checkpoint not published'));
     }, this.config.checkpointIntervalMs);
     this.timer.unref();
+  }
+
+  private checkStored(note: string): void {
+    const { origin, key } = this.config;
+    const stored = parseCheckpoint(parseNote(note).text).origin;
+    let problem = `LOG_ORIGIN is "${origin}" but this store's log is "${stored}", the origin its clients pin: set LOG_ORIGIN=${stored}`;
+    if (stored === origin) {
+      try {
+        openCheckpoint(note, { origin, log: ed25519NoteVerifier(origin, key.publicKey) });
+        return;
+      } catch (err) {
+        problem = `LOG_KEY must be the key that signed this store's checkpoints (${(err as Error).message})`;
+      }
+    }
+    throw new E2EEError(ErrorCode.CONFIG_INVALID, problem, { details: { problems: [problem] } });
   }
 
   stop(): void {

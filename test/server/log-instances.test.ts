@@ -70,6 +70,15 @@ describeEachStore('one log from two instances', (stores) => {
     }
     expect(await a.store.logSize()).toBe(await b.store.logSize());
   });
+
+  it('an instance whose PUBLIC_URL moved the log origin, or with another LOG_KEY, refuses to start and says what to set', async () => {
+    const moved = await testApp(stores(), { env: { PUBLIC_URL: 'https://moved.example.com' } }).catch((e: unknown) => e);
+    expect(moved).toMatchObject({ code: 'CONFIG_INVALID', message: `LOG_ORIGIN is "moved.example.com/log" but this store's log is "${a.config.log.origin}", the origin its clients pin: set LOG_ORIGIN=${a.config.log.origin}` });
+    const rekeyed = await testApp(stores(), { env: { LOG_KEY: 'A'.repeat(43) } }).catch((e: unknown) => e);
+    expect(rekeyed).toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/^LOG_KEY must be the key that signed this store's checkpoints/) });
+    const kept = await testApp(stores(), { env: { PUBLIC_URL: 'https://moved.example.com', LOG_ORIGIN: a.config.log.origin } });
+    await kept.app.close();
+  });
 });
 
 describe('the witness hook', () => {

@@ -79,7 +79,8 @@ describeEachStore('twilio token', (stores) => {
     });
 
     it('uses PUBLIC_URL for the relay URL (wss for https)', async () => {
-      const pub = await testApp(stores(), { env: { PUBLIC_URL: 'https://chat.example.com/e2ee/' } });
+      // On this suite's store the log's origin is already set (LOG_ORIGIN is kept once set, PUBLIC_URL may change).
+      const pub = await testApp(stores(), { env: { PUBLIC_URL: 'https://chat.example.com/e2ee/', LOG_ORIGIN: t.config.log.origin } });
       try {
         const user = await session(pub.app);
         const body = (await pub.app.inject({ url: ApiPath.twilioToken, headers: user.headers })).json<TwilioTokenResponse>();
