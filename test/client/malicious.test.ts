@@ -2,7 +2,8 @@
  * A malicious service and malicious peers against real clients (issue #8):
  * - a card directory that slips in a card its user never made: countersigned by the real AppKey
  *   (the client cannot refuse it, so it must raise keyChange and change the safety number), or
- *   not (the AppKey pin refuses it: `cardRejected`, never a recipient, never a valid sender);
+ *   not (the AppKey pin refuses it: `cardRejected`, never a recipient, never a valid sender; the
+ *   safety number still moves with the event the directory logged for it);
  * - a conversations service that replays, reorders or withholds messages. It stands in for
  *   Twilio's cloud: a scripted BaseClient that proxies a real relay client, connected to the
  *   real relay, and re-emits its messageAdded events as the script says;
@@ -24,10 +25,13 @@ import {
   countersignCard,
   createCardRequest,
   createRewrap,
+  fromB64u,
   generateAppKey,
   generateDeviceKeys,
+  leafHash,
   parseCardRequest,
   parseEnvelope,
+  safetyNumber,
   sealEnvelope,
   toB64u,
   toHex,
@@ -116,6 +120,21 @@ function recipientKeyIds(envelopeText: string): string[] {
   });
 }
 const keyIdOf = (cardId: string): string => cardId.slice(0, 2 * KEY_ID_BYTES);
+
+/** Waits until the newest checkpoint holds every event in the log (published every 100 ms here). */
+async function settledLog(): Promise<void> {
+  const size = await server.store.logSize();
+  await waitFor(async () => ((await server.store.latestCheckpoint())?.size ?? 0) >= size, `a checkpoint of ${size} events`);
+}
+
+/** The safety number as the log tells it: each side's own registered card and its newest logged event. */
+async function loggedSafetyNumber(a: E2EEClient, b: E2EEClient): Promise<string> {
+  const side = async (client: E2EEClient) => {
+    const events = await server.store.identityEvents(client.identity, 0, await server.store.logSize(), 100);
+    return { identity: client.identity, signPublicKeys: [fromB64u(client.card!.fields.signKey)], chainHead: leafHash(events.at(-1)!.leaf) };
+  };
+  return safetyNumber(await side(a), await side(b));
+}
 
 /**
  * A card for `identity` that its user never made, written straight into the directory's store
@@ -285,7 +304,13 @@ describe('a directory that substitutes cards', () => {
     expect(slots).not.toContain(keyIdOf(wire.id));
     expect(slots).toContain(keyIdOf(bob.card!.id));
     expect((await atBob)[0]!.e2ee?.status).toBe('verified'); // bob's real device still reads it
-    expect(await alice.safetyNumber(bob.identity)).toBe(safetyBefore);
+    // The directory logged the implant, so its registration is bob's chain head once a checkpoint
+    // holds it: the number (version 2) moves with it, and bob, comparing, sees the same. Its key is in neither.
+    await settledLog();
+    const safetyAfter = await alice.safetyNumber(bob.identity);
+    expect(safetyAfter).not.toBe(safetyBefore);
+    expect(safetyAfter).toBe(await loggedSafetyNumber(alice, bob));
+    expect(await bob.safetyNumber(alice.identity)).toBe(safetyAfter);
 
     // Whoever holds the implant's keys posts as bob: alice's client does not accept its signature.
     const implantSays = sealEnvelope({ sender: { cardId: wire.id, signSecretKey: keys.signSecretKey }, recipients: [alice.card!, bob.card!], conversationSid: conversation.sid, body: 'trust me' });
