@@ -29,6 +29,7 @@ import {
   ApiPath,
   appKeyFromB64u,
   deviceKeysFromSecrets,
+  fromB64u,
   openRewrap,
   orgKeyFromB64u,
   parseEnvelope,
@@ -133,7 +134,8 @@ describe('LOG_LEVEL=trace: a complete session logs no secret', () => {
   it('local demo mode: the real client through sessions, cards, relay chat, edits, backups, history reads and failures', { timeout: 60_000 }, async () => {
     const log = captureLog();
     logs.push({ mode: 'local demo mode', log });
-    const server = await securityServer({ log: { level: 'trace', stream: log.stream }, listen: true });
+    // Checkpoints every 100 ms (the security suite's servers publish none by timer): clients use a card only once a checkpoint includes it.
+    const server = await securityServer({ env: { LOG_CHECKPOINT_INTERVAL_MS: '100' }, log: { level: 'trace', stream: log.stream }, listen: true });
     const url = baseUrl(server.app);
     const port = Number(new URL(url).port);
     const keyStores = new Map<string, MemoryKeyStore>();
@@ -143,6 +145,7 @@ describe('LOG_LEVEL=trace: a complete session logs no secret', () => {
       const keys = JSON.parse(readFileSync(join(server.dataDir, 'keys.json'), 'utf8')) as { appKey: string; orgKey: string };
       secret('APP_KEY (keys.json)', keys.appKey);
       secret('ORG_KEY (keys.json)', keys.orgKey);
+      secretBytes('LogKey seed (log-key.json)', fromB64u((JSON.parse(readFileSync(join(server.dataDir, 'log-key.json'), 'utf8')) as { logKey: string }).logKey));
       keySecrets(appKeyFromB64u(keys.appKey), orgKeyFromB64u(keys.orgKey));
       secretBytes('relay token secret (as used)', relayTokenSecret(server.config.appKey));
 
