@@ -37,26 +37,41 @@ import { TransparencyLog } from '../server/log.js';
 import type { LogConfig } from '../server/config-log.js';
 import { logKeyFor } from '../server/config-log.js';
 import { startBenchServer } from './child.js';
+import type { LoadResult } from './load.js';
 import { benchRegistration, REGISTRATION_CONNECTIONS, WITHOUT_LOG } from './server.js';
 import { quantile, round } from './stats.js';
 
 const med = (v: number[]) => quantile(v, 0.5);
 
-/** POST /v1/cards per second with the log and without, each the median of `rounds` alternated runs of `seconds`. */
-async function httpRatio(seconds = 5, rounds = 3): Promise<{ withLog: number; without: number; ratio: number }> {
-  const servers = await Promise.all([startBenchServer(), startBenchServer(WITHOUT_LOG)]);
+/**
+ * POST /v1/cards per second with the log and without, and the server's CPU time per request (its
+ * process, all threads: less swayed than the rate by other work on the machine), each the median
+ * of `rounds` alternated runs of `seconds`. `databaseUrl`: each server on PostgreSQL, in a schema
+ * of its own dropped afterwards.
+ */
+async function httpRatio(databaseUrl?: string, seconds = 5, rounds = 5): Promise<{ perSec: [number, number]; cpuUs: [number, number]; ratio: number }> {
+  const schemas = [0, 1].map(() => `bench_log_http_${randomBytes(6).toString('hex')}`);
+  const on = (i: number): Record<string, string> => (databaseUrl ? { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schemas[i]! } : {});
+  const servers = await Promise.all([startBenchServer(on(0)), startBenchServer({ ...on(1), ...WITHOUT_LOG })]);
   try {
-    const rates: [number[], number[]] = [[], []];
+    const runs: [LoadResult[], LoadResult[]] = [[], []];
     for (let r = 0; r < rounds; r += 1) {
-      for (const [i, server] of servers.entries()) {
-        rates[i]!.push((await benchRegistration(server, { seconds, warmupSeconds: 1 }, REGISTRATION_CONNECTIONS)).perSec);
-      }
+      for (const [i, server] of servers.entries()) runs[i]!.push(await benchRegistration(server, { seconds, warmupSeconds: 1 }, REGISTRATION_CONNECTIONS));
     }
-    const [withLog, without] = rates.map(med) as [number, number];
-    return { withLog: round(withLog), without: round(without), ratio: round(withLog / without) };
+    const perSec = runs.map((list) => round(med(list.map((l) => l.perSec)))) as [number, number];
+    const cpuUs = runs.map((list) => round(med(list.map((l) => l.server!.cpuUsPerRequest)))) as [number, number];
+    return { perSec, cpuUs, ratio: round(perSec[0] / perSec[1]) };
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
+    if (databaseUrl) await dropSchemas(databaseUrl, schemas);
   }
+}
+
+async function dropSchemas(connectionString: string, schemas: readonly string[]): Promise<void> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+  await client.end();
 }
 
 const b64u = (n: number) => randomBytes(n).toString('base64url');
@@ -107,16 +122,10 @@ async function sqliteStores(): Promise<CardStores> {
   };
 }
 
-/** PostgreSQL at TEST_DATABASE_URL (the tests' default), in a schema of its own dropped afterwards; null when unreachable. */
-async function postgresStores(): Promise<CardStores | null> {
-  const connectionString = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** PostgreSQL at `connectionString`, in a schema of its own dropped afterwards. */
+async function postgresStores(connectionString: string): Promise<CardStores> {
   const schema = `bench_log_${randomBytes(6).toString('hex')}`;
-  try {
-    await migratePostgres({ connectionString, schema });
-  } catch (err) {
-    console.log(`PostgreSQL not measured: ${(err as Error).message}`);
-    return null;
-  }
+  await migratePostgres({ connectionString, schema });
   const types = new pg.TypeOverrides();
   types.setTypeParser(20, Number); // BIGINT as numbers, as the store's pool reads them
   const pool = new pg.Pool({ connectionString, max: 10, types, options: `-c search_path=${schema}` });
@@ -125,8 +134,8 @@ async function postgresStores(): Promise<CardStores | null> {
     logged: postgresCards(connection, appendPostgresEvent),
     unlogged: postgresCards(connection, async () => {}),
     async close() {
-      await pool.query(`DROP SCHEMA ${pg.escapeIdentifier(schema)} CASCADE`);
       await pool.end();
+      await dropSchemas(connectionString, [schema]);
     },
   };
 }
@@ -205,15 +214,35 @@ async function proofTimes(size: number, samples = 2000): Promise<{ inclusionP99:
   }
 }
 
+/** PostgreSQL at TEST_DATABASE_URL (the tests' default) when it answers. */
+async function postgresUrl(): Promise<string | null> {
+  const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.end();
+    return url;
+  } catch (err) {
+    console.log(`PostgreSQL not measured (${(err as Error).message})`);
+    return null;
+  }
+}
+
 await ready();
 const size = Number(process.argv[2] ?? 1_000_000);
-const http = await httpRatio();
-console.log(`POST /v1/cards/s (${REGISTRATION_CONNECTIONS} connections): with the log ${http.withLog}, without ${http.without}: ${http.ratio}x (target >= 0.8x)`);
+const postgres = await postgresUrl();
+const rate = (label: string, r: { perSec: [number, number]; cpuUs: [number, number]; ratio: number }) =>
+  console.log(
+    `POST /v1/cards/s (${label}, ${REGISTRATION_CONNECTIONS} connections): with the log ${r.perSec[0]}, without ${r.perSec[1]}: ${r.ratio}x (target >= 0.8x); ` +
+      `server CPU per request ${r.cpuUs[0]} us and ${r.cpuUs[1]} us`,
+  );
+rate('SQLite', await httpRatio());
+if (postgres) rate('PostgreSQL', await httpRatio(postgres));
 const sqlite = await registrationRatio(await sqliteStores(), 4000);
 console.log(`the store alone, registrations/s (SQLite, 50 at once): with the log ${sqlite.withLog}, without ${sqlite.without}: ${sqlite.ratio}x`);
-const postgres = await postgresStores();
 if (postgres) {
-  const r = await registrationRatio(postgres, 1000);
+  const r = await registrationRatio(await postgresStores(postgres), 1000);
   console.log(`the store alone, registrations/s (PostgreSQL, 50 at once, pool of 10): with the log ${r.withLog}, without ${r.without}: ${r.ratio}x`);
 }
 const proofs = await proofTimes(size);

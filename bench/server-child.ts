@@ -12,18 +12,22 @@
  * after the app installed its node:crypto backend.
  *
  * BENCH_SERVER_LOG=off (for comparisons only; not a setting of the service): card changes go
- * through a card store whose log append does nothing, on a second connection to the same file,
- * so that the same app prices what the transparency log adds to a registration.
+ * through a card store whose log append does nothing, on a second connection to the same
+ * database, so that the same app prices what the transparency log adds to a registration.
+ * DATABASE_URL (with DATABASE_SCHEMA) puts the store on PostgreSQL, as for `npm start`.
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import Fastify from 'fastify';
+import pg from 'pg';
 import { buildApp } from '../server/app.js';
-import { loadConfig } from '../server/config.js';
+import { loadConfig, type Config } from '../server/config.js';
+import { postgresCards } from '../server/store/cards.postgres.js';
 import { sqliteCards } from '../server/store/cards.sqlite.js';
+import { PostgresConnection } from '../server/store/connection.postgres.js';
 import { SqliteConnection } from '../server/store/connection.sqlite.js';
-import { openStore } from '../server/store/index.js';
+import { DEFAULT_SCHEMA, openStore } from '../server/store/index.js';
 import { SQLITE_FILENAME } from '../server/store/sqlite.js';
 import type { Store } from '../server/store/types.js';
 import { CARD_APP_LABEL, CARD_SELF_LABEL } from '../shared/constants.js';
@@ -56,8 +60,16 @@ export interface CeilingRequest {
 }
 
 /** `store` with its card changes appending no log event (BENCH_SERVER_LOG=off), as a registration was before the log. */
-function withoutLog(store: Store, dataDir: string): Store {
-  const db = new Database(join(dataDir, SQLITE_FILENAME), { timeout: 5000 });
+function withoutLog(store: Store, config: Config): Store {
+  if (config.databaseUrl) {
+    // A pool like the store's: the same schema, BIGINT (OID 20) as numbers.
+    const types = new pg.TypeOverrides();
+    types.setTypeParser(20, Number);
+    const pool = new pg.Pool({ connectionString: config.databaseUrl, types, options: `-c search_path=${config.databaseSchema ?? DEFAULT_SCHEMA}` });
+    const cards = postgresCards(new PostgresConnection(pool), async () => {});
+    return { ...store, ...cards, close: async () => (await pool.end(), store.close()) };
+  }
+  const db = new Database(join(config.dataDir, SQLITE_FILENAME), { timeout: 5000 });
   db.pragma('synchronous = FULL'); // as the store's own connection (the file is in WAL mode already)
   const connection = new SqliteConnection(db);
   return { ...store, ...sqliteCards(connection, () => {}), close: async () => (connection.close(), store.close()) };
@@ -66,8 +78,8 @@ function withoutLog(store: Store, dataDir: string): Store {
 async function main(): Promise<void> {
   if (!process.send) throw new Error('bench/server-child.ts runs under bench/server.ts (it needs an IPC channel)');
   const config = await loadConfig(process.env);
-  const opened = await openStore({ dataDir: config.dataDir });
-  const store = process.env.BENCH_SERVER_LOG === 'off' ? withoutLog(opened, config.dataDir) : opened;
+  const opened = await openStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, schema: config.databaseSchema });
+  const store = process.env.BENCH_SERVER_LOG === 'off' ? withoutLog(opened, config) : opened;
   const app = await buildApp({ config, store });
   if (process.env.BENCH_SERVER_BACKEND === 'libsodium') setBackend(null);
   await app.listen({ host: '127.0.0.1', port: 0 });
