@@ -63,7 +63,7 @@ export class CardLog {
   private async proveFromLookup(card: VerifiedCard, log: CardsLogProofs | undefined, size: number): Promise<void> {
     const entry = log?.proofs?.[card.id];
     if (!log || !entry) return this.unlogged(card, log ? 'it has no event in the log' : 'the service sent no log proofs');
-    if (entry.proof === null) return this.awaitInclusion(card);
+    if (entry.proof === null) return this.awaitInclusion(card, entry.index);
     try {
       this.proveLeaf(card, entry, size);
     } catch (err) {
@@ -90,22 +90,25 @@ export class CardLog {
     return this.awaitInclusion(card);
   }
 
-  /** Asks for the card's inclusion proof after each new checkpoint, for at most LOG_PROOF_WAIT_MS. */
-  private awaitInclusion(card: VerifiedCard): Promise<void> {
+  /**
+   * Asks for the card's inclusion proof after each new checkpoint, for at most LOG_PROOF_WAIT_MS;
+   * when a lookup gave its event's `index`, only once a checkpoint holds it (asking earlier is a 404).
+   */
+  private awaitInclusion(card: VerifiedCard, index = -1): Promise<void> {
     let waiting = this.waiting.get(card.id);
     if (!waiting) {
-      waiting = this.pollInclusion(card).finally(() => this.waiting.delete(card.id));
+      waiting = this.pollInclusion(card, index).finally(() => this.waiting.delete(card.id));
       this.waiting.set(card.id, waiting);
     }
     return waiting;
   }
 
-  private async pollInclusion(card: VerifiedCard): Promise<void> {
+  private async pollInclusion(card: VerifiedCard, index: number): Promise<void> {
     const deadline = Date.now() + LOG_PROOF_WAIT_MS;
     let asked = -1;
     for (;;) {
       const head = await this.view.refresh();
-      if (head.size > asked) {
+      if (head.size > asked && head.size > index) {
         asked = head.size;
         try {
           const answer = await this.api.logInclusion({ cardId: card.id }, head.size);
