@@ -5,8 +5,9 @@
  * (bad input, too large, too many, no recipient, an envelope that cannot fit) comes before any
  * byte is uploaded.
  */
-import { encryptAttachment, paddedAttachmentSize, readableToIterable, MAX_ATTACHMENT_BYTES, type AttachmentMetadata, type AttachmentSource } from '../shared/attachment.js';
-import { checkAttachmentSize, contentTypeProblem, filenameProblem } from '../shared/attachment-format.js';
+import { encryptAttachment, type AttachmentSource } from '../shared/attachment-seal.js';
+import { readableToIterable } from '../shared/attachment-streams.js';
+import { checkAttachmentSize, contentTypeProblem, filenameProblem, paddedAttachmentSize, MAX_ATTACHMENT_BYTES, type AttachmentMetadata } from '../shared/attachment-format.js';
 import { ATTACHMENT_CHUNK_BYTES, ATTACHMENT_VERSION } from '../shared/constants.js';
 import { toB64u, utf8 } from '../shared/encoding.js';
 import { E2EEError, ErrorCode } from '../shared/errors.js';

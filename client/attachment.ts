@@ -4,7 +4,8 @@
  * and downloaded, verified and decrypted as a stream that hands on only verified bytes.
  */
 import type { Media } from '@twilio/conversations';
-import { decryptAttachment, readableToIterable, iterableToReadable, type AttachmentMetadata } from '../shared/attachment.js';
+import type { AttachmentMetadata } from '../shared/attachment-format.js';
+import { iterableToReadable, readableToIterable } from '../shared/attachment-streams.js';
 import { fromB64u, toHex } from '../shared/encoding.js';
 import { E2EEError, ErrorCode } from '../shared/errors.js';
 import type { AttachmentPreview, PayloadAttachment } from '../shared/payload.js';
@@ -102,6 +103,7 @@ async function* download(media: Media | null, problem: string | null, file: Atta
     throw unavailable(`the media service answered ${response.status} for "${file.filename}"`, { status: response.status });
   }
   let loaded = 0;
+  const { decryptAttachment } = await import('./on-demand.js');
   for await (const piece of decryptAttachment(readableToIterable(response.body), file)) {
     loaded += piece.length;
     onProgress?.(loaded, file.size);

@@ -115,13 +115,13 @@ export interface RegisterOptions {
 }
 
 /** Fails early on options E2EEClient.create cannot work with (INVALID_ARGUMENT, or the pin's own error). */
-export function checkOptions(options: E2EEClientOptions): void {
+export async function checkOptions(options: E2EEClientOptions): Promise<void> {
   if (!options || typeof options.serverUrl !== 'string' || typeof options.getAuthToken !== 'function') {
     throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'E2EEClient.create needs serverUrl and getAuthToken');
   }
   trustAppKeys(options.appPublicKeys ?? []); // a malformed pin
   checkOrgPins(options.orgPublicKeys);
-  if (options.log !== undefined) checkLogOptions(options.log);
+  if (options.log !== undefined) await checkLogOptions(options.log);
   const interval = options.monitorIntervalMs;
   if (interval !== undefined && !(Number.isSafeInteger(interval) && interval >= 1000)) {
     throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"monitorIntervalMs" expected an integer of at least 1000');

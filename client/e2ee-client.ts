@@ -25,7 +25,6 @@ import { Backups } from './backups.js';
 import { HistoryOutbox, HistoryRewraps, type BackupFailure } from './history.js';
 import { DirectoryTrust, GuardedMessageCrypto } from './log-trust.js';
 import { checkOrgPins, OrgKeyTrust, type OrganizationKeyInfo } from './org-key.js';
-import { messageChecks } from './message-checks.js';
 import { ReplayMemory } from './replay-memory.js';
 import { deviceKeysOf, newDeviceKeys } from './webcrypto-device-keys.js';
 import { checkOptions, type E2EEClientEventMap, type E2EEClientOptions, type RegisterOptions } from './e2ee-client-options.js';
@@ -69,7 +68,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
 
   static async create(options: E2EEClientOptions): Promise<E2EEClient> {
     await ready();
-    checkOptions(options);
+    await checkOptions(options);
     const keyStore = options.keyStore ?? (globalThis.indexedDB ? new IndexedDbKeyStore() : null);
     if (!keyStore) throw new E2EEError(ErrorCode.INVALID_ARGUMENT, 'keyStore is required outside browsers (FileKeyStore or MemoryKeyStore)');
     const api = new ApiClient(options.serverUrl, options.getAuthToken, options.fetch);
@@ -203,6 +202,7 @@ export class E2EEClient extends Emitter<E2EEClientEventMap> {
     const crypto = new GuardedMessageCrypto(this.trust.alerts, this.identity, keys, card, this.directory, new ReplayMemory(this.keyStore, this.identity), this.options.clearAttributes);
     const rewraps = new HistoryRewraps(this.api, () => card.id, (parsed) => !crypto.hasSlot(parsed));
     crypto.rewraps = rewraps;
+    const { messageChecks } = await import('./on-demand.js');
     crypto.checks = messageChecks(this.trust, this.directory, this.keyStore, this.identity, this.options.cardCacheTtlMs ?? DEFAULT_CARD_CACHE_TTL_MS);
     const mode = this.options.backup ?? 'send';
     this.wrappedClients.add(wrapper);

@@ -7,10 +7,8 @@
  */
 import { equalBytes, fromB64u, toB64u } from '../shared/encoding.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
-import { openCheckpoint, type CheckpointTrust } from '../shared/log-checkpoint.js';
-import { cosignatureVerifierFromKey } from '../shared/log-cosignature.js';
+import type { CheckpointTrust } from '../shared/log-checkpoint.js';
 import { EMPTY_ROOT, leafHash, verifyConsistency, verifyInclusion } from '../shared/merkle.js';
-import { noteVerifierFromKey } from '../shared/signed-note-keys.js';
 import type { ApiClient } from './api-client.js';
 import type { DirectoryAlerts } from './directory-alert.js';
 import type { LogOptions } from './e2ee-client-options.js';
@@ -54,9 +52,7 @@ export class LogView {
     private readonly options: LogOptions | undefined,
     private readonly alerts: DirectoryAlerts,
     private readonly stateKey = `log:${me}`,
-  ) {
-    if (options) checkLogOptions(options);
-  }
+  ) {}
 
   private load(): Promise<KeptLog | null> {
     this.kept ??= this.keyStore.getState(this.stateKey).then((text) => {
@@ -78,15 +74,16 @@ export class LogView {
     return kept ? { size: kept.size, root: fromB64u(kept.root) } : undefined;
   }
 
-  private trusted: { trust: CheckpointTrust; key: string; required: number } | null = null;
+  private trusted: { trust: CheckpointTrust; key: string; required: number; open: OpenCheckpoint } | null = null;
 
-  /** The pinned trust: the option's keys, or the key first served (kept). */
-  private async trust(): Promise<{ trust: CheckpointTrust; key: string; required: number }> {
+  /** The pinned trust: the option's keys, or the key first served (kept); with the checkpoint parser, loaded on demand. */
+  private async trust(): Promise<{ trust: CheckpointTrust; key: string; required: number; open: OpenCheckpoint }> {
     if (this.trusted) return this.trusted;
     const key = this.options?.key ?? (await this.load())?.key ?? (await this.api.logKey()).verifierKey;
+    const { noteVerifierFromKey, cosignatureVerifierFromKey, openCheckpoint } = await import('./on-demand.js');
     const log = noteVerifierFromKey(key);
     const witnesses = (this.options?.witnesses?.keys ?? []).map((k) => cosignatureVerifierFromKey(k));
-    this.trusted = { trust: { origin: log.name, log, witnesses }, key, required: this.options?.witnesses?.required ?? 0 };
+    this.trusted = { trust: { origin: log.name, log, witnesses }, key, required: this.options?.witnesses?.required ?? 0, open: openCheckpoint };
     return this.trusted;
   }
 
@@ -111,8 +108,8 @@ export class LogView {
   }
 
   private async adoptNow(note: string, askedAt: number): Promise<LogHead> {
-    const { trust, key, required } = await this.trust();
-    const { checkpoint, cosignatures } = openCheckpoint(note, trust);
+    const { trust, key, required, open } = await this.trust();
+    const { checkpoint, cosignatures } = open(note, trust);
     const head = { size: checkpoint.size, root: checkpoint.rootHash };
     if (new Set(cosignatures.map((c) => c.name)).size < required) {
       await this.alerts.raise({
@@ -226,11 +223,14 @@ export function decodeHashes(proof: unknown, code: ErrorCode): Uint8Array[] {
   }
 }
 
+type OpenCheckpoint = typeof import('../shared/log-checkpoint.js').openCheckpoint;
+
 /** Fails early on a malformed `log` option (NOTE_KEY_INVALID, INVALID_ARGUMENT). */
-export function checkLogOptions(options: LogOptions): void {
+export async function checkLogOptions(options: LogOptions): Promise<void> {
   if (typeof options !== 'object' || options === null || typeof options.key !== 'string') {
     throw new E2EEError(ErrorCode.INVALID_ARGUMENT, '"log" expected {key: the LogKey verifier key, witnesses?: {keys, required}}');
   }
+  const { noteVerifierFromKey, cosignatureVerifierFromKey } = await import('./on-demand.js');
   noteVerifierFromKey(options.key);
   const witnesses = options.witnesses;
   if (witnesses === undefined) return;

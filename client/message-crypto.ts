@@ -27,7 +27,7 @@ import { payloadAttachments, payloadCheckpoint, type PayloadAttachment } from '.
 import type { E2EEAttachment } from './attachment.js';
 import type { CardDirectory } from './card-directory.js';
 import type { BaseConversation, BaseMessage } from './conversations.js';
-import { checkMessage, type MessageChecks } from './message-checks.js';
+import type { MessageChecks } from './message-checks.js';
 import type { AuditFinding } from './recipient-audit.js';
 import type { ReplayMemory } from './replay-memory.js';
 
@@ -230,8 +230,9 @@ export class MessageCrypto {
    * The recipient audit and the gossip check of a message opened from this device's slot (a
    * history copy was sealed before this device could read it: its recipients audited theirs).
    */
-  private checkRecipients(checks: MessageChecks, message: BaseMessage, envelope: ParsedEnvelope, payload: EnvelopePayload, sender: string): Promise<AuditFinding[]> {
+  private async checkRecipients(checks: MessageChecks, message: BaseMessage, envelope: ParsedEnvelope, payload: EnvelopePayload, sender: string): Promise<AuditFinding[]> {
     const checkpoint = payloadCheckpoint(payload);
+    const { checkMessage } = await import('./on-demand.js');
     return checkMessage(checks, { conversation: message.conversation, envelope, sentAt: payload.sentAt, sender, messageSid: message.sid, ...(checkpoint && { checkpoint }) });
   }
 

@@ -6,7 +6,6 @@ import type { Conversation, Message, Paginator } from '@twilio/conversations';
 import type { SealedEnvelope } from '../shared/envelope.js';
 import { E2EEError, ErrorCode, isE2EEError } from '../shared/errors.js';
 import type { BaseConversation, BaseMessage, BasePaginator, JSONValue } from './conversations.js';
-import { sendWithFiles } from './attachment-send.js';
 import { AppListeners, FORWARD, intercept } from './intercept.js';
 import { FAILED_BODY, type OpenedBody, type SealContent } from './message-crypto.js';
 import { MessageWrapper, refuseContent, wrapBuilder } from './wrapped-message.js';
@@ -116,7 +115,8 @@ export class ConversationWrapper {
   }
 
   /** Sends text and files as one message, each file encrypted into an opaque blob (client/attachment-send.ts). */
-  sendFiles(body: string, attributes: JSONValue | undefined, files: readonly unknown[]): Promise<number> {
+  async sendFiles(body: string, attributes: JSONValue | undefined, files: readonly unknown[]): Promise<number> {
+    const { sendWithFiles } = await import('./on-demand.js');
     return sendWithFiles(this, body, attributes, files);
   }
 
