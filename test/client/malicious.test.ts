@@ -43,7 +43,7 @@ import {
   type SelfSignedCard,
 } from '../../shared/index.js';
 import { nextEvents, waitFor } from '../support/concurrency.js';
-import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
+import { checkpointed, device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
 let server: LoopbackServer;
 /** The server's own AppKey, read from its key file: what a compromised directory holds. */
@@ -120,12 +120,6 @@ function recipientKeyIds(envelopeText: string): string[] {
   });
 }
 const keyIdOf = (cardId: string): string => cardId.slice(0, 2 * KEY_ID_BYTES);
-
-/** Waits until the newest checkpoint holds every event in the log (published every 100 ms here). */
-async function settledLog(): Promise<void> {
-  const size = await server.store.logSize();
-  await waitFor(async () => ((await server.store.latestCheckpoint())?.size ?? 0) >= size, `a checkpoint of ${size} events`);
-}
 
 /** The safety number as the log tells it: each side's own registered card and its newest logged event. */
 async function loggedSafetyNumber(a: E2EEClient, b: E2EEClient): Promise<string> {
@@ -306,7 +300,7 @@ describe('a directory that substitutes cards', () => {
     expect((await atBob)[0]!.e2ee?.status).toBe('verified'); // bob's real device still reads it
     // The directory logged the implant, so its registration is bob's chain head once a checkpoint
     // holds it: the number (version 2) moves with it, and bob, comparing, sees the same. Its key is in neither.
-    await settledLog();
+    await checkpointed(server);
     const safetyAfter = await alice.safetyNumber(bob.identity);
     expect(safetyAfter).not.toBe(safetyBefore);
     expect(safetyAfter).toBe(await loggedSafetyNumber(alice, bob));

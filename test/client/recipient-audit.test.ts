@@ -13,7 +13,7 @@ import { GAP_WAIT_MS } from '../../client/wrapper.js';
 import { e2eeClientOf, type MessageGap } from '../../client/index.js';
 import type { CardsLookupResponse } from '../../shared/api.js';
 import { alertsOf, DirectoryScript, scripted, WithholdingService } from '../support/directory-attacks.js';
-import { startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
+import { checkpointed, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
 let server: LoopbackServer;
 let script: DirectoryScript;
@@ -43,7 +43,7 @@ describe('attack 1: a rogue card for bob, served to alice', () => {
   it('bob\'s audit reports it on receipt of alice\'s message, before any monitoring; the message shows, marked', async () => {
     const { alice, bob, conversation, bobConversation } = await script.pair(QUIET, QUIET);
     const rogue = await script.rogueCard(bob.client.identity);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // in a checkpoint, so alice accepts it
+    await checkpointed(server); // so alice accepts it
 
     const message = await received(bobConversation, () => conversation.sendMessage('hello bob'));
     expect(message.body).toBe('hello bob');
@@ -69,7 +69,7 @@ describe('attack 1: a rogue card for bob, served to alice', () => {
     const registering = phone.client.register({ approvalPollMs: 20 });
     await bob.client.approveDevice((await pending)[0]!.cardId);
     await registering;
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await checkpointed(server);
     const message = await received(bobConversation, () => conversation.sendMessage('to both devices'));
     expect(message.e2ee?.alerts).toBeUndefined();
     expect([...bob.alerts, ...alice.alerts]).toEqual([]);
@@ -89,7 +89,7 @@ describe('devices my other devices added', () => {
     };
     const phone = await approve(bob);
     const tablet = await approve(phone);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await checkpointed(server);
     const message = await received(bobConversation, () => conversation.sendMessage('to all three'));
     expect(message.e2ee?.alerts).toBeUndefined();
     expect([...bob.alerts, ...alice.alerts, ...phone.alerts, ...tablet.alerts]).toEqual([]);
@@ -147,7 +147,7 @@ describe('a revoked card still sealed for', () => {
     await conversation.add(dana);
     const carol = await script.rawSender(script.name('carol'));
     await conversation.add(carol.identity);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // in a checkpoint
+    await checkpointed(server);
     const cards = [...(await alice.client.devices()), ...(await bob.client.devices()), carol.card, { id: wire.id, boxPublicKey: keys.boxPublicKey }];
     const message = await received(bobConversation, () => carol.send(conversation.sid, 'the old phone too', cards));
     expect(message.e2ee?.status).toBe('verified');
@@ -186,7 +186,7 @@ describe('attack 6: Twilio withholds the message that carries the evidence', () 
 
     await conversation.sendMessage('zero');
     const rogue = await script.rogueCard(bob.client.identity);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await checkpointed(server);
     await conversation.sendMessage('one, also to the rogue card');
     hideRogue = rogue.id;
     await conversation.sendMessage('two');

@@ -11,6 +11,7 @@ import { openStore } from '../../server/store/index.js';
 import type { Store } from '../../server/store/types.js';
 import { E2EEClient, MemoryKeyStore, type E2EEClientOptions } from '../../client/node.js';
 import { toB64u } from '../../shared/index.js';
+import { waitFor } from './concurrency.js';
 import { demoToken } from './demo-session.js';
 import { RATE_LIMITS_OFF } from './env.js';
 
@@ -58,6 +59,12 @@ export async function startLoopbackServer(options: LoopbackOptions = {}): Promis
       if (ownDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Waits until the server's newest checkpoint holds every event its log has now (the next one, at most 100 ms away). */
+export async function checkpointed(server: LoopbackServer): Promise<void> {
+  const size = await server.store.logSize();
+  await waitFor(async () => ((await server.store.latestCheckpoint())?.size ?? 0) >= size, `a checkpoint of ${size} events`);
 }
 
 /** An E2EEClient for `identity` on its own device (its own key store unless one is given). */
