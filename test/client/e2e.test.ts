@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unwrap, E2EEError, FAILED_BODY, LocalConversationsClient, FileKeyStore, MemoryKeyStore, type E2EEClient, type KeyChange } from '../../client/node.js';
 import { ENVELOPE_PREFIX, deviceKeysFromSecrets, sealEnvelope } from '../../shared/index.js';
-import { nextEvents, sleep } from '../support/concurrency.js';
-import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
+import { nextEvents } from '../support/concurrency.js';
+import { checkpointed, device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
 let server: LoopbackServer;
 let aliceLaptop: E2EEClient;
@@ -196,7 +196,7 @@ describe('key changes', () => {
 
   it('gives both sides the same 60-digit safety number over the devices both have seen, revoked ones included, and the chain heads', async () => {
     // Numbers cover the chain heads of the newest checkpoint: each step waits for the one with its event (every 100 ms here).
-    const checkpoint = () => sleep(300);
+    const checkpoint = () => checkpointed(server);
     const bea = await device(server, 'bea');
     await bea.register();
     await checkpoint();
