@@ -21,13 +21,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { ready } from '../shared/index.js';
-import { encodeCardEvent, type CardEvent } from '../shared/log-event.js';
-import { leafHash, MerkleTree } from '../shared/merkle.js';
 import { postgresCards } from '../server/store/cards.postgres.js';
 import { sqliteCards } from '../server/store/cards.sqlite.js';
 import { PostgresConnection } from '../server/store/connection.postgres.js';
 import { SqliteConnection } from '../server/store/connection.sqlite.js';
-import { buffer, KIND_CODES, nextEvent, type ChainHead } from '../server/store/log.js';
 import { appendEvent as appendPostgresEvent } from '../server/store/log.postgres.js';
 import { sqliteLog } from '../server/store/log.sqlite.js';
 import { migratePostgres } from '../server/store/migrate.postgres.js';
@@ -37,6 +34,7 @@ import { TransparencyLog } from '../server/log.js';
 import type { LogConfig } from '../server/config-log.js';
 import { logKeyFor } from '../server/config-log.js';
 import { startBenchServer } from './child.js';
+import { generateLog } from './log-fixture.js';
 import type { LoadResult } from './load.js';
 import { benchRegistration, REGISTRATION_CONNECTIONS, WITHOUT_LOG } from './server.js';
 import { quantile, round } from './stats.js';
@@ -157,39 +155,13 @@ async function registrationRatio(stores: CardStores, total: number, concurrency 
   }
 }
 
-/** Writes a generated log of `size` events (identities of 4 events each) straight into the tables. */
-function generateLog(dir: string, size: number): void {
-  const db = new Database(join(dir, SQLITE_FILENAME));
-  const insertEvent = db.prepare('INSERT INTO log_events (idx, identity, chain_seq, card_id, kind, event_time, leaf) VALUES (?, ?, ?, ?, ?, ?, ?)');
-  const insertNode = db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)');
-  const tree = new MerkleTree();
-  const heads = new Map<string, ChainHead>();
-  const batch = db.transaction((from: number, to: number) => {
-    for (let i = from; i < to; i += 1) {
-      const identity = `user-${Math.floor(i / 4)}`;
-      const event: CardEvent = nextEvent(identity, heads.get(identity) ?? null, 'registration', randomBytes(32).toString('hex'), 1_760_000_000 + i);
-      const leaf = encodeCardEvent(event);
-      const hash = leafHash(leaf);
-      heads.set(identity, { seq: event.seq, hash, time: event.time });
-      if (event.seq === 3) heads.delete(identity);
-      insertEvent.run(i, identity, event.seq, event.cardId, KIND_CODES.registration, event.time, buffer(leaf));
-      tree.append(hash);
-      for (let level = 0, index = i; ; level += 1, index = (index - 1) / 2) {
-        insertNode.run(level, index, buffer(tree.node({ level, index })));
-        if (index % 2 === 0) break;
-      }
-    }
-  });
-  for (let from = 0; from < size; from += 50_000) batch(from, Math.min(size, from + 50_000));
-  db.close();
-}
 
 async function proofTimes(size: number, samples = 2000): Promise<{ inclusionP99: number; consistencyP99: number; inclusionMedian: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'twilio-e2ee-bench-log-'));
   try {
     await (await openSqliteStore({ dataDir: dir })).close();
     const started = performance.now();
-    generateLog(dir, size);
+    generateLog(dir, size, { identityPrefix: 'user', eventsPerIdentity: 4 });
     console.log(`generated a log of ${size} events in ${round((performance.now() - started) / 1000)} s`);
     const store = await openSqliteStore({ dataDir: dir });
     const config: LogConfig = { origin: 'bench/log', ...logKeyFor('bench/log', new Uint8Array(32).fill(1)), keySource: 'LOG_KEY', keyFile: null, checkpointIntervalMs: 2000, witnesses: [], witnessTimeoutMs: 5000 };

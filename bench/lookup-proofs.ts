@@ -9,23 +9,19 @@
  * checkpoint note under the LogKey and verify each card's inclusion proof (verifyLoggedCard), as
  * a client meeting that checkpoint and those cards for the first time does (client/log-cards.ts).
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import Database from 'better-sqlite3';
 import { ApiPath, type AppKeyResponse, type CardsLookupResponse, type LogKeyResponse } from '../shared/api.js';
 import { trustAppKeys, verifyCard } from '../shared/card.js';
 import { ready } from '../shared/index.js';
 import { verifyLoggedCard } from '../shared/log-card.js';
 import { openCheckpoint, type CheckpointTrust } from '../shared/log-checkpoint.js';
-import { encodeCardEvent } from '../shared/log-event.js';
-import { leafHash, MerkleTree } from '../shared/merkle.js';
 import { noteVerifierFromKey } from '../shared/signed-note-keys.js';
-import { buffer, KIND_CODES, nextEvent } from '../server/store/log.js';
-import { openSqliteStore, SQLITE_FILENAME } from '../server/store/sqlite.js';
+import { openSqliteStore } from '../server/store/sqlite.js';
 import { startBenchServer, type BenchServer } from './child.js';
+import { generateLog } from './log-fixture.js';
 import { newRegistration } from './fixtures.js';
 import { api, registerCard, tokenFor } from './server.js';
 import { interleaved, median, round } from './stats.js';
@@ -33,32 +29,9 @@ import { interleaved, median, round } from './stats.js';
 const IDENTITIES = 5;
 const DEVICES = 2;
 const RUNS = 1000;
+/** Registrations of other identities, one card each, that fill the log around the measured ones. */
+const OTHERS = { identityPrefix: 'other', eventsPerIdentity: 1 };
 
-/**
- * Registration events of other identities (one card each) up to `size`, written straight into the
- * log's tables after the events already there (the tree's leaves read back first).
- */
-function generateLog(dir: string, size: number): void {
-  const db = new Database(join(dir, SQLITE_FILENAME));
-  const insertEvent = db.prepare('INSERT INTO log_events (idx, identity, chain_seq, card_id, kind, event_time, leaf) VALUES (?, ?, ?, ?, ?, ?, ?)');
-  const insertNode = db.prepare('INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)');
-  const tree = new MerkleTree();
-  for (const row of db.prepare('SELECT hash FROM log_nodes WHERE level = 0 ORDER BY idx').all() as Array<{ hash: Buffer }>) tree.append(new Uint8Array(row.hash));
-  db.transaction(() => {
-    for (let i = tree.size; i < size; i += 1) {
-      const event = nextEvent(`other-${i}`, null, 'registration', randomBytes(32).toString('hex'), 1_760_000_000 + i);
-      const leaf = encodeCardEvent(event);
-      insertEvent.run(i, event.identity, event.seq, event.cardId, KIND_CODES.registration, event.time, buffer(leaf));
-      tree.append(leafHash(leaf));
-      // The nodes this leaf completes: itself and each right child's parent.
-      for (let level = 0, index = i; ; level += 1, index = (index - 1) / 2) {
-        insertNode.run(level, index, buffer(tree.node({ level, index })));
-        if (index % 2 === 0) break;
-      }
-    }
-  })();
-  db.close();
-}
 
 async function getText(server: BenchServer, path: string, token: string): Promise<string> {
   const response = await fetch(server.appUrl + path, { headers: { authorization: `Bearer ${token}` } });
@@ -70,7 +43,7 @@ async function measure(size: number): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-bench-lookup-'));
   await (await openSqliteStore({ dataDir })).close(); // the tables
   // The 5 identities' cards in the middle of the log, as most cards are: proofs of full depth.
-  generateLog(dataDir, Math.floor(size / 2));
+  generateLog(dataDir, Math.floor(size / 2), OTHERS);
   const identities = Array.from({ length: IDENTITIES }, (_, i) => `lookup-${i}`);
   const first = await startBenchServer({ DATA_DIR: dataDir, LOG_CHECKPOINT_INTERVAL_MS: '100' });
   try {
@@ -80,7 +53,7 @@ async function measure(size: number): Promise<void> {
   } finally {
     await first.stop();
   }
-  generateLog(dataDir, size);
+  generateLog(dataDir, size, OTHERS);
   const server = await startBenchServer(first.env); // the same keys and data
   try {
     const token = tokenFor(server, 'bench-reader');
