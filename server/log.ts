@@ -1,8 +1,9 @@
 /**
  * The card transparency log in the service (docs/PROTOCOL.md 17.6): publishes checkpoints signed
  * with the LogKey when the log grew, at most every LOG_CHECKPOINT_INTERVAL_MS, hands each new one
- * to the witnesses (when configured) and keeps their cosignatures, and makes proofs from the
- * stored subtrees. The events themselves are appended by the store with each card change.
+ * to the witnesses (when configured) before storing it, keeps their cosignatures with it, and
+ * makes proofs from the stored subtrees. The events themselves are appended by the store with
+ * each card change.
  *
  * Several instances on one database publish into one log: the tree's sizes and roots are read
  * from the database, a checkpoint is stored once per size (the first writer's; Ed25519 is
@@ -55,6 +56,8 @@ const invalidSize = (message: string) => new E2EEError(ErrorCode.BAD_REQUEST, me
 export class TransparencyLog {
   private timer: NodeJS.Timeout | null = null;
   private publishing: Promise<LogCheckpointRecord> | null = null;
+  /** A checkpoint being stored with its cosignatures: latest() waits for both. */
+  private storing: Promise<LogCheckpointRecord> | null = null;
 
   constructor(
     private readonly store: Store,
@@ -111,22 +114,34 @@ export class TransparencyLog {
     if (latest && latest.size >= size) return latest;
     const rootHash = size === 0 ? EMPTY_ROOT : rangeHash({ start: 0, end: size }, await this.nodes([{ start: 0, end: size }]));
     const note = signCheckpoint({ origin: this.config.origin, size, rootHash, extensions: [] }, this.config.key);
-    const stored = await this.store.putCheckpoint({ size, rootHash, note, createdAtMs: Date.now() }, this.config.checkpointIntervalMs);
-    if (stored.size === size && stored.note === note) void this.witness(stored, latest?.size ?? 0);
+    // The witnesses cosign before the checkpoint is stored: a client requiring them never sees it bare.
+    const lines = await this.witness(note, size, latest?.size ?? 0);
+    this.storing = this.keep({ size, rootHash, note, createdAtMs: Date.now() }, lines).finally(() => {
+      this.storing = null;
+    });
+    return this.storing;
+  }
+
+  /** Stores the checkpoint and, when it is the one stored, the witnesses' cosignature lines with it. */
+  private async keep(checkpoint: LogCheckpointRecord, lines: string[] | null): Promise<LogCheckpointRecord> {
+    const stored = await this.store.putCheckpoint(checkpoint, this.config.checkpointIntervalMs);
+    if (lines && stored.size === checkpoint.size && stored.note === checkpoint.note) {
+      const added = lines.length === 0 ? 0 : await this.addCosignatures(checkpoint.note + lines.join(''));
+      this.options.logger.info({ size: checkpoint.size, cosignatures: added }, 'log checkpoint cosigned');
+    }
     return stored;
   }
 
-  /** Hands a new checkpoint to the witnesses and keeps their cosignatures; a witness down does not stop the log. */
-  private async witness(checkpoint: LogCheckpointRecord, previousSize: number): Promise<void> {
+  /** The witnesses' cosignature lines for a new checkpoint (null without witnesses); a witness down does not stop the log. */
+  private async witness(note: string, size: number, previousSize: number): Promise<string[] | null> {
     const { witness, logger } = this.options;
-    if (!witness || checkpoint.size === 0) return;
+    if (!witness || size === 0) return null;
     try {
-      const consistency = previousSize === 0 ? [] : await this.consistencyProof(previousSize, checkpoint.size);
-      const lines = await witness({ note: checkpoint.note, size: checkpoint.size, previousSize, consistency });
-      const added = await this.addCosignatures(checkpoint.note + lines.join(''));
-      logger.info({ size: checkpoint.size, cosignatures: added }, 'log checkpoint cosigned');
+      const consistency = previousSize === 0 ? [] : await this.consistencyProof(previousSize, size);
+      return await witness({ note, size, previousSize, consistency });
     } catch (err) {
-      logger.warn({ err, size: checkpoint.size }, 'log checkpoint not cosigned');
+      logger.warn({ err, size }, 'log checkpoint not cosigned');
+      return [];
     }
   }
 
@@ -150,6 +165,7 @@ export class TransparencyLog {
 
   /** The latest checkpoint with the cosignatures held for it. Publishes first when none is stored yet. */
   async latest(): Promise<ServedCheckpoint> {
+    if (this.storing) await this.storing.catch(() => undefined);
     const latest = (await this.store.latestCheckpoint()) ?? (await this.publish());
     const cosignatures = await this.store.logCosignatures(latest.size);
     return { size: latest.size, rootHash: latest.rootHash, note: latest.note + cosignatures.map((c) => c.line).join('') };
