@@ -53,11 +53,16 @@ export interface TransparencyLogOptions {
 
 const invalidSize = (message: string) => new E2EEError(ErrorCode.BAD_REQUEST, message);
 
+/** Inclusion proofs kept in memory: about 10 MB at 20 hashes each. */
+const PROOF_CACHE_ENTRIES = 16_384;
+
 export class TransparencyLog {
   private timer: NodeJS.Timeout | null = null;
   private publishing: Promise<LogCheckpointRecord> | null = null;
   /** A checkpoint being stored with its cosignatures: latest() waits for both. */
   private storing: Promise<LogCheckpointRecord> | null = null;
+  /** Recent inclusion proofs by `index/size`, in insertion order. */
+  private readonly proofs = new Map<string, Uint8Array[]>();
 
   constructor(
     private readonly store: Store,
@@ -187,11 +192,24 @@ export class TransparencyLog {
     return (node) => found.get(nodeKey(node))!;
   }
 
-  /** Inclusion proofs of several leaves in the tree of `size`, from one read of the nodes. */
+  /**
+   * Inclusion proofs of several leaves in the tree of `size`, from one read of the nodes. A proof
+   * never changes for its index and size, and lookups ask for the same cards until the next
+   * checkpoint, so recent ones are kept (PROOF_CACHE_ENTRIES, oldest dropped first).
+   */
   async inclusionProofs(indexes: readonly number[], size: number): Promise<Uint8Array[][]> {
-    const paths = indexes.map((index) => inclusionPath(index, size));
-    const read = await this.nodes(paths.flat());
-    return paths.map((path) => path.map((range) => rangeHash(range, read)));
+    const key = (index: number) => `${index}/${size}`;
+    const missing = [...new Set(indexes.filter((index) => !this.proofs.has(key(index))))];
+    if (missing.length > 0) {
+      const paths = missing.map((index) => inclusionPath(index, size));
+      const read = await this.nodes(paths.flat());
+      missing.forEach((index, i) => this.proofs.set(key(index), paths[i]!.map((range) => rangeHash(range, read))));
+      for (const old of this.proofs.keys()) {
+        if (this.proofs.size <= PROOF_CACHE_ENTRIES) break;
+        this.proofs.delete(old);
+      }
+    }
+    return indexes.map((index) => this.proofs.get(key(index))!);
   }
 
   /** The consistency proof from the tree of `from` leaves to the tree of `to` (1 <= from <= to). */

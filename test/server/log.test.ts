@@ -93,6 +93,22 @@ describeEachStore('card transparency log routes', (stores) => {
     expect(() => verifyLoggedCard(card.id, 'mallory', after.log?.proofs[card.id], cp)).toThrow(expect.objectContaining({ code: 'LOG_INCLUSION_INVALID' }));
   });
 
+  it('a card asked for again after the log grew is proven in the newer checkpoint (proofs are kept by index and size)', async () => {
+    const carol = await session(server.app);
+    const { card } = await register(carol);
+    const first = await published();
+    const atFirst = await lookup(carol.identity);
+    verifyLoggedCard(card.id, carol.identity, atFirst.log?.proofs[card.id], first);
+    expect(await lookup(carol.identity)).toEqual(atFirst); // the same answer from the kept proofs
+
+    await register(await session(server.app));
+    const second = await published();
+    expect(second.size).toBeGreaterThan(first.size);
+    const atSecond = await lookup(carol.identity);
+    expect(atSecond.log?.size).toBe(second.size);
+    verifyLoggedCard(card.id, carol.identity, atSecond.log?.proofs[card.id], second);
+  });
+
   it('inclusion by index or card id, and consistency from an older checkpoint, verify against the signed roots', async () => {
     const old = await published();
     const bob = await session(server.app);
