@@ -4,6 +4,7 @@
  */
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { createCardRequest, generateDeviceKeys, type CardRequest, type DeviceKeys } from '../shared/index.js';
+import type { StoredCard } from '../server/store/types.js';
 
 /** A conversation SID of Twilio's usual 34 characters. */
 export const CONVERSATION_SID = `CH${'0123456789abcdef'.repeat(2)}`;
@@ -21,4 +22,26 @@ export function messageBody(chars: number): string {
 export function newRegistration(identity: string, deviceId: string): { keys: DeviceKeys; request: CardRequest } {
   const keys = generateDeviceKeys();
   return { keys, request: createCardRequest(keys, { identity, deviceId, deviceName: 'bench device' }) };
+}
+
+/**
+ * A card as the store keeps it, with random bytes for keys and signatures (nothing verifies them
+ * below the routes): card `i` is device `i % devicesPerIdentity` of identity `<prefix>-<i / devicesPerIdentity>`.
+ */
+export function syntheticCard(i: number, prefix: string, devicesPerIdentity: number): StoredCard {
+  const b64u = (n: number) => nodeRandomBytes(n).toString('base64url');
+  return {
+    id: nodeRandomBytes(32).toString('hex'),
+    identity: `${prefix}-${Math.floor(i / devicesPerIdentity)}`,
+    deviceId: `device-${i % devicesPerIdentity}`,
+    signKey: b64u(32),
+    boxKey: b64u(32),
+    snapshot: b64u(260),
+    selfSignature: b64u(64),
+    appSignature: b64u(64),
+    appKeyId: '0123456789abcdef',
+    createdAt: 1_760_000_000,
+    registeredAt: 1_760_000_000,
+    revokedAt: null,
+  };
 }

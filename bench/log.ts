@@ -34,6 +34,7 @@ import { TransparencyLog } from '../server/log.js';
 import type { LogConfig } from '../server/config-log.js';
 import { logKeyFor } from '../server/config-log.js';
 import { startBenchServer } from './child.js';
+import { syntheticCard } from './fixtures.js';
 import { generateLog } from './log-fixture.js';
 import type { LoadResult } from './load.js';
 import { benchRegistration, REGISTRATION_CONNECTIONS, WITHOUT_LOG } from './server.js';
@@ -72,27 +73,12 @@ async function dropSchemas(connectionString: string, schemas: readonly string[])
   await client.end();
 }
 
-const b64u = (n: number) => randomBytes(n).toString('base64url');
-const card = (i: number, run: string): StoredCard => ({
-  id: randomBytes(32).toString('hex'),
-  identity: `${run}-${Math.floor(i / 5)}`,
-  deviceId: `device-${i % 5}`,
-  signKey: b64u(32),
-  boxKey: b64u(32),
-  snapshot: b64u(260),
-  selfSignature: b64u(64),
-  appSignature: b64u(64),
-  appKeyId: '0123456789abcdef',
-  createdAt: 1_760_000_000,
-  registeredAt: 1_760_000_000,
-  revokedAt: null,
-});
 
 /** Registrations per second: `total` cards in batches of `concurrency` at once. */
 async function throughput(register: (card: StoredCard) => Promise<unknown>, run: string, total: number, concurrency: number): Promise<number> {
   const started = performance.now();
   for (let i = 0; i < total; i += concurrency) {
-    await Promise.all(Array.from({ length: concurrency }, (_, j) => register(card(i + j, run))));
+    await Promise.all(Array.from({ length: concurrency }, (_, j) => register(syntheticCard(i + j, run, 5))));
   }
   return (total * 1000) / (performance.now() - started);
 }

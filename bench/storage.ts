@@ -4,12 +4,11 @@
  * the same temporary-directory filesystem the bench server uses. The difference is the price of
  * durability each POST /v1/cards pays on this machine.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../server/store/sqlite.js';
-import type { StoredCard } from '../server/store/types.js';
+import { syntheticCard } from './fixtures.js';
 import { round, summarize, timeMsAsync } from './stats.js';
 
 export interface StoreCost {
@@ -20,23 +19,6 @@ export interface StoreCost {
   commitUs: number;
 }
 
-function syntheticCard(i: number, prefix: string): StoredCard {
-  const b64u = (n: number) => randomBytes(n).toString('base64url');
-  return {
-    id: randomBytes(32).toString('hex'),
-    identity: `${prefix}-${Math.floor(i / 20)}`,
-    deviceId: `device-${i % 20}`,
-    signKey: b64u(32),
-    boxKey: b64u(32),
-    snapshot: b64u(260),
-    selfSignature: b64u(64),
-    appSignature: b64u(64),
-    appKeyId: '0123456789abcdef',
-    createdAt: 1_760_000_000,
-    registeredAt: 1_760_000_000,
-    revokedAt: null,
-  };
-}
 
 /** Both stores open at once and timed in alternating batches, so a slow spell of the disk shows in both orders alike. */
 export async function benchStore(quick: boolean): Promise<StoreCost> {
@@ -48,7 +30,7 @@ export async function benchStore(quick: boolean): Promise<StoreCost> {
     let n = 0;
     const batch = (store: typeof disk) => async () => {
       for (let i = 0; i < perBatch; i++) {
-        const result = await store.registerCard(syntheticCard(n++, 'store'), { maxActivePerIdentity: 20, now: 1_760_000_000 });
+        const result = await store.registerCard(syntheticCard(n++, 'store', 20), { maxActivePerIdentity: 20, now: 1_760_000_000 });
         if (!result.ok) throw new Error(`store bench: ${result.reason}`);
       }
     };
