@@ -12,6 +12,7 @@ import { attachmentReadable, e2eeInfo, unwrap, type E2EEAttachment, type E2EECli
 import { ENVELOPE_PREFIX } from '../../shared/index.js';
 import { nextEvents } from '../support/concurrency.js';
 import { ConversationsCloud } from '../support/conversations-cloud.js';
+import { realSdkPair } from '../support/real-sdk-pair.js';
 import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 import type { MediaContentService, StoredMedia } from '../support/media-content-service.js';
 
@@ -71,17 +72,7 @@ beforeAll(async () => {
   await Promise.all([alice.register(), bob.register()]);
   cloud = new ConversationsCloud();
   mcs = await cloud.listenMedia();
-  const [aliceSdk, bobSdk] = [cloud.client('alice'), cloud.client('bob')];
-  aliceChat = alice.wrap(aliceSdk.client);
-  bobChat = bob.wrap(bobSdk.client);
-  await Promise.all([aliceSdk.connect(), bobSdk.connect()]);
-  atAlice = await aliceChat.createConversation({ friendlyName: 'files' });
-  const aliceJoined = nextEvents<Conversation>(aliceChat, 'conversationJoined');
-  await atAlice.join();
-  await aliceJoined;
-  const bobJoined = nextEvents<Conversation>(bobChat, 'conversationJoined');
-  await atAlice.add('bob');
-  [atBob] = (await bobJoined) as [Conversation];
+  ({ aliceChat, bobChat, atAlice, atBob } = await realSdkPair(cloud, alice, bob, 'files'));
 });
 
 afterAll(async () => {

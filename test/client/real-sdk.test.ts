@@ -22,6 +22,7 @@ import { unwrap, type E2EEClient } from '../../client/index.js';
 import { ENVELOPE_PREFIX } from '../../shared/index.js';
 import { nextEvents } from '../support/concurrency.js';
 import { ConversationsCloud, type CloudClient } from '../support/conversations-cloud.js';
+import { realSdkPair } from '../support/real-sdk-pair.js';
 import { device, startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 
 /** The SDK's internal update entry point (not in its declarations): the service's changes to a message. */
@@ -45,19 +46,7 @@ beforeAll(async () => {
   [alice, bob] = await Promise.all([device(server, 'alice', { deviceName: 'laptop', backup: 'off' }), device(server, 'bob', { deviceName: 'phone', backup: 'off' })]);
   await Promise.all([alice.register(), bob.register()]);
   cloud = new ConversationsCloud();
-  aliceSdk = cloud.client('alice');
-  bobSdk = cloud.client('bob');
-  aliceChat = alice.wrap(aliceSdk.client);
-  bobChat = bob.wrap(bobSdk.client);
-  await Promise.all([aliceSdk.connect(), bobSdk.connect()]);
-
-  atAlice = await aliceChat.createConversation({ friendlyName: 'plans' });
-  const aliceJoined = nextEvents<Conversation>(aliceChat, 'conversationJoined');
-  await atAlice.join();
-  await aliceJoined;
-  const bobJoined = nextEvents<Conversation>(bobChat, 'conversationJoined');
-  await atAlice.add('bob');
-  [atBob] = (await bobJoined) as [Conversation];
+  ({ sdks: [aliceSdk, bobSdk], aliceChat, bobChat, atAlice, atBob } = await realSdkPair(cloud, alice, bob, 'plans'));
 });
 
 afterAll(async () => {
